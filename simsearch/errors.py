@@ -1,0 +1,33 @@
+"""Errors raised by simsearch.
+
+Every error simsearch raises on purpose derives from `SimsearchError`; the CLI turns any of them into
+one clean line on stderr and exit code 1.
+
+    SimsearchError
+    ├── DataError            bad or unreadable input data (wrong columns, one class, mixed shapes, ...)
+    ├── ConfigError          an unknown name or an invalid setting (tower, loss, optimiser, margin, ...)
+    └── ModelDirError        a model directory that is missing, incomplete or from another version
+
+Messages say what was expected and what was received, in the Keras style:
+"Expected at least 2 classes. Received: classes=1 in 'data/one_class'".
+"""
+
+from __future__ import annotations
+
+__all__ = ["ConfigError", "DataError", "ModelDirError", "SimsearchError"]
+
+
+class SimsearchError(Exception):
+    """Base class of every error simsearch raises on purpose."""
+
+
+class DataError(SimsearchError, ValueError):
+    """Input data that cannot be used as given."""
+
+
+class ConfigError(SimsearchError, ValueError):
+    """An unknown name or an invalid setting."""
+
+
+class ModelDirError(SimsearchError):
+    """A model directory that cannot be loaded."""
