@@ -43,11 +43,15 @@ class Items:
     def __post_init__(self) -> None:
         n = len(self.ids)
         if len(self.labels) != n:
-            raise DataError(f"Expected one label per item. Received: ids={n}, labels={len(self.labels)}")
+            raise DataError(
+                f"Expected one label per item. Received: ids={n}, labels={len(self.labels)}"
+            )
         if self.images is None and not self.fields:
             raise DataError("Expected images or fields. Received: neither")
         if self.images is not None and len(self.images) != n:
-            raise DataError(f"Expected one image per item. Received: ids={n}, images={len(self.images)}")
+            raise DataError(
+                f"Expected one image per item. Received: ids={n}, images={len(self.images)}"
+            )
         for name, column in self.fields.items():
             if len(column) != n:
                 raise DataError(
@@ -55,7 +59,9 @@ class Items:
                     f"values={len(column)}"
                 )
         if self.groups is not None and len(self.groups) != n:
-            raise DataError(f"Expected one group per item. Received: ids={n}, groups={len(self.groups)}")
+            raise DataError(
+                f"Expected one group per item. Received: ids={n}, groups={len(self.groups)}"
+            )
 
     @property
     def kind(self) -> Kind:

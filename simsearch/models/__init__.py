@@ -1,0 +1,56 @@
+"""The Keras side of simsearch: towers, the pairwise head, losses, training and `SiameseModel`.
+
+Importing this package imports Keras (and TensorFlow); `import simsearch` alone does not.
+"""
+
+from __future__ import annotations
+
+from simsearch.models.head import PairwiseHead, build_head_model
+from simsearch.models.layers import RandomAffine
+from simsearch.models.losses import (
+    ContrastiveLoss,
+    PairBCELoss,
+    SoftmaxLoss,
+    TripletLoss,
+    contrastive_loss,
+    pair_bce_loss,
+    softmax_loss,
+    triplet_loss,
+)
+from simsearch.models.siamese import Comparison, SiameseModel
+from simsearch.models.towers import (
+    ImageTowerConfig,
+    NumericEncoding,
+    RecordTowerConfig,
+    TextTowerConfig,
+    build_image_tower,
+    build_record_tower,
+    build_text_tower,
+)
+from simsearch.models.training import TrainConfig, train_items, train_pairs
+
+__all__ = [
+    "Comparison",
+    "ContrastiveLoss",
+    "ImageTowerConfig",
+    "NumericEncoding",
+    "PairBCELoss",
+    "PairwiseHead",
+    "RandomAffine",
+    "RecordTowerConfig",
+    "SiameseModel",
+    "SoftmaxLoss",
+    "TextTowerConfig",
+    "TrainConfig",
+    "TripletLoss",
+    "build_head_model",
+    "build_image_tower",
+    "build_record_tower",
+    "build_text_tower",
+    "contrastive_loss",
+    "pair_bce_loss",
+    "softmax_loss",
+    "train_items",
+    "train_pairs",
+    "triplet_loss",
+]

@@ -1,0 +1,252 @@
+"""Load items from any source, and read tables and pair files.
+
+`load_items` picks the reader by the path: image folders and zips (`simsearch.data.image_folder`),
+`.npz` files (`simsearch.data.arrays`), or CSV / JSON-lines tables (read here, with pair files).
+Only numpy, PIL and the standard library: importing this module never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from simsearch.data.arrays import check_unique_ids, encode_labels, load_arrays, load_npz
+from simsearch.data.image_folder import load_image_folder, resize_images
+from simsearch.data.items import Items
+from simsearch.data.pairs import Pairs
+from simsearch.errors import ConfigError, DataError
+
+__all__ = [
+    "load_arrays",
+    "load_image_folder",
+    "load_items",
+    "load_npz",
+    "load_pairs",
+    "load_table",
+]
+
+
+TABLE_SUFFIXES = (".csv", ".jsonl", ".json")
+_FEW = 5  # how many offending values an error message names
+
+
+def load_items(
+    path: str | Path,
+    *,
+    fields: Sequence[str] | None = None,
+    image_size: tuple[int, int] | None = None,
+) -> Items:
+    """Load items from a path, choosing the reader by its kind.
+
+    A folder or `.zip` is read by `load_image_folder`, `.npz` by `load_npz`, and `.csv`, `.jsonl`
+    or `.json` by `load_table`.
+
+    Args:
+        path: the file or folder.
+        fields: content columns of a table; only for tables.
+        image_size: `(h, w)` to resize images to; only for images.
+
+    Example:
+        >>> items = load_items("data/omniglot_sample/background.npz", image_size=(28, 28))
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in TABLE_SUFFIXES:
+        if image_size is not None:
+            raise ConfigError(f"Expected image_size=None for a table. Received: {image_size=}")
+        return load_table(path, fields=fields)
+    if fields is not None:
+        raise ConfigError(f"Expected fields=None for images. Received: fields={list(fields)}")
+    if suffix == ".npz":
+        items = load_npz(path)
+        if image_size is None or items.images is None:
+            return items
+        return Items(
+            ids=items.ids,
+            labels=items.labels,
+            classes=items.classes,
+            images=resize_images(items.images, image_size),
+            groups=items.groups,
+        )
+    if path.is_dir() or suffix == ".zip":
+        return load_image_folder(path, image_size=image_size)
+    raise DataError(
+        "Expected a folder, .zip, .npz, .csv, .jsonl or .json. "
+        f"Received: path='{path}'" + ("" if path.exists() else " (missing)")
+    )
+
+
+def load_table(
+    path: str | Path,
+    *,
+    fields: Sequence[str] | None = None,
+    id_column: str = "id",
+    label_column: str = "label",
+) -> Items:
+    """Load a CSV or JSON-lines table as record items.
+
+    A column whose non-empty values all parse as numbers becomes `float32` (NaN where empty); any
+    other column stays `str` ('' where empty). Without a label column every label is -1 and
+    `classes` is empty (an unlabelled catalogue, as matched by pair files); without an id column
+    the ids are the row numbers as str.
+
+    Args:
+        path: a `.csv`, `.jsonl` or `.json` (one object per line, or a list of objects) file.
+        fields: the content columns; all but the id and label columns when None.
+        id_column: the column holding unique ids.
+        label_column: the column holding class names.
+
+    Example:
+        >>> products = load_table("Abt-Buy/tableA.csv", fields=["name", "description", "price"])
+    """
+    path = Path(path)
+    header, rows = _read_rows(path)
+    names = _content_columns(header, fields, (id_column, label_column), path)
+    row_numbers = [str(i) for i in range(len(rows))]
+    ids = np.array(_cells(rows, id_column) if id_column in header else row_numbers)
+    check_unique_ids(ids, path)
+    if label_column in header:
+        labels, classes = encode_labels(np.array(_cells(rows, label_column), dtype=str))
+    else:
+        labels, classes = np.full(len(rows), -1, dtype=np.int64), ()
+    columns = {name: _typed_column(_cells(rows, name)) for name in names}
+    return Items(ids=ids, labels=labels, classes=classes, fields=columns)
+
+
+def load_pairs(path: str | Path, left: Items, right: Items | None = None) -> Pairs:
+    """Load labelled pairs from a CSV (or JSON-lines) file with `left_id`, `right_id`, `label`.
+
+    This reads DeepMatcher's joined train/valid/test files as they are; other columns are ignored.
+    Ids are matched as strings against `left.ids` and `right.ids` (`left.ids` when `right` is None).
+
+    Args:
+        path: the pair file; `label` is 1 for the same item, 0 otherwise.
+        left: the items `left_id` refers to.
+        right: the items `right_id` refers to, when they form a second catalogue.
+
+    Returns:
+        `Pairs` of positions into `left` and `right`.
+
+    Example:
+        >>> a, b = load_table("tableA.csv"), load_table("tableB.csv")
+        >>> train = load_pairs("train.csv", a, b)
+    """
+    path = Path(path)
+    header, rows = _read_rows(path)
+    _require_columns(["left_id", "right_id", "label"], header, path)
+    right_ids = (left if right is None else right).ids
+    return Pairs(
+        left=_positions(left.ids, _cells(rows, "left_id"), "left", path),
+        right=_positions(right_ids, _cells(rows, "right_id"), "right", path),
+        same=_binary_labels(_cells(rows, "label"), path),
+    )
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """Read a table as its header and rows of str cells ('' where empty)."""
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise DataError(f"Expected a .csv, .jsonl or .json table. Received: path='{path}'")
+    if not path.is_file():
+        raise DataError(f"Expected a table file. Received: path='{path}' (missing)")
+    header, rows = _read_csv(path) if suffix == ".csv" else _read_json_lines(path)
+    if not header or not rows:
+        raise DataError(
+            f"Expected a header and at least one row in '{path}'. Received: an empty table"
+        )
+    return header, rows
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle, restval="")
+        rows = list(reader)
+        return list(reader.fieldnames or []), rows
+
+
+def _read_json_lines(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    text = path.read_text(encoding="utf-8-sig")
+    try:
+        if text.lstrip().startswith("["):
+            records = json.loads(text)
+        else:
+            records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except json.JSONDecodeError as exc:
+        raise DataError(f"Expected JSON lines in '{path}'. Received: {exc}") from exc
+    if not all(isinstance(record, dict) for record in records):
+        raise DataError(f"Expected one JSON object per row in '{path}'. Received: a non-object row")
+    header = list(dict.fromkeys(key for record in records for key in record))
+    rows = [{key: _json_cell(record.get(key)) for key in header} for record in records]
+    return header, rows
+
+
+def _json_cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def _content_columns(
+    header: list[str], fields: Sequence[str] | None, reserved: tuple[str, str], path: Path
+) -> list[str]:
+    if fields is not None:
+        _require_columns(list(fields), header, path)
+        return list(fields)
+    names = [name for name in header if name not in reserved]
+    if not names:
+        raise DataError(
+            f"Expected a content column besides {list(reserved)} in '{path}'. "
+            f"Received: columns={header}"
+        )
+    return names
+
+
+def _require_columns(names: list[str], header: list[str], path: Path) -> None:
+    if not names or any(name not in header for name in names):
+        raise DataError(f"Expected columns {names} in '{path}'. Received: columns={header}")
+
+
+def _cells(rows: list[dict[str, str]], column: str) -> list[str]:
+    return [row[column].strip() for row in rows]
+
+
+def _typed_column(values: list[str]) -> npt.NDArray[np.generic]:
+    present = [value for value in values if value]
+    if present and all(_is_number(value) for value in present):
+        return np.array([float(value) if value else np.nan for value in values], dtype=np.float32)
+    return np.array(values, dtype=str)
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _positions(
+    ids: npt.NDArray[np.generic], wanted: list[str], side: str, path: Path
+) -> npt.NDArray[np.int64]:
+    lookup = {str(item_id): position for position, item_id in enumerate(ids.tolist())}
+    unknown = sorted({value for value in wanted if value not in lookup})
+    if unknown:
+        raise DataError(
+            f"Expected every {side}_id in '{path}' among the {side} items' ids. "
+            f"Received: {len(unknown)} unknown, e.g. {unknown[:_FEW]}"
+        )
+    return np.array([lookup[value] for value in wanted], dtype=np.int64)
+
+
+def _binary_labels(values: list[str], path: Path) -> npt.NDArray[np.int8]:
+    bad = sorted({value for value in values if value not in ("0", "1")})
+    if bad:
+        raise DataError(f"Expected labels 0 or 1 in '{path}'. Received: {bad[:_FEW]}")
+    return np.array(values, dtype=np.int8)

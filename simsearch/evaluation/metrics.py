@@ -1,0 +1,241 @@
+"""Pair metrics: how well a score separates same pairs from different ones.
+
+Every function takes `same`, `(n,)` 0/1 (1 = the two items are the same item or class), and
+`scores`, `(n,)` float, higher = more similar. A pair is predicted "same" when
+`score >= threshold`. Curves and areas follow scikit-learn's definitions (ties counted as one
+step), so numbers can be compared with published ones; scikit-learn itself is not needed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from simsearch.errors import ConfigError, DataError
+
+__all__ = [
+    "Confusion",
+    "average_precision",
+    "calibrate_threshold",
+    "confusion_at",
+    "pair_metrics",
+    "precision_recall_curve",
+    "roc_auc",
+    "roc_curve",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class Confusion(NamedTuple):
+    """Counts of a thresholded pair decision."""
+
+    tp: int
+    fp: int
+    tn: int
+    fn: int
+
+
+def _check_pairs(
+    same: npt.ArrayLike, scores: npt.ArrayLike
+) -> tuple[npt.NDArray[np.int64], FloatArray]:
+    """Validate `same` and `scores`; return them as `(n,) int64` and `(n,) float64`."""
+    same_arr, scores_arr = np.asarray(same), np.asarray(scores)
+    if same_arr.ndim != 1 or scores_arr.ndim != 1:
+        raise DataError(
+            f"Expected 1-D `same` and `scores`. Received: same.shape={same_arr.shape}, "
+            f"scores.shape={scores_arr.shape}"
+        )
+    if len(same_arr) != len(scores_arr):
+        raise DataError(
+            f"Expected one score per pair. Received: same={len(same_arr)}, scores={len(scores_arr)}"
+        )
+    if len(same_arr) == 0:
+        raise DataError("Expected at least one pair. Received: 0 pairs")
+    if same_arr.dtype != bool and not np.issubdtype(same_arr.dtype, np.number):
+        raise DataError(
+            f"Expected `same` as 0/1 numbers or booleans. Received: dtype={same_arr.dtype}"
+        )
+    if not np.isin(same_arr, (0, 1)).all():
+        bad = np.unique(same_arr[~np.isin(same_arr, (0, 1))])[:5]
+        raise DataError(f"Expected `same` in {{0, 1}}. Received: values={bad.tolist()}")
+    if not np.issubdtype(scores_arr.dtype, np.number) or np.issubdtype(
+        scores_arr.dtype, np.complexfloating
+    ):
+        raise DataError(f"Expected real-valued scores. Received: dtype={scores_arr.dtype}")
+    scores_arr = scores_arr.astype(np.float64)
+    n_bad = int((~np.isfinite(scores_arr)).sum())
+    if n_bad:
+        raise DataError(f"Expected finite scores. Received: {n_bad} NaN or infinite values")
+    return same_arr.astype(np.int64), scores_arr
+
+
+def _require(same: npt.NDArray[np.int64], *, positives: bool, negatives: bool, what: str) -> None:
+    n_pos = int(same.sum())
+    if (positives and n_pos == 0) or (negatives and n_pos == len(same)):
+        need = "both classes" if positives and negatives else "at least one same pair (same=1)"
+        raise DataError(
+            f"Expected {need} to compute {what}. Received: positives={n_pos}, "
+            f"negatives={len(same) - n_pos}"
+        )
+
+
+def _cumulative_counts(
+    same: npt.NDArray[np.int64], scores: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Return `(fps, tps, thresholds)` at each distinct score, thresholds decreasing."""
+    order = np.argsort(scores, kind="mergesort")[::-1]
+    sorted_scores, sorted_same = scores[order], same[order]
+    last_of_tie = np.r_[np.flatnonzero(np.diff(sorted_scores)), len(sorted_scores) - 1]
+    tps = np.cumsum(sorted_same)[last_of_tie].astype(np.float64)
+    fps = (last_of_tie + 1) - tps
+    return fps, tps, sorted_scores[last_of_tie]
+
+
+def roc_curve(
+    same: npt.ArrayLike, scores: npt.ArrayLike
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Compute the ROC curve, one point per distinct score.
+
+    Same as `sklearn.metrics.roc_curve(same, scores, drop_intermediate=False)`.
+
+    Returns:
+        `(fpr, tpr, thresholds)`, each `(m + 1,) float64` for `m` distinct scores; thresholds
+        decrease and start at `inf` (no pair predicted same).
+
+    Raises:
+        DataError: bad inputs, or only one class in `same`.
+    """
+    same_arr, scores_arr = _check_pairs(same, scores)
+    _require(same_arr, positives=True, negatives=True, what="a ROC curve")
+    fps, tps, thresholds = _cumulative_counts(same_arr, scores_arr)
+    fpr = np.r_[0.0, fps] / fps[-1]
+    tpr = np.r_[0.0, tps] / tps[-1]
+    return fpr, tpr, np.r_[np.inf, thresholds]
+
+
+def roc_auc(same: npt.ArrayLike, scores: npt.ArrayLike) -> float:
+    """Compute the area under the ROC curve; a tie between a same and a different pair counts 1/2.
+
+    Example:
+        >>> roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+        0.75
+    """
+    fpr, tpr, _ = roc_curve(same, scores)
+    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2.0))
+
+
+def precision_recall_curve(
+    same: npt.ArrayLike, scores: npt.ArrayLike
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Compute precision and recall at each distinct score, as scikit-learn does.
+
+    Returns:
+        `(precision, recall, thresholds)`: `precision` and `recall` are `(m + 1,) float64` with
+        the point `(precision=1, recall=0)` appended; `thresholds` is `(m,)` increasing.
+
+    Raises:
+        DataError: bad inputs, or no same pair.
+    """
+    same_arr, scores_arr = _check_pairs(same, scores)
+    _require(same_arr, positives=True, negatives=False, what="a precision-recall curve")
+    fps, tps, thresholds = _cumulative_counts(same_arr, scores_arr)
+    precision = tps / (tps + fps)
+    recall = tps / tps[-1]
+    return np.r_[precision[::-1], 1.0], np.r_[recall[::-1], 0.0], thresholds[::-1]
+
+
+def average_precision(same: npt.ArrayLike, scores: npt.ArrayLike) -> float:
+    """Compute average precision, the step sum `AP = sum_n (R_n - R_{n-1}) * P_n`.
+
+    Same as `sklearn.metrics.average_precision_score` (no interpolation).
+    """
+    precision, recall, _ = precision_recall_curve(same, scores)
+    return float(-np.sum(np.diff(recall) * precision[:-1]))
+
+
+def confusion_at(same: npt.ArrayLike, scores: npt.ArrayLike, threshold: float) -> Confusion:
+    """Count true/false positives/negatives when pairs with `score >= threshold` are called same."""
+    same_arr, scores_arr = _check_pairs(same, scores)
+    if np.isnan(threshold):
+        raise DataError(f"Expected a threshold that is a number. Received: threshold={threshold}")
+    predicted = scores_arr >= threshold
+    actual = same_arr.astype(bool)
+    return Confusion(
+        tp=int((predicted & actual).sum()),
+        fp=int((predicted & ~actual).sum()),
+        tn=int((~predicted & ~actual).sum()),
+        fn=int((~predicted & actual).sum()),
+    )
+
+
+def _ratio(num: int, den: int) -> float:
+    # scikit-learn's zero_division=0: an empty denominator scores 0, not NaN.
+    return num / den if den else 0.0
+
+
+def pair_metrics(same: npt.ArrayLike, scores: npt.ArrayLike, threshold: float) -> dict[str, Any]:
+    """Summarise a pair scorer: thresholded counts plus the threshold-free areas.
+
+    Returns:
+        A dict with `accuracy`, `precision`, `recall`, `f1`, `roc_auc`, `average_precision`,
+        `threshold` (floats) and `n_pairs`, `n_positive` (ints).
+
+    Raises:
+        DataError: bad inputs, or only one class in `same`.
+
+    Example:
+        >>> pair_metrics([0, 1, 1], [0.2, 0.7, 0.9], threshold=0.5)["f1"]
+        1.0
+    """
+    tp, fp, tn, fn = confusion_at(same, scores, threshold)
+    return {
+        "accuracy": (tp + tn) / (tp + fp + tn + fn),
+        "precision": _ratio(tp, tp + fp),
+        "recall": _ratio(tp, tp + fn),
+        "f1": _ratio(2 * tp, 2 * tp + fp + fn),
+        "roc_auc": roc_auc(same, scores),
+        "average_precision": average_precision(same, scores),
+        "threshold": float(threshold),
+        "n_pairs": tp + fp + tn + fn,
+        "n_positive": tp + fn,
+    }
+
+
+def calibrate_threshold(
+    same: npt.ArrayLike, scores: npt.ArrayLike, *, target_precision: float | None = None
+) -> float:
+    """Choose a decision threshold on held-out pairs; it is always one of `scores`.
+
+    By default, the threshold that maximises F1 (the highest one on ties). With `target_precision`,
+    the lowest threshold whose precision reaches the target, which gives the most recall at that
+    precision.
+
+    Raises:
+        ConfigError: `target_precision` outside (0, 1].
+        DataError: bad inputs, no same pair, or `target_precision` unreachable.
+
+    Example:
+        >>> calibrate_threshold([0, 1, 0, 1], [0.1, 0.6, 0.5, 0.9])
+        0.6
+    """
+    same_arr, scores_arr = _check_pairs(same, scores)
+    _require(same_arr, positives=True, negatives=False, what="a threshold")
+    fps, tps, thresholds = _cumulative_counts(same_arr, scores_arr)
+    if target_precision is None:
+        f1 = 2 * tps / (tps + fps + tps[-1])
+        return float(thresholds[int(np.argmax(f1))])
+    if not 0.0 < target_precision <= 1.0:
+        raise ConfigError(
+            f"Expected target_precision in (0, 1]. Received: target_precision={target_precision}"
+        )
+    precision = tps / (tps + fps)
+    reached = np.flatnonzero(precision >= target_precision)
+    if len(reached) == 0:
+        raise DataError(
+            f"Expected some threshold to reach precision >= {target_precision}. "
+            f"Received: best precision={precision.max():.4f} over {len(same_arr)} pairs"
+        )
+    return float(thresholds[reached[-1]])

@@ -1,0 +1,146 @@
+"""Turn raw content into what a tower takes: image batches at the tower's size, text and field
+columns as the right dtypes. Used by encoding, comparison and training alike."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from simsearch.errors import DataError
+
+__all__ = ["image_inputs", "prepare_inputs", "table_inputs"]
+
+TEXT_INPUT = "text"
+
+
+def prepare_inputs(content: Any, kind: str, spec: Mapping[str, Any]) -> Any:
+    """Return the tower inputs for `content` given the model's `kind` and input `spec`."""
+    if kind == "image":
+        return image_inputs(content, tuple(spec["image_size"]), int(spec["channels"]))
+    text_fields = list(spec.get("text_fields", []))
+    numeric_fields = list(spec.get("numeric_fields", []))
+    if kind == "text":
+        return {TEXT_INPUT: _join_text(content, text_fields)}
+    return table_inputs(_columns(content, text_fields + numeric_fields), text_fields, numeric_fields)
+
+
+def image_inputs(content: Any, image_size: tuple[int, int], channels: int) -> npt.NDArray[np.float32]:
+    """Return `(n, h, w, channels) float32` in [0, 1] from arrays or image file paths."""
+    if isinstance(content, (str, os.PathLike)) or (
+        isinstance(content, Sequence) and len(content) and isinstance(content[0], (str, os.PathLike))
+    ):
+        paths = [content] if isinstance(content, (str, os.PathLike)) else list(content)
+        return np.stack([_read_image(p, image_size, channels) for p in paths])
+    images = np.asarray(content)
+    if images.dtype == object or images.ndim not in (3, 4):
+        raise DataError(
+            f"Expected images as an (n, h, w) or (n, h, w, c) array or image paths. "
+            f"Received: array of shape {images.shape} and dtype {images.dtype}"
+        )
+    if images.ndim == 3:
+        images = images[..., None]
+    images = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
+    images = _match_channels(images, channels)
+    if images.shape[1:3] != tuple(image_size):
+        images = _resize(images, image_size)
+    if not np.all(np.isfinite(images)):
+        raise DataError("Expected finite pixel values. Received: NaN or infinity in the images")
+    return images
+
+
+def _read_image(path: str | os.PathLike[str], image_size: tuple[int, int], channels: int) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert("L" if channels == 1 else "RGB")
+            image = image.resize((image_size[1], image_size[0]), Image.Resampling.BOX)
+            array = np.asarray(image, dtype=np.float32) / 255.0
+    except (OSError, ValueError) as exc:
+        raise DataError(f"Expected a readable image file. Received: '{path}' ({exc})") from exc
+    return array[..., None] if channels == 1 else array
+
+
+def _match_channels(images: np.ndarray, channels: int) -> np.ndarray:
+    have = images.shape[-1]
+    if have == channels:
+        return images
+    if channels == 1 and have in (3, 4):
+        return images[..., :3].mean(axis=-1, keepdims=True)
+    if channels == 3 and have == 1:
+        return np.repeat(images, 3, axis=-1)
+    raise DataError(f"Expected images with {channels} channel(s). Received: {have} channels")
+
+
+def _resize(images: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+    import tensorflow as tf
+
+    resized = tf.image.resize(images, image_size, method="area", antialias=True)
+    return np.asarray(resized, dtype=np.float32)
+
+
+def _columns(content: Any, names: Sequence[str]) -> dict[str, Any]:
+    if isinstance(content, Mapping):
+        return dict(content)
+    if isinstance(content, Sequence) and content and isinstance(content[0], Mapping):
+        return {name: [row.get(name) for row in content] for name in names}
+    raise DataError(
+        f"Expected records as a dict of columns or a list of dicts with fields {list(names)}. "
+        f"Received: {type(content).__name__}"
+    )
+
+
+def _join_text(content: Any, text_fields: Sequence[str]) -> npt.NDArray[np.object_]:
+    if isinstance(content, str):
+        content = [content]
+    if isinstance(content, Mapping) or (
+        isinstance(content, Sequence) and content and isinstance(content[0], Mapping)
+    ):
+        columns = _columns(content, text_fields)
+        _require(columns, text_fields)
+        parts = [_text_column(columns[name]) for name in text_fields]
+        return np.asarray([" ".join(p for p in row if p) for row in zip(*parts, strict=True)], dtype=object)
+    return _text_column(content)
+
+
+def table_inputs(
+    columns: Mapping[str, Any], text_fields: Sequence[str], numeric_fields: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Return the record tower's inputs: text fields as object arrays, numeric as float32."""
+    _require(columns, [*text_fields, *numeric_fields])
+    inputs: dict[str, np.ndarray] = {name: _text_column(columns[name]) for name in text_fields}
+    for name in numeric_fields:
+        inputs[name] = _numeric_column(columns[name], name)
+    return inputs
+
+
+def _require(columns: Mapping[str, Any], names: Sequence[str]) -> None:
+    missing = [name for name in names if name not in columns]
+    if missing:
+        raise DataError(f"Expected fields {list(names)}. Received: {sorted(columns)} (missing {missing})")
+
+
+def _text_column(values: Any) -> npt.NDArray[np.object_]:
+    array = np.asarray(values, dtype=object).reshape(-1)
+    return np.asarray(["" if _is_missing(v) else str(v) for v in array], dtype=object)
+
+
+def _numeric_column(values: Any, name: str) -> npt.NDArray[np.float32]:
+    out = np.empty(len(values), dtype=np.float32)
+    for i, value in enumerate(values):
+        if _is_missing(value) or value == "":
+            out[i] = np.nan
+            continue
+        try:
+            out[i] = float(value)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"Expected a number in field {name!r}. Received: {value!r}") from exc
+    return out
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))

@@ -1,0 +1,229 @@
+"""`SiameseModel`: a trained tower, its pairwise head and their settings, saved as one directory.
+
+    MODEL_DIR/
+        tower.keras     the tower (one item -> one embedding)
+        head.keras      the pairwise head (two embeddings -> P(same)); runs on its own
+        config.json     format version, tower kind and inputs, dim, metric, thresholds, training
+        history.json    per-epoch training metrics
+
+Distances follow the model's metric everywhere: `"cosine"` (L2-normalised towers) reports
+`1 - cos(u, v)`, `"l2"` the true (not squared) Euclidean distance.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import numpy.typing as npt
+
+import simsearch
+from simsearch.errors import DataError, ModelDirError
+
+__all__ = ["FORMAT_VERSION", "Comparison", "SiameseModel"]
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+_FILES = ("tower.keras", "head.keras", "config.json")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The verdict on one pair: distance, head probability and the decision at the threshold."""
+
+    distance: float
+    probability: float
+    same: bool
+    threshold: dict[str, float | None] = field(default_factory=dict)
+
+
+class SiameseModel:
+    """A trained tower and pairwise head with their settings.
+
+    Args:
+        tower: `keras.Model` from an item to `(dim,)`.
+        head: `keras.Model` from `{"u", "v"}` embeddings to `(n,)` P(same).
+        config: the settings written to `config.json` (`kind`, `inputs`, `dim`, `metric`, `threshold`, ...).
+        history: per-epoch training metrics.
+
+    Example:
+    >>> model = SiameseModel.load("models/omniglot")
+    >>> model.compare(image_a, image_b)
+    Comparison(distance=0.21, probability=0.97, same=True, ...)
+    """
+
+    def __init__(
+        self,
+        tower: keras.Model,
+        head: keras.Model,
+        config: Mapping[str, Any],
+        history: Mapping[str, list[float]] | None = None,
+    ) -> None:
+        self.tower = tower
+        self.head = head
+        self.config = dict(config)
+        self.history = dict(history or {})
+
+    @property
+    def kind(self) -> str:
+        return str(self.config["kind"])
+
+    @property
+    def dim(self) -> int:
+        return int(self.config["dim"])
+
+    @property
+    def metric(self) -> str:
+        return str(self.config["metric"])
+
+    @property
+    def threshold(self) -> dict[str, float | None]:
+        return dict(self.config.get("threshold") or {"distance": None, "probability": None})
+
+    def prepare(self, content: Any) -> Any:
+        """Turn raw content (image array, texts, dict of fields) into the tower's inputs."""
+        from simsearch.models.inputs import prepare_inputs
+
+        return prepare_inputs(content, self.kind, self.config["inputs"])
+
+    def encode(self, content: Any, batch_size: int = 256) -> npt.NDArray[np.float32]:
+        """Encode items into `(n, dim) float32` embeddings."""
+        inputs = self.prepare(content)
+        out = self.tower.predict(inputs, batch_size=batch_size, verbose=0)
+        return np.asarray(out, dtype=np.float32)
+
+    def distance(self, u: npt.ArrayLike, v: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """Return the `(n,)` distances between rows of `u` and `v` under the model's metric."""
+        u = np.asarray(u, dtype=np.float32)
+        v = np.asarray(v, dtype=np.float32)
+        if self.metric == "cosine":
+            un = u / np.maximum(np.linalg.norm(u, axis=-1, keepdims=True), 1e-12)
+            vn = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+            return (1.0 - np.sum(un * vn, axis=-1)).astype(np.float32)
+        return np.linalg.norm(u - v, axis=-1).astype(np.float32)
+
+    def score_pairs(self, u: npt.ArrayLike, v: npt.ArrayLike, batch_size: int = 4096) -> npt.NDArray[np.float32]:
+        """Return the head's `(n,)` P(same) for pairs of embeddings."""
+        u = np.asarray(u, dtype=np.float32)
+        v = np.asarray(v, dtype=np.float32)
+        if u.shape != v.shape or u.ndim != 2 or u.shape[1] != self.dim:
+            raise DataError(
+                f"Expected two (n, {self.dim}) arrays of embeddings. Received: shapes {u.shape} and {v.shape}"
+            )
+        if len(u) == 0:
+            return np.zeros(0, np.float32)
+        out = self.head.predict({"u": u, "v": v}, batch_size=batch_size, verbose=0)
+        return np.asarray(out, dtype=np.float32).reshape(-1)
+
+    def compare(self, a: Any, b: Any) -> Comparison:
+        """Compare two items: distance, head probability and the decision at the threshold.
+
+        The decision uses the calibrated head threshold when there is one, else the distance one.
+        """
+        u = self.encode(_one(a, self.kind))
+        v = self.encode(_one(b, self.kind))
+        distance = float(self.distance(u, v)[0])
+        probability = float(self.score_pairs(u, v)[0])
+        threshold = self.threshold
+        if threshold.get("probability") is not None:
+            same = probability >= float(threshold["probability"])  # type: ignore[arg-type]
+        elif threshold.get("distance") is not None:
+            same = distance <= float(threshold["distance"])  # type: ignore[arg-type]
+        else:
+            same = probability >= 0.5
+        return Comparison(distance=distance, probability=probability, same=same, threshold=threshold)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the model directory atomically: a failed write leaves any previous one intact."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            self.tower.save(tmp / "tower.keras")
+            self.head.save(tmp / "head.keras")
+            config = {**self.config, "format_version": FORMAT_VERSION, "simsearch_version": simsearch.__version__}
+            (tmp / "config.json").write_text(json.dumps(config, indent=2, default=_json_default))
+            (tmp / "history.json").write_text(json.dumps(self.history, indent=2, default=_json_default))
+            _replace_dir(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        logger.info("Saved model to %s", target)
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> SiameseModel:
+        """Load a model directory written by `save`, with Keras's `safe_mode=True`."""
+        import simsearch.models  # noqa: F401  (registers simsearch's Keras objects)
+
+        root = Path(path)
+        config = read_config(root)
+        tower = keras.models.load_model(root / "tower.keras", safe_mode=True)
+        head = keras.models.load_model(root / "head.keras", safe_mode=True)
+        history_path = root / "history.json"
+        history = json.loads(history_path.read_text()) if history_path.exists() else {}
+        return cls(tower, head, config, history)
+
+
+def read_config(root: Path) -> dict[str, Any]:
+    """Read and check `config.json` of a model directory."""
+    if not root.is_dir():
+        raise ModelDirError(f"Expected a model directory. Received: '{root}' (not a directory)")
+    missing = [name for name in _FILES if not (root / name).exists()]
+    if missing:
+        raise ModelDirError(f"Expected {list(_FILES)} in model directory '{root}'. Missing: {missing}")
+    try:
+        config = json.loads((root / "config.json").read_text())
+    except json.JSONDecodeError as exc:
+        raise ModelDirError(f"Expected JSON in '{root / 'config.json'}'. Received: {exc}") from exc
+    version = config.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelDirError(
+            f"Expected a simsearch model directory of format_version {FORMAT_VERSION}. Received: "
+            f"format_version={version!r} (written by simsearch {config.get('simsearch_version', '?')}) "
+            f"in '{root}'. Retrain it with this version."
+        )
+    for key in ("kind", "inputs", "dim", "metric"):
+        if key not in config:
+            raise ModelDirError(f"Expected key {key!r} in '{root / 'config.json'}'. Received: {sorted(config)}")
+    return config
+
+
+def _replace_dir(tmp: Path, target: Path) -> None:
+    if not target.exists():
+        os.replace(tmp, target)
+        return
+    backup = target.with_name(f".{target.name}.old")
+    shutil.rmtree(backup, ignore_errors=True)
+    os.replace(target, backup)
+    os.replace(tmp, target)
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def _one(item: Any, kind: str) -> Any:
+    if kind == "image":
+        return np.asarray(item)[None]
+    if isinstance(item, Mapping):
+        return {name: [value] for name, value in item.items()}
+    return [item]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    raise TypeError(f"Cannot write {type(value).__name__} to JSON")
+

@@ -1,0 +1,72 @@
+"""Build a tower by name from training items, returning it with its input spec and settings."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import keras
+import numpy as np
+
+from simsearch.data.items import Items
+from simsearch.errors import ConfigError, DataError
+from simsearch.models.inputs import prepare_inputs
+from simsearch.models.towers import (
+    ImageTowerConfig,
+    RecordTowerConfig,
+    TextTowerConfig,
+    build_image_tower,
+    build_record_tower,
+    build_text_tower,
+)
+
+__all__ = ["TOWERS", "build_tower"]
+
+TOWERS = ("image", "text", "record")
+_CONFIGS: dict[str, type] = {"image": ImageTowerConfig, "text": TextTowerConfig, "record": RecordTowerConfig}
+
+
+def _settings(kind: str, settings: dict[str, Any]) -> Any:
+    cls = _CONFIGS[kind]
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ConfigError(f"Expected {kind} tower settings among {sorted(known)}. Received: {unknown}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+    return cls(**values)
+
+
+def build_tower(kind: str, items: Items, settings: dict[str, Any]) -> tuple[keras.Model, dict[str, Any], dict[str, Any]]:
+    """Build the `kind` tower for `items`; text vocabularies are adapted from `items`.
+
+    Returns:
+        `(tower, inputs_spec, settings)`: the spec is what `prepare_inputs` needs at encode time.
+    """
+    if kind not in TOWERS:
+        raise ConfigError(f"Expected tower to be one of {list(TOWERS)}. Received: tower={kind!r}")
+    if kind == "image":
+        if items.images is None:
+            raise DataError("Expected images for the image tower. Received: text or record fields")
+        settings = {"image_size": tuple(items.images.shape[1:3]), "channels": items.images.shape[3], **settings}
+        config = _settings(kind, settings)
+        spec = {"image_size": list(config.image_size), "channels": config.channels}
+        return build_image_tower(config), spec, dataclasses.asdict(config)
+    text_fields, numeric_fields = split_fields(items, settings)
+    if kind == "text":
+        config = _settings(kind, {k: v for k, v in settings.items() if k not in ("text_fields", "numeric_fields")})
+        spec = {"text_fields": text_fields}
+        texts = prepare_inputs(items.content(), "text", spec)["text"]
+        return build_text_tower(texts, config), spec, dataclasses.asdict(config)
+    config = _settings(kind, {**settings, "text_fields": tuple(text_fields), "numeric_fields": tuple(numeric_fields)})
+    spec = {"text_fields": text_fields, "numeric_fields": numeric_fields}
+    columns = prepare_inputs(items.content(), "record", spec)
+    return build_record_tower(columns, config), spec, dataclasses.asdict(config)
+
+
+def split_fields(items: Items, settings: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Text and numeric fields: as set, else by dtype (float columns are numeric)."""
+    if "text_fields" in settings or "numeric_fields" in settings:
+        return list(settings.get("text_fields", ())), list(settings.get("numeric_fields", ()))
+    text = [n for n, c in items.fields.items() if not np.issubdtype(np.asarray(c).dtype, np.floating)]
+    numeric = [n for n, c in items.fields.items() if np.issubdtype(np.asarray(c).dtype, np.floating)]
+    return text, numeric

@@ -1,0 +1,253 @@
+"""Towers: the network that turns one item into one embedding, shared by both sides of a pair.
+
+- `build_image_tower`: a light conv net (default, sized for a CPU) or Koch et al.'s 2015 net;
+- `build_text_tower`: TextVectorization + embedding + conv / GRU / mean pooling, plus a bag of
+  character n-grams; the vocabulary is adapted from the training texts and saved with the model;
+- `build_record_tower`: several named text and numeric fields into one embedding.
+
+Text and record towers take a dict of named inputs; a text tower's one input is `"text"`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from simsearch.errors import ConfigError, DataError
+
+__all__ = [
+    "ImageTowerConfig",
+    "NumericEncoding",
+    "RecordTowerConfig",
+    "TextTowerConfig",
+    "build_image_tower",
+    "build_record_tower",
+    "build_text_tower",
+]
+
+TEXT_INPUT = "text"
+
+
+@dataclass(frozen=True)
+class ImageTowerConfig:
+    """Settings of an image tower.
+
+    `architecture="light"`: `blocks` × (3×3 conv, batch norm, ReLU, 2×2 max pool) with `filters`
+    channels, then a dense projection: at 28×28 it encodes ~5k images/s on 2 CPU cores.
+    `architecture="koch"`: Koch et al. (2015) at 105×105, 39M parameters, ~175 images/s on 2 cores.
+    """
+
+    image_size: tuple[int, int] = (28, 28)
+    channels: int = 1
+    architecture: Literal["light", "koch"] = "light"
+    blocks: int = 4
+    filters: int = 64
+    embedding_dim: int = 128
+    dropout: float = 0.0
+    normalize: bool = True
+    invert: bool = False
+
+
+@dataclass(frozen=True)
+class TextTowerConfig:
+    """Settings of a text tower: word sequence with `pooling` plus a char n-gram TF-IDF bag."""
+
+    embedding_dim: int = 128
+    pooling: Literal["conv", "gru", "mean"] = "conv"
+    max_tokens: int = 20_000
+    sequence_length: int = 64
+    token_dim: int = 64
+    hidden: int = 256
+    char_ngrams: bool = True
+    ngram_tokens: int = 20_000
+    dropout: float = 0.1
+    normalize: bool = True
+
+
+@dataclass(frozen=True)
+class RecordTowerConfig:
+    """Settings of a record tower: each text field as a char n-gram TF-IDF bag, each
+    numeric field as a signed log with a missing-value flag, all merged into one embedding."""
+
+    text_fields: tuple[str, ...] = ()
+    numeric_fields: tuple[str, ...] = ()
+    embedding_dim: int = 128
+    hidden: int = 256
+    ngram_tokens: int = 20_000
+    dropout: float = 0.1
+    normalize: bool = True
+
+
+def _check_positive(**values: float) -> None:
+    for name, value in values.items():
+        if value <= 0:
+            raise ConfigError(f"Expected {name} > 0. Received: {name}={value}")
+
+
+def _check_dropout(dropout: float) -> None:
+    if not 0.0 <= dropout < 1.0:
+        raise ConfigError(f"Expected 0 <= dropout < 1. Received: dropout={dropout}")
+
+
+def _project(x: Any, embedding_dim: int, dropout: float, normalize: bool) -> Any:
+    if dropout:
+        x = layers.Dropout(dropout)(x)
+    x = layers.Dense(embedding_dim, name="embedding")(x)
+    if normalize:
+        x = layers.UnitNormalization(name="l2_normalize")(x)
+    return x
+
+
+def build_image_tower(config: ImageTowerConfig = ImageTowerConfig()) -> keras.Model:
+    """Build an image tower: `(n, h, w, c) float32` in [0, 1] -> `(n, embedding_dim)`.
+
+    Example:
+    >>> tower = build_image_tower(ImageTowerConfig(image_size=(28, 28), embedding_dim=64))
+    >>> tower(np.zeros((2, 28, 28, 1), "float32")).shape
+    (2, 64)
+    """
+    _check_positive(blocks=config.blocks, filters=config.filters, embedding_dim=config.embedding_dim)
+    _check_dropout(config.dropout)
+    if config.architecture not in ("light", "koch"):
+        raise ConfigError(
+            f"Expected architecture 'light' or 'koch'. Received: architecture={config.architecture!r}"
+        )
+    inputs = keras.Input((*config.image_size, config.channels), name="image")
+    x = layers.Rescaling(-1.0, offset=1.0, name="invert")(inputs) if config.invert else inputs
+    if config.architecture == "koch":
+        # Koch et al.'s 4096-unit sigmoid layer is itself the embedding: no extra projection.
+        outputs = _koch_body(x, config.embedding_dim)
+        if config.normalize:
+            outputs = layers.UnitNormalization(name="l2_normalize")(outputs)
+    else:
+        x = _light_body(x, config)
+        outputs = _project(x, config.embedding_dim, config.dropout, config.normalize)
+    return keras.Model(inputs, outputs, name="image_tower")
+
+
+def _light_body(x: Any, config: ImageTowerConfig) -> Any:
+    size = min(config.image_size)
+    for block in range(config.blocks):
+        x = layers.Conv2D(config.filters, 3, padding="same", use_bias=False, name=f"conv{block}")(x)
+        x = layers.BatchNormalization(name=f"bn{block}")(x)
+        x = layers.ReLU()(x)
+        if size >= 2:
+            x = layers.MaxPooling2D(2)(x)
+            size //= 2
+    return layers.Flatten()(x)
+
+
+def _koch_body(x: Any, embedding_dim: int) -> Any:
+    reg = keras.regularizers.L2(2e-4)
+    for filters, kernel in ((64, 10), (128, 7), (128, 4)):
+        x = layers.Conv2D(filters, kernel, activation="relu", kernel_regularizer=reg)(x)
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.Conv2D(256, 4, activation="relu", kernel_regularizer=reg)(x)
+    x = layers.Flatten()(x)
+    return layers.Dense(embedding_dim, activation="sigmoid", kernel_regularizer=reg, name="embedding")(x)
+
+
+def _as_text_array(values: Any) -> np.ndarray:
+    return np.asarray(["" if v is None else str(v) for v in np.asarray(values).ravel()], dtype=object)
+
+
+def _char_ngram_bag(name: str, texts: np.ndarray, max_tokens: int) -> layers.TextVectorization:
+    vectorizer = layers.TextVectorization(
+        max_tokens=max_tokens,
+        standardize="lower",
+        split="character",
+        ngrams=(2, 3, 4),
+        output_mode="tf_idf",
+        name=f"{name}_char_ngrams",
+    )
+    vectorizer.adapt(texts, batch_size=1024)
+    return vectorizer
+
+
+def _word_branch(inputs: Any, texts: np.ndarray, config: TextTowerConfig) -> Any:
+    vectorizer = layers.TextVectorization(
+        max_tokens=config.max_tokens,
+        output_sequence_length=config.sequence_length,
+        name="words",
+    )
+    vectorizer.adapt(texts, batch_size=1024)
+    x = vectorizer(inputs)
+    x = layers.Embedding(vectorizer.vocabulary_size(), config.token_dim, name="word_embedding")(x)
+    if config.pooling == "conv":
+        x = layers.Conv1D(config.hidden, 3, padding="same", activation="relu")(x)
+        return layers.GlobalMaxPooling1D()(x)
+    if config.pooling == "gru":
+        return layers.Bidirectional(layers.GRU(config.hidden // 2))(x)
+    return layers.GlobalAveragePooling1D()(x)
+
+
+def build_text_tower(texts: Sequence[str] | np.ndarray, config: TextTowerConfig = TextTowerConfig()) -> keras.Model:
+    """Build a text tower whose vocabularies are adapted from `texts` (the training texts).
+
+    The tower takes `{"text": (n,) string}` and returns `(n, embedding_dim)`.
+    """
+    if config.pooling not in ("conv", "gru", "mean"):
+        raise ConfigError(f"Expected pooling 'conv', 'gru' or 'mean'. Received: pooling={config.pooling!r}")
+    _check_positive(embedding_dim=config.embedding_dim, hidden=config.hidden)
+    _check_dropout(config.dropout)
+    texts = _as_text_array(texts)
+    if len(texts) == 0:
+        raise DataError("Expected training texts to adapt the vocabulary. Received: 0 texts")
+    inputs = keras.Input((), dtype="string", name=TEXT_INPUT)
+    branches = [_word_branch(inputs, texts, config)]
+    if config.char_ngrams:
+        bag = _char_ngram_bag(TEXT_INPUT, texts, config.ngram_tokens)(inputs)
+        branches.append(layers.Dense(config.hidden, activation="relu", name="char_dense")(bag))
+    x = layers.Concatenate()(branches) if len(branches) > 1 else branches[0]
+    x = layers.Dense(config.hidden, activation="relu")(x)
+    outputs = _project(x, config.embedding_dim, config.dropout, config.normalize)
+    return keras.Model({TEXT_INPUT: inputs}, outputs, name="text_tower")
+
+
+@keras.saving.register_keras_serializable(package="simsearch")
+class NumericEncoding(layers.Layer):
+    """Encode a numeric column as `[sign(x) * log1p(|x|), is_missing]`, NaN read as missing."""
+
+    def call(self, inputs: Any) -> Any:
+        x = ops.reshape(ops.cast(inputs, "float32"), (-1, 1))
+        missing = ops.isnan(x)
+        clean = ops.where(missing, 0.0, x)
+        value = ops.sign(clean) * ops.log1p(ops.abs(clean))
+        return ops.concatenate([value, ops.cast(missing, "float32")], axis=1)
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, int]:
+        return (input_shape[0], 2)
+
+
+def build_record_tower(
+    columns: Mapping[str, Sequence[Any] | np.ndarray], config: RecordTowerConfig
+) -> keras.Model:
+    """Build a record tower over named fields, adapting text vocabularies from `columns`.
+
+    The tower takes `{field: (n,) string or float32}` and returns `(n, embedding_dim)`.
+    """
+    if not config.text_fields and not config.numeric_fields:
+        raise ConfigError("Expected at least one text or numeric field. Received: none")
+    missing = [f for f in (*config.text_fields, *config.numeric_fields) if f not in columns]
+    if missing:
+        raise DataError(f"Expected fields {missing} in the training data. Received: {sorted(columns)}")
+    _check_dropout(config.dropout)
+    inputs: dict[str, Any] = {}
+    parts = []
+    for name in config.text_fields:
+        texts = _as_text_array(columns[name])
+        inputs[name] = keras.Input((), dtype="string", name=name)
+        bag = _char_ngram_bag(name, texts, config.ngram_tokens)(inputs[name])
+        parts.append(layers.Dense(config.hidden, activation="relu", name=f"{name}_dense")(bag))
+    for name in config.numeric_fields:
+        inputs[name] = keras.Input((), dtype="float32", name=name)
+        parts.append(NumericEncoding(name=f"{name}_numeric")(inputs[name]))
+    x = layers.Concatenate()(parts) if len(parts) > 1 else parts[0]
+    x = layers.Dense(config.hidden, activation="relu")(x)
+    outputs = _project(x, config.embedding_dim, config.dropout, config.normalize)
+    return keras.Model(inputs, outputs, name="record_tower")

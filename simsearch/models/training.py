@@ -1,0 +1,437 @@
+"""Train a siamese model from labelled items or labelled pairs; `keras.Model.fit` does the work.
+
+`train_items` takes `Items` with class labels (images, texts, records); `train_pairs` takes a
+catalogue and `Pairs` (DeepMatcher-style `left_id, right_id, label`). Both return a
+`SiameseModel` with its head fitted on hard negatives and thresholds calibrated on held-out data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import keras
+import numpy as np
+import numpy.typing as npt
+
+from simsearch.data.items import Items
+from simsearch.data.pairs import Pairs, make_pairs, split_by_class
+from simsearch.errors import ConfigError, DataError
+from simsearch.models import head_training
+from simsearch.models.callbacks import PairValidation, RetrievalValidation
+from simsearch.models.head import build_head_model
+from simsearch.models.inputs import prepare_inputs
+from simsearch.models.layers import RandomAffine
+from simsearch.models.losses import ContrastiveLoss, PairBCELoss, SoftmaxLoss, TripletLoss
+from simsearch.models.siamese import SiameseModel
+from simsearch.models.tower_factory import TOWERS, build_tower
+from simsearch.models.trainers import EmbeddingTrainer, PairTrainer
+
+__all__ = ["LOSSES", "OPTIMIZERS", "TrainConfig", "train_items", "train_pairs"]
+
+logger = logging.getLogger(__name__)
+
+LOSSES = ("contrastive", "triplet", "bce", "softmax")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of one training run.
+
+    Attributes:
+        loss: `"contrastive"` (pair distances, Y=0 similar as in Hadsell et al.), `"triplet"`
+            (online mining), `"bce"` (pairwise head), `"softmax"` (multi-negative softmax over
+            class prototypes in P×K episodes; strongest for one-shot in our runs).
+        margin: contrastive / triplet margin; None = 1.0 for contrastive, 0.2 for triplet.
+        mining: triplet mining, `"batch_all"`, `"batch_hard"` or `"semi_hard"`.
+        scale: softmax scale; None learns it (starting at 10).
+        batch_size: pairs per batch, or items per episode (`classes_per_batch` × K).
+        classes_per_batch: P of the P×K episodes; None = batch_size // 4.
+        steps_per_epoch: batches per epoch.
+        augment: random affine augmentation of images, in training only.
+        rotate_classes: add each class turned by 90°, 180°, 270° as new classes (images).
+        monitor: validation metric for early stopping and the best checkpoint.
+        patience: epochs without improvement before stopping.
+        val_fraction: share of classes (items) or pairs held out when no validation set is given.
+        head_epochs: epochs of the head's training on hard negatives.
+        checkpoint_dir: where the best weights are written during training (optional).
+        log_dir: TensorBoard log directory (optional).
+    """
+
+    loss: Literal["contrastive", "triplet", "bce", "softmax"] = "softmax"
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    learning_rate: float = 1e-3
+    schedule: Literal["cosine", "constant"] = "cosine"
+    epochs: int = 20
+    steps_per_epoch: int = 100
+    batch_size: int = 128
+    classes_per_batch: int | None = None
+    margin: float | None = None
+    mining: str = "semi_hard"
+    scale: float | None = None
+    positive_fraction: float = 0.5
+    augment: bool = True
+    rotate_classes: bool = False
+    monitor: str | None = None
+    patience: int = 5
+    val_fraction: float = 0.2
+    head_epochs: int = 10
+    seed: int = 0
+    checkpoint_dir: str | None = None
+    log_dir: str | None = None
+    verbose: Any = "auto"
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ConfigError(f"Expected loss to be one of {list(LOSSES)}. Received: loss={self.loss!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(
+                f"Expected optimizer to be one of {list(OPTIMIZERS)}. Received: optimizer={self.optimizer!r}"
+            )
+        for name in ("epochs", "steps_per_epoch", "batch_size", "learning_rate"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"Expected {name} > 0. Received: {name}={getattr(self, name)}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ConfigError(f"Expected 0 < val_fraction < 1. Received: val_fraction={self.val_fraction}")
+
+    @property
+    def p_k(self) -> tuple[int, int]:
+        p = self.classes_per_batch or max(2, self.batch_size // 4)
+        k = self.batch_size // p
+        if k < 2:
+            raise ConfigError(
+                f"Expected batch_size >= 2 * classes_per_batch (two items per class at least). "
+                f"Received: batch_size={self.batch_size}, classes_per_batch={p}"
+            )
+        return p, k
+
+
+def _optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
+    total = config.epochs * config.steps_per_epoch
+    lr: Any = config.learning_rate
+    if config.schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(config.learning_rate, total, alpha=0.01)
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True)
+    if config.optimizer == "adamw":
+        return keras.optimizers.AdamW(lr, weight_decay=1e-4)
+    return keras.optimizers.Adam(lr)
+
+
+def _callbacks(config: TrainConfig, validation: keras.callbacks.Callback, monitor: str) -> list[Any]:
+    callbacks: list[Any] = [
+        validation,
+        keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=config.patience, restore_best_weights=True),
+    ]
+    if config.checkpoint_dir:
+        path = Path(config.checkpoint_dir) / "best.weights.h5"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        callbacks.append(
+            keras.callbacks.ModelCheckpoint(
+                str(path), monitor=monitor, mode="max", save_best_only=True, save_weights_only=True
+            )
+        )
+    if config.log_dir:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=config.log_dir))
+    return callbacks
+
+
+def rotate_classes(items: Items) -> Items:
+    """Add every image class turned by 90°, 180° and 270° as three new classes."""
+    if items.images is None:
+        raise ConfigError("Expected image items for rotate_classes. Received: text or record items")
+    n_classes = len(items.classes)
+    images = [items.images] + [np.rot90(items.images, k, axes=(1, 2)) for k in (1, 2, 3)]
+    labels = [items.labels + k * n_classes for k in range(4)]
+    classes = tuple(items.classes) + tuple(f"{c}@rot{90 * k}" for k in (1, 2, 3) for c in items.classes)
+    ids = [items.ids.astype(str)] + [np.char.add(items.ids.astype(str), f"@rot{90 * k}") for k in (1, 2, 3)]
+    groups = None if items.groups is None else np.concatenate([items.groups] * 4)
+    return Items(
+        ids=np.concatenate(ids),
+        labels=np.concatenate(labels),
+        classes=classes,
+        images=np.ascontiguousarray(np.concatenate(images)),
+        groups=groups,
+    )
+
+
+def _augment_layer(kind: str, config: TrainConfig) -> keras.layers.Layer | None:
+    if kind != "image" or not config.augment:
+        return None
+    return RandomAffine(rotation=10.0, shear=0.15, scale=0.1, shift=0.05, seed=config.seed)
+
+
+def train_items(
+    items: Items,
+    *,
+    tower: str,
+    tower_settings: dict[str, Any] | None = None,
+    config: TrainConfig = TrainConfig(),
+    val_items: Items | None = None,
+) -> SiameseModel:
+    """Train a siamese model on labelled items; validation classes are never seen in training.
+
+    Args:
+        items: labelled items (images, or text/record fields).
+        tower: `"image"`, `"text"` or `"record"`.
+        tower_settings: keyword arguments of the tower's config (`ImageTowerConfig`, ...).
+        config: training settings.
+        val_items: held-out items of classes not in `items`; None = split off `val_fraction`
+            of the classes.
+
+    Example:
+    >>> model = train_items(load_items("omniglot/background"), tower="image",
+    ...                     config=TrainConfig(loss="softmax", epochs=10))
+    >>> model.save("models/omniglot")
+    """
+    keras.utils.set_random_seed(config.seed)
+    _check_tower(tower, items)
+    if val_items is None:
+        items, val_items = split_by_class(items, val_fraction=config.val_fraction, seed=config.seed)
+    train = rotate_classes(items) if config.rotate_classes else items
+    model_tower, spec, settings = build_tower(tower, train, tower_settings or {})
+    x_train = prepare_inputs(train.content(), tower, spec)
+    x_val = prepare_inputs(val_items.content(), tower, spec)
+    metric = "cosine" if settings.get("normalize", True) else "l2"
+    n_way = min(20, len(np.unique(val_items.labels[val_items.labels >= 0])))
+    validation = RetrievalValidation(model_tower, x_val, val_items.labels, groups=val_items.groups, metric=metric, n_way=n_way)
+    monitor = config.monitor or "val_precision_at_1"
+    history = _fit_tower(model_tower, tower, x_train, train.labels, config, validation, monitor)
+    head, head_history, threshold, report = _finish_head(
+        model_tower, x_train, train.labels, x_val, val_items.labels, config
+    )
+    history.update(head_history)
+    model_config = _model_config(tower, spec, settings, metric, config, threshold, report, history)
+    model_config["classes"] = {"train": len(train.classes), "validation": int(len(np.unique(val_items.labels)))}
+    return SiameseModel(model_tower, head, model_config, history)
+
+
+def _check_tower(tower: str, items: Items) -> None:
+    if tower not in TOWERS:
+        raise ConfigError(f"Expected tower to be one of {list(TOWERS)}. Received: tower={tower!r}")
+    if (tower == "image") != (items.images is not None):
+        have = "images" if items.images is not None else f"fields {sorted(items.fields)}"
+        raise DataError(f"Expected {'images' if tower == 'image' else 'text or record fields'} for the {tower} tower. Received: {have}")
+
+
+def _fit_tower(
+    tower_model: keras.Model,
+    kind: str,
+    x_train: Any,
+    labels: npt.NDArray[np.int64],
+    config: TrainConfig,
+    validation: keras.callbacks.Callback,
+    monitor: str,
+) -> dict[str, list[float]]:
+    from simsearch.data.pipeline import episode_dataset
+
+    if config.loss not in ("triplet", "softmax"):
+        n_pairs = config.steps_per_epoch * config.batch_size * min(config.epochs, 5)
+        pairs = make_pairs(labels, n_pairs, positive_fraction=config.positive_fraction, seed=config.seed)
+        return _fit_pair_tower(tower_model, kind, x_train, pairs, config, validation, monitor)
+    p, k = config.p_k
+    learn_scale = config.loss == "softmax" and config.scale is None
+    trainer = EmbeddingTrainer(tower_model, _augment_layer(kind, config), learn_scale=learn_scale)
+    trainer.compile(optimizer=_optimizer(config), loss=None if learn_scale else _batch_loss(config))
+    data = episode_dataset(x_train, labels, p=p, k=k, n_batches=config.steps_per_epoch, seed=config.seed)
+    fit = trainer.fit(
+        data.repeat(),
+        epochs=config.epochs,
+        steps_per_epoch=config.steps_per_epoch,
+        callbacks=_callbacks(config, validation, monitor),
+        verbose=config.verbose,
+        shuffle=False,  # the dataset shuffles itself
+    )
+    history = {key: [float(v) for v in values] for key, values in fit.history.items()}
+    if trainer.scale is not None:
+        history["scale"] = [trainer.scale]
+    return history
+
+
+def _batch_loss(config: TrainConfig) -> keras.losses.Loss:
+    if config.loss == "triplet":
+        return TripletLoss(margin=config.margin or 0.2, mining=config.mining)
+    return SoftmaxLoss(scale=config.scale or 10.0)
+
+
+def _encode(tower_model: keras.Model, x: Any) -> npt.NDArray[np.float32]:
+    return np.asarray(tower_model.predict(x, batch_size=512, verbose=0), dtype=np.float32)
+
+
+def _finish_head(
+    tower_model: keras.Model,
+    x_train: Any,
+    train_labels: npt.NDArray[np.int64],
+    x_val: Any,
+    val_labels: npt.NDArray[np.int64],
+    config: TrainConfig,
+) -> tuple[keras.Model, dict[str, list[float]], dict[str, Any], head_training.HeadReport]:
+    """Fit the head on the tower's hard negatives, then calibrate both thresholds on validation."""
+    e_train = _encode(tower_model, x_train)
+    head = build_head_model(e_train.shape[1])
+    train_pairs = head_training.mine_hard_pairs(e_train, train_labels, seed=config.seed)
+    history = head_training.fit_head(head, e_train, train_pairs, epochs=config.head_epochs)
+    e_val = _encode(tower_model, x_val)
+    val_pairs = _calibration_pairs(e_val, val_labels, config.seed)
+    return (head, history, *_calibrate(head, e_val, e_val, val_pairs, normalised=True))
+
+
+def _calibration_pairs(embeddings: npt.NDArray[np.float32], labels: npt.NDArray[np.int64], seed: int) -> Pairs:
+    hard = head_training.mine_hard_pairs(embeddings, labels, seed=seed + 1)
+    rand = make_pairs(labels, max(len(hard), 2000), seed=seed + 2)
+    return Pairs(
+        np.concatenate([hard.left, rand.left]),
+        np.concatenate([hard.right, rand.right]),
+        np.concatenate([hard.same, rand.same]),
+    )
+
+
+def _calibrate(
+    head: keras.Model,
+    e_left: npt.NDArray[np.float32],
+    e_right: npt.NDArray[np.float32],
+    pairs: Pairs,
+    *,
+    normalised: bool,
+) -> tuple[dict[str, Any], head_training.HeadReport]:
+    u, v = e_left[pairs.left], e_right[pairs.right]
+    distances = _distances(u, v, normalised)
+    probabilities = np.asarray(head.predict({"u": u, "v": v}, batch_size=4096, verbose=0)).reshape(-1)
+    return head_training.calibrate(distances, probabilities, pairs.same)
+
+
+def _distances(u: npt.NDArray[np.float32], v: npt.NDArray[np.float32], cosine: bool) -> npt.NDArray[np.float32]:
+    if cosine:
+        un = u / np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-12)
+        vn = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        return (1.0 - np.sum(un * vn, axis=1)).astype(np.float32)
+    return np.linalg.norm(u - v, axis=1).astype(np.float32)
+
+
+def _model_config(
+    kind: str,
+    spec: dict[str, Any],
+    settings: dict[str, Any],
+    metric: str,
+    config: TrainConfig,
+    threshold: dict[str, Any],
+    report: head_training.HeadReport,
+    history: dict[str, list[float]],
+) -> dict[str, Any]:
+    dim = int(settings.get("embedding_dim", 0))
+    return {
+        "kind": kind,
+        "inputs": spec,
+        "tower_settings": settings,
+        "dim": dim,
+        "metric": metric,
+        "threshold": threshold,
+        "head": {**dataclasses.asdict(report), "rerank_default": report.head_helps},
+        "training": {k: v for k, v in dataclasses.asdict(config).items() if k != "verbose"},
+        "epochs_run": len(history.get("loss", [])),
+    }
+
+
+def train_pairs(
+    catalog: Items,
+    pairs: Pairs,
+    *,
+    tower: str,
+    tower_settings: dict[str, Any] | None = None,
+    config: TrainConfig = TrainConfig(loss="softmax"),
+    val_pairs: Pairs | None = None,
+) -> SiameseModel:
+    """Train a siamese model on labelled pairs over one catalogue (or two, concatenated).
+
+    `pairs.same` is 1 for the same item, as in DeepMatcher's files. Batch losses (softmax,
+    triplet) learn from the entities that the positive pairs link; pair losses (contrastive, bce)
+    from the pairs themselves, the given negatives included.
+
+    Args:
+        catalog: the items the pairs point into (text or record fields).
+        pairs: training pairs, positions into `catalog`.
+        val_pairs: held-out pairs for early stopping and thresholds; None = 20% of `pairs`.
+    """
+    keras.utils.set_random_seed(config.seed)
+    _check_tower(tower, catalog)
+    if val_pairs is None:
+        pairs, val_pairs = _split_pairs(pairs, config.val_fraction, config.seed)
+    model_tower, spec, settings = build_tower(tower, catalog, tower_settings or {})
+    x = prepare_inputs(catalog.content(), tower, spec)
+    metric = "cosine" if settings.get("normalize", True) else "l2"
+    validation = PairValidation(model_tower, x, val_pairs, metric=metric)
+    monitor = config.monitor or "val_average_precision"
+    entity = entity_labels(len(catalog), pairs)
+    if config.loss in ("triplet", "softmax"):
+        history = _fit_tower(model_tower, tower, x, entity, config, validation, monitor)
+    else:
+        history = _fit_pair_tower(model_tower, tower, x, pairs, config, validation, monitor)
+    embeddings = _encode(model_tower, x)
+    head = build_head_model(embeddings.shape[1])
+    mined = head_training.mine_hard_pairs(embeddings, entity, seed=config.seed)
+    head_pairs = Pairs(
+        np.concatenate([pairs.left, mined.left]),
+        np.concatenate([pairs.right, mined.right]),
+        np.concatenate([pairs.same, mined.same]),
+    )
+    history.update(head_training.fit_head(head, embeddings, head_pairs, epochs=config.head_epochs))
+    threshold, report = _calibrate(head, embeddings, embeddings, val_pairs, normalised=metric == "cosine")
+    model_config = _model_config(tower, spec, settings, metric, config, threshold, report, history)
+    model_config["pairs"] = {"train": len(pairs), "validation": len(val_pairs)}
+    return SiameseModel(model_tower, head, model_config, history)
+
+
+def _fit_pair_tower(
+    tower_model: keras.Model,
+    kind: str,
+    x: Any,
+    pairs: Pairs,
+    config: TrainConfig,
+    validation: keras.callbacks.Callback,
+    monitor: str,
+) -> dict[str, list[float]]:
+    from simsearch.data.pipeline import pair_dataset
+
+    head = build_head_model(int(tower_model.output.shape[-1])) if config.loss == "bce" else None
+    trainer = PairTrainer(tower_model, head, _augment_layer(kind, config))
+    loss = PairBCELoss() if head is not None else ContrastiveLoss(config.margin or 1.0, similar_label=1)
+    trainer.compile(optimizer=_optimizer(config), loss=loss)
+    data = pair_dataset(x, x, pairs, batch_size=config.batch_size, seed=config.seed, repeat=True)
+    steps = min(config.steps_per_epoch, max(1, math.ceil(len(pairs) / config.batch_size)))
+    fit = trainer.fit(
+        data, epochs=config.epochs, steps_per_epoch=steps,
+        callbacks=_callbacks(config, validation, monitor), verbose=config.verbose, shuffle=False,
+    )
+    return {key: [float(v) for v in values] for key, values in fit.history.items()}
+
+
+def _split_pairs(pairs: Pairs, fraction: float, seed: int) -> tuple[Pairs, Pairs]:
+    order = np.random.default_rng(seed).permutation(len(pairs))
+    cut = int(round(len(pairs) * (1 - fraction)))
+    take = lambda idx: Pairs(pairs.left[idx], pairs.right[idx], pairs.same[idx])  # noqa: E731
+    return take(order[:cut]), take(order[cut:])
+
+
+def entity_labels(n: int, pairs: Pairs) -> npt.NDArray[np.int64]:
+    """Label items by the entities positive pairs link (union-find); unlinked items get -1."""
+    parent = np.arange(n)
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return int(i)
+
+    linked = np.zeros(n, bool)
+    for a, b in zip(pairs.left[pairs.same == 1], pairs.right[pairs.same == 1], strict=True):
+        ra, rb = find(int(a)), find(int(b))
+        parent[max(ra, rb)] = min(ra, rb)
+        linked[a] = linked[b] = True
+    roots = np.array([find(i) for i in range(n)])
+    _, labels = np.unique(roots, return_inverse=True)
+    return np.where(linked, labels, -1).astype(np.int64)
