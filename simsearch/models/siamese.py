@@ -128,14 +128,16 @@ class SiameseModel:
     def compare(self, a: Any, b: Any) -> Comparison:
         """Compare two items: distance, head probability and the decision at the threshold.
 
-        The decision uses the calibrated head threshold when there is one, else the distance one.
+        The decision follows the head's calibrated threshold when the head beat the tower's
+        distance on held-out pairs (`config["head"]["rerank_default"]`), else the distance one.
         """
         u = self.encode(_one(a, self.kind))
         v = self.encode(_one(b, self.kind))
         distance = float(self.distance(u, v)[0])
         probability = float(self.score_pairs(u, v)[0])
         threshold = self.threshold
-        if threshold.get("probability") is not None:
+        use_head = bool(self.config.get("head", {}).get("rerank_default", False))
+        if use_head and threshold.get("probability") is not None:
             same = probability >= float(threshold["probability"])  # type: ignore[arg-type]
         elif threshold.get("distance") is not None:
             same = distance <= float(threshold["distance"])  # type: ignore[arg-type]
@@ -212,7 +214,7 @@ def _replace_dir(tmp: Path, target: Path) -> None:
 
 def _one(item: Any, kind: str) -> Any:
     if kind == "image":
-        return np.asarray(item)[None]
+        return [item] if isinstance(item, (str, os.PathLike)) else np.asarray(item)[None]
     if isinstance(item, Mapping):
         return {name: [value] for name, value in item.items()}
     return [item]

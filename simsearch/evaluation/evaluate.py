@@ -1,0 +1,141 @@
+"""Evaluate a model's embeddings and pair scorer on labelled data: the report behind
+`simsearch evaluate`. Models come in as arrays and a `score_pairs(u, v) -> (n,)` callable."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from simsearch.data.pairs import Pairs, make_pairs
+from simsearch.evaluation.metrics import calibrate_threshold, pair_metrics
+from simsearch.evaluation.oneshot import n_way_k_shot_accuracy
+from simsearch.evaluation.retrieval import retrieval_metrics
+
+__all__ = ["Evaluation", "evaluate_items", "evaluate_pairs", "pair_distances"]
+
+ScorePairs = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass
+class Evaluation:
+    """A report (section -> metrics) and the pair arrays the plots are drawn from."""
+
+    report: dict[str, dict[str, Any]]
+    same: npt.NDArray[np.int8]
+    distances: npt.NDArray[np.float32]
+    probabilities: npt.NDArray[np.float32] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def pair_distances(u: np.ndarray, v: np.ndarray, metric: str) -> npt.NDArray[np.float32]:
+    """`1 - cos` for `"cosine"`, the true Euclidean distance for `"l2"`; `(n,) float32`."""
+    if metric == "cosine":
+        un = u / np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-12)
+        vn = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        return (1.0 - np.sum(un * vn, axis=1)).astype(np.float32)
+    return np.linalg.norm(u - v, axis=1).astype(np.float32)
+
+
+def _pair_sections(
+    u: np.ndarray,
+    v: np.ndarray,
+    same: np.ndarray,
+    *,
+    score_pairs: ScorePairs | None,
+    metric: str,
+    threshold: Mapping[str, Any] | None,
+    notes: list[str],
+) -> tuple[dict[str, dict[str, Any]], np.ndarray, np.ndarray | None]:
+    distances = pair_distances(u, v, metric)
+    stored = dict(threshold or {})
+    sections: dict[str, dict[str, Any]] = {}
+    if stored.get("distance") is None:
+        stored["distance"] = -calibrate_threshold(same, -distances)
+        notes.append("No stored distance threshold: calibrated on these pairs (optimistic).")
+    dist = pair_metrics(same, -distances, -float(stored["distance"]))
+    dist["threshold"] = float(stored["distance"])
+    sections["pairs (tower distance)"] = dist
+    probabilities = None
+    if score_pairs is not None:
+        probabilities = np.asarray(score_pairs(u, v), dtype=np.float32).reshape(-1)
+        if stored.get("probability") is None:
+            stored["probability"] = calibrate_threshold(same, probabilities)
+            notes.append("No stored head threshold: calibrated on these pairs (optimistic).")
+        sections["pairs (pairwise head)"] = pair_metrics(same, probabilities, float(stored["probability"]))
+    return sections, distances, probabilities
+
+
+def evaluate_items(
+    embeddings: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    *,
+    score_pairs: ScorePairs | None = None,
+    metric: str = "cosine",
+    threshold: Mapping[str, Any] | None = None,
+    groups: npt.ArrayLike | None = None,
+    n_way: int = 20,
+    k_shot: int = 1,
+    n_trials: int = 1000,
+    ks: Sequence[int] = (1, 5, 10),
+    n_pairs: int = 10_000,
+    seed: int = 0,
+) -> Evaluation:
+    """Evaluate embeddings of labelled items: pairs at the threshold, N-way k-shot, retrieval.
+
+    Pairs are balanced random pairs of the items; one-shot trials are drawn within groups when
+    `groups` is given and some group has `n_way` classes (Lake's within-alphabet protocol).
+    """
+    emb = np.asarray(embeddings, dtype=np.float32)
+    lab = np.asarray(labels, dtype=np.int64)
+    notes: list[str] = []
+    pairs = make_pairs(lab, n_pairs, seed=seed)
+    sections, distances, probabilities = _pair_sections(
+        emb[pairs.left], emb[pairs.right], pairs.same,
+        score_pairs=score_pairs, metric=metric, threshold=threshold, notes=notes,
+    )
+    n_classes = len(np.unique(lab[lab >= 0]))
+    way = min(n_way, n_classes)
+    if way < n_way:
+        notes.append(f"Only {n_classes} classes: one-shot trials are {way}-way.")
+    use_groups = groups is not None and _has_group_with(np.asarray(groups), lab, way)
+    if groups is not None and not use_groups:
+        notes.append(f"No group has {way} classes: one-shot trials draw from all classes.")
+    oneshot = n_way_k_shot_accuracy(
+        emb, lab, n_way=way, k_shot=k_shot, n_trials=n_trials,
+        groups=groups if use_groups else None, metric=metric, seed=seed,  # type: ignore[arg-type]
+    )
+    sections["one-shot"] = {
+        "accuracy": oneshot.accuracy,
+        "ci95": oneshot.ci95,
+        "n_trials": oneshot.n_trials,
+        "protocol": oneshot.protocol,
+    }
+    sections["retrieval"] = dict(retrieval_metrics(emb, lab, ks=ks, metric=metric))  # type: ignore[arg-type]
+    return Evaluation(sections, pairs.same, distances, probabilities, notes)
+
+
+def evaluate_pairs(
+    left: npt.ArrayLike,
+    right: npt.ArrayLike,
+    pairs: Pairs,
+    *,
+    score_pairs: ScorePairs | None = None,
+    metric: str = "cosine",
+    threshold: Mapping[str, Any] | None = None,
+) -> Evaluation:
+    """Evaluate labelled pairs (`same` 1 = the same item) of two embedding tables."""
+    u = np.asarray(left, dtype=np.float32)[pairs.left]
+    v = np.asarray(right, dtype=np.float32)[pairs.right]
+    notes: list[str] = []
+    sections, distances, probabilities = _pair_sections(
+        u, v, pairs.same, score_pairs=score_pairs, metric=metric, threshold=threshold, notes=notes
+    )
+    return Evaluation(sections, pairs.same, distances, probabilities, notes)
+
+
+def _has_group_with(groups: np.ndarray, labels: np.ndarray, n_way: int) -> bool:
+    return any(len(np.unique(labels[(groups == g) & (labels >= 0)])) >= n_way for g in np.unique(groups))
