@@ -31,6 +31,7 @@ def compare(model_dir: Path, a: str, b: str, as_json: bool) -> None:
         "distance": result.distance,
         "probability": result.probability,
         "same": result.same,
+        "decided_by": result.decided_by,
         "metric": model.metric,
         "threshold": result.threshold,
     }
@@ -40,7 +41,8 @@ def compare(model_dir: Path, a: str, b: str, as_json: bool) -> None:
     verdict = "SAME" if result.same else "DIFFERENT"
     click.echo(f"distance ({model.metric}): {result.distance:.4f}")
     click.echo(f"head probability:   {result.probability:.4f}")
-    click.echo(f"decision:           {verdict} (thresholds: {_thresholds(result.threshold)})")
+    click.echo(f"decision:           {verdict} by {result.decided_by} "
+               f"(calibrated thresholds: {_thresholds(result.threshold)})")
 
 
 def _item(value: str, kind: str) -> Any:

@@ -45,6 +45,7 @@ class Comparison:
     probability: float
     same: bool
     threshold: dict[str, float | None] = field(default_factory=dict)
+    decided_by: str = "distance"
 
 
 class SiameseModel:
@@ -138,12 +139,12 @@ class SiameseModel:
         threshold = self.threshold
         use_head = bool(self.config.get("head", {}).get("rerank_default", False))
         if use_head and threshold.get("probability") is not None:
-            same = probability >= float(threshold["probability"])  # type: ignore[arg-type]
+            same, rule = probability >= float(threshold["probability"]), "head probability"  # type: ignore[arg-type]
         elif threshold.get("distance") is not None:
-            same = distance <= float(threshold["distance"])  # type: ignore[arg-type]
+            same, rule = distance <= float(threshold["distance"]), "distance"  # type: ignore[arg-type]
         else:
-            same = probability >= 0.5
-        return Comparison(distance=distance, probability=probability, same=same, threshold=threshold)
+            same, rule = probability >= 0.5, "head probability at 0.5 (no calibrated threshold)"
+        return Comparison(distance, probability, same, threshold, decided_by=rule)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the model directory atomically: a failed write leaves any previous one intact."""

@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 TEXT_INPUT = "text"
+KOCH_MIN_SIZE = 65  # the smallest input its four valid convolutions and three poolings accept
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,11 @@ def build_image_tower(config: ImageTowerConfig = ImageTowerConfig()) -> keras.Mo
     if config.architecture not in ("light", "koch"):
         raise ConfigError(
             f"Expected architecture 'light' or 'koch'. Received: architecture={config.architecture!r}"
+        )
+    if config.architecture == "koch" and min(config.image_size) < KOCH_MIN_SIZE:
+        raise ConfigError(
+            f"Expected image_size >= ({KOCH_MIN_SIZE}, {KOCH_MIN_SIZE}) for the koch architecture "
+            f"(105x105 in the paper). Received: image_size={tuple(config.image_size)}"
         )
     inputs = keras.Input((*config.image_size, config.channels), name="image")
     x = layers.Rescaling(-1.0, offset=1.0, name="invert")(inputs) if config.invert else inputs
@@ -236,6 +242,7 @@ def build_record_tower(
     missing = [f for f in (*config.text_fields, *config.numeric_fields) if f not in columns]
     if missing:
         raise DataError(f"Expected fields {missing} in the training data. Received: {sorted(columns)}")
+    _check_positive(embedding_dim=config.embedding_dim, hidden=config.hidden)
     _check_dropout(config.dropout)
     inputs: dict[str, Any] = {}
     parts = []
