@@ -24,7 +24,9 @@ DATA = ROOT.parent / "shared" / "data" / "omniglot"
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--image-size", type=int, default=28)
     parser.add_argument("--filters", type=int, default=64)
@@ -35,9 +37,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--steps-per-epoch", type=int, default=100)
     parser.add_argument("--classes-per-batch", type=int, default=64)
     parser.add_argument("--k", type=int, default=4, help="items per class in an episode")
+    parser.add_argument(
+        "--affine", default="10,0.15,0.1,0.05", help="rotation,shear,scale,shift ranges"
+    )
+    parser.add_argument("--dropout", type=float, default=0.0)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--patience", type=int, default=8)
-    parser.add_argument("--val-alphabets", type=int, default=4, help="background alphabets held out for early stopping")
+    parser.add_argument(
+        "--val-alphabets",
+        type=int,
+        default=4,
+        help="background alphabets held out for early stopping",
+    )
     parser.add_argument("--random-trials", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=ROOT / "models" / "omniglot")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
@@ -46,7 +57,8 @@ def parse_args() -> argparse.Namespace:
 
 
 def shifted_views(images: np.ndarray, shift: int = 1) -> list[np.ndarray]:
-    """The image and its four 1-pixel shifts, padded with background (1.0): test-time augmentation."""
+    """The image and its four 1-pixel shifts, padded with background (1.0): test-time
+    augmentation."""
     views = [images]
     for axis, step in ((1, shift), (1, -shift), (2, shift), (2, -shift)):
         moved = np.roll(images, step, axis=axis)
@@ -60,7 +72,9 @@ def shifted_views(images: np.ndarray, shift: int = 1) -> list[np.ndarray]:
 def main() -> None:
     args = parse_args()
     if not (args.data / "omniglot_images_background.npz").exists():
-        raise SystemExit(f"Omniglot not found under {args.data}: this benchmark needs ../shared/data/omniglot")
+        raise SystemExit(
+            f"Omniglot not found under {args.data}: this benchmark needs ../shared/data/omniglot"
+        )
     from simsearch.data.image_folder import resize_images
     from simsearch.data.loaders import load_npz
     from simsearch.evaluation.lake_runs import load_lake_runs
@@ -86,15 +100,24 @@ def main() -> None:
         batch_size=args.classes_per_batch * args.k,
         classes_per_batch=args.classes_per_batch,
         rotate_classes=True,
+        affine=tuple(float(v) for v in args.affine.split(",")),
         augment=True,
         monitor="val_oneshot",
         patience=args.patience,
         seed=args.seed,
         verbose=2,
     )
-    tower_settings = {"invert": True, "filters": args.filters, "blocks": args.blocks, "embedding_dim": args.embedding_dim}
+    tower_settings = {
+        "invert": True,
+        "filters": args.filters,
+        "blocks": args.blocks,
+        "embedding_dim": args.embedding_dim,
+        "dropout": args.dropout,
+    }
     start = time.perf_counter()
-    model = train_items(train, tower="image", tower_settings=tower_settings, config=config, val_items=val)
+    model = train_items(
+        train, tower="image", tower_settings=tower_settings, config=config, val_items=val
+    )
     minutes = (time.perf_counter() - start) / 60
     model.save(args.out)
 
@@ -107,17 +130,29 @@ def main() -> None:
 
     emb = model.encode(evaluation.images)
     emb_tta = _tta_encode(encode, evaluation.images)
-    kwargs = dict(n_way=20, k_shot=1, n_trials=args.random_trials, groups=evaluation.groups, seed=args.seed)
+    kwargs = dict(
+        n_way=20, k_shot=1, n_trials=args.random_trials, groups=evaluation.groups, seed=args.seed
+    )
     rand = n_way_k_shot_accuracy(emb, evaluation.labels, **kwargs)
     rand_tta = n_way_k_shot_accuracy(emb_tta, evaluation.labels, **kwargs)
-    rand_raw = n_way_k_shot_accuracy(pixels(evaluation.images), evaluation.labels, metric="l2", **kwargs)
+    rand_raw = n_way_k_shot_accuracy(
+        pixels(evaluation.images), evaluation.labels, metric="l2", **kwargs
+    )
 
     rows = {
         "official 400 trials": (official, official_tta, official_raw),
         f"random within-alphabet ({args.random_trials})": (rand, rand_tta, rand_raw),
     }
-    report = {name: {"tower": r[0].accuracy, "tower_tta": r[1].accuracy, "raw_pixels": r[2].accuracy,
-                     "ci95": r[0].ci95, "ci95_tta": r[1].ci95} for name, r in rows.items()}
+    report = {
+        name: {
+            "tower": r[0].accuracy,
+            "tower_tta": r[1].accuracy,
+            "raw_pixels": r[2].accuracy,
+            "ci95": r[0].ci95,
+            "ci95_tta": r[1].ci95,
+        }
+        for name, r in rows.items()
+    }
     report["train_minutes"] = minutes
     report["epochs_run"] = model.config["epochs_run"]
     print(json.dumps(report, indent=2))
@@ -129,8 +164,13 @@ def _resized(items, size, resize_images):
 
     if items.images.shape[1:3] == size:
         return items
-    return Items(ids=items.ids, labels=items.labels, classes=items.classes,
-                 images=resize_images(items.images, size), groups=items.groups)
+    return Items(
+        ids=items.ids,
+        labels=items.labels,
+        classes=items.classes,
+        images=resize_images(items.images, size),
+        groups=items.groups,
+    )
 
 
 def _tta_encode(encode, images: np.ndarray) -> np.ndarray:
@@ -147,17 +187,21 @@ def _append(args: argparse.Namespace, rows: dict, minutes: float, epochs: int) -
         "",
         f"Command: `.venv/bin/python benchmarks/oneshot_omniglot.py --image-size {args.image_size} "
         f"--filters {args.filters} --epochs {args.epochs} --steps-per-epoch {args.steps_per_epoch} "
-        f"--classes-per-batch {args.classes_per_batch} --k {args.k} --loss {args.loss}` on {machine}; "
+        f"--classes-per-batch {args.classes_per_batch} --k {args.k} --loss {args.loss} "
+        f"--affine {args.affine} --dropout {args.dropout} --learning-rate {args.learning_rate}` "
+        f"on {machine}; "
         f"training {minutes:.1f} CPU-minutes, {epochs} epochs (early stopping on within-alphabet "
         f"one-shot accuracy of {args.val_alphabets} held-out background alphabets).",
         "",
-        "| protocol | simsearch tower | tower + 5-shift TTA | raw pixels (L2 NN) | Koch et al. 2015 | humans |",
+        "| protocol | simsearch tower | tower + 5-shift TTA | raw pixels (L2 NN) "
+        "| Koch et al. 2015 | humans |",
         "|---|---|---|---|---|---|",
     ]
     for name, (r, tta, raw) in rows.items():
         lines.append(
             f"| {name} | {r.accuracy:.2%} [{r.ci95[0]:.1%}, {r.ci95[1]:.1%}] | {tta.accuracy:.2%} "
-            f"[{tta.ci95[0]:.1%}, {tta.ci95[1]:.1%}] | {raw.accuracy:.2%} | 92.0% (official) | 95.5% |"
+            f"[{tta.ci95[0]:.1%}, {tta.ci95[1]:.1%}] | {raw.accuracy:.2%} "
+            "| 92.0% (official) | 95.5% |"
         )
     args.results.parent.mkdir(parents=True, exist_ok=True)
     with args.results.open("a") as f:

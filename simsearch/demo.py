@@ -48,12 +48,43 @@ def main() -> None:
     background, evaluation = omniglot_sample("background"), omniglot_sample("evaluation")
     print("simsearch demo: Omniglot sample bundled with the package (MIT, Lake et al. 2015)")
     run(
-        "train", "--data", str(background), "--tower", "image", "--loss", "softmax", "--invert",
-        "--rotate-classes", "--epochs", "10", "--steps-per-epoch", "60", "--batch-size", "128",
-        "--classes-per-batch", "32", "--learning-rate", "0.002", "--monitor", "val_oneshot",
-        "--head-epochs", "5", "--out", str(MODEL),
+        "train",
+        "--data",
+        str(background),
+        "--tower",
+        "image",
+        "--loss",
+        "softmax",
+        "--invert",
+        "--rotate-classes",
+        "--epochs",
+        "10",
+        "--steps-per-epoch",
+        "60",
+        "--batch-size",
+        "128",
+        "--classes-per-batch",
+        "32",
+        "--learning-rate",
+        "0.002",
+        "--monitor",
+        "val_oneshot",
+        "--head-epochs",
+        "5",
+        "--out",
+        str(MODEL),
     )
-    run("evaluate", "--model", str(MODEL), "--data", str(evaluation), "--n-way", "20", "--trials", "1000")
+    run(
+        "evaluate",
+        "--model",
+        str(MODEL),
+        "--data",
+        str(evaluation),
+        "--n-way",
+        "20",
+        "--trials",
+        "1000",
+    )
     a, a_again, b = write_examples()
     run("compare", "--model", str(MODEL), str(a), str(a_again))
     run("compare", "--model", str(MODEL), str(a), str(b))

@@ -1,4 +1,5 @@
-"""`simsearch evaluate`: pair metrics at the calibrated threshold, N-way k-shot, retrieval, plots."""
+"""`simsearch evaluate`: pair metrics at the calibrated threshold, N-way k-shot, retrieval and
+plots."""
 
 from __future__ import annotations
 
@@ -7,33 +8,68 @@ from typing import Any
 
 import click
 
-from simsearch.cli._common import combine, echo_report, load_catalogs, load_data, load_pair_file, split_list
+from simsearch.cli._common import (
+    combine,
+    echo_report,
+    load_catalogs,
+    load_data,
+    load_pair_file,
+    split_list,
+)
 from simsearch.errors import ConfigError
 
 _PATH = click.Path(exists=True, path_type=Path)
 
 
 @click.command()
-@click.option("--model", "model_dir", type=_PATH, required=True, help="Model directory from `simsearch train`.")
-@click.option("--data", type=_PATH, help="Labelled items to evaluate on (classes unseen in training, for one-shot).")
-@click.option("--pairs", type=_PATH, help="Labelled pairs CSV (left_id, right_id, label) to evaluate on.")
+@click.option(
+    "--model",
+    "model_dir",
+    type=_PATH,
+    required=True,
+    help="Model directory from `simsearch train`.",
+)
+@click.option(
+    "--data",
+    type=_PATH,
+    help="Labelled items to evaluate on (classes unseen in training, for one-shot).",
+)
+@click.option(
+    "--pairs", type=_PATH, help="Labelled pairs CSV (left_id, right_id, label) to evaluate on."
+)
 @click.option("--catalog", type=_PATH, multiple=True, help="Catalogue(s) the --pairs point into.")
 @click.option("--fields", help="Comma-separated content fields (default: the model's).")
-@click.option("--n-way", type=int, default=20, show_default=True, help="Classes per one-shot trial.")
-@click.option("--k-shot", type=int, default=1, show_default=True, help="Support examples per class.")
+@click.option(
+    "--n-way", type=int, default=20, show_default=True, help="Classes per one-shot trial."
+)
+@click.option(
+    "--k-shot", type=int, default=1, show_default=True, help="Support examples per class."
+)
 @click.option("--trials", type=int, default=1000, show_default=True, help="Random one-shot trials.")
-@click.option("--within-groups/--any-classes", default=True, show_default=True,
-              help="Draw each trial's classes from one group (an alphabet), as in Lake's protocol.")
-@click.option("--k", "ks", default="1,5,10", show_default=True, help="Comma-separated k of recall@k.")
-@click.option("--plots", type=click.Path(path_type=Path), help="Folder for the PNG plots (default: MODEL_DIR/plots).")
+@click.option(
+    "--within-groups/--any-classes",
+    default=True,
+    show_default=True,
+    help="Draw each trial's classes from one group (an alphabet), as in Lake's protocol.",
+)
+@click.option(
+    "--k", "ks", default="1,5,10", show_default=True, help="Comma-separated k of recall@k."
+)
+@click.option(
+    "--plots",
+    type=click.Path(path_type=Path),
+    help="Folder for the PNG plots (default: MODEL_DIR/plots).",
+)
 @click.option("--no-plots", is_flag=True, help="Skip the plots.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def evaluate(model_dir: Path, **options: Any) -> None:
     """Evaluate MODEL_DIR on labelled items (--data) or labelled pairs (--pairs --catalog)."""
     if bool(options["data"]) == bool(options["pairs"]):
-        raise ConfigError("Expected exactly one of --data or --pairs. Received: "
-                          f"data={options['data']}, pairs={options['pairs']}")
+        raise ConfigError(
+            "Expected exactly one of --data or --pairs. Received: "
+            f"data={options['data']}, pairs={options['pairs']}"
+        )
     from simsearch.evaluation.evaluate import evaluate_items, evaluate_pairs
     from simsearch.models.siamese import SiameseModel
 
@@ -42,21 +78,36 @@ def evaluate(model_dir: Path, **options: Any) -> None:
     embeddings: Any = None
     labels: Any = None
     if options["data"]:
-        items = load_data(options["data"], fields=fields if model.kind != "image" else None, image_size=None)
+        items = load_data(
+            options["data"], fields=fields if model.kind != "image" else None, image_size=None
+        )
         embeddings, labels = model.encode(items.content()), items.labels
         result = evaluate_items(
-            embeddings, labels, score_pairs=model.score_pairs, metric=model.metric,
-            threshold=model.threshold, groups=items.groups if options["within_groups"] else None,
-            n_way=options["n_way"], k_shot=options["k_shot"], n_trials=options["trials"],
-            ks=[int(k) for k in split_list(options["ks"]) or ["1"]], seed=options["seed"],
+            embeddings,
+            labels,
+            score_pairs=model.score_pairs,
+            metric=model.metric,
+            threshold=model.threshold,
+            groups=items.groups if options["within_groups"] else None,
+            n_way=options["n_way"],
+            k_shot=options["k_shot"],
+            n_trials=options["trials"],
+            ks=[int(k) for k in split_list(options["ks"]) or ["1"]],
+            seed=options["seed"],
         )
     else:
         left, right = load_catalogs(options["catalog"], fields)
         catalog, offset = combine(left, right)
         pairs = load_pair_file(options["pairs"], left, right, offset)
         table = model.encode(catalog.content())
-        result = evaluate_pairs(table, table, pairs, score_pairs=model.score_pairs, metric=model.metric,
-                                threshold=model.threshold)
+        result = evaluate_pairs(
+            table,
+            table,
+            pairs,
+            score_pairs=model.score_pairs,
+            metric=model.metric,
+            threshold=model.threshold,
+        )
     report: dict[str, Any] = {"model": str(model_dir), **result.report}
     if result.notes:
         report["notes"] = " ".join(result.notes)
@@ -78,8 +129,12 @@ def _write_plots(folder: Path, result: Any, model: Any, embeddings: Any, labels:
     folder.mkdir(parents=True, exist_ok=True)
     plots.plot_roc(result.same, -result.distances, folder / "roc_distance.png")
     plots.plot_precision_recall(result.same, -result.distances, folder / "pr_distance.png")
-    plots.plot_distance_histogram(result.distances, result.same, folder / "distance_histogram.png",
-                                  threshold=model.threshold.get("distance"))
+    plots.plot_distance_histogram(
+        result.distances,
+        result.same,
+        folder / "distance_histogram.png",
+        threshold=model.threshold.get("distance"),
+    )
     if result.probabilities is not None:
         plots.plot_roc(result.same, result.probabilities, folder / "roc_head.png")
         plots.plot_precision_recall(result.same, result.probabilities, folder / "pr_head.png")

@@ -22,37 +22,106 @@ _PATH = click.Path(exists=True, path_type=Path)
 
 
 @click.command()
-@click.option("--data", type=_PATH, help="Labelled items: image folder tree or .zip, .npz, or CSV/JSONL with id, label.")
-@click.option("--val-data", type=_PATH, help="Held-out items of other classes (default: split off --val-fraction).")
-@click.option("--pairs", type=_PATH, help="Labelled pairs CSV: left_id, right_id, label (1 = the same item).")
-@click.option("--valid-pairs", type=_PATH, help="Held-out pairs CSV for early stopping and thresholds.")
-@click.option("--catalog", type=_PATH, multiple=True, help="Catalogue CSV/JSONL the pairs point into (once, or twice: left then right).")
-@click.option("--tower", type=click.Choice(TOWERS), required=True, help="Which tower encodes the items.")
-@click.option("--loss", type=click.Choice(LOSSES), default="softmax", show_default=True,
-              help="contrastive (Y=0 similar, Hadsell et al.), triplet (online mining), bce (pairwise head), softmax (multi-negative).")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Model directory to write.")
+@click.option(
+    "--data",
+    type=_PATH,
+    help="Labelled items: image folder tree or .zip, .npz, or CSV/JSONL with id, label.",
+)
+@click.option(
+    "--val-data",
+    type=_PATH,
+    help="Held-out items of other classes (default: split off --val-fraction).",
+)
+@click.option(
+    "--pairs", type=_PATH, help="Labelled pairs CSV: left_id, right_id, label (1 = the same item)."
+)
+@click.option(
+    "--valid-pairs", type=_PATH, help="Held-out pairs CSV for early stopping and thresholds."
+)
+@click.option(
+    "--catalog",
+    type=_PATH,
+    multiple=True,
+    help="Catalogue CSV/JSONL the pairs point into (once, or twice: left then right).",
+)
+@click.option(
+    "--tower", type=click.Choice(TOWERS), required=True, help="Which tower encodes the items."
+)
+@click.option(
+    "--loss",
+    type=click.Choice(LOSSES),
+    default="softmax",
+    show_default=True,
+    help="contrastive (Y=0 similar, Hadsell et al.), triplet (online mining), "
+    "bce (pairwise head), softmax (multi-negative).",
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="Model directory to write."
+)
 @click.option("--fields", help="Comma-separated content fields (text and record towers).")
-@click.option("--numeric-fields", help="Comma-separated fields the record tower reads as numbers (default: by type).")
-@click.option("--optimizer", type=click.Choice(["adam", "adamw", "sgd"]), default="adam", show_default=True)
+@click.option(
+    "--numeric-fields",
+    help="Comma-separated fields the record tower reads as numbers (default: by type).",
+)
+@click.option(
+    "--optimizer", type=click.Choice(["adam", "adamw", "sgd"]), default="adam", show_default=True
+)
 @click.option("--learning-rate", type=float, default=1e-3, show_default=True)
 @click.option("--epochs", type=int, default=20, show_default=True)
 @click.option("--steps-per-epoch", type=int, default=100, show_default=True)
 @click.option("--batch-size", type=int, default=128, show_default=True)
-@click.option("--classes-per-batch", type=int, help="P of the P×K episodes (triplet, softmax); default batch-size / 4.")
+@click.option(
+    "--classes-per-batch",
+    type=int,
+    help="P of the P×K episodes (triplet, softmax); default batch-size / 4.",
+)
 @click.option("--dropout", type=float, help="Dropout before the embedding layer.")
 @click.option("--embedding-dim", type=int, help="Width of the embedding.")
 @click.option("--margin", type=float, help="Contrastive / triplet margin (default 1.0 / 0.2).")
-@click.option("--mining", type=click.Choice(["batch_all", "batch_hard", "semi_hard"]), default="semi_hard", show_default=True)
+@click.option(
+    "--mining",
+    type=click.Choice(["batch_all", "batch_hard", "semi_hard"]),
+    default="semi_hard",
+    show_default=True,
+)
 @click.option("--scale", type=float, help="Softmax scale (default: learned).")
-@click.option("--image-size", type=int, help="Resize images to this square size (default: as loaded).")
-@click.option("--architecture", type=click.Choice(["light", "koch"]), default="light", show_default=True)
+@click.option(
+    "--image-size", type=int, help="Resize images to this square size (default: as loaded)."
+)
+@click.option(
+    "--architecture", type=click.Choice(["light", "koch"]), default="light", show_default=True
+)
 @click.option("--filters", type=int, help="Conv filters per block (light image tower).")
-@click.option("--invert/--no-invert", default=False, show_default=True, help="Invert pixel values (dark strokes on white, as Omniglot).")
+@click.option(
+    "--invert/--no-invert",
+    default=False,
+    show_default=True,
+    help="Invert pixel values (dark strokes on white, as Omniglot).",
+)
 @click.option("--pooling", type=click.Choice(["conv", "gru", "mean"]), help="Text tower pooling.")
-@click.option("--augment/--no-augment", default=True, show_default=True, help="Random affine image augmentation in training.")
-@click.option("--rotate-classes", is_flag=True, help="Add 90/180/270-degree rotations of each image class as new classes.")
-@click.option("--monitor", help="Validation metric for early stopping (val_oneshot, val_precision_at_1, val_average_precision, ...).")
-@click.option("--patience", type=int, default=5, show_default=True, help="Epochs without improvement before stopping.")
+@click.option(
+    "--augment/--no-augment",
+    default=True,
+    show_default=True,
+    help="Random affine image augmentation in training.",
+)
+@click.option(
+    "--rotate-classes",
+    is_flag=True,
+    help="Add 90/180/270-degree rotations of each image class as new classes.",
+)
+@click.option(
+    "--monitor",
+    help="Validation metric for early stopping "
+    "(val_oneshot, val_precision_at_1, val_average_precision, ...).",
+)
+@click.option(
+    "--patience",
+    type=int,
+    default=5,
+    show_default=True,
+    help="Epochs without improvement before stopping.",
+)
 @click.option("--val-fraction", type=float, default=0.2, show_default=True)
 @click.option("--head-epochs", type=int, default=10, show_default=True)
 @click.option("--log-dir", type=click.Path(path_type=Path), help="TensorBoard log directory.")
@@ -67,8 +136,10 @@ def train(**options: Any) -> None:
                          --tower record --fields name,price --out MODEL_DIR
     """
     if bool(options["data"]) == bool(options["pairs"]):
-        raise ConfigError("Expected exactly one of --data or --pairs. Received: "
-                          f"data={options['data']}, pairs={options['pairs']}")
+        raise ConfigError(
+            "Expected exactly one of --data or --pairs. Received: "
+            f"data={options['data']}, pairs={options['pairs']}"
+        )
     if options["pairs"] and not options["catalog"]:
         raise ConfigError("Expected --catalog with --pairs. Received: no --catalog")
     if options["pairs"] and options["tower"] == "image":
@@ -80,14 +151,31 @@ def train(**options: Any) -> None:
     fields = split_list(options["fields"])
     if options["data"]:
         items = load_data(options["data"], fields=fields, image_size=options["image_size"])
-        val = load_data(options["val_data"], fields=fields, image_size=options["image_size"]) if options["val_data"] else None
-        model = train_items(items, tower=options["tower"], tower_settings=settings, config=config, val_items=val)
+        val = (
+            load_data(options["val_data"], fields=fields, image_size=options["image_size"])
+            if options["val_data"]
+            else None
+        )
+        model = train_items(
+            items, tower=options["tower"], tower_settings=settings, config=config, val_items=val
+        )
     else:
         left, right = load_catalogs(options["catalog"], fields)
         catalog, offset = combine(left, right)
         pairs = load_pair_file(options["pairs"], left, right, offset)
-        val_pairs = load_pair_file(options["valid_pairs"], left, right, offset) if options["valid_pairs"] else None
-        model = train_pairs(catalog, pairs, tower=options["tower"], tower_settings=settings, config=config, val_pairs=val_pairs)
+        val_pairs = (
+            load_pair_file(options["valid_pairs"], left, right, offset)
+            if options["valid_pairs"]
+            else None
+        )
+        model = train_pairs(
+            catalog,
+            pairs,
+            tower=options["tower"],
+            tower_settings=settings,
+            config=config,
+            val_pairs=val_pairs,
+        )
     model.save(options["out"])
     _summary(model, options["out"])
 
@@ -95,12 +183,23 @@ def train(**options: Any) -> None:
 def _train_config(options: dict[str, Any], cls: type) -> Any:
     out: Path = options["out"]
     return cls(
-        loss=options["loss"], optimizer=options["optimizer"], learning_rate=options["learning_rate"],
-        epochs=options["epochs"], steps_per_epoch=options["steps_per_epoch"], batch_size=options["batch_size"],
-        classes_per_batch=options["classes_per_batch"], margin=options["margin"], mining=options["mining"],
-        scale=options["scale"], augment=options["augment"], rotate_classes=options["rotate_classes"],
-        monitor=options["monitor"], patience=options["patience"], val_fraction=options["val_fraction"],
-        head_epochs=options["head_epochs"], seed=options["seed"],
+        loss=options["loss"],
+        optimizer=options["optimizer"],
+        learning_rate=options["learning_rate"],
+        epochs=options["epochs"],
+        steps_per_epoch=options["steps_per_epoch"],
+        batch_size=options["batch_size"],
+        classes_per_batch=options["classes_per_batch"],
+        margin=options["margin"],
+        mining=options["mining"],
+        scale=options["scale"],
+        augment=options["augment"],
+        rotate_classes=options["rotate_classes"],
+        monitor=options["monitor"],
+        patience=options["patience"],
+        val_fraction=options["val_fraction"],
+        head_epochs=options["head_epochs"],
+        seed=options["seed"],
         checkpoint_dir=str(out.with_name(out.name + ".checkpoints")),
         log_dir=str(options["log_dir"]) if options["log_dir"] else None,
         verbose=0 if options["quiet"] else 2,
@@ -137,6 +236,7 @@ def _summary(model: Any, out: Path) -> None:
     )
     if head:
         click.echo(
-            f"Held-out pairs: tower AP {head['distance_ap']:.4f}, head AP {head['head_ap']:.4f}; "
-            f"re-ranking by the head {'on' if head['rerank_default'] else 'off'} by default"
+            f"Held-out re-ranking of the top {head['depth']}: precision@1 {head['tower_precision_at_1']:.4f} "
+            f"by distance, {head['head_precision_at_1']:.4f} by the head; re-ranking "
+            f"{'on' if head['rerank_default'] else 'off'} by default"
         )

@@ -65,7 +65,9 @@ def _pair_sections(
         if stored.get("probability") is None:
             stored["probability"] = calibrate_threshold(same, probabilities)
             notes.append("No stored head threshold: calibrated on these pairs (optimistic).")
-        sections["pairs (pairwise head)"] = pair_metrics(same, probabilities, float(stored["probability"]))
+        sections["pairs (pairwise head)"] = pair_metrics(
+            same, probabilities, float(stored["probability"])
+        )
     return sections, distances, probabilities
 
 
@@ -94,8 +96,13 @@ def evaluate_items(
     notes: list[str] = []
     pairs = make_pairs(lab, n_pairs, seed=seed)
     sections, distances, probabilities = _pair_sections(
-        emb[pairs.left], emb[pairs.right], pairs.same,
-        score_pairs=score_pairs, metric=metric, threshold=threshold, notes=notes,
+        emb[pairs.left],
+        emb[pairs.right],
+        pairs.same,
+        score_pairs=score_pairs,
+        metric=metric,
+        threshold=threshold,
+        notes=notes,
     )
     n_classes = len(np.unique(lab[lab >= 0]))
     way = min(n_way, n_classes)
@@ -105,8 +112,14 @@ def evaluate_items(
     if groups is not None and not use_groups:
         notes.append(f"No group has {way} classes: one-shot trials draw from all classes.")
     oneshot = n_way_k_shot_accuracy(
-        emb, lab, n_way=way, k_shot=k_shot, n_trials=n_trials,
-        groups=groups if use_groups else None, metric=metric, seed=seed,  # type: ignore[arg-type]
+        emb,
+        lab,
+        n_way=way,
+        k_shot=k_shot,
+        n_trials=n_trials,
+        groups=groups if use_groups else None,
+        metric=metric,
+        seed=seed,  # type: ignore[arg-type]
     )
     sections["one-shot"] = {
         "accuracy": oneshot.accuracy,
@@ -138,4 +151,6 @@ def evaluate_pairs(
 
 
 def _has_group_with(groups: np.ndarray, labels: np.ndarray, n_way: int) -> bool:
-    return any(len(np.unique(labels[(groups == g) & (labels >= 0)])) >= n_way for g in np.unique(groups))
+    return any(
+        len(np.unique(labels[(groups == g) & (labels >= 0)])) >= n_way for g in np.unique(groups)
+    )

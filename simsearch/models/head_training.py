@@ -145,3 +145,183 @@ def calibrate(
 def validation_pairs(labels: npt.NDArray[np.int64], n_pairs: int = 20_000, seed: int = 0) -> Pairs:
     """Balanced random pairs of held-out items, for thresholds and pair metrics."""
     return make_pairs(labels, n_pairs, positive_fraction=0.5, seed=seed)
+
+
+def neighbour_lists(embeddings: npt.NDArray[np.float32], queries: npt.NDArray[np.int64], depth: int) -> npt.NDArray[np.int64]:
+    """The `depth` nearest rows of each query row by cosine, itself left out: `(nq, depth)`."""
+    unit = np.ascontiguousarray(
+        embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+    )
+    index = faiss.IndexFlatIP(unit.shape[1])
+    index.add(unit)
+    _, nn = index.search(unit[queries], depth + 1)
+    out = np.empty((len(queries), depth), np.int64)
+    for row, (query, found) in enumerate(zip(queries, nn, strict=True)):
+        found = found[(found >= 0) & (found != query)]
+        out[row] = found[:depth] if len(found) >= depth else np.pad(found, (0, depth - len(found)), mode="edge")
+    return out
+
+
+def listwise_groups(
+    embeddings: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.int64],
+    *,
+    depth: int = 20,
+    group_size: int = 10,
+    max_anchors: int = 20_000,
+    seed: int = 0,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Candidate groups for listwise training: per anchor, one true match first, then the
+    `group_size - 1` nearest other-class items among the tower's top `depth`.
+
+    The match is drawn among the same-class items in the top `depth` when there are some (the
+    ones re-ranking can promote), else among all same-class items.
+
+    Returns:
+        `(anchors (m,), groups (m, group_size))` row positions; column 0 is the match.
+    """
+    rng = np.random.default_rng(seed)
+    valid = np.flatnonzero(labels >= 0)
+    anchors = rng.choice(valid, size=min(max_anchors, valid.size), replace=False)
+    lists = neighbour_lists(embeddings, anchors, depth)
+    fallback = _random_positives(labels, anchors, rng)
+    kept, groups = [], []
+    for anchor, row, other in zip(anchors, lists, fallback, strict=True):
+        row = row[labels[row] >= 0]
+        same = labels[row] == labels[anchor]
+        negatives = row[~same][: group_size - 1]
+        positives = row[same]
+        match = rng.choice(positives) if len(positives) else other
+        if match < 0 or len(negatives) < group_size - 1:
+            continue
+        kept.append(anchor)
+        groups.append(np.concatenate([[match], negatives]))
+    return np.asarray(kept, np.int64), np.asarray(groups, np.int64).reshape(-1, group_size)
+
+
+class ListwiseHeadTrainer(keras.Model):
+    """Score each anchor against its candidate group with the head's logits: `(b, m)`."""
+
+    def __init__(self, head_layer: keras.layers.Layer, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.head_layer = head_layer
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        from keras import ops
+
+        anchor, candidates = inputs
+        b, m, d = ops.shape(candidates)[0], ops.shape(candidates)[1], ops.shape(candidates)[2]
+        u = ops.reshape(ops.repeat(anchor[:, None, :], m, axis=1), (-1, d))
+        v = ops.reshape(candidates, (-1, d))
+        return ops.reshape(self.head_layer.logits(u, v, training=training), (b, m))
+
+
+def fit_head_listwise(
+    head: keras.Model,
+    embeddings: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.int64],
+    *,
+    epochs: int = 10,
+    learning_rate: float = 1e-3,
+    batch_size: int = 128,
+    seed: int = 0,
+    verbose: Any = 0,
+) -> dict[str, list[float]]:
+    """Train the head's ranking listwise: the softmax of each anchor's true match against the
+    tower's hardest candidates for it. Calibration is left to `fit_calibration`.
+
+    A pointwise head trained on hard negatives alone can learn that "very similar" means
+    "different"; ranking the true match above the tower's own nearest mistakes cannot.
+    """
+    layer = head.get_layer("pairwise_head")
+    anchors, groups = listwise_groups(embeddings, labels, seed=seed)
+    if len(anchors) == 0:
+        logger.warning("No candidate group has a true match and enough negatives: head not trained")
+        return {}
+    frozen = (layer.calibration_scale, layer.calibration_bias)
+    for weight in frozen:
+        weight.trainable = False
+    trainer = ListwiseHeadTrainer(layer)
+    trainer.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    fit = trainer.fit(
+        (embeddings[anchors], embeddings[groups]),
+        np.zeros(len(anchors), np.int64),
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        verbose=verbose,
+    )
+    for weight in frozen:
+        weight.trainable = True
+    return {f"head_listwise_{k}": [float(x) for x in v] for k, v in fit.history.items()}
+
+
+def fit_calibration(
+    head: keras.Model,
+    embeddings: npt.NDArray[np.float32],
+    pairs: Pairs,
+    *,
+    right_embeddings: npt.NDArray[np.float32] | None = None,
+) -> dict[str, list[float]]:
+    """Fit only the head's Platt scaling (`p = sigmoid(a * logit + b)`, a >= 0) on `pairs`,
+    so its probabilities match held-out frequencies without changing its order."""
+    layer = head.get_layer("pairwise_head")
+    calibration = {id(layer.calibration_scale), id(layer.calibration_bias)}
+    saved = {id(w): w.trainable for w in head.weights}
+    for weight in head.weights:
+        weight.trainable = id(weight) in calibration
+    try:
+        history = fit_head(
+            head, embeddings, pairs, right_embeddings=right_embeddings, epochs=5, learning_rate=5e-2
+        )
+    finally:
+        for weight in head.weights:
+            weight.trainable = saved[id(weight)]
+    return {"head_calibration_loss": history.get("head_loss", [])}
+
+
+@dataclass(frozen=True)
+class RerankReport:
+    """Precision@1 on held-out queries: the tower's order vs the head's order of its top `depth`."""
+
+    tower_precision_at_1: float
+    head_precision_at_1: float
+    recall_at_depth: float
+    depth: int
+    n_queries: int
+
+    @property
+    def head_helps(self) -> bool:
+        return self.head_precision_at_1 > self.tower_precision_at_1
+
+
+def rerank_report(
+    head: keras.Model,
+    embeddings: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.int64],
+    *,
+    depth: int = 20,
+    max_queries: int = 5000,
+    seed: int = 0,
+) -> RerankReport:
+    """Measure what re-ranking the tower's top `depth` by the head does to precision@1."""
+    rng = np.random.default_rng(seed)
+    counts = np.bincount(labels[labels >= 0])
+    valid = np.flatnonzero((labels >= 0) & (counts[np.maximum(labels, 0)] >= 2))
+    queries = rng.choice(valid, size=min(max_queries, valid.size), replace=False)
+    lists = neighbour_lists(embeddings, queries, depth)
+    u = np.repeat(embeddings[queries], depth, axis=0)
+    v = embeddings[lists.reshape(-1)]
+    probs = np.asarray(head.predict({"u": u, "v": v}, batch_size=8192, verbose=0)).reshape(-1, depth)
+    hit = labels[lists] == labels[queries][:, None]
+    best = np.argmax(probs, axis=1)
+    return RerankReport(
+        tower_precision_at_1=float(hit[:, 0].mean()),
+        head_precision_at_1=float(hit[np.arange(len(queries)), best].mean()),
+        recall_at_depth=float(hit.any(axis=1).mean()),
+        depth=depth,
+        n_queries=len(queries),
+    )

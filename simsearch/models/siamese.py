@@ -152,8 +152,10 @@ class SiameseModel:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         try:
-            self.tower.save(tmp / "tower.keras")
-            self.head.save(tmp / "head.keras")
+            # Inference files: an optimizer's state (the head's last fit) would not match the
+            # trainable weights at load time and only make load_model warn.
+            self.tower.save(tmp / "tower.keras", include_optimizer=False)
+            self.head.save(tmp / "head.keras", include_optimizer=False)
             config = {**self.config, "format_version": FORMAT_VERSION, "simsearch_version": simsearch.__version__}
             (tmp / "config.json").write_text(json.dumps(config, indent=2, default=_json_default))
             (tmp / "history.json").write_text(json.dumps(self.history, indent=2, default=_json_default))

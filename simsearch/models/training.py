@@ -54,6 +54,8 @@ class TrainConfig:
         classes_per_batch: P of the P×K episodes; None = batch_size // 4.
         steps_per_epoch: batches per epoch.
         augment: random affine augmentation of images, in training only.
+        affine: its ranges: (rotation in degrees, shear, relative scale, shift as a share of
+            the image size); Koch et al. used about (10, 0.3, 0.2, 0.02).
         rotate_classes: add each class turned by 90°, 180°, 270° as new classes (images).
         monitor: validation metric for early stopping and the best checkpoint.
         patience: epochs without improvement before stopping.
@@ -76,6 +78,7 @@ class TrainConfig:
     scale: float | None = None
     positive_fraction: float = 0.5
     augment: bool = True
+    affine: tuple[float, float, float, float] = (10.0, 0.15, 0.1, 0.05)
     rotate_classes: bool = False
     monitor: str | None = None
     patience: int = 5
@@ -147,7 +150,7 @@ def rotate_classes(items: Items) -> Items:
         raise ConfigError("Expected image items for rotate_classes. Received: text or record items")
     n_classes = len(items.classes)
     images = [items.images] + [np.rot90(items.images, k, axes=(1, 2)) for k in (1, 2, 3)]
-    labels = [items.labels + k * n_classes for k in range(4)]
+    labels = [np.where(items.labels >= 0, items.labels + k * n_classes, -1) for k in range(4)]
     classes = tuple(items.classes) + tuple(f"{c}@rot{90 * k}" for k in (1, 2, 3) for c in items.classes)
     ids = [items.ids.astype(str)] + [np.char.add(items.ids.astype(str), f"@rot{90 * k}") for k in (1, 2, 3)]
     groups = None if items.groups is None else np.concatenate([items.groups] * 4)
@@ -163,7 +166,8 @@ def rotate_classes(items: Items) -> Items:
 def _augment_layer(kind: str, config: TrainConfig) -> keras.layers.Layer | None:
     if kind != "image" or not config.augment:
         return None
-    return RandomAffine(rotation=10.0, shear=0.15, scale=0.1, shift=0.05, seed=config.seed)
+    rotation, shear, scale, shift = config.affine
+    return RandomAffine(rotation=rotation, shear=shear, scale=scale, shift=shift, seed=config.seed)
 
 
 def train_items(
@@ -202,13 +206,18 @@ def train_items(
     validation = RetrievalValidation(model_tower, x_val, val_items.labels, groups=val_items.groups, metric=metric, n_way=n_way)
     monitor = config.monitor or "val_precision_at_1"
     history = _fit_tower(model_tower, tower, x_train, train.labels, config, validation, monitor)
-    head, head_history, threshold, report = _finish_head(
-        model_tower, x_train, train.labels, x_val, val_items.labels, config
+    head, head_history, threshold, head_summary = _finish_head(
+        model_tower, x_train, train.labels, x_val, val_items.labels, config, metric,
+        cos_scale=_cos_scale(history, config),
     )
     history.update(head_history)
-    model_config = _model_config(tower, spec, settings, metric, config, threshold, report, history)
-    model_config["classes"] = {"train": len(train.classes), "validation": int(len(np.unique(val_items.labels)))}
+    model_config = _model_config(tower, spec, settings, metric, config, threshold, head_summary, history)
+    model_config["classes"] = {"train": _n_classes(train.labels), "validation": _n_classes(val_items.labels)}
     return SiameseModel(model_tower, head, model_config, history)
+
+
+def _n_classes(labels: npt.NDArray[np.int64]) -> int:
+    return int(len(np.unique(labels[labels >= 0])))
 
 
 def _check_tower(tower: str, items: Items) -> None:
@@ -270,15 +279,61 @@ def _finish_head(
     x_val: Any,
     val_labels: npt.NDArray[np.int64],
     config: TrainConfig,
-) -> tuple[keras.Model, dict[str, list[float]], dict[str, Any], head_training.HeadReport]:
-    """Fit the head on the tower's hard negatives, then calibrate both thresholds on validation."""
-    e_train = _encode(tower_model, x_train)
-    head = build_head_model(e_train.shape[1])
-    train_pairs = head_training.mine_hard_pairs(e_train, train_labels, seed=config.seed)
-    history = head_training.fit_head(head, e_train, train_pairs, epochs=config.head_epochs)
+    metric: str,
+    cos_scale: float = 10.0,
+) -> tuple[keras.Model, dict[str, list[float]], dict[str, Any], dict[str, Any]]:
+    """Fit the head listwise on the tower's own hard candidates, measure what re-ranking gains on
+    held-out classes, and calibrate both thresholds there.
+
+    The head learns from the tower's mistakes on classes it was not trained on (half of the
+    validation classes) when there are enough of them: on its own training classes the tower
+    is overconfident, and a head fitted there did not carry over to new classes. The other half
+    calibrates the head and measures it.
+    """
     e_val = _encode(tower_model, x_val)
-    val_pairs = _calibration_pairs(e_val, val_labels, config.seed)
-    return (head, history, *_calibrate(head, e_val, e_val, val_pairs, normalised=True))
+    fit_rows, check_rows = _halves(val_labels, config.seed)
+    if len(fit_rows) >= 200:
+        e_fit, fit_labels = e_val[fit_rows], val_labels[fit_rows]
+        e_check, check_labels = e_val[check_rows], val_labels[check_rows]
+    else:
+        e_fit, fit_labels = _encode(tower_model, x_train), train_labels
+        e_check, check_labels = e_val, val_labels
+    head = build_head_model(e_val.shape[1], cos_scale=cos_scale)
+    history = head_training.fit_head_listwise(
+        head, e_fit, fit_labels, epochs=config.head_epochs, seed=config.seed
+    )
+    check_pairs = _calibration_pairs(e_check, check_labels, config.seed)
+    history.update(head_training.fit_calibration(head, e_check, check_pairs))
+    threshold, pair_report = _calibrate(
+        head, e_check, e_check, check_pairs, normalised=metric == "cosine"
+    )
+    rerank = head_training.rerank_report(head, e_check, check_labels, seed=config.seed)
+    return head, history, threshold, _head_summary(pair_report, rerank)
+
+
+def _halves(labels: npt.NDArray[np.int64], seed: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Split rows into two class-disjoint halves (by class, seeded)."""
+    classes = np.unique(labels[labels >= 0])
+    chosen = np.random.default_rng(seed).permutation(classes)[: len(classes) // 2]
+    first = np.isin(labels, chosen)
+    return np.flatnonzero(first), np.flatnonzero(~first & (labels >= 0))
+
+
+def _cos_scale(history: dict[str, list[float]], config: TrainConfig) -> float:
+    """The tower's softmax scale (learned or set), a natural start for the head's cosine weight."""
+    if history.get("scale"):
+        return float(history["scale"][-1])
+    return float(config.scale or 10.0)
+
+
+def _head_summary(
+    pair_report: head_training.HeadReport, rerank: head_training.RerankReport
+) -> dict[str, Any]:
+    return {
+        **dataclasses.asdict(pair_report),
+        **dataclasses.asdict(rerank),
+        "rerank_default": rerank.head_helps,
+    }
 
 
 def _calibration_pairs(embeddings: npt.NDArray[np.float32], labels: npt.NDArray[np.int64], seed: int) -> Pairs:
@@ -320,7 +375,7 @@ def _model_config(
     metric: str,
     config: TrainConfig,
     threshold: dict[str, Any],
-    report: head_training.HeadReport,
+    head_summary: dict[str, Any],
     history: dict[str, list[float]],
 ) -> dict[str, Any]:
     dim = int(settings.get("embedding_dim", 0))
@@ -331,7 +386,7 @@ def _model_config(
         "dim": dim,
         "metric": metric,
         "threshold": threshold,
-        "head": {**dataclasses.asdict(report), "rerank_default": report.head_helps},
+        "head": head_summary,
         "training": {k: v for k, v in dataclasses.asdict(config).items() if k != "verbose"},
         "epochs_run": len(history.get("loss", [])),
     }
@@ -372,16 +427,16 @@ def train_pairs(
     else:
         history = _fit_pair_tower(model_tower, tower, x, pairs, config, validation, monitor)
     embeddings = _encode(model_tower, x)
-    head = build_head_model(embeddings.shape[1])
-    mined = head_training.mine_hard_pairs(embeddings, entity, seed=config.seed)
-    head_pairs = Pairs(
-        np.concatenate([pairs.left, mined.left]),
-        np.concatenate([pairs.right, mined.right]),
-        np.concatenate([pairs.same, mined.same]),
+    head = build_head_model(embeddings.shape[1], cos_scale=_cos_scale(history, config))
+    history.update(
+        head_training.fit_head_listwise(head, embeddings, entity, epochs=config.head_epochs, seed=config.seed)
     )
-    history.update(head_training.fit_head(head, embeddings, head_pairs, epochs=config.head_epochs))
-    threshold, report = _calibrate(head, embeddings, embeddings, val_pairs, normalised=metric == "cosine")
-    model_config = _model_config(tower, spec, settings, metric, config, threshold, report, history)
+    history.update(head_training.fit_calibration(head, embeddings, val_pairs))
+    threshold, pair_report = _calibrate(head, embeddings, embeddings, val_pairs, normalised=metric == "cosine")
+    val_entity = entity_labels(len(catalog), val_pairs)
+    rerank = head_training.rerank_report(head, embeddings, val_entity, seed=config.seed)
+    summary = _head_summary(pair_report, rerank)
+    model_config = _model_config(tower, spec, settings, metric, config, threshold, summary, history)
     model_config["pairs"] = {"train": len(pairs), "validation": len(val_pairs)}
     return SiameseModel(model_tower, head, model_config, history)
 
