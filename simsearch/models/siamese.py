@@ -152,10 +152,8 @@ class SiameseModel:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         try:
-            # Inference files: an optimizer's state (the head's last fit) would not match the
-            # trainable weights at load time and only make load_model warn.
-            self.tower.save(tmp / "tower.keras", include_optimizer=False)
-            self.head.save(tmp / "head.keras", include_optimizer=False)
+            _inference_copy(self.tower).save(tmp / "tower.keras")
+            _inference_copy(self.head).save(tmp / "head.keras")
             config = {**self.config, "format_version": FORMAT_VERSION, "simsearch_version": simsearch.__version__}
             (tmp / "config.json").write_text(json.dumps(config, indent=2, default=_json_default))
             (tmp / "history.json").write_text(json.dumps(self.history, indent=2, default=_json_default))
@@ -173,8 +171,10 @@ class SiameseModel:
 
         root = Path(path)
         config = read_config(root)
-        tower = keras.models.load_model(root / "tower.keras", safe_mode=True)
-        head = keras.models.load_model(root / "head.keras", safe_mode=True)
+        # For inference only: compiling would also restore the optimizer state of the last fit,
+        # which need not match the trainable weights (the head's calibration freezes most).
+        tower = keras.models.load_model(root / "tower.keras", safe_mode=True, compile=False)
+        head = keras.models.load_model(root / "head.keras", safe_mode=True, compile=False)
         history_path = root / "history.json"
         history = json.loads(history_path.read_text()) if history_path.exists() else {}
         return cls(tower, head, config, history)
@@ -204,6 +204,15 @@ def read_config(root: Path) -> dict[str, Any]:
     return config
 
 
+def _inference_copy(model: keras.Model) -> keras.Model:
+    """The model without its optimizer, so the file holds what inference needs and nothing else."""
+    if getattr(model, "optimizer", None) is None:
+        return model
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def _replace_dir(tmp: Path, target: Path) -> None:
     if not target.exists():
         os.replace(tmp, target)
@@ -211,7 +220,11 @@ def _replace_dir(tmp: Path, target: Path) -> None:
     backup = target.with_name(f".{target.name}.old")
     shutil.rmtree(backup, ignore_errors=True)
     os.replace(target, backup)
-    os.replace(tmp, target)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        os.replace(backup, target)
+        raise
     shutil.rmtree(backup, ignore_errors=True)
 
 

@@ -101,6 +101,23 @@ class TrainConfig:
                 raise ConfigError(f"Expected {name} > 0. Received: {name}={getattr(self, name)}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(f"Expected 0 < val_fraction < 1. Received: val_fraction={self.val_fraction}")
+        choices = {"schedule": ("cosine", "constant"), "mining": ("batch_all", "batch_hard", "semi_hard")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ConfigError(
+                    f"Expected {name} to be one of {list(allowed)}. Received: {name}={getattr(self, name)!r}"
+                )
+        for name in ("margin", "scale"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"Expected {name} > 0. Received: {name}={value}")
+        for name in ("patience", "head_epochs"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"Expected {name} >= 0. Received: {name}={getattr(self, name)}")
+        if not 0.0 < self.positive_fraction < 1.0:
+            raise ConfigError(
+                f"Expected 0 < positive_fraction < 1. Received: positive_fraction={self.positive_fraction}"
+            )
 
     @property
     def p_k(self) -> tuple[int, int]:
@@ -127,16 +144,17 @@ def _optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
 
 
 def _callbacks(config: TrainConfig, validation: keras.callbacks.Callback, monitor: str) -> list[Any]:
+    mode = "min" if "loss" in monitor else "max"
     callbacks: list[Any] = [
         validation,
-        keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=config.patience, restore_best_weights=True),
+        keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.patience, restore_best_weights=True),
     ]
     if config.checkpoint_dir:
         path = Path(config.checkpoint_dir) / "best.weights.h5"
         path.parent.mkdir(parents=True, exist_ok=True)
         callbacks.append(
             keras.callbacks.ModelCheckpoint(
-                str(path), monitor=monitor, mode="max", save_best_only=True, save_weights_only=True
+                str(path), monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True
             )
         )
     if config.log_dir:
@@ -148,6 +166,11 @@ def rotate_classes(items: Items) -> Items:
     """Add every image class turned by 90°, 180° and 270° as three new classes."""
     if items.images is None:
         raise ConfigError("Expected image items for rotate_classes. Received: text or record items")
+    if items.images.shape[1] != items.images.shape[2]:
+        raise ConfigError(
+            f"Expected square images for rotate_classes. Received: {items.images.shape[1:3]}; "
+            "resize them (--image-size) or drop --rotate-classes"
+        )
     n_classes = len(items.classes)
     images = [items.images] + [np.rot90(items.images, k, axes=(1, 2)) for k in (1, 2, 3)]
     labels = [np.where(items.labels >= 0, items.labels + k * n_classes, -1) for k in range(4)]

@@ -15,8 +15,19 @@ from PIL import Image
 from simsearch.cli import cli
 from simsearch.datasets import omniglot_sample
 
-TINY = ["--epochs", "1", "--steps-per-epoch", "3", "--batch-size", "32", "--classes-per-batch", "8",
-        "--head-epochs", "1", "--quiet"]
+TINY = [
+    "--epochs",
+    "1",
+    "--steps-per-epoch",
+    "3",
+    "--batch-size",
+    "32",
+    "--classes-per-batch",
+    "8",
+    "--head-epochs",
+    "1",
+    "--quiet",
+]
 
 
 def invoke(*args: str) -> object:
@@ -58,7 +69,18 @@ def test_one_class_folder_is_refused(tmp_path: Path) -> None:
     folder.mkdir(parents=True)
     for i in range(3):
         Image.fromarray(np.full((8, 8), i * 40, np.uint8)).save(folder / f"{i}.png")
-    result = CliRunner().invoke(cli, ["train", "--data", str(tmp_path / "only"), "--tower", "image", "--out", str(tmp_path / "m")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "--data",
+            str(tmp_path / "only"),
+            "--tower",
+            "image",
+            "--out",
+            str(tmp_path / "m"),
+        ],
+    )
     assert result.exit_code == 1
     assert "Expected at least 2 classes" in result.output
 
@@ -67,7 +89,18 @@ def test_csv_without_named_columns_is_refused(tmp_path: Path) -> None:
     table = tmp_path / "items.csv"
     table.write_text("id,label,name\n1,a,x\n2,b,y\n")
     result = CliRunner().invoke(
-        cli, ["train", "--data", str(table), "--tower", "text", "--fields", "title", "--out", str(tmp_path / "m")]
+        cli,
+        [
+            "train",
+            "--data",
+            str(table),
+            "--tower",
+            "text",
+            "--fields",
+            "title",
+            "--out",
+            str(tmp_path / "m"),
+        ],
     )
     assert result.exit_code == 1
     assert "title" in result.output and "Expected" in result.output
@@ -76,22 +109,50 @@ def test_csv_without_named_columns_is_refused(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def image_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("cli") / "model"
-    result = invoke("train", "--data", str(omniglot_sample("background")), "--tower", "image", "--invert",
-                    "--loss", "softmax", "--out", str(out), *TINY)
+    result = invoke(
+        "train",
+        "--data",
+        str(omniglot_sample("background")),
+        "--tower",
+        "image",
+        "--invert",
+        "--loss",
+        "softmax",
+        "--out",
+        str(out),
+        *TINY,
+    )
     assert "Saved image model" in result.output  # type: ignore[attr-defined]
     return out
 
 
 def test_train_writes_a_model_directory(image_model: Path) -> None:
-    assert {p.name for p in image_model.iterdir()} >= {"tower.keras", "head.keras", "config.json", "history.json"}
+    assert {p.name for p in image_model.iterdir()} >= {
+        "tower.keras",
+        "head.keras",
+        "config.json",
+        "history.json",
+    }
     config = json.loads((image_model / "config.json").read_text())
     assert config["kind"] == "image" and config["metric"] == "cosine"
     assert isinstance(config["threshold"]["distance"], float)
 
 
 def test_evaluate_json_and_plots(image_model: Path, tmp_path: Path) -> None:
-    result = invoke("evaluate", "--model", str(image_model), "--data", str(omniglot_sample("evaluation")),
-                    "--n-way", "5", "--trials", "100", "--json", "--plots", str(tmp_path / "plots"))
+    result = invoke(
+        "evaluate",
+        "--model",
+        str(image_model),
+        "--data",
+        str(omniglot_sample("evaluation")),
+        "--n-way",
+        "5",
+        "--trials",
+        "100",
+        "--json",
+        "--plots",
+        str(tmp_path / "plots"),
+    )
     report = json.loads(result.output)  # type: ignore[attr-defined]
     assert 0.2 < report["one-shot"]["accuracy"] <= 1.0  # 5-way chance is 0.2; even 3 steps beat it
     assert report["one-shot"]["n_trials"] == 100
@@ -99,15 +160,30 @@ def test_evaluate_json_and_plots(image_model: Path, tmp_path: Path) -> None:
         assert 0.0 <= report["pairs (tower distance)"][key] <= 1.0
     assert "recall@5" in report["retrieval"]
     pngs = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
-    assert pngs == sorted(["roc_distance.png", "pr_distance.png", "roc_head.png", "pr_head.png",
-                           "distance_histogram.png", "projection.png"])
+    assert pngs == sorted(
+        [
+            "roc_distance.png",
+            "pr_distance.png",
+            "roc_head.png",
+            "pr_head.png",
+            "distance_histogram.png",
+            "projection.png",
+        ]
+    )
 
 
 def test_compare_two_images(image_model: Path, tmp_path: Path) -> None:
     data = np.load(omniglot_sample("evaluation"))
     for i in (0, 1):
         Image.fromarray(data["images"][i]).save(tmp_path / f"{i}.png")
-    result = invoke("compare", "--model", str(image_model), str(tmp_path / "0.png"), str(tmp_path / "1.png"), "--json")
+    result = invoke(
+        "compare",
+        "--model",
+        str(image_model),
+        str(tmp_path / "0.png"),
+        str(tmp_path / "1.png"),
+        "--json",
+    )
     payload = json.loads(result.output)  # type: ignore[attr-defined]
     assert payload["distance"] >= 0.0 and 0.0 <= payload["probability"] <= 1.0
     assert isinstance(payload["same"], bool)
@@ -134,17 +210,43 @@ def test_train_on_pairs_over_two_catalogues(tmp_path: Path) -> None:
     names = [f"{w} {k} {rng.integers(100, 999)}" for w in words for k in kinds]
     left = tmp_path / "a.csv"
     right = tmp_path / "b.csv"
-    left.write_text("id,name,price\n" + "".join(f"a{i},{n},{10 + i}\n" for i, n in enumerate(names)))
-    right.write_text("id,name,price\n" + "".join(f"b{i},{n[:-1]}x,{10 + i}\n" for i, n in enumerate(names)))
-    rows = [f"a{i},b{i},1" for i in range(len(names))] + [f"a{i},b{(i + 7) % len(names)},0" for i in range(len(names))]
+    left.write_text(
+        "id,name,price\n" + "".join(f"a{i},{n},{10 + i}\n" for i, n in enumerate(names))
+    )
+    right.write_text(
+        "id,name,price\n" + "".join(f"b{i},{n[:-1]}x,{10 + i}\n" for i, n in enumerate(names))
+    )
+    rows = [f"a{i},b{i},1" for i in range(len(names))] + [
+        f"a{i},b{(i + 7) % len(names)},0" for i in range(len(names))
+    ]
     pairs = tmp_path / "pairs.csv"
     pairs.write_text("left_id,right_id,label\n" + "\n".join(rows) + "\n")
     out = tmp_path / "model"
-    result = invoke("train", "--pairs", str(pairs), "--catalog", str(left), "--catalog", str(right),
-                    "--tower", "record", "--fields", "name,price", "--out", str(out), *TINY)
+    result = invoke(
+        "train",
+        "--pairs",
+        str(pairs),
+        "--catalog",
+        str(left),
+        "--catalog",
+        str(right),
+        "--tower",
+        "record",
+        "--fields",
+        "name,price",
+        "--out",
+        str(out),
+        *TINY,
+    )
     assert "Saved record model" in result.output  # type: ignore[attr-defined]
     config = json.loads((out / "config.json").read_text())
     assert config["inputs"] == {"text_fields": ["name"], "numeric_fields": ["price"]}
-    result = invoke("compare", "--model", str(out), "--json", '{"name": "sony speaker 1", "price": 3}',
-                    '{"name": "sony speaker 2", "price": 3}')
+    result = invoke(
+        "compare",
+        "--model",
+        str(out),
+        "--json",
+        '{"name": "sony speaker 1", "price": 3}',
+        '{"name": "sony speaker 2", "price": 3}',
+    )
     assert 0.0 <= json.loads(result.output)["probability"] <= 1.0  # type: ignore[attr-defined]

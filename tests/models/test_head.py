@@ -1,0 +1,126 @@
+"""Contract tests of the pairwise head: shape and range, its cosine shortcut, config and `.keras`
+round trips of `head.keras` on its own, and errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from simsearch.errors import ConfigError
+from simsearch.models.head import PairwiseHead, build_head_model
+
+DIM = 8
+
+
+@pytest.fixture(scope="module")
+def pair() -> tuple[np.ndarray, np.ndarray]:
+    """Twelve pairs of `(DIM,)` embeddings: four identical, eight random."""
+    rng = np.random.default_rng(0)
+    u = rng.normal(size=(12, DIM)).astype(np.float32)
+    v = rng.normal(size=(12, DIM)).astype(np.float32)
+    v[:4] = u[:4]
+    return u, v
+
+
+@pytest.mark.parametrize("training", [False, True], ids=["inference", "training"])
+def test_layer_gives_one_probability_per_pair(
+    pair: tuple[np.ndarray, np.ndarray], training: bool
+) -> None:
+    u, v = pair
+    p = np.asarray(PairwiseHead(hidden=(16, 8), dropout=0.3)([u, v], training=training))
+    assert p.shape == (len(u),)
+    assert p.dtype == np.float32
+    assert np.all((p > 0.0) & (p < 1.0))
+    assert PairwiseHead().compute_output_shape([(5, DIM), (5, DIM)]) == (5,)
+
+
+def test_with_a_silent_mlp_the_head_is_calibrated_scaled_cosine(
+    pair: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """The cosine goes straight to the output unit: with the MLP's output unit at zero,
+    `p = sigmoid(calibration_scale * cos_weight * cos + calibration_bias)`."""
+    u, v = pair
+    head = PairwiseHead(hidden=(16,), dropout=0.0)
+    head([u, v])
+    for weight in head.out.weights:
+        weight.assign(np.zeros(weight.shape, np.float32))
+    head.cos_weight.assign(3.0)
+    head.calibration_scale.assign(2.0)
+    head.calibration_bias.assign(-1.0)
+    cos = np.sum(u * v, axis=1) / (np.linalg.norm(u, axis=1) * np.linalg.norm(v, axis=1))
+    expected = 1.0 / (1.0 + np.exp(-(2.0 * 3.0 * cos - 1.0)))
+    np.testing.assert_allclose(np.asarray(head([u, v])), expected, rtol=1e-5)
+
+
+def test_head_model_takes_named_inputs(pair: tuple[np.ndarray, np.ndarray]) -> None:
+    u, v = pair
+    model = build_head_model(DIM, hidden=(16,), dropout=0.0)
+    assert sorted(model.input) == ["u", "v"]
+    assert model.output.shape == (None,)
+    p = model.predict({"u": u, "v": v}, verbose=0)
+    assert p.shape == (len(u),)
+    assert np.all((p > 0.0) & (p < 1.0))
+
+
+def test_head_keras_file_loads_and_runs_on_its_own(
+    pair: tuple[np.ndarray, np.ndarray], tmp_path: Path
+) -> None:
+    u, v = pair
+    model = build_head_model(DIM, hidden=(16, 8))
+    model.get_layer("pairwise_head").cos_weight.assign(
+        2.5
+    )  # a trained-looking value, not the initial one
+    path = tmp_path / "head.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    assert [layer.name for layer in loaded.layers if "tower" in layer.name] == []
+    head = loaded.get_layer("pairwise_head")
+    assert isinstance(head, PairwiseHead)
+    assert head.hidden == (16, 8)
+    assert float(head.cos_weight) == pytest.approx(2.5)
+    np.testing.assert_allclose(
+        loaded.predict({"u": u, "v": v}, verbose=0),
+        model.predict({"u": u, "v": v}, verbose=0),
+        atol=1e-7,
+    )
+
+
+def test_layer_config_round_trip() -> None:
+    head = PairwiseHead(hidden=(32, 16), dropout=0.25, cos_scale=7.0, name="scorer")
+    config = head.get_config()
+    assert (config["hidden"], config["dropout"], config["cos_scale"]) == ([32, 16], 0.25, 7.0)
+    restored = keras.layers.deserialize(keras.layers.serialize(head))
+    assert type(restored) is PairwiseHead
+    assert (restored.hidden, restored.dropout, restored.name) == ((32, 16), 0.25, "scorer")
+    assert float(restored.cos_weight) == pytest.approx(7.0)
+    assert PairwiseHead.from_config(config).get_config() == config
+
+
+def test_model_config_round_trip_with_weights(pair: tuple[np.ndarray, np.ndarray]) -> None:
+    u, v = pair
+    model = build_head_model(DIM, hidden=(16,))
+    clone = keras.Model.from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    np.testing.assert_allclose(
+        clone.predict({"u": u, "v": v}, verbose=0),
+        model.predict({"u": u, "v": v}, verbose=0),
+        atol=1e-7,
+    )
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: PairwiseHead(hidden=(16, 0)),
+        lambda: PairwiseHead(dropout=1.0),
+        lambda: PairwiseHead(dropout=-0.1),
+        lambda: build_head_model(0),
+    ],
+    ids=["hidden-0", "dropout-1", "dropout-negative", "dim-0"],
+)
+def test_bad_settings_raise_clear_errors(make) -> None:
+    with pytest.raises(ConfigError, match="Expected"):
+        make()

@@ -1,0 +1,262 @@
+"""Contract suite of the towers: build, call, shape, norm, config and `.keras` round trips, errors.
+
+Every tower kind runs through the same checks; each tower is built once per session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+
+from simsearch.errors import ConfigError, DataError
+from simsearch.models.towers import (
+    ImageTowerConfig,
+    NumericEncoding,
+    RecordTowerConfig,
+    TextTowerConfig,
+    build_image_tower,
+    build_record_tower,
+    build_text_tower,
+)
+
+# SYNTHETIC product titles, for the vocabularies of the text and record towers.
+TITLES = np.array(
+    [
+        "apple iphone 12 64gb black",
+        "samsung galaxy s21 ultra",
+        "sony wh-1000xm4 headphones",
+        "dell xps 13 laptop 16gb",
+        "logitech mx master 3 mouse",
+        "kindle paperwhite 8gb",
+    ],
+    dtype=object,
+)
+PRICES = np.array([799.0, np.nan, 349.0, -1.0, 0.0, 139.99], dtype=np.float32)
+SMALL_TEXT = {
+    "max_tokens": 200,
+    "sequence_length": 8,
+    "token_dim": 8,
+    "hidden": 32,
+    "ngram_tokens": 300,
+}
+DIM = 16
+
+
+@dataclass(frozen=True)
+class Case:
+    """A tower to build and a batch it takes."""
+
+    kind: str
+    settings: dict[str, Any]
+
+    def build(self) -> keras.Model:
+        if self.kind == "image":
+            return build_image_tower(ImageTowerConfig(embedding_dim=DIM, **self.settings))
+        if self.kind == "text":
+            return build_text_tower(
+                TITLES, TextTowerConfig(embedding_dim=DIM, **SMALL_TEXT, **self.settings)
+            )
+        config = RecordTowerConfig(
+            text_fields=("title",),
+            numeric_fields=("price",),
+            embedding_dim=DIM,
+            hidden=32,
+            ngram_tokens=300,
+            **self.settings,
+        )
+        return build_record_tower({"title": TITLES, "price": PRICES}, config)
+
+    def batch(self) -> Any:
+        if self.kind == "image":
+            size = self.settings.get("image_size", (28, 28))
+            return np.random.default_rng(0).uniform(size=(4, *size, 1)).astype(np.float32)
+        if self.kind == "text":
+            # Unseen words and an empty string go through the out-of-vocabulary path.
+            return {"text": np.array([*TITLES[:2], "unseen gadget", ""], dtype=object)}
+        return {"title": TITLES, "price": PRICES}
+
+    @property
+    def normalize(self) -> bool:
+        return self.settings.get("normalize", True)
+
+
+CASES = {
+    "image-light": Case("image", {"blocks": 2, "filters": 8}),
+    "image-light-raw-inverted": Case(
+        "image", {"blocks": 2, "filters": 8, "normalize": False, "invert": True}
+    ),
+    "image-koch-65": Case(
+        "image", {"architecture": "koch", "image_size": (65, 65)}
+    ),  # Koch's smallest
+    "text-conv": Case("text", {"pooling": "conv"}),
+    "text-gru": Case("text", {"pooling": "gru"}),
+    "text-mean-words-only": Case("text", {"pooling": "mean", "char_ngrams": False}),
+    "record-text-numeric": Case("record", {}),
+}
+
+
+@pytest.fixture(scope="session", params=list(CASES.values()), ids=list(CASES))
+def built(request: pytest.FixtureRequest) -> tuple[Case, keras.Model]:
+    case: Case = request.param
+    return case, case.build()
+
+
+def _n(batch: Any) -> int:
+    return len(next(iter(batch.values()))) if isinstance(batch, dict) else len(batch)
+
+
+def test_call_gives_one_finite_embedding_per_item(built: tuple[Case, keras.Model]) -> None:
+    case, tower = built
+    batch = case.batch()
+    out = np.asarray(tower(batch))
+    assert out.shape == (_n(batch), DIM)
+    assert out.dtype == np.float32
+    assert np.all(np.isfinite(out)), "NaN numeric values or empty texts leaked into the embedding"
+    assert tower.output.shape == (None, DIM)
+
+
+def test_embeddings_have_unit_norm_when_normalized(built: tuple[Case, keras.Model]) -> None:
+    case, tower = built
+    norms = np.linalg.norm(np.asarray(tower(case.batch())), axis=1)
+    if case.normalize:
+        np.testing.assert_allclose(norms, 1.0, atol=1e-5)
+    else:
+        assert not np.allclose(norms, 1.0, atol=1e-3)
+
+
+def test_inference_is_deterministic(built: tuple[Case, keras.Model]) -> None:
+    case, tower = built
+    batch = case.batch()
+    np.testing.assert_array_equal(np.asarray(tower(batch)), np.asarray(tower(batch)))
+
+
+def _vectorizers(model: keras.Model) -> dict[str, keras.layers.TextVectorization]:
+    return {
+        layer.name: layer
+        for layer in model.layers
+        if isinstance(layer, keras.layers.TextVectorization)
+    }
+
+
+def test_keras_file_round_trip_keeps_outputs_and_vocabulary(
+    built: tuple[Case, keras.Model], tmp_path: Path
+) -> None:
+    case, tower = built
+    batch = case.batch()
+    path = tmp_path / "tower.keras"
+    tower.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(
+        loaded.predict(batch, verbose=0), tower.predict(batch, verbose=0), rtol=1e-6, atol=1e-6
+    )
+    original, restored = _vectorizers(tower), _vectorizers(loaded)
+    assert set(restored) == set(original)
+    assert (case.kind == "image") == (not original)
+    for name, vectorizer in original.items():
+        assert restored[name].get_vocabulary() == vectorizer.get_vocabulary()
+
+
+def test_config_round_trip_rebuilds_the_same_architecture(built: tuple[Case, keras.Model]) -> None:
+    case, tower = built
+    clone = keras.Model.from_config(tower.get_config())
+    assert [type(layer) for layer in clone.layers] == [type(layer) for layer in tower.layers]
+    assert [w.shape for w in clone.weights] == [w.shape for w in tower.weights]
+    assert clone.output.shape == tower.output.shape
+    if case.kind == "image":  # text vocabularies travel in .keras assets, not in the config
+        clone.set_weights(tower.get_weights())
+        batch = case.batch()
+        np.testing.assert_allclose(np.asarray(clone(batch)), np.asarray(tower(batch)), atol=1e-6)
+
+
+def test_koch_tower_has_the_papers_39m_parameters() -> None:
+    tower = build_image_tower(
+        ImageTowerConfig(
+            image_size=(105, 105), architecture="koch", embedding_dim=4096, normalize=False
+        )
+    )
+    assert 38e6 < tower.count_params() < 40e6
+    assert tower.output.shape == (None, 4096)
+
+
+def test_record_tower_tells_missing_numbers_from_zero() -> None:
+    case = CASES["record-text-numeric"]
+    tower = case.build()
+    title = np.array([TITLES[0]], dtype=object)
+    missing = np.asarray(tower({"title": title, "price": np.array([np.nan], np.float32)}))
+    zero = np.asarray(tower({"title": title, "price": np.array([0.0], np.float32)}))
+    assert not np.allclose(missing, zero, atol=1e-6)
+
+
+def test_numeric_encoding_matches_signed_log_and_missing_flag() -> None:
+    x = np.array([0.0, 1.0, -1.0, np.e - 1.0, -1000.0, np.nan], dtype=np.float32)
+    expected = np.array(
+        [[0, 0], [np.log(2), 0], [-np.log(2), 0], [1, 0], [-np.log(1001), 0], [0, 1]],
+        dtype=np.float32,
+    )
+    layer = NumericEncoding()
+    np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=1e-6)
+    assert layer.compute_output_shape((6,)) == (6, 2)
+    restored = keras.layers.deserialize(keras.layers.serialize(layer))
+    assert type(restored) is NumericEncoding
+    np.testing.assert_allclose(np.asarray(restored(x)), expected, rtol=1e-6)
+
+
+BAD_SETTINGS = {
+    "image-blocks-0": (ConfigError, lambda: build_image_tower(ImageTowerConfig(blocks=0))),
+    "image-filters-0": (ConfigError, lambda: build_image_tower(ImageTowerConfig(filters=0))),
+    "image-dim-0": (ConfigError, lambda: build_image_tower(ImageTowerConfig(embedding_dim=0))),
+    "image-dropout-1": (ConfigError, lambda: build_image_tower(ImageTowerConfig(dropout=1.0))),
+    "image-architecture": (
+        ConfigError,
+        lambda: build_image_tower(ImageTowerConfig(architecture="resnet")),  # type: ignore[arg-type]
+    ),
+    "image-koch-at-28": (
+        ConfigError,
+        lambda: build_image_tower(ImageTowerConfig(architecture="koch")),
+    ),
+    "text-pooling": (
+        ConfigError,
+        lambda: build_text_tower(TITLES, TextTowerConfig(pooling="max")),  # type: ignore[arg-type]
+    ),
+    "text-dim-0": (ConfigError, lambda: build_text_tower(TITLES, TextTowerConfig(embedding_dim=0))),
+    "text-hidden-negative": (
+        ConfigError,
+        lambda: build_text_tower(TITLES, TextTowerConfig(hidden=-1)),
+    ),
+    "text-dropout-negative": (
+        ConfigError,
+        lambda: build_text_tower(TITLES, TextTowerConfig(dropout=-0.1)),
+    ),
+    "text-no-texts": (DataError, lambda: build_text_tower([], TextTowerConfig())),
+    "record-no-fields": (
+        ConfigError,
+        lambda: build_record_tower({"title": TITLES}, RecordTowerConfig()),
+    ),
+    "record-missing-field": (
+        DataError,
+        lambda: build_record_tower({"title": TITLES}, RecordTowerConfig(text_fields=("brand",))),
+    ),
+    "record-dropout-1.5": (
+        ConfigError,
+        lambda: build_record_tower(
+            {"title": TITLES}, RecordTowerConfig(text_fields=("title",), dropout=1.5)
+        ),
+    ),
+    "record-dim-0": (
+        ConfigError,
+        lambda: build_record_tower(
+            {"title": TITLES}, RecordTowerConfig(text_fields=("title",), embedding_dim=0)
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize(("error", "build"), list(BAD_SETTINGS.values()), ids=list(BAD_SETTINGS))
+def test_bad_settings_raise_clear_errors(error: type[Exception], build: Any) -> None:
+    with pytest.raises(error, match="Expected"):
+        build()
