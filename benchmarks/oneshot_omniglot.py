@@ -190,7 +190,7 @@ def _append(args: argparse.Namespace, rows: dict, minutes: float, epochs: int) -
         f"--classes-per-batch {args.classes_per_batch} --k {args.k} --loss {args.loss} "
         f"--affine {args.affine} --dropout {args.dropout} --learning-rate {args.learning_rate}` "
         f"on {machine}; "
-        f"training {minutes:.1f} CPU-minutes, {epochs} epochs (early stopping on within-alphabet "
+        f"training {minutes:.1f} wall-clock minutes on the 2 cores, {epochs} epochs (early stopping on within-alphabet "
         f"one-shot accuracy of {args.val_alphabets} held-out background alphabets).",
         "",
         "| protocol | simsearch tower | tower + 5-shift TTA | raw pixels (L2 NN) "
