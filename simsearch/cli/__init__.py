@@ -29,18 +29,14 @@ class _Group(click.Group):
             raise click.ClickException(str(exc)) from exc
 
 
-@click.group(
-    cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
-)
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(simsearch.__version__, prog_name="simsearch")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.pass_context
 def cli(ctx: click.Context, verbose: int) -> None:
     """simsearch: siamese embeddings, FAISS search and duplicate detection."""
     level = logging.WARNING - 10 * verbose
-    logging.basicConfig(
-        level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     ctx.ensure_object(dict)
 
@@ -48,9 +44,11 @@ def cli(ctx: click.Context, verbose: int) -> None:
 def _register() -> None:
     from simsearch.cli.compare import compare
     from simsearch.cli.evaluate import evaluate
+    from simsearch.cli.index import add_command, build_index_command, delete_command
+    from simsearch.cli.query import query
     from simsearch.cli.train import train
 
-    for command in (train, evaluate, compare):
+    for command in (train, evaluate, compare, build_index_command, query, add_command, delete_command):
         cli.add_command(command)
 
 

@@ -22,11 +22,13 @@ def split_list(value: str | None) -> list[str] | None:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
-def load_data(path: Path, *, fields: list[str] | None, image_size: int | None) -> Items:
+def load_data(
+    path: Path, *, fields: list[str] | None, image_size: int | None, labelled: bool = True
+) -> Items:
     from simsearch.data.loaders import load_items
 
     size = None if image_size is None else (image_size, image_size)
-    return load_items(path, fields=fields, image_size=size)
+    return load_items(path, fields=fields, image_size=size, labelled=labelled)
 
 
 def load_catalogs(paths: tuple[Path, ...], fields: list[str] | None) -> tuple[Items, Items | None]:

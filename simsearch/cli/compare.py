@@ -51,17 +51,13 @@ def _item(value: str, kind: str) -> Any:
     if kind == "image":
         path = Path(value)
         if not path.is_file():
-            raise DataError(
-                f"Expected an image file for the image model. Received: '{value}' (no such file)"
-            )
+            raise DataError(f"Expected an image file for the image model. Received: '{value}' (no such file)")
         return str(path)
     if kind == "record":
         try:
             record = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise DataError(
-                f"Expected a JSON object for the record model. Received: {value!r}"
-            ) from exc
+            raise DataError(f"Expected a JSON object for the record model. Received: {value!r}") from exc
         if not isinstance(record, dict):
             raise DataError(f"Expected a JSON object for the record model. Received: {value!r}")
         return record

@@ -34,17 +34,11 @@ _PATH = click.Path(exists=True, path_type=Path)
     type=_PATH,
     help="Labelled items to evaluate on (classes unseen in training, for one-shot).",
 )
-@click.option(
-    "--pairs", type=_PATH, help="Labelled pairs CSV (left_id, right_id, label) to evaluate on."
-)
+@click.option("--pairs", type=_PATH, help="Labelled pairs CSV (left_id, right_id, label) to evaluate on.")
 @click.option("--catalog", type=_PATH, multiple=True, help="Catalogue(s) the --pairs point into.")
 @click.option("--fields", help="Comma-separated content fields (default: the model's).")
-@click.option(
-    "--n-way", type=int, default=20, show_default=True, help="Classes per one-shot trial."
-)
-@click.option(
-    "--k-shot", type=int, default=1, show_default=True, help="Support examples per class."
-)
+@click.option("--n-way", type=int, default=20, show_default=True, help="Classes per one-shot trial.")
+@click.option("--k-shot", type=int, default=1, show_default=True, help="Support examples per class.")
 @click.option("--trials", type=int, default=1000, show_default=True, help="Random one-shot trials.")
 @click.option(
     "--within-groups/--any-classes",
@@ -52,9 +46,7 @@ _PATH = click.Path(exists=True, path_type=Path)
     show_default=True,
     help="Draw each trial's classes from one group (an alphabet), as in Lake's protocol.",
 )
-@click.option(
-    "--k", "ks", default="1,5,10", show_default=True, help="Comma-separated k of recall@k."
-)
+@click.option("--k", "ks", default="1,5,10", show_default=True, help="Comma-separated k of recall@k.")
 @click.option(
     "--plots",
     type=click.Path(path_type=Path),
@@ -78,9 +70,7 @@ def evaluate(model_dir: Path, **options: Any) -> None:
     embeddings: Any = None
     labels: Any = None
     if options["data"]:
-        items = load_data(
-            options["data"], fields=fields if model.kind != "image" else None, image_size=None
-        )
+        items = load_data(options["data"], fields=fields if model.kind != "image" else None, image_size=None)
         embeddings, labels = model.encode(items.content()), items.labels
         result = evaluate_items(
             embeddings,

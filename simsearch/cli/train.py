@@ -32,21 +32,15 @@ _PATH = click.Path(exists=True, path_type=Path)
     type=_PATH,
     help="Held-out items of other classes (default: split off --val-fraction).",
 )
-@click.option(
-    "--pairs", type=_PATH, help="Labelled pairs CSV: left_id, right_id, label (1 = the same item)."
-)
-@click.option(
-    "--valid-pairs", type=_PATH, help="Held-out pairs CSV for early stopping and thresholds."
-)
+@click.option("--pairs", type=_PATH, help="Labelled pairs CSV: left_id, right_id, label (1 = the same item).")
+@click.option("--valid-pairs", type=_PATH, help="Held-out pairs CSV for early stopping and thresholds.")
 @click.option(
     "--catalog",
     type=_PATH,
     multiple=True,
     help="Catalogue CSV/JSONL the pairs point into (once, or twice: left then right).",
 )
-@click.option(
-    "--tower", type=click.Choice(TOWERS), required=True, help="Which tower encodes the items."
-)
+@click.option("--tower", type=click.Choice(TOWERS), required=True, help="Which tower encodes the items.")
 @click.option(
     "--loss",
     type=click.Choice(LOSSES),
@@ -55,17 +49,13 @@ _PATH = click.Path(exists=True, path_type=Path)
     help="contrastive (Y=0 similar, Hadsell et al.), triplet (online mining), "
     "bce (pairwise head), softmax (multi-negative).",
 )
-@click.option(
-    "--out", type=click.Path(path_type=Path), required=True, help="Model directory to write."
-)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Model directory to write.")
 @click.option("--fields", help="Comma-separated content fields (text and record towers).")
 @click.option(
     "--numeric-fields",
     help="Comma-separated fields the record tower reads as numbers (default: by type).",
 )
-@click.option(
-    "--optimizer", type=click.Choice(["adam", "adamw", "sgd"]), default="adam", show_default=True
-)
+@click.option("--optimizer", type=click.Choice(["adam", "adamw", "sgd"]), default="adam", show_default=True)
 @click.option("--learning-rate", type=float, default=1e-3, show_default=True)
 @click.option("--epochs", type=int, default=20, show_default=True)
 @click.option("--steps-per-epoch", type=int, default=100, show_default=True)
@@ -85,12 +75,8 @@ _PATH = click.Path(exists=True, path_type=Path)
     show_default=True,
 )
 @click.option("--scale", type=float, help="Softmax scale (default: learned).")
-@click.option(
-    "--image-size", type=int, help="Resize images to this square size (default: as loaded)."
-)
-@click.option(
-    "--architecture", type=click.Choice(["light", "koch"]), default="light", show_default=True
-)
+@click.option("--image-size", type=int, help="Resize images to this square size (default: as loaded).")
+@click.option("--architecture", type=click.Choice(["light", "koch"]), default="light", show_default=True)
 @click.option("--filters", type=int, help="Conv filters per block (light image tower).")
 @click.option(
     "--invert/--no-invert",
@@ -164,9 +150,7 @@ def train(**options: Any) -> None:
         catalog, offset = combine(left, right)
         pairs = load_pair_file(options["pairs"], left, right, offset)
         val_pairs = (
-            load_pair_file(options["valid_pairs"], left, right, offset)
-            if options["valid_pairs"]
-            else None
+            load_pair_file(options["valid_pairs"], left, right, offset) if options["valid_pairs"] else None
         )
         model = train_pairs(
             catalog,

@@ -38,6 +38,7 @@ def load_image_folder(
     *,
     image_size: tuple[int, int] | None = None,
     channels: int | None = None,
+    labelled: bool = True,
 ) -> Items:
     """Load a folder tree of images (or a `.zip` holding one) as labelled items.
 
@@ -51,6 +52,9 @@ def load_image_folder(
         image_size: `(h, w)` to resize every image to. When None and sizes differ, all are resized
             to the most common size, with a warning.
         channels: 1 or 3; when None, 3 if any image has colour, else 1.
+        labelled: True for training data (class folders, 2+ classes). False for a catalogue to
+            index: images directly in the root are items too (unlabelled, -1), and any number of
+            classes is fine.
 
     Returns:
         `Items` with `(n, h, w, channels) float32` images in [0, 1], sorted by path.
@@ -65,28 +69,24 @@ def load_image_folder(
     root = Path(path)
     _check_options(image_size, channels)
     with _image_tree(root) as tree:
-        paths = _labelled_paths(tree, root)
+        paths = _labelled_paths(tree, root) if labelled else _all_paths(tree, root)
         class_paths = [rel.parent for rel in paths]
-        classes = tuple(sorted({folder.as_posix() for folder in class_paths}))
-        if len(classes) < 2:
-            raise DataError(
-                f"Expected at least 2 classes. Received: classes={len(classes)} in '{root}'"
-            )
+        classes = tuple(sorted({f.as_posix() for f in class_paths if f.parts}))
+        if labelled and len(classes) < 2:
+            raise DataError(f"Expected at least 2 classes. Received: classes={len(classes)} in '{root}'")
         pictures = [_decode(tree[rel], f"'{rel}' in '{root}'") for rel in paths]
     index = {name: code for code, name in enumerate(classes)}
     deep = all(len(folder.parts) >= 2 for folder in class_paths)
     return Items(
         ids=np.array([rel.as_posix() for rel in paths]),
-        labels=np.array([index[folder.as_posix()] for folder in class_paths], dtype=np.int64),
+        labels=np.array([index.get(folder.as_posix(), -1) for folder in class_paths], dtype=np.int64),
         classes=classes,
         images=_stack(pictures, image_size, channels, root),
         groups=np.array([folder.parts[0] for folder in class_paths]) if deep else None,
     )
 
 
-def resize_images(
-    images: npt.NDArray[np.float32], size: tuple[int, int]
-) -> npt.NDArray[np.float32]:
+def resize_images(images: npt.NDArray[np.float32], size: tuple[int, int]) -> npt.NDArray[np.float32]:
     """Resize `(n, h, w, c) float32` images to `size = (h, w)` (box filter when shrinking)."""
     _check_options(size, None)
     if images.shape[1:3] == tuple(size):
@@ -99,9 +99,7 @@ def resize_images(
 
 
 def _check_options(image_size: tuple[int, int] | None, channels: int | None) -> None:
-    if image_size is not None and (
-        len(image_size) != 2 or not all(_is_positive_int(v) for v in image_size)
-    ):
+    if image_size is not None and (len(image_size) != 2 or not all(_is_positive_int(v) for v in image_size)):
         raise ConfigError(f"Expected image_size=(h, w) of positive ints. Received: {image_size=}")
     if channels not in (None, 1, 3):
         raise ConfigError(f"Expected channels to be None, 1 or 3. Received: {channels=}")
@@ -121,9 +119,7 @@ def _image_tree(root: Path) -> Iterator[Tree]:
             yield _zip_tree(archive)
     else:
         state = "missing" if not root.exists() else "not a folder or .zip"
-        raise DataError(
-            f"Expected an image folder or a .zip of one. Received: path='{root}' ({state})"
-        )
+        raise DataError(f"Expected an image folder or a .zip of one. Received: path='{root}' ({state})")
 
 
 def _folder_tree(root: Path) -> Tree:
@@ -161,9 +157,15 @@ def _labelled_paths(tree: Tree, root: Path) -> list[PurePosixPath]:
     paths = sorted(rel for rel in tree if len(rel.parts) > 1)
     if not paths:
         raise DataError(
-            f"Expected images ({', '.join(IMAGE_SUFFIXES)}) in class folders. "
-            f"Received: none in '{root}'"
+            f"Expected images ({', '.join(IMAGE_SUFFIXES)}) in class folders. Received: none in '{root}'"
         )
+    return paths
+
+
+def _all_paths(tree: Tree, root: Path) -> list[PurePosixPath]:
+    paths = sorted(tree)
+    if not paths:
+        raise DataError(f"Expected images ({', '.join(IMAGE_SUFFIXES)}). Received: none in '{root}'")
     return paths
 
 

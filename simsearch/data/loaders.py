@@ -40,6 +40,7 @@ def load_items(
     *,
     fields: Sequence[str] | None = None,
     image_size: tuple[int, int] | None = None,
+    labelled: bool = True,
 ) -> Items:
     """Load items from a path, choosing the reader by its kind.
 
@@ -50,6 +51,7 @@ def load_items(
         path: the file or folder.
         fields: content columns of a table; only for tables.
         image_size: `(h, w)` to resize images to; only for images.
+        labelled: False for a catalogue to index (image folders: no class folders needed).
 
     Example:
         >>> items = load_items("data/omniglot_sample/background.npz", image_size=(28, 28))
@@ -74,7 +76,7 @@ def load_items(
             groups=items.groups,
         )
     if path.is_dir() or suffix == ".zip":
-        return load_image_folder(path, image_size=image_size)
+        return load_image_folder(path, image_size=image_size, labelled=labelled)
     raise DataError(
         "Expected a folder, .zip, .npz, .csv, .jsonl or .json. "
         f"Received: path='{path}'" + ("" if path.exists() else " (missing)")
@@ -156,9 +158,7 @@ def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
         raise DataError(f"Expected a table file. Received: path='{path}' (missing)")
     header, rows = _read_csv(path) if suffix == ".csv" else _read_json_lines(path)
     if not header or not rows:
-        raise DataError(
-            f"Expected a header and at least one row in '{path}'. Received: an empty table"
-        )
+        raise DataError(f"Expected a header and at least one row in '{path}'. Received: an empty table")
     return header, rows
 
 
@@ -202,8 +202,7 @@ def _content_columns(
     names = [name for name in header if name not in reserved]
     if not names:
         raise DataError(
-            f"Expected a content column besides {list(reserved)} in '{path}'. "
-            f"Received: columns={header}"
+            f"Expected a content column besides {list(reserved)} in '{path}'. Received: columns={header}"
         )
     return names
 

@@ -173,11 +173,21 @@ class SiameseModel:
         config = read_config(root)
         # For inference only: compiling would also restore the optimizer state of the last fit,
         # which need not match the trainable weights (the head's calibration freezes most).
-        tower = keras.models.load_model(root / "tower.keras", safe_mode=True, compile=False)
-        head = keras.models.load_model(root / "head.keras", safe_mode=True, compile=False)
+        tower = _load_keras(root / "tower.keras")
+        head = _load_keras(root / "head.keras")
         history_path = root / "history.json"
         history = json.loads(history_path.read_text()) if history_path.exists() else {}
         return cls(tower, head, config, history)
+
+
+def _load_keras(path: Path) -> keras.Model:
+    try:
+        return keras.models.load_model(path, safe_mode=True, compile=False)
+    except (ValueError, TypeError, OSError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelDirError(
+            f"Expected a Keras model this simsearch version can load in '{path}'. Received: {first_line}"
+        ) from exc
 
 
 def read_config(root: Path) -> dict[str, Any]:

@@ -1,0 +1,121 @@
+"""`simsearch query`: nearest neighbours of an id, a text, a record, an image or a file of items."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from simsearch.errors import ConfigError
+
+_PATH = click.Path(exists=True, path_type=Path)
+
+
+@click.command("query")
+@click.option("--index", "index_dir", type=_PATH, required=True, help="Index directory from `build-index`.")
+@click.option(
+    "--model", "model_dir", type=_PATH, help="Model directory (default: the one the index records)."
+)
+@click.option("--id", "ids", multiple=True, help="Catalogue id to query with (repeatable); itself left out.")
+@click.option("--text", "texts", multiple=True, help="Text to query with (text models; repeatable).")
+@click.option(
+    "--record", "records", multiple=True, help="JSON record to query with (record models; repeatable)."
+)
+@click.option("--image", "images", multiple=True, type=_PATH, help="Image file to query with (repeatable).")
+@click.option("--queries", type=_PATH, help="CSV/JSONL of items (with their content fields) to query with.")
+@click.option("-k", "k", type=int, default=10, show_default=True, help="Neighbours per query.")
+@click.option(
+    "--rerank", type=int, help="Re-rank the N nearest by the pairwise head (default: the model's, 0 or 50)."
+)
+@click.option("--radius", type=float, help="Everything within this distance, instead of the top k.")
+@click.option("--nprobe", type=int, help="IVF lists visited per query.")
+@click.option("--ef-search", type=int, help="HNSW candidate list size.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="One JSON object per query: {query, hits: [{id, distance, score}]}.",
+)
+def query(index_dir: Path, model_dir: Path | None, **options: Any) -> None:
+    """Query an index; prints a table per query, or JSON lines with --json."""
+    sources = [name for name in ("ids", "texts", "records", "images") if options[name]]
+    sources += ["queries"] if options["queries"] else []
+    if len(sources) != 1:
+        raise ConfigError(
+            "Expected exactly one of --id, --text, --record, --image or --queries. "
+            f"Received: {sources or 'none'}"
+        )
+    from simsearch.engine import SearchEngine
+
+    engine = SearchEngine.load(index_dir, model_dir=model_dir)
+    params = _params(options)
+    labels, kwargs = _queries(sources[0], options, engine)
+    hits = engine.search(
+        **kwargs, k=options["k"], rerank=options["rerank"], radius=options["radius"], params=params
+    )
+    for label, row in zip(labels, hits, strict=True):
+        if options["as_json"]:
+            payload = {"query": label, "hits": [h.to_dict() for h in row]}
+            click.echo(json.dumps(payload, default=str))
+        else:
+            _table(label, row)
+
+
+def _params(options: dict[str, Any]) -> Any:
+    from simsearch.index import SearchParams
+
+    values = {name: options[name] for name in ("nprobe", "ef_search") if options[name] is not None}
+    return SearchParams(**values) if values else None
+
+
+def _queries(source: str, options: dict[str, Any], engine: Any) -> tuple[list[Any], dict[str, Any]]:
+    kind = engine.model.kind
+    if source == "ids":
+        return list(options["ids"]), {"ids": list(options["ids"])}
+    if source == "images":
+        _require(kind, "image", "--image")
+        return [str(p) for p in options["images"]], {"items": [str(p) for p in options["images"]]}
+    if source == "texts":
+        _require(kind, "text", "--text")
+        return list(options["texts"]), {"items": list(options["texts"])}
+    if source == "records":
+        _require(kind, "record", "--record")
+        records = [_json_record(r) for r in options["records"]]
+        return records, {"items": records}
+    from simsearch.data.loaders import load_table
+
+    spec = engine.model.config["inputs"]
+    fields = [*spec.get("text_fields", []), *spec.get("numeric_fields", [])]
+    table = load_table(options["queries"], fields=fields)
+    return [str(i) for i in table.ids], {"items": table.content()}
+
+
+def _require(kind: str, wanted: str, option: str) -> None:
+    if kind != wanted:
+        raise ConfigError(f"Expected {option} for a {wanted} model. Received: a {kind} model")
+
+
+def _json_record(text: str) -> dict[str, Any]:
+    from simsearch.errors import DataError
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"Expected a JSON object for --record. Received: {text!r}") from exc
+    if not isinstance(value, dict):
+        raise DataError(f"Expected a JSON object for --record. Received: {text!r}")
+    return value
+
+
+def _table(label: Any, hits: list[Any]) -> None:
+    click.echo(f"\nquery: {label}")
+    if not hits:
+        click.echo("  (no hits)")
+        return
+    width = max(len(str(h.id)) for h in hits)
+    click.echo(f"  {'rank':>4}  {'id':<{width}}  {'distance':>9}  {'score':>7}")
+    for rank, hit in enumerate(hits, 1):
+        score = "" if hit.score is None else f"{hit.score:.4f}"
+        click.echo(f"  {rank:>4}  {hit.id!s:<{width}}  {hit.distance:>9.4f}  {score:>7}")

@@ -1,0 +1,292 @@
+"""`SearchEngine`: an index directory together with its model — the one library module that knows
+both. Build an index from a catalogue, search it with raw items, vectors or ids, update it by id.
+
+    engine = build_index("models/omniglot", load_items("catalogue/"), "indexes/omniglot")
+    engine = SearchEngine.load("indexes/omniglot")
+    engine.search(items=images, k=5)                 # raw items, encoded by the model's tower
+    engine.search(ids=["Angelic/character01/03"])    # catalogue items, themselves left out
+    engine.add(new_images, ids=[...]); engine.delete([...]); engine.save()
+
+The index directory refers to its model by path and sha256 (of `tower.keras`, `head.keras` and
+`config.json`); loading refuses a model that does not match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from simsearch.data.items import Items
+from simsearch.errors import ConfigError, DataError, IndexFileError
+from simsearch.index import FaissIndex, IndexConfig, SearchParams, load_index, read_manifest, save_index
+from simsearch.search.hits import Hit
+from simsearch.search.searcher import Searcher
+
+__all__ = ["DEFAULT_RERANK_DEPTH", "SearchEngine", "build_index", "model_hash"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_RERANK_DEPTH = 50
+_MODEL_FILES = ("tower.keras", "head.keras", "config.json")
+
+
+def model_hash(model_dir: str | os.PathLike[str]) -> str:
+    """sha256 over a model directory's tower, head and config files."""
+    digest = hashlib.sha256()
+    for name in _MODEL_FILES:
+        path = Path(model_dir) / name
+        digest.update(name.encode())
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+class SearchEngine:
+    """A `FaissIndex` and the `SiameseModel` that encoded it.
+
+    Args:
+        index: the built index.
+        model: the model (`simsearch.models.SiameseModel`).
+        path: the index directory, where `save` writes.
+        model_dir: the model directory the index refers to.
+    """
+
+    def __init__(
+        self,
+        index: FaissIndex,
+        model: Any,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        model_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if index.dim != model.dim:
+            raise DataError(f"Expected a model of dim {index.dim} (the index's). Received: dim={model.dim}")
+        if index.metric != model.metric:
+            raise DataError(
+                f"Expected a model with metric {index.metric!r} (the index's). "
+                f"Received: metric={model.metric!r}"
+            )
+        self.index = index
+        self.model = model
+        self.path = None if path is None else Path(path)
+        self.model_dir = None if model_dir is None else Path(model_dir)
+        self.searcher = Searcher(index, score_pairs=model.score_pairs)
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        model_dir: str | os.PathLike[str] | None = None,
+        verify: bool = True,
+    ) -> SearchEngine:
+        """Load an index directory and its model (the one recorded in the manifest by default)."""
+        from simsearch.models.siamese import SiameseModel
+
+        extra = read_manifest(path).get("extra", {})
+        recorded = extra.get("model", {})
+        model_path = Path(model_dir) if model_dir is not None else _recorded_path(path, recorded)
+        if verify and recorded.get("sha256") and model_hash(model_path) != recorded["sha256"]:
+            raise IndexFileError(
+                f"Expected the model the index was built with (sha256 {recorded['sha256'][:12]}…). "
+                f"Received: '{model_path}' with sha256 {model_hash(model_path)[:12]}…; rebuild the index "
+                "or pass the original model"
+            )
+        index = load_index(path, verify=verify)
+        return cls(index, SiameseModel.load(model_path), path=path, model_dir=model_path)
+
+    @property
+    def rerank_default(self) -> int:
+        """The re-rank depth used when a search names none: 0 when the head did not beat the
+        tower's distance on held-out data when the model was trained."""
+        helps = bool(self.model.config.get("head", {}).get("rerank_default", False))
+        return DEFAULT_RERANK_DEPTH if helps else 0
+
+    def search(
+        self,
+        items: Any = None,
+        *,
+        vectors: npt.ArrayLike | None = None,
+        ids: Sequence[Any] | None = None,
+        k: int = 10,
+        rerank: int | None = None,
+        radius: float | None = None,
+        params: SearchParams | None = None,
+        exclude_self: bool = True,
+    ) -> list[list[Hit]]:
+        """Search with raw items, vectors or catalogue ids (exactly one); one hit list per query.
+
+        Args:
+            rerank: re-rank depth; None = the model's default (see `rerank_default`).
+            radius: return everything within this distance instead of the top `k`.
+            exclude_self: leave each id query's own item out of its results.
+        """
+        given = [
+            name
+            for name, value in (("items", items), ("vectors", vectors), ("ids", ids))
+            if value is not None
+        ]
+        if len(given) != 1:
+            raise ConfigError(f"Expected exactly one of items, vectors or ids. Received: {given or 'none'}")
+        depth = self.rerank_default if rerank is None else rerank
+        if ids is not None:
+            ids = [self.coerce_id(i) for i in ids]
+            if radius is not None:
+                return self.searcher.range_search(
+                    self.index.get(ids), radius, params=params, rerank=bool(depth)
+                )
+            return self.searcher.search_ids(ids, k, rerank=depth, params=params, exclude_self=exclude_self)
+        xq = self.model.encode(items) if items is not None else np.asarray(vectors, dtype=np.float32)
+        _check_vectors(xq, self.index.dim)
+        if radius is not None:
+            return self.searcher.range_search(xq, radius, params=params, rerank=bool(depth))
+        return self.searcher.search(xq, k, rerank=depth, params=params)
+
+    def add(
+        self,
+        items: Any,
+        ids: Sequence[Any],
+        metadata: Sequence[Any] | None = None,
+        *,
+        upsert: bool = False,
+        batch_size: int = 256,
+    ) -> None:
+        """Encode `items` and add them (or replace them, with `upsert`) under `ids`."""
+        vectors = encode_batches(self.model, items, len(ids), batch_size)
+        ids = [self.coerce_id(i) for i in ids]
+        if upsert:
+            self.index.upsert(vectors, ids, metadata)
+        else:
+            self.index.add(vectors, ids, metadata)
+
+    def delete(self, ids: Sequence[Any]) -> None:
+        """Delete items by catalogue id; an unknown id is an error and deletes nothing."""
+        self.index.delete([self.coerce_id(i) for i in ids])
+
+    def save(self, path: str | os.PathLike[str] | None = None) -> Path:
+        """Write the index directory atomically (the manifest keeps its model reference)."""
+        target = Path(path) if path is not None else self.path
+        if target is None:
+            raise ConfigError("Expected a path to save the index to. Received: none")
+        saved = save_index(
+            target, self.index, None if target == self.path else _manifest_extra(self.model, self.model_dir)
+        )
+        self.path = target
+        return saved
+
+    def coerce_id(self, value: Any) -> Any:
+        """Turn an id given as text (CLI, JSON) into the index's id type."""
+        if (
+            len(self.index)
+            and isinstance(value, str)
+            and np.issubdtype(np.asarray(self.index.ids).dtype, np.integer)
+        ):
+            try:
+                return int(value)
+            except ValueError as exc:
+                raise DataError(
+                    f"Expected an integer id (the index's ids are integers). Received: {value!r}"
+                ) from exc
+        return value
+
+
+def build_index(
+    model_dir: str | os.PathLike[str],
+    catalog: Items,
+    index_dir: str | os.PathLike[str],
+    *,
+    factory: str | None = None,
+    batch_size: int = 256,
+    seed: int = 0,
+) -> SearchEngine:
+    """Encode `catalog` with the model in `model_dir` and write the index directory.
+
+    The metric is the model's (cosine for L2-normalised towers). Without `factory`, exact search
+    (`Flat`) below 100k items and an approximate kind above; the choice is in the manifest.
+    """
+    from simsearch.models.siamese import SiameseModel
+
+    if len(catalog) == 0:
+        raise DataError("Expected a non-empty catalogue. Received: 0 items")
+    model = SiameseModel.load(model_dir)
+    vectors = encode_batches(model, catalog.content(), len(catalog), batch_size)
+    index = FaissIndex(IndexConfig(metric=model.metric, factory=factory, seed=seed))
+    index.build(vectors, catalog.ids, item_metadata(catalog))
+    engine = SearchEngine(index, model, model_dir=model_dir)
+    save_index(index_dir, index, _manifest_extra(model, Path(model_dir)))
+    engine.path = Path(index_dir)
+    return engine
+
+
+def encode_batches(model: Any, content: Any, n: int, batch_size: int) -> npt.NDArray[np.float32]:
+    """Encode `content` in chunks with a progress bar; `(n, dim) float32`."""
+    from tqdm.auto import tqdm
+
+    chunk = max(batch_size * 16, 1)
+    parts = []
+    with tqdm(total=n, desc="encoding", unit="item", disable=n <= chunk) as bar:
+        for start in range(0, n, chunk):
+            part = _slice(content, start, start + chunk)
+            parts.append(model.encode(part, batch_size=batch_size))
+            bar.update(len(parts[-1]))
+    return np.concatenate(parts) if parts else np.zeros((0, model.dim), np.float32)
+
+
+def item_metadata(catalog: Items) -> list[dict[str, Any]]:
+    """Per item, what a search result shows: its class (when labelled) and its text and numeric
+    fields (NaN as null)."""
+    rows: list[dict[str, Any]] = [{} for _ in range(len(catalog))]
+    if len(catalog.classes):
+        for row, label in zip(rows, catalog.labels.tolist(), strict=True):
+            if label >= 0:
+                row["label"] = catalog.classes[label]
+    for name, column in catalog.fields.items():
+        for row, value in zip(rows, column.tolist(), strict=True):
+            row[name] = None if isinstance(value, float) and math.isnan(value) else value
+    return rows
+
+
+def _manifest_extra(model: Any, model_dir: Path | None) -> dict[str, Any]:
+    reference = (
+        {} if model_dir is None else {"path": str(Path(model_dir).resolve()), "sha256": model_hash(model_dir)}
+    )
+    return {
+        "model": {**reference, "kind": model.kind, "dim": model.dim, "metric": model.metric},
+        "threshold": model.threshold,
+        "rerank_default": bool(model.config.get("head", {}).get("rerank_default", False)),
+    }
+
+
+def _recorded_path(index_dir: str | os.PathLike[str], recorded: dict[str, Any]) -> Path:
+    if not recorded.get("path"):
+        raise IndexFileError(
+            f"Expected a model reference in the manifest of '{index_dir}'. Received: none; pass model_dir"
+        )
+    path = Path(recorded["path"])
+    if not path.is_dir():
+        raise IndexFileError(
+            f"Expected the index's model at '{path}'. Received: no such directory; pass model_dir (--model)"
+        )
+    return path
+
+
+def _check_vectors(xq: np.ndarray, dim: int) -> None:
+    if xq.ndim != 2 or xq.shape[1] != dim:
+        raise DataError(f"Expected query vectors of shape (n, {dim}). Received: shape={xq.shape}")
+    if not np.all(np.isfinite(xq)):
+        raise DataError("Expected finite query vectors. Received: NaN or infinity")
+
+
+def _slice(content: Any, start: int, stop: int) -> Any:
+    if isinstance(content, dict):
+        return {name: column[start:stop] for name, column in content.items()}
+    return content[start:stop]
