@@ -1,7 +1,9 @@
 """`make demo`: the main job on the bundled Omniglot sample, through the real command line.
 
 Trains an image tower on 6 background alphabets, evaluates 20-way one-shot accuracy on 5 unseen
-evaluation alphabets, and compares two pairs of images. Each command is printed before it runs.
+evaluation alphabets, indexes those alphabets' 3,140 drawings, queries the index by id and by
+image file with re-ranking, and compares two pairs of images. Each command is printed before it
+runs.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from simsearch.datasets import omniglot_sample
 
 WORK = Path("runs/demo")
 MODEL = Path("models/demo")
+INDEX = Path("indexes/demo")
 
 
 def run(*args: str) -> None:
@@ -25,6 +28,19 @@ def run(*args: str) -> None:
     result = subprocess.run([sys.executable, "-m", "simsearch", *args], check=False)
     if result.returncode != 0:
         sys.exit(f"demo: `{shlex.join(command)}` failed with exit code {result.returncode}")
+
+
+def write_catalog() -> Path:
+    """The evaluation sample as an image folder (alphabet/character/NN.png): the catalogue."""
+    from PIL import Image
+
+    data = np.load(omniglot_sample("evaluation"), allow_pickle=False)
+    root = WORK / "catalog"
+    for image, item in zip(data["images"], data["ids"], strict=True):
+        path = root / f"{item}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(path)
+    return root
 
 
 def write_examples() -> tuple[Path, Path, Path]:
@@ -85,7 +101,11 @@ def main() -> None:
         "--trials",
         "1000",
     )
+    catalog = write_catalog()
+    run("build-index", "--model", str(MODEL), "--catalog", str(catalog), "--index", str(INDEX))
+    run("query", "--index", str(INDEX), "--id", "Kannada/character05/00.png", "-k", "5", "--rerank", "20")
     a, a_again, b = write_examples()
+    run("query", "--index", str(INDEX), "--image", str(b), "-k", "3")
     run("compare", "--model", str(MODEL), str(a), str(a_again))
     run("compare", "--model", str(MODEL), str(a), str(b))
 
