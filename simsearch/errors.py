@@ -6,7 +6,9 @@ one clean line on stderr and exit code 1.
     SimsearchError
     ├── DataError            bad or unreadable input data (wrong columns, one class, mixed shapes, ...)
     ├── ConfigError          an unknown name or an invalid setting (tower, loss, optimiser, margin, ...)
-    └── ModelDirError        a model directory that is missing, incomplete or from another version
+    ├── ModelDirError        a model directory that is missing, incomplete or from another version
+    ├── IndexFileError       an index directory that is missing, corrupted or inconsistent with its manifest
+    └── NotBuiltError        an index used before `build` gave it any content
 
 Messages say what was expected and what was received, in the Keras style:
 "Expected at least 2 classes. Received: classes=1 in 'data/one_class'".
@@ -14,7 +16,14 @@ Messages say what was expected and what was received, in the Keras style:
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "DataError", "ModelDirError", "SimsearchError"]
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "IndexFileError",
+    "ModelDirError",
+    "NotBuiltError",
+    "SimsearchError",
+]
 
 
 class SimsearchError(Exception):
@@ -31,3 +40,11 @@ class ConfigError(SimsearchError, ValueError):
 
 class ModelDirError(SimsearchError):
     """A model directory that cannot be loaded."""
+
+
+class IndexFileError(SimsearchError):
+    """An index directory (`index.faiss`, `items.h5`, `manifest.json`) that cannot be loaded."""
+
+
+class NotBuiltError(SimsearchError, RuntimeError):
+    """An index searched, updated or saved before `build`."""

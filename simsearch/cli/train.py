@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -186,7 +187,7 @@ def _train_config(options: dict[str, Any], cls: type) -> Any:
         seed=options["seed"],
         checkpoint_dir=str(out.with_name(out.name + ".checkpoints")),
         log_dir=str(options["log_dir"]) if options["log_dir"] else None,
-        verbose=0 if options["quiet"] else 2,
+        verbose=0 if options["quiet"] else (1 if sys.stdout.isatty() else 2),  # a bar on a terminal
     )
 
 
