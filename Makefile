@@ -19,12 +19,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m simsearch.demo
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check simsearch tests benchmarks
-	$(BIN)/mypy
+	$(BIN)/mypy --no-error-summary
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -37,9 +37,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--steps-per-epoch", type=int, default=100)
     parser.add_argument("--classes-per-batch", type=int, default=64)
     parser.add_argument("--k", type=int, default=4, help="items per class in an episode")
-    parser.add_argument(
-        "--affine", default="10,0.15,0.1,0.05", help="rotation,shear,scale,shift ranges"
-    )
+    parser.add_argument("--affine", default="10,0.15,0.1,0.05", help="rotation,shear,scale,shift ranges")
     parser.add_argument("--dropout", type=float, default=0.0)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--patience", type=int, default=8)
@@ -115,9 +113,7 @@ def main() -> None:
         "dropout": args.dropout,
     }
     start = time.perf_counter()
-    model = train_items(
-        train, tower="image", tower_settings=tower_settings, config=config, val_items=val
-    )
+    model = train_items(train, tower="image", tower_settings=tower_settings, config=config, val_items=val)
     minutes = (time.perf_counter() - start) / 60
     model.save(args.out)
 
@@ -130,14 +126,10 @@ def main() -> None:
 
     emb = model.encode(evaluation.images)
     emb_tta = _tta_encode(encode, evaluation.images)
-    kwargs = dict(
-        n_way=20, k_shot=1, n_trials=args.random_trials, groups=evaluation.groups, seed=args.seed
-    )
+    kwargs = dict(n_way=20, k_shot=1, n_trials=args.random_trials, groups=evaluation.groups, seed=args.seed)
     rand = n_way_k_shot_accuracy(emb, evaluation.labels, **kwargs)
     rand_tta = n_way_k_shot_accuracy(emb_tta, evaluation.labels, **kwargs)
-    rand_raw = n_way_k_shot_accuracy(
-        pixels(evaluation.images), evaluation.labels, metric="l2", **kwargs
-    )
+    rand_raw = n_way_k_shot_accuracy(pixels(evaluation.images), evaluation.labels, metric="l2", **kwargs)
 
     rows = {
         "official 400 trials": (official, official_tta, official_raw),
@@ -190,7 +182,8 @@ def _append(args: argparse.Namespace, rows: dict, minutes: float, epochs: int) -
         f"--classes-per-batch {args.classes_per_batch} --k {args.k} --loss {args.loss} "
         f"--affine {args.affine} --dropout {args.dropout} --learning-rate {args.learning_rate}` "
         f"on {machine}; "
-        f"training {minutes:.1f} wall-clock minutes on the 2 cores, {epochs} epochs (early stopping on within-alphabet "
+        f"training {minutes:.1f} wall-clock minutes on the 2 cores, {epochs} epochs "
+        f"(early stopping on within-alphabet "
         f"one-shot accuracy of {args.val_alphabets} held-out background alphabets).",
         "",
         "| protocol | simsearch tower | tower + 5-shift TTA | raw pixels (L2 NN) "

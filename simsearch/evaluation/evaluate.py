@@ -118,8 +118,8 @@ def evaluate_items(
         k_shot=k_shot,
         n_trials=n_trials,
         groups=groups if use_groups else None,
-        metric=metric,
-        seed=seed,  # type: ignore[arg-type]
+        metric=metric,  # type: ignore[arg-type]
+        seed=seed,
     )
     sections["one-shot"] = {
         "accuracy": oneshot.accuracy,

@@ -52,19 +52,25 @@ class RetrievalValidation(keras.callbacks.Callback):
         logs["val_precision_at_1"] = float(retrieval["precision@1"])
         logs["val_recall_at_5"] = float(retrieval["recall@5"])
         if self.n_way >= 2:
-            groups = self.groups if self.groups is not None and _groups_usable(self.groups, self.labels, self.n_way) else None
+            groups = (
+                self.groups
+                if self.groups is not None and _groups_usable(self.groups, self.labels, self.n_way)
+                else None
+            )
             result = n_way_k_shot_accuracy(
-                embeddings, self.labels, n_way=self.n_way, n_trials=self.n_trials,
-                groups=groups, metric=self.metric, seed=0,  # type: ignore[arg-type]
+                embeddings,
+                self.labels,
+                n_way=self.n_way,
+                n_trials=self.n_trials,
+                groups=groups,
+                metric=self.metric,
+                seed=0,  # type: ignore[arg-type]
             )
             logs["val_oneshot"] = float(result.accuracy)
 
 
 def _groups_usable(groups: npt.NDArray[np.str_], labels: npt.NDArray[np.int64], n_way: int) -> bool:
-    for group in np.unique(groups):
-        if len(np.unique(labels[groups == group])) >= n_way:
-            return True
-    return False
+    return any(len(np.unique(labels[groups == group])) >= n_way for group in np.unique(groups))
 
 
 class PairValidation(keras.callbacks.Callback):

@@ -66,9 +66,7 @@ class PairwiseHead(layers.Layer):
         self.calibration_scale = self.add_weight(
             shape=(), initializer="ones", constraint=keras.constraints.NonNeg(), name="calibration_scale"
         )
-        self.calibration_bias = self.add_weight(
-            shape=(), initializer="zeros", name="calibration_bias"
-        )
+        self.calibration_bias = self.add_weight(shape=(), initializer="zeros", name="calibration_bias")
 
     def build(self, input_shape: Any) -> None:
         dim = input_shape[0][-1]

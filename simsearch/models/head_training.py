@@ -52,7 +52,9 @@ def mine_hard_pairs(
     valid = np.flatnonzero(labels >= 0)
     anchors = rng.choice(valid, size=min(max_anchors, valid.size), replace=False)
     index = faiss.IndexFlatIP(embeddings.shape[1])
-    unit = np.ascontiguousarray(embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12))
+    unit = np.ascontiguousarray(
+        embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+    )
     index.add(unit)
     _, nn = index.search(unit[anchors], neighbours + 1)
     left, right, same = [], [], []
@@ -71,7 +73,9 @@ def mine_hard_pairs(
     return Pairs(np.array(left), np.array(right), np.array(same))
 
 
-def _random_positives(labels: npt.NDArray[np.int64], anchors: npt.NDArray[np.int64], rng: np.random.Generator) -> npt.NDArray[np.int64]:
+def _random_positives(
+    labels: npt.NDArray[np.int64], anchors: npt.NDArray[np.int64], rng: np.random.Generator
+) -> npt.NDArray[np.int64]:
     order = np.argsort(labels, kind="stable")
     sorted_labels = labels[order]
     starts = np.searchsorted(sorted_labels, labels[anchors], side="left")
@@ -134,7 +138,7 @@ def calibrate(
         head_ap=average_precision(same, probabilities),
     )
     criterion = "best_f1" if target_precision is None else f"precision>={target_precision}"
-    threshold = {
+    threshold: dict[str, float | str | None] = {
         "distance": float(distance_threshold),
         "probability": float(probability_threshold),
         "criterion": criterion,
@@ -147,7 +151,9 @@ def validation_pairs(labels: npt.NDArray[np.int64], n_pairs: int = 20_000, seed:
     return make_pairs(labels, n_pairs, positive_fraction=0.5, seed=seed)
 
 
-def neighbour_lists(embeddings: npt.NDArray[np.float32], queries: npt.NDArray[np.int64], depth: int) -> npt.NDArray[np.int64]:
+def neighbour_lists(
+    embeddings: npt.NDArray[np.float32], queries: npt.NDArray[np.int64], depth: int
+) -> npt.NDArray[np.int64]:
     """The `depth` nearest rows of each query row by cosine, itself left out: `(nq, depth)`."""
     unit = np.ascontiguousarray(
         embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
@@ -158,7 +164,9 @@ def neighbour_lists(embeddings: npt.NDArray[np.float32], queries: npt.NDArray[np
     out = np.empty((len(queries), depth), np.int64)
     for row, (query, found) in enumerate(zip(queries, nn, strict=True)):
         found = found[(found >= 0) & (found != query)]
-        out[row] = found[:depth] if len(found) >= depth else np.pad(found, (0, depth - len(found)), mode="edge")
+        out[row] = (
+            found[:depth] if len(found) >= depth else np.pad(found, (0, depth - len(found)), mode="edge")
+        )
     return out
 
 

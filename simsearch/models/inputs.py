@@ -56,8 +56,8 @@ def _read_image(path: str | os.PathLike[str], image_size: tuple[int, int], chann
     from PIL import Image
 
     try:
-        with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
+        with Image.open(path) as opened:
+            image = opened.convert("L" if channels == 1 else "RGB")
             image = image.resize((image_size[1], image_size[0]), Image.Resampling.BOX)
             array = np.asarray(image, dtype=np.float32) / 255.0
     except (OSError, ValueError) as exc:

@@ -113,7 +113,9 @@ class SiameseModel:
             return (1.0 - np.sum(un * vn, axis=-1)).astype(np.float32)
         return np.linalg.norm(u - v, axis=-1).astype(np.float32)
 
-    def score_pairs(self, u: npt.ArrayLike, v: npt.ArrayLike, batch_size: int = 4096) -> npt.NDArray[np.float32]:
+    def score_pairs(
+        self, u: npt.ArrayLike, v: npt.ArrayLike, batch_size: int = 4096
+    ) -> npt.NDArray[np.float32]:
         """Return the head's `(n,)` P(same) for pairs of embeddings."""
         u = np.asarray(u, dtype=np.float32)
         v = np.asarray(v, dtype=np.float32)
@@ -154,7 +156,11 @@ class SiameseModel:
         try:
             _inference_copy(self.tower).save(tmp / "tower.keras")
             _inference_copy(self.head).save(tmp / "head.keras")
-            config = {**self.config, "format_version": FORMAT_VERSION, "simsearch_version": simsearch.__version__}
+            config = {
+                **self.config,
+                "format_version": FORMAT_VERSION,
+                "simsearch_version": simsearch.__version__,
+            }
             (tmp / "config.json").write_text(json.dumps(config, indent=2, default=_json_default))
             (tmp / "history.json").write_text(json.dumps(self.history, indent=2, default=_json_default))
             _replace_dir(tmp, target)
@@ -210,7 +216,9 @@ def read_config(root: Path) -> dict[str, Any]:
         )
     for key in ("kind", "inputs", "dim", "metric"):
         if key not in config:
-            raise ModelDirError(f"Expected key {key!r} in '{root / 'config.json'}'. Received: {sorted(config)}")
+            raise ModelDirError(
+                f"Expected key {key!r} in '{root / 'config.json'}'. Received: {sorted(config)}"
+            )
     return config
 
 
@@ -254,4 +262,3 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, (tuple, set)):
         return list(value)
     raise TypeError(f"Cannot write {type(value).__name__} to JSON")
-

@@ -36,7 +36,9 @@ def _settings(kind: str, settings: dict[str, Any]) -> Any:
     return cls(**values)
 
 
-def build_tower(kind: str, items: Items, settings: dict[str, Any]) -> tuple[keras.Model, dict[str, Any], dict[str, Any]]:
+def build_tower(
+    kind: str, items: Items, settings: dict[str, Any]
+) -> tuple[keras.Model, dict[str, Any], dict[str, Any]]:
     """Build the `kind` tower for `items`; text vocabularies are adapted from `items`.
 
     Returns:
@@ -47,17 +49,25 @@ def build_tower(kind: str, items: Items, settings: dict[str, Any]) -> tuple[kera
     if kind == "image":
         if items.images is None:
             raise DataError("Expected images for the image tower. Received: text or record fields")
-        settings = {"image_size": tuple(items.images.shape[1:3]), "channels": items.images.shape[3], **settings}
+        settings = {
+            "image_size": tuple(items.images.shape[1:3]),
+            "channels": items.images.shape[3],
+            **settings,
+        }
         config = _settings(kind, settings)
         spec = {"image_size": list(config.image_size), "channels": config.channels}
         return build_image_tower(config), spec, dataclasses.asdict(config)
     text_fields, numeric_fields = split_fields(items, settings)
     if kind == "text":
-        config = _settings(kind, {k: v for k, v in settings.items() if k not in ("text_fields", "numeric_fields")})
+        config = _settings(
+            kind, {k: v for k, v in settings.items() if k not in ("text_fields", "numeric_fields")}
+        )
         spec = {"text_fields": text_fields}
         texts = prepare_inputs(items.content(), "text", spec)["text"]
         return build_text_tower(texts, config), spec, dataclasses.asdict(config)
-    config = _settings(kind, {**settings, "text_fields": tuple(text_fields), "numeric_fields": tuple(numeric_fields)})
+    config = _settings(
+        kind, {**settings, "text_fields": tuple(text_fields), "numeric_fields": tuple(numeric_fields)}
+    )
     spec = {"text_fields": text_fields, "numeric_fields": numeric_fields}
     columns = prepare_inputs(items.content(), "record", spec)
     return build_record_tower(columns, config), spec, dataclasses.asdict(config)

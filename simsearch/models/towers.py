@@ -192,7 +192,9 @@ def _word_branch(inputs: Any, texts: np.ndarray, config: TextTowerConfig) -> Any
     return layers.GlobalAveragePooling1D()(x)
 
 
-def build_text_tower(texts: Sequence[str] | np.ndarray, config: TextTowerConfig = TextTowerConfig()) -> keras.Model:
+def build_text_tower(
+    texts: Sequence[str] | np.ndarray, config: TextTowerConfig = TextTowerConfig()
+) -> keras.Model:
     """Build a text tower whose vocabularies are adapted from `texts` (the training texts).
 
     The tower takes `{"text": (n,) string}` and returns `(n, embedding_dim)`.

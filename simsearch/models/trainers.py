@@ -66,7 +66,14 @@ class EmbeddingTrainer(keras.Model):
             inputs = self.augment(inputs, training=training)
         return self.tower(inputs, training=training)
 
-    def compute_loss(self, x: Any = None, y: Any = None, y_pred: Any = None, sample_weight: Any = None, training: bool = True) -> Any:
+    def compute_loss(
+        self,
+        x: Any = None,
+        y: Any = None,
+        y_pred: Any = None,
+        sample_weight: Any = None,
+        training: bool = True,
+    ) -> Any:
         if self.log_scale is None:
             return super().compute_loss(x, y, y_pred, sample_weight, training)
         scale = ops.exp(self.log_scale)

@@ -147,7 +147,9 @@ def _callbacks(config: TrainConfig, validation: keras.callbacks.Callback, monito
     mode = "min" if "loss" in monitor else "max"
     callbacks: list[Any] = [
         validation,
-        keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=config.patience, restore_best_weights=True),
+        keras.callbacks.EarlyStopping(
+            monitor=monitor, mode=mode, patience=config.patience, restore_best_weights=True
+        ),
     ]
     if config.checkpoint_dir:
         path = Path(config.checkpoint_dir) / "best.weights.h5"
@@ -226,11 +228,19 @@ def train_items(
     x_val = prepare_inputs(val_items.content(), tower, spec)
     metric = "cosine" if settings.get("normalize", True) else "l2"
     n_way = min(20, len(np.unique(val_items.labels[val_items.labels >= 0])))
-    validation = RetrievalValidation(model_tower, x_val, val_items.labels, groups=val_items.groups, metric=metric, n_way=n_way)
+    validation = RetrievalValidation(
+        model_tower, x_val, val_items.labels, groups=val_items.groups, metric=metric, n_way=n_way
+    )
     monitor = config.monitor or "val_precision_at_1"
     history = _fit_tower(model_tower, tower, x_train, train.labels, config, validation, monitor)
     head, head_history, threshold, head_summary = _finish_head(
-        model_tower, x_train, train.labels, x_val, val_items.labels, config, metric,
+        model_tower,
+        x_train,
+        train.labels,
+        x_val,
+        val_items.labels,
+        config,
+        metric,
         cos_scale=_cos_scale(history, config),
     )
     history.update(head_history)
@@ -240,7 +250,7 @@ def train_items(
 
 
 def _n_classes(labels: npt.NDArray[np.int64]) -> int:
-    return int(len(np.unique(labels[labels >= 0])))
+    return len(np.unique(labels[labels >= 0]))
 
 
 def _check_tower(tower: str, items: Items) -> None:
@@ -248,7 +258,10 @@ def _check_tower(tower: str, items: Items) -> None:
         raise ConfigError(f"Expected tower to be one of {list(TOWERS)}. Received: tower={tower!r}")
     if (tower == "image") != (items.images is not None):
         have = "images" if items.images is not None else f"fields {sorted(items.fields)}"
-        raise DataError(f"Expected {'images' if tower == 'image' else 'text or record fields'} for the {tower} tower. Received: {have}")
+        raise DataError(
+            f"Expected {'images' if tower == 'image' else 'text or record fields'} for the {tower} tower. "
+            f"Received: {have}"
+        )
 
 
 def _fit_tower(
@@ -327,9 +340,7 @@ def _finish_head(
     )
     check_pairs = _calibration_pairs(e_check, check_labels, config.seed)
     history.update(head_training.fit_calibration(head, e_check, check_pairs))
-    threshold, pair_report = _calibrate(
-        head, e_check, e_check, check_pairs, normalised=metric == "cosine"
-    )
+    threshold, pair_report = _calibrate(head, e_check, e_check, check_pairs, normalised=metric == "cosine")
     rerank = head_training.rerank_report(head, e_check, check_labels, seed=config.seed)
     return head, history, threshold, _head_summary(pair_report, rerank)
 
@@ -359,7 +370,9 @@ def _head_summary(
     }
 
 
-def _calibration_pairs(embeddings: npt.NDArray[np.float32], labels: npt.NDArray[np.int64], seed: int) -> Pairs:
+def _calibration_pairs(
+    embeddings: npt.NDArray[np.float32], labels: npt.NDArray[np.int64], seed: int
+) -> Pairs:
     hard = head_training.mine_hard_pairs(embeddings, labels, seed=seed + 1)
     rand = make_pairs(labels, max(len(hard), 2000), seed=seed + 2)
     return Pairs(
@@ -383,7 +396,9 @@ def _calibrate(
     return head_training.calibrate(distances, probabilities, pairs.same)
 
 
-def _distances(u: npt.NDArray[np.float32], v: npt.NDArray[np.float32], cosine: bool) -> npt.NDArray[np.float32]:
+def _distances(
+    u: npt.NDArray[np.float32], v: npt.NDArray[np.float32], cosine: bool
+) -> npt.NDArray[np.float32]:
     if cosine:
         un = u / np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-12)
         vn = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
@@ -455,7 +470,9 @@ def train_pairs(
         head_training.fit_head_listwise(head, embeddings, entity, epochs=config.head_epochs, seed=config.seed)
     )
     history.update(head_training.fit_calibration(head, embeddings, val_pairs))
-    threshold, pair_report = _calibrate(head, embeddings, embeddings, val_pairs, normalised=metric == "cosine")
+    threshold, pair_report = _calibrate(
+        head, embeddings, embeddings, val_pairs, normalised=metric == "cosine"
+    )
     val_entity = entity_labels(len(catalog), val_pairs)
     rerank = head_training.rerank_report(head, embeddings, val_entity, seed=config.seed)
     summary = _head_summary(pair_report, rerank)
@@ -482,15 +499,19 @@ def _fit_pair_tower(
     data = pair_dataset(x, x, pairs, batch_size=config.batch_size, seed=config.seed, repeat=True)
     steps = min(config.steps_per_epoch, max(1, math.ceil(len(pairs) / config.batch_size)))
     fit = trainer.fit(
-        data, epochs=config.epochs, steps_per_epoch=steps,
-        callbacks=_callbacks(config, validation, monitor), verbose=config.verbose, shuffle=False,
+        data,
+        epochs=config.epochs,
+        steps_per_epoch=steps,
+        callbacks=_callbacks(config, validation, monitor),
+        verbose=config.verbose,
+        shuffle=False,
     )
     return {key: [float(v) for v in values] for key, values in fit.history.items()}
 
 
 def _split_pairs(pairs: Pairs, fraction: float, seed: int) -> tuple[Pairs, Pairs]:
     order = np.random.default_rng(seed).permutation(len(pairs))
-    cut = int(round(len(pairs) * (1 - fraction)))
+    cut = round(len(pairs) * (1 - fraction))
     take = lambda idx: Pairs(pairs.left[idx], pairs.right[idx], pairs.same[idx])  # noqa: E731
     return take(order[:cut]), take(order[cut:])
 

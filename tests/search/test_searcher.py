@@ -50,7 +50,7 @@ def test_search_equals_brute_force(data: tuple[np.ndarray, np.ndarray], searcher
 def test_search_ids_excludes_the_query_item(data: tuple[np.ndarray, np.ndarray], searcher: Searcher) -> None:
     xb, ids = data
     hits = searcher.search_ids(["item-3", "item-9"], k=4)
-    d, order = brute_force(xb, xb[[3, 9]], 5)
+    _d, order = brute_force(xb, xb[[3, 9]], 5)
     assert [[h.id for h in row] for row in hits] == [ids[order[0, 1:]].tolist(), ids[order[1, 1:]].tolist()]
     with_self = searcher.search_ids(["item-3"], k=1, exclude_self=False)
     assert with_self[0][0].id == "item-3" and with_self[0][0].distance == pytest.approx(0.0, abs=1e-6)

@@ -1,0 +1,41 @@
+"""FAISS indexes over catalogue embeddings, their HDF5 item store and index directories.
+
+numpy, faiss and h5py only: nothing here imports TensorFlow or Keras.
+
+    config        IndexConfig (build settings), SearchParams (query settings), Neighbors (results)
+    faiss_index   FaissIndex: build, add, upsert, delete, compact, search, range_search, get
+    h5_store      H5Store: items.h5 (embeddings, ids, JSON metadata)
+    directory     save_index / load_index / read_manifest: indexes/<name>/, atomic
+    synthetic     make_synthetic: seeded clustered embeddings for tests and benchmarks
+
+Example:
+>>> from simsearch.index import FaissIndex, IndexConfig, load_index, save_index
+>>> index = FaissIndex(IndexConfig(metric="cosine")).build(embeddings, ids)
+>>> distances, found = index.search(queries, k=10)
+>>> save_index("indexes/catalogue", index, {"model": "models/omniglot"})
+"""
+
+from __future__ import annotations
+
+from simsearch.index._faiss import default_factory
+from simsearch.index.config import METRICS, IndexConfig, Neighbors, SearchParams
+from simsearch.index.directory import load_index, read_manifest, save_index
+from simsearch.index.faiss_index import FaissIndex
+from simsearch.index.h5_store import FORMAT_VERSION, H5Store, StoredItems
+from simsearch.index.synthetic import make_synthetic
+
+__all__ = [
+    "FORMAT_VERSION",
+    "METRICS",
+    "FaissIndex",
+    "H5Store",
+    "IndexConfig",
+    "Neighbors",
+    "SearchParams",
+    "StoredItems",
+    "default_factory",
+    "load_index",
+    "make_synthetic",
+    "read_manifest",
+    "save_index",
+]
