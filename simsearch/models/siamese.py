@@ -100,7 +100,11 @@ class SiameseModel:
     def encode(self, content: Any, batch_size: int = 256) -> npt.NDArray[np.float32]:
         """Encode items into `(n, dim) float32` embeddings."""
         inputs = self.prepare(content)
-        out = self.tower.predict(inputs, batch_size=batch_size, verbose=0)
+        n = len(next(iter(inputs.values()))) if isinstance(inputs, dict) else len(inputs)
+        if n <= batch_size:
+            out = self.tower(inputs, training=False)  # skips `predict`'s ~100 ms set-up
+        else:
+            out = self.tower.predict(inputs, batch_size=batch_size, verbose=0)
         return np.asarray(out, dtype=np.float32)
 
     def distance(self, u: npt.ArrayLike, v: npt.ArrayLike) -> npt.NDArray[np.float32]:
@@ -125,7 +129,11 @@ class SiameseModel:
             )
         if len(u) == 0:
             return np.zeros(0, np.float32)
-        out = self.head.predict({"u": u, "v": v}, batch_size=batch_size, verbose=0)
+        if len(u) <= batch_size:
+            # One direct call: `predict` costs ~100 ms of set-up, too much for one query's re-rank.
+            out = self.head({"u": u, "v": v}, training=False)
+        else:
+            out = self.head.predict({"u": u, "v": v}, batch_size=batch_size, verbose=0)
         return np.asarray(out, dtype=np.float32).reshape(-1)
 
     def compare(self, a: Any, b: Any) -> Comparison:
