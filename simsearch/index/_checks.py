@@ -64,7 +64,19 @@ def unit_rows(x: npt.NDArray[np.float32], name: str) -> npt.NDArray[np.float32]:
                 f"Expected non-zero rows in {name} for metric='cosine'. Received: {rows.size} zero "
                 f"row(s), first {rows[:5].tolist()}"
             )
-    return x / norms[:, None]
+    return np.divide(x, norms[:, None], out=_aligned_empty(x.shape))
+
+
+def _aligned_empty(shape: tuple[int, ...]) -> npt.NDArray[np.float32]:
+    """Return an empty float32 array starting on a 64-byte boundary.
+
+    Small numpy arrays start 32 bytes off a cache line; FAISS's scan of a Flat index then runs
+    ~5% slower for a single query (0.1 ms at 100k x 128), enough to show against raw FAISS.
+    """
+    size = int(np.prod(shape))
+    buf = np.empty(size + 16, np.float32)
+    start = (-buf.ctypes.data % 64) // 4
+    return buf[start : start + size].reshape(shape)
 
 
 def id_kind(ids: IdArray) -> str:

@@ -59,8 +59,11 @@ def faiss_metric(metric: str) -> int:
     return faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L2
 
 
-def make_index(factory: str, d: int, metric: str) -> Any:
-    """Return an empty FAISS index for `factory`, or `ConfigError` for one FAISS refuses."""
+def make_index(factory: str, d: int, metric: str, ef_construction: int = 40) -> Any:
+    """Return an empty FAISS index for `factory`, or `ConfigError` for one FAISS refuses.
+
+    `ef_construction` sets the build-time candidate list of HNSW graphs (FAISS's default is 40).
+    """
     if "IDMap" in factory:
         raise ConfigError(
             "Expected a factory string without IDMap (FaissIndex maps catalogue ids itself). "
@@ -83,6 +86,8 @@ def make_index(factory: str, d: int, metric: str) -> Any:
     for part in _parts(index):
         if hasattr(part, "do_polysemous_training"):
             part.do_polysemous_training = False
+        if isinstance(part, faiss.IndexHNSW):
+            part.hnsw.efConstruction = ef_construction
     return index
 
 

@@ -113,7 +113,7 @@ class FaissIndex:
         xn = self._normalised(xb, "xb")
         start = time.perf_counter()
         factory = self.config.factory or default_factory(*xb.shape)
-        index = make_index(factory, xb.shape[1], self.config.metric)
+        index = make_index(factory, xb.shape[1], self.config.metric, self.config.ef_construction)
         empty = None
         if not index.is_trained:
             train(index, xn, self.config.train_size, self.config.seed)
@@ -330,7 +330,7 @@ class FaissIndex:
     def _empty_index(self) -> Any:
         if self._empty is not None:
             return faiss.deserialize_index(self._empty)
-        index = make_index(self.factory_, self._table.d, self.config.metric)
+        index = make_index(self.factory_, self._table.d, self.config.metric, self.config.ef_construction)
         if index.is_trained:
             return index
         index = faiss.clone_index(self.index_)  # loaded from disk: keep its training

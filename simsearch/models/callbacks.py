@@ -63,8 +63,8 @@ class RetrievalValidation(keras.callbacks.Callback):
                 n_way=self.n_way,
                 n_trials=self.n_trials,
                 groups=groups,
-                metric=self.metric,
-                seed=0,  # type: ignore[arg-type]
+                metric=self.metric,  # type: ignore[arg-type]
+                seed=0,
             )
             logs["val_oneshot"] = float(result.accuracy)
 

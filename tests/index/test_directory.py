@@ -160,7 +160,7 @@ def test_the_manifest_describes_the_index(synthetic: Any, tmp_path: Path) -> Non
     assert (first["dim"], first["metric"], first["factory"], first["kind"]) == (32, "l2", "Flat", "IndexFlat")
     assert (first["count"], first["ntotal"], first["id_type"]) == (300, 300, "str")
     assert first["config"] == {"metric": "l2", "factory": "Flat", "train_size": None, "seed": 0,
-                               "max_tombstones": 0.2}
+                               "max_tombstones": 0.2, "ef_construction": 100}
     assert set(first["files"]) == {"index.faiss", "items.h5"}
     index.delete(["item-3"])
     save_index(target, index)  # None keeps the extra entries of the index it replaces

@@ -334,6 +334,7 @@ def test_query_parameters_are_passed_at_search_time(factory: str, synthetic: Any
         assert faiss_index.nprobe == 1  # FAISS's own default: nothing baked in
     else:
         assert faiss_index.hnsw.efSearch == 16
+        assert faiss_index.hnsw.efConstruction == 100  # a build setting, from IndexConfig
 
 
 def test_default_factory_is_exact_below_100k_and_ivf_above() -> None:
@@ -357,6 +358,7 @@ def test_the_chosen_factory_is_recorded(synthetic: Any) -> None:
         ({"max_tombstones": 0.0}, "max_tombstones"),
         ({"train_size": 0}, "train_size"),
         ({"factory": ""}, "factory string"),
+        ({"ef_construction": 0}, "ef_construction"),
     ],
 )
 def test_bad_settings_raise_config_error(settings: dict[str, Any], message: str) -> None:
