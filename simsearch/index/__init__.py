@@ -6,6 +6,7 @@ numpy, faiss and h5py only: nothing here imports TensorFlow or Keras.
     faiss_index   FaissIndex: build, add, upsert, delete, compact, search, range_search, get
     h5_store      H5Store: items.h5 (embeddings, ids, JSON metadata)
     directory     save_index / load_index / read_manifest: indexes/<name>/, atomic
+    journal       Journal: write-ahead log of updates (journal.wal), replayed by load_index
     synthetic     make_synthetic: seeded clustered embeddings for tests and benchmarks
 
 Example:
@@ -22,6 +23,7 @@ from simsearch.index.config import METRICS, IndexConfig, Neighbors, SearchParams
 from simsearch.index.directory import load_index, read_manifest, save_index
 from simsearch.index.faiss_index import FaissIndex
 from simsearch.index.h5_store import FORMAT_VERSION, H5Store, StoredItems
+from simsearch.index.journal import Journal, JournalRecord, apply_record, read_journal
 from simsearch.index.synthetic import make_synthetic
 
 __all__ = [
@@ -30,12 +32,16 @@ __all__ = [
     "FaissIndex",
     "H5Store",
     "IndexConfig",
+    "Journal",
+    "JournalRecord",
     "Neighbors",
     "SearchParams",
     "StoredItems",
+    "apply_record",
     "default_factory",
     "load_index",
     "make_synthetic",
+    "read_journal",
     "read_manifest",
     "save_index",
 ]

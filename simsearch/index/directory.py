@@ -9,7 +9,10 @@
                         calibrated threshold, ...)
 
 Other files in the directory (the model's `.keras` files, plots, ...) are carried over to each new
-version as hard links: a save never loses them.
+version as hard links: a save never loses them. The exception is `journal.wal`, the updates
+acknowledged since the last save (see `simsearch.index.journal`): `load_index` replays it, so a
+saved index holds them all and the new directory starts without one. A save refuses a directory
+whose journal another process (a server) holds open.
 
 Atomicity: a save writes a complete new directory `.<name>.tmp-*` beside the target (every file
 synced), then commits it with two renames: `<name>` -> `.<name>.old`, `.tmp-*` -> `<name>`, and
@@ -45,6 +48,7 @@ from simsearch.errors import ConfigError, DataError, IndexFileError
 from simsearch.index.config import IndexConfig
 from simsearch.index.faiss_index import FaissIndex
 from simsearch.index.h5_store import FORMAT_VERSION, H5Store, StoredItems, fsync_path
+from simsearch.index.journal import JOURNAL, apply_record, check_no_writer, read_journal
 
 __all__ = ["FILES", "load_index", "read_manifest", "save_index"]
 
@@ -78,6 +82,7 @@ def save_index(
     target.parent.mkdir(parents=True, exist_ok=True)
     with _writer_lock(target):
         _recover(target)
+        check_no_writer(target)
         previous = _previous_manifest(target)
         extra = dict(previous.get("extra", {}) if manifest_extra is None else manifest_extra)
         _check_json(extra)
@@ -98,7 +103,7 @@ def save_index(
 
 
 def load_index(directory: str | os.PathLike[str], *, verify: bool = True) -> FaissIndex:
-    """Load an index directory written by `save_index`.
+    """Load an index directory written by `save_index`, with the updates its journal holds.
 
     Args:
         directory: the index directory.
@@ -119,8 +124,10 @@ def load_index(directory: str | os.PathLike[str], *, verify: bool = True) -> Fai
         config = IndexConfig(**manifest["config"])
     except (TypeError, ConfigError) as exc:
         raise IndexFileError(f"Expected valid build settings in '{root}'. Received: {exc}") from exc
-    logger.info("Loaded %d items (%s) from %s", len(items), manifest["factory"], root)
-    return FaissIndex._restore(config, manifest["factory"], index, items)
+    restored = FaissIndex._restore(config, manifest["factory"], index, items)
+    _replay(root, restored)
+    logger.info("Loaded %d items (%s) from %s", len(restored), manifest["factory"], root)
+    return restored
 
 
 def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any]:
@@ -190,7 +197,7 @@ def _carry_over(target: Path, tmp: Path) -> None:
     if not target.is_dir():
         return
     for entry in target.iterdir():
-        if entry.name in FILES:
+        if entry.name in FILES or entry.name == JOURNAL:
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.copytree(entry, tmp / entry.name, symlinks=True, copy_function=_link_or_copy)
@@ -326,6 +333,20 @@ def _check_faiss(root: Path, index: Any, items: StoredItems, manifest: dict[str,
             f"Expected unique keys in [0, {index.ntotal}) in items.h5. Received: keys from "
             f"{keys.min()} to {keys.max()} in '{root}'"
         )
+
+
+def _replay(root: Path, index: FaissIndex) -> None:
+    records, _ = read_journal(root / JOURNAL)
+    for number, record in enumerate(records):
+        try:
+            apply_record(index, record)
+        except (DataError, ValueError) as exc:
+            raise IndexFileError(
+                f"Expected journal records that apply to the saved index in '{root}'. Received: "
+                f"record {number} ({record.op} of {len(record.ids)} items): {exc}"
+            ) from exc
+    if records:
+        logger.info("Replayed %d journal records from %s", len(records), root)
 
 
 def _same(root: Path, name: str, key: str, got: Any, want: Any) -> None:
