@@ -5,6 +5,8 @@ one clean line on stderr and exit code 1.
 
     SimsearchError
     ├── DataError            bad or unreadable input data (wrong columns, one class, mixed shapes, ...)
+    │   ├── UnknownIdError   catalogue ids that are not in the index (HTTP 404)
+    │   └── DuplicateIdError catalogue ids already in the index, added again (HTTP 409)
     ├── ConfigError          an unknown name or an invalid setting (tower, loss, optimiser, margin, ...)
     ├── ModelDirError        a model directory that is missing, incomplete or from another version
     ├── IndexFileError       an index directory that is missing, corrupted or inconsistent with its manifest
@@ -19,10 +21,12 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "DataError",
+    "DuplicateIdError",
     "IndexFileError",
     "ModelDirError",
     "NotBuiltError",
     "SimsearchError",
+    "UnknownIdError",
 ]
 
 
@@ -32,6 +36,14 @@ class SimsearchError(Exception):
 
 class DataError(SimsearchError, ValueError):
     """Input data that cannot be used as given."""
+
+
+class UnknownIdError(DataError):
+    """Catalogue ids that are not in the index."""
+
+
+class DuplicateIdError(DataError):
+    """Catalogue ids already in the index, added again (upsert replaces items instead)."""
 
 
 class ConfigError(SimsearchError, ValueError):

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from simsearch.errors import DataError
+from simsearch.errors import UnknownIdError
 from simsearch.index._checks import IdArray, missing_id
 
 __all__ = ["Table"]
@@ -87,7 +87,7 @@ class Table:
         values = ids.tolist()
         unknown = [v for v in values if v not in self.key_of]
         if unknown:
-            raise DataError(
+            raise UnknownIdError(
                 f"Expected {name} of items in the index. Received: {len(unknown)} unknown, "
                 f"first {unknown[:5]}"
             )

@@ -36,7 +36,7 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from simsearch.errors import ConfigError, DataError, NotBuiltError
+from simsearch.errors import ConfigError, DataError, DuplicateIdError, NotBuiltError
 from simsearch.index._checks import (
     IdArray,
     check_embeddings,
@@ -85,7 +85,7 @@ class FaissIndex:
     _table: Table  # ids, embeddings, metadata, live flags by FAISS label
     _empty: Any  # the trained, empty index (serialised) that `compact` starts from
     _sel: tuple[Any, Any] | None  # cached selector of live labels, and its bitmap
-    _params: dict[tuple[int, int, int], Any]  # cached FAISS SearchParameters using `_sel`
+    _params: dict[tuple[int, int, int], Any]  # cached (FAISS SearchParameters, the selector they use)
     _params_ok: bool | None  # whether the index takes SearchParameters (probed once)
 
     def __init__(self, config: IndexConfig | None = None) -> None:
@@ -137,7 +137,7 @@ class FaissIndex:
         ids = check_ids(ids, len(xb), table.kind)
         existing = [v for v in ids.tolist() if v in table.key_of]
         if existing:
-            raise DataError(
+            raise DuplicateIdError(
                 "Expected ids not in the index yet (upsert replaces items). Received: "
                 f"{len(existing)} existing, first {existing[:5]}"
             )
@@ -338,24 +338,34 @@ class FaissIndex:
         self._empty = faiss.serialize_index(index)
         return index
 
-    def _selector(self) -> Any:
-        """Return a FAISS selector of live keys, or `None` when there are no tombstones."""
+    def _selector(self) -> tuple[Any, Any] | None:
+        """Return a FAISS selector of live keys with the bitmap it points to, or `None` when there
+        are no tombstones.
+
+        Concurrent searches may each build one; every holder (a search, the params cache) keeps
+        its own bitmap alive, so a selector never points to freed memory.
+        """
         table = self._table
         if table.n_dead == 0:
             return None
-        if self._sel is None:
-            self._sel = live_selector(table.live[: table.n])
-        return self._sel[0]
+        sel = self._sel
+        if sel is None:
+            sel = self._sel = live_selector(table.live[: table.n])
+        return sel
 
-    def _faiss_params(self, params: SearchParams, k: int, sel: Any) -> Any:
+    def _faiss_params(self, params: SearchParams, k: int, sel: tuple[Any, Any] | None) -> Any:
         if self._params_ok is None:
             self._params_ok = self._accepts_params()
         if not self._params_ok:
             return None
         key = (params.nprobe, params.ef_search, k)
-        if key not in self._params:
-            self._params[key] = search_parameters(self.index_, *key, sel)
-        return self._params[key]
+        cached = self._params.get(key)
+        if cached is None:
+            cached = self._params[key] = (
+                search_parameters(self.index_, *key, None if sel is None else sel[0]),
+                sel,
+            )
+        return cached[0]
 
     def _accepts_params(self) -> bool:
         sel, _bitmap = live_selector(np.ones(1, bool))
