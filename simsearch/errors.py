@@ -10,6 +10,7 @@ one clean line on stderr and exit code 1.
     ├── ConfigError          an unknown name or an invalid setting (tower, loss, optimiser, margin, ...)
     ├── ModelDirError        a model directory that is missing, incomplete or from another version
     ├── IndexFileError       an index directory that is missing, corrupted or inconsistent with its manifest
+    ├── OutputFileError      an output file that cannot be written (missing folder, no permission, ...)
     └── NotBuiltError        an index used before `build` gave it any content
 
 Messages say what was expected and what was received, in the Keras style:
@@ -25,6 +26,7 @@ __all__ = [
     "IndexFileError",
     "ModelDirError",
     "NotBuiltError",
+    "OutputFileError",
     "SimsearchError",
     "UnknownIdError",
 ]
@@ -56,6 +58,10 @@ class ModelDirError(SimsearchError):
 
 class IndexFileError(SimsearchError):
     """An index directory (`index.faiss`, `items.h5`, `manifest.json`) that cannot be loaded."""
+
+
+class OutputFileError(SimsearchError, OSError):
+    """An output file (pairs, groups) that cannot be written where it was asked for."""
 
 
 class NotBuiltError(SimsearchError, RuntimeError):
