@@ -46,10 +46,12 @@ def _register() -> None:
     from simsearch.cli.evaluate import evaluate
     from simsearch.cli.index import add_command, build_index_command, delete_command
     from simsearch.cli.query import query
+    from simsearch.cli.serve import serve
     from simsearch.cli.train import train
 
     for command in (train, evaluate, compare, build_index_command, query, add_command, delete_command):
         cli.add_command(command)
+    cli.add_command(serve)
 
 
 _register()

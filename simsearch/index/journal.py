@@ -34,6 +34,7 @@ Example:
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -83,8 +84,13 @@ class JournalRecord:
                 f"embeddings={'none' if self.embeddings is None else self.embeddings.shape}"
             )
 
-    def to_bytes(self) -> bytes:
-        """The framed record: magic, body length, crc32, body."""
+    @functools.cached_property
+    def frame(self) -> bytes:
+        """The framed record: magic, body length, crc32, body (computed once).
+
+        Raises:
+            DataError: ids or metadata that JSON cannot hold (NaN included).
+        """
         xb = np.zeros((0, 0), "<f4") if self.embeddings is None else np.asarray(self.embeddings, "<f4")
         header = {
             "op": self.op,
@@ -224,7 +230,7 @@ class Journal:
         its previous length where possible; the journal is closed when even that fails.
         """
         fd = self._open_fd()
-        data = b"".join(record.to_bytes() for record in records)
+        data = b"".join(record.frame for record in records)
         try:
             _write_all(fd, data)
             os.fdatasync(fd)

@@ -50,7 +50,7 @@ def test_records_round_trip(synthetic: Any, tmp_path: Path) -> None:
         JournalRecord("upsert", [7], xb[2:3], None),
         JournalRecord("delete", ["a"]),
     ]
-    (tmp_path / JOURNAL).write_bytes(b"".join(r.to_bytes() for r in records))
+    (tmp_path / JOURNAL).write_bytes(b"".join(r.frame for r in records))
     back, size = read_journal(tmp_path / JOURNAL)
     assert size == (tmp_path / JOURNAL).stat().st_size
     assert [(r.op, list(r.ids), r.metadata) for r in back] == [
@@ -79,8 +79,8 @@ def test_load_replays_and_save_checkpoints(saved: tuple[Path, Any]) -> None:
 
 def test_a_record_cut_short_is_dropped_and_cut_off(saved: tuple[Path, Any]) -> None:
     path, xb = saved
-    whole = JournalRecord("add", [1000], xb[600:601]).to_bytes()
-    torn = JournalRecord("add", [1001], xb[601:602]).to_bytes()
+    whole = JournalRecord("add", [1000], xb[600:601]).frame
+    torn = JournalRecord("add", [1001], xb[601:602]).frame
     for cut in (1, 11, 12, len(torn) - 1):
         (path / JOURNAL).write_bytes(whole + torn[:cut])
         loaded = load_index(path)
@@ -92,8 +92,8 @@ def test_a_record_cut_short_is_dropped_and_cut_off(saved: tuple[Path, Any]) -> N
 @pytest.mark.parametrize("damage", ["bad-crc", "bad-magic"], ids=["crc-mismatch-mid-file", "not-a-record"])
 def test_damage_before_the_end_is_refused(damage: str, saved: tuple[Path, Any]) -> None:
     path, xb = saved
-    first = bytearray(JournalRecord("add", [1000], xb[600:601]).to_bytes())
-    second = JournalRecord("add", [1001], xb[601:602]).to_bytes()
+    first = bytearray(JournalRecord("add", [1000], xb[600:601]).frame)
+    second = JournalRecord("add", [1001], xb[601:602]).frame
     first[-1 if damage == "bad-crc" else 0] ^= 0xFF
     (path / JOURNAL).write_bytes(bytes(first) + second)
     with pytest.raises(IndexFileError, match="Expected"):
@@ -102,7 +102,7 @@ def test_damage_before_the_end_is_refused(damage: str, saved: tuple[Path, Any]) 
 
 def test_a_record_that_does_not_apply_is_refused(saved: tuple[Path, Any]) -> None:
     path, _ = saved
-    (path / JOURNAL).write_bytes(JournalRecord("delete", [99999]).to_bytes())
+    (path / JOURNAL).write_bytes(JournalRecord("delete", [99999]).frame)
     with pytest.raises(IndexFileError, match="record 0 \\(delete"):
         load_index(path)
 
@@ -114,7 +114,7 @@ def test_bad_records_are_refused(synthetic: Any) -> None:
     with pytest.raises(DataError, match="embeddings for add and upsert only"):
         JournalRecord("add", [1])
     with pytest.raises(DataError, match="JSON-serialisable"):
-        JournalRecord("add", [1], xb[:1], [{"x": float("nan")}]).to_bytes()
+        _ = JournalRecord("add", [1], xb[:1], [{"x": float("nan")}]).frame
 
 
 HOLDER = """

@@ -1,0 +1,150 @@
+"""`simsearch serve`: the HTTP query service over one index directory (see `simsearch.server`)."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+from pathlib import Path
+from typing import Any
+
+import click
+
+_PATH = click.Path(exists=True, path_type=Path)
+_MIB = 1024 * 1024
+
+logger = logging.getLogger(__name__)
+
+
+@click.command("serve")
+@click.option("--index", "index_dir", type=_PATH, required=True, help="Index directory from `build-index`.")
+@click.option(
+    "--model", "model_dir", type=_PATH, help="Model directory (default: the one the index records)."
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0: any free port."
+)
+@click.option(
+    "--api-key",
+    envvar="SIMSEARCH_API_KEY",
+    show_envvar=True,
+    help="Key that write requests send in X-API-Key.",
+)
+@click.option("--allow-writes", is_flag=True, help="Accept writes without an API key (trusted callers only).")
+@click.option(
+    "--max-batch",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="Most queries per search, items per write.",
+)
+@click.option(
+    "--max-k",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Largest k and re-rank depth; range searches return at most this many hits.",
+)
+@click.option("--max-body-bytes", type=click.IntRange(min=1), default=16 * _MIB, show_default=True)
+@click.option(
+    "--batching/--no-batching",
+    default=True,
+    show_default=True,
+    help="Run concurrent searches, encodings and writes as batches.",
+)
+@click.option(
+    "--batch-window-ms",
+    type=click.FloatRange(0, 1000),
+    default=0.0,
+    show_default=True,
+    help="How long a batch waits for more requests after the first.",
+)
+@click.option(
+    "--checkpoint-bytes",
+    type=click.IntRange(min=1),
+    default=64 * _MIB,
+    show_default=True,
+    help="Save the index (and empty the journal of writes) once the journal holds this many bytes.",
+)
+@click.pass_context
+def serve(
+    ctx: click.Context, index_dir: Path, model_dir: Path | None, host: str, port: int, **options: Any
+) -> None:
+    """Serve an index over HTTP: search, compare, get, add, upsert, delete (OpenAPI at /docs).
+
+    Writes need --api-key (or SIMSEARCH_API_KEY), or --allow-writes; an acknowledged write is on
+    disk. Stops on Ctrl-C or SIGTERM, saving the index first.
+    """
+    from simsearch.server.config import ServerConfig
+
+    config = ServerConfig(
+        api_key=options["api_key"] or None,
+        allow_writes=options["allow_writes"],
+        max_batch=options["max_batch"],
+        max_k=options["max_k"],
+        max_body_bytes=options["max_body_bytes"],
+        batching=options["batching"],
+        batch_window_ms=options["batch_window_ms"],
+        checkpoint_bytes=options["checkpoint_bytes"],
+    )
+    sock = _bind(host, port)
+    IndexService, create_app = _server()
+    from simsearch.engine import SearchEngine
+
+    service = IndexService(SearchEngine.load(index_dir, model_dir=model_dir), config).start()
+    address = sock.getsockname()
+    click.echo(
+        f"Serving {len(service.engine.index)} items from {index_dir} on http://{_url_host(address[0])}:"
+        f"{address[1]} (writes: {config.writes})",
+        err=True,
+    )
+    _run(create_app(service), sock, ctx.find_root().params.get("verbose", 0))
+
+
+def _server() -> tuple[Any, Any]:
+    from simsearch.errors import ConfigError
+
+    try:
+        from simsearch.server import IndexService, create_app
+    except ImportError as exc:
+        raise ConfigError(
+            f"Expected the server's packages (pip install 'simsearch[server]'). Received: {exc}"
+        ) from exc
+    return IndexService, create_app
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind and listen before loading, so a busy port fails fast and early callers queue."""
+    from simsearch.errors import ConfigError
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        raise ConfigError(f"Expected an address to listen on. Received: {host}:{port} ({exc})") from exc
+    sock.listen(1024)
+    if not _is_loopback(str(address[0])):
+        logger.warning("Listening on %s: reachable from other machines", address[0])
+    return sock
+
+
+def _run(app: Any, sock: socket.socket, verbose: int) -> None:
+    import uvicorn
+
+    level = "info" if verbose >= 1 else "warning"
+    config = uvicorn.Config(app, log_level=level, access_log=verbose >= 2, timeout_graceful_shutdown=10)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

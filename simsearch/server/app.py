@@ -1,0 +1,351 @@
+"""The HTTP API: a FastAPI app over one `IndexService`.
+
+    GET  /health          liveness
+    GET  /ready           readiness (503 after a journal failure)
+    GET  /stats           item count, index kind, dim, metric, model, journal, limits
+    POST /search          k-NN or range search by raw items, vectors or ids, in batches
+    POST /compare         two raw items: distance, head probability, decision
+    GET  /items?id=..     stored metadata (and vectors) by id
+    POST /items           add items (raw or vectors)                       write
+    PUT  /items           upsert items                                     write
+    POST /items/delete    delete items by id                               write
+    POST /checkpoint      save the index now, empty the journal            write
+
+Write endpoints need `X-API-Key` when the server has a key, and are refused (403) when it has
+none unless it was started with `--allow-writes`. Errors are `{"detail": "Expected .... Received:
+..."}` with 400 (bad input), 401/403 (access), 404 (unknown ids), 409 (ids already present),
+413 (body or batch too large), 415 (not JSON), 422 (not the schema), 503 (not writable).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hmac
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRouter
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import simsearch
+from simsearch.errors import DuplicateIdError, IndexFileError, NotBuiltError, SimsearchError, UnknownIdError
+from simsearch.index import SearchParams
+from simsearch.server.items import decode_items
+from simsearch.server.limits import BodyLimit
+from simsearch.server.schemas import (
+    AddRequest,
+    CompareRequest,
+    CompareResponse,
+    DeleteRequest,
+    ItemsResponse,
+    SearchRequest,
+    SearchResponse,
+    StatsResponse,
+    WriteResponse,
+)
+from simsearch.server.service import IndexService, SearchOptions
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+_STATUS: tuple[tuple[type[SimsearchError], int], ...] = (
+    (UnknownIdError, 404),
+    (DuplicateIdError, 409),
+    (NotBuiltError, 409),
+    (IndexFileError, 503),
+    (SimsearchError, 400),
+)
+
+
+class ErrorBody(BaseModel):
+    detail: str
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in (
+        (400, "Bad input (wrong dimension, NaN, wrong item type, ...)"),
+        (404, "Unknown ids"),
+        (413, "Body or batch too large"),
+        (415, "Not application/json"),
+        (422, "Not the request schema"),
+    )
+}
+_WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    **{
+        code: {"model": ErrorBody, "description": text}
+        for code, text in (
+            (401, "Missing or wrong X-API-Key"),
+            (403, "Writes are disabled on this server"),
+            (409, "Ids already in the index (add)"),
+            (503, "The index cannot be written"),
+        )
+    },
+}
+
+_API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="Needed by write endpoints.")
+router = APIRouter()
+
+
+def create_app(service: IndexService) -> FastAPI:
+    """Return the ASGI app serving `service`; it starts the service (if not yet) and closes it
+    (checkpoint) with the app's lifespan.
+
+    Example:
+    >>> app = create_app(IndexService(SearchEngine.load("indexes/catalogue"), ServerConfig()))
+    >>> uvicorn.run(app, host="127.0.0.1", port=8000)
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not service.ready and service.failure is None:
+            await run_in_threadpool(service.start)
+        yield
+        await run_in_threadpool(service.close)
+
+    app = FastAPI(
+        title="simsearch",
+        version=simsearch.__version__,
+        summary="Similarity search over one index directory: search, compare, get and update items.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.add_middleware(BodyLimit, max_bytes=service.config.max_body_bytes)
+    app.add_exception_handler(SimsearchError, _simsearch_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _server_error)
+    app.include_router(router)
+    return app
+
+
+def _service(request: Request) -> IndexService:
+    return request.app.state.service
+
+
+Service = Annotated[IndexService, Depends(_service)]
+
+
+def require_writer(service: Service, key: Annotated[str | None, Security(_API_KEY)] = None) -> None:
+    """Let a write through: the right key when one is configured, else only with --allow-writes."""
+    config = service.config
+    if config.api_key is None:
+        if not config.allow_writes:
+            raise HTTPException(
+                403,
+                "Expected a server started with --api-key or --allow-writes. Received: a read-only server",
+            )
+        return
+    if key is None or not hmac.compare_digest(key.encode(), config.api_key.encode()):
+        raise HTTPException(
+            401,
+            f"Expected a valid X-API-Key header. Received: {'none' if key is None else 'a wrong key'}",
+            headers={"WWW-Authenticate": "ApiKey"},
+        )
+
+
+Writer = Depends(require_writer)
+
+
+# ---- status ----------------------------------------------------------------------------------
+
+
+@router.get("/health", tags=["status"])
+def health() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/ready", tags=["status"], responses={503: {"model": ErrorBody, "description": "Not ready"}})
+def ready(service: Service) -> JSONResponse:
+    """Readiness: the index is loaded and, where writes are enabled, writable."""
+    if service.ready:
+        return JSONResponse({"status": "ready"})
+    return JSONResponse(
+        {"detail": f"Expected a ready service. Received: {service.failure or 'stopped'}"}, 503
+    )
+
+
+@router.get("/stats", tags=["status"], response_model=StatsResponse)
+def stats(service: Service) -> dict[str, Any]:
+    """Item count, index kind, dim, metric, model (kind, sha256, version), journal and limits."""
+    return service.stats()
+
+
+# ---- reads -----------------------------------------------------------------------------------
+
+
+@router.post("/search", tags=["search"], response_model=SearchResponse, responses=_ERRORS)
+def search(body: SearchRequest, service: Service) -> JSONResponse:
+    """Search with a batch of raw items, vectors or catalogue ids (exactly one).
+
+    Returns one `{"query", "hits"}` per query, in order; `query` is the id, text or record, or
+    the position for images and vectors. Hits are `{"id", "distance", "score", "metadata"}`, as
+    the CLI's `query --json`.
+    """
+    options = _options(body, service)
+    if body.ids is not None:
+        _check_batch(len(body.ids), service)
+        labels: Sequence[Any] = body.ids
+        rows = service.search(options, ids=body.ids)
+    elif body.vectors is not None:
+        _check_batch(len(body.vectors), service)
+        labels = range(len(body.vectors))
+        rows = service.search(options, vectors=body.vectors)
+    else:
+        assert body.items is not None
+        _check_batch(len(body.items), service)
+        image = service.engine.model.kind == "image"
+        labels = range(len(body.items)) if image else body.items
+        rows = service.search(options, vectors=service.encode(_decode(body.items, service)))
+    results = [{"query": q, "hits": [h.to_dict() for h in row]} for q, row in zip(labels, rows, strict=True)]
+    return JSONResponse({"results": results})
+
+
+@router.post("/compare", tags=["search"], response_model=CompareResponse, responses=_ERRORS)
+def compare(body: CompareRequest, service: Service) -> dict[str, Any]:
+    """Compare two raw items: distance, head probability and the decision at the threshold."""
+    a, b = _decode([body.a, body.b], service)
+    return dataclasses.asdict(service.engine.model.compare(a, b))
+
+
+@router.get("/items", tags=["items"], response_model=ItemsResponse, responses=_ERRORS)
+def get_items(
+    service: Service,
+    ids: Annotated[list[str], Query(alias="id", min_length=1, description="Catalogue id (repeatable).")],
+    vectors: Annotated[bool, Query(description="Include the stored embeddings.")] = False,
+) -> dict[str, Any]:
+    """Stored metadata (and embeddings) of items by id; 404 names unknown ids."""
+    _check_batch(len(ids), service)
+    xb, metadata = service.get(ids)
+    known = [service.engine.coerce_id(i) for i in ids]
+    items = [
+        {"id": i, "metadata": m or {}, **({"vector": x.tolist()} if vectors else {})}
+        for i, m, x in zip(known, metadata, xb, strict=True)
+    ]
+    return {"items": items}
+
+
+# ---- writes ----------------------------------------------------------------------------------
+
+
+@router.post(
+    "/items",
+    tags=["items"],
+    status_code=201,
+    response_model=WriteResponse,
+    responses=_WRITE_ERRORS,
+    dependencies=[Writer],
+)
+def add_items(body: AddRequest, service: Service) -> dict[str, Any]:
+    """Add items (raw items or their vectors) under new ids; 409 when an id is present.
+
+    Returns once the write is on disk.
+    """
+    return _write(body, service, upsert=False)
+
+
+@router.put(
+    "/items", tags=["items"], response_model=WriteResponse, responses=_WRITE_ERRORS, dependencies=[Writer]
+)
+def upsert_items(body: AddRequest, service: Service) -> dict[str, Any]:
+    """Add items, replacing those whose id is present. Returns once the write is on disk."""
+    return _write(body, service, upsert=True)
+
+
+@router.post(
+    "/items/delete",
+    tags=["items"],
+    response_model=WriteResponse,
+    responses=_WRITE_ERRORS,
+    dependencies=[Writer],
+)
+def delete_items(body: DeleteRequest, service: Service) -> dict[str, Any]:
+    """Delete items by id: all or none (404 names unknown ids). Returns once on disk."""
+    _check_batch(len(body.ids), service)
+    count = service.delete(body.ids)
+    return {"op": "delete", "items": len(body.ids), "count": count}
+
+
+@router.post("/checkpoint", tags=["items"], responses=_WRITE_ERRORS, dependencies=[Writer])
+def checkpoint(service: Service) -> dict[str, Any]:
+    """Save the index directory now and start an empty journal."""
+    return service.checkpoint()
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def _write(body: AddRequest, service: Service, *, upsert: bool) -> dict[str, Any]:
+    _check_batch(len(body.ids), service)
+    vectors = body.vectors if body.vectors is not None else service.encode(_decode(body.items or [], service))
+    count = service.add(body.ids, vectors, body.metadata, upsert=upsert)
+    return {"op": "upsert" if upsert else "add", "items": len(body.ids), "count": count}
+
+
+def _options(body: SearchRequest, service: IndexService) -> SearchOptions:
+    given = {name: getattr(body, name) for name in ("nprobe", "ef_search") if getattr(body, name) is not None}
+    return SearchOptions(
+        k=body.k,
+        rerank=service.engine.rerank_default if body.rerank is None else body.rerank,
+        radius=body.radius,
+        params=SearchParams(**given) if given else None,
+    )
+
+
+def _decode(items: Sequence[Any], service: IndexService) -> Any:
+    model = service.engine.model
+    return decode_items(items, model.kind, model.config["inputs"])
+
+
+def _check_batch(n: int, service: IndexService) -> None:
+    limit = service.config.max_batch
+    if n > limit:
+        raise HTTPException(
+            413, f"Expected at most {limit} queries or items per request (max_batch). Received: {n}"
+        )
+
+
+async def _simsearch_error(request: Request, exc: SimsearchError) -> JSONResponse:
+    status = next(code for kind, code in _STATUS if isinstance(exc, kind))
+    return JSONResponse({"detail": str(exc)}, status_code=status)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [
+        {"loc": [str(part) for part in e.get("loc", ())], "msg": _message(e), "type": str(e.get("type"))}
+        for e in exc.errors()
+    ]
+    summary = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
+    return JSONResponse(
+        {"detail": f"Expected a request matching the API schema. Received: {summary}", "errors": errors[:50]},
+        status_code=422,
+    )
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    detail = exc.detail
+    if detail == "There was an error parsing the body":  # FastAPI's, e.g. JSON nested too deep
+        detail = "Expected a JSON body that can be parsed. Received: one that cannot (nested too deep?)"
+    return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _server_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("Unexpected error on %s %s", request.method, request.url.path)
+    return JSONResponse({"detail": f"Internal error: {type(exc).__name__}"}, status_code=500)
+
+
+def _message(error: Any) -> str:
+    ctx = error.get("ctx") or {}
+    detail = ctx.get("error") if isinstance(ctx.get("error"), str) else None
+    return f"{error.get('msg')} ({detail})" if detail else str(error.get("msg"))

@@ -1,0 +1,90 @@
+"""Items as a request carries them, turned into what the model's tower takes.
+
+- image models: each item is a base64-encoded image file (PNG, JPEG, ...; a `data:` URL prefix
+  is allowed), decoded, converted and resized to the tower's input as `simsearch.models` does for
+  files;
+- text models: each item is a string;
+- record models: each item is a JSON object with the model's fields.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from simsearch.errors import DataError
+
+__all__ = ["MAX_IMAGE_PIXELS", "decode_image", "decode_items"]
+
+MAX_IMAGE_PIXELS = 4096 * 4096
+
+
+def decode_items(items: Sequence[Any], kind: str, spec: Mapping[str, Any]) -> Any:
+    """Return the items as the model's `encode` takes them: `(n, h, w, c) float32` for images,
+    a list of texts or of records otherwise.
+
+    Raises:
+        DataError: an item of the wrong type for the model, or an image that cannot be decoded.
+    """
+    if kind == "image":
+        size, channels = tuple(spec["image_size"]), int(spec["channels"])
+        return np.stack(
+            [decode_image(_text(item, i, "a base64 image"), size, channels) for i, item in enumerate(items)]
+        )
+    if kind == "text":
+        return [_text(item, i, "a text") for i, item in enumerate(items)]
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise DataError(
+                f"Expected a JSON object with the model's fields as item {i}. Received: {type(item).__name__}"
+            )
+    return list(items)
+
+
+def decode_image(text: str, size: tuple[int, ...], channels: int) -> npt.NDArray[np.float32]:
+    """Decode one base64 image file into `(h, w, channels) float32` in [0, 1] at `size`."""
+    from PIL import Image
+
+    data = _base64(text)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as opened:
+                _check_pixels(opened.size)
+                image = opened.convert("L" if channels == 1 else "RGB")
+                image = image.resize((size[1], size[0]), Image.Resampling.BOX)
+                array = np.asarray(image, dtype=np.float32) / 255.0
+    except DataError:
+        raise
+    except Exception as exc:  # untrusted bytes: any decoder failure is bad input
+        raise DataError(f"Expected a readable image file (PNG, JPEG, ...). Received: {exc}") from exc
+    return array[..., None] if channels == 1 else array
+
+
+def _base64(text: str) -> bytes:
+    if text.startswith("data:") and "," in text:
+        text = text.split(",", 1)[1]
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise DataError(f"Expected a base64-encoded image file. Received: {exc}") from exc
+
+
+def _check_pixels(size: tuple[int, int]) -> None:
+    if size[0] * size[1] > MAX_IMAGE_PIXELS:
+        raise DataError(
+            f"Expected an image of at most {MAX_IMAGE_PIXELS} pixels. Received: {size[0]}x{size[1]}"
+        )
+
+
+def _text(item: Any, i: int, what: str) -> str:
+    if not isinstance(item, str):
+        raise DataError(f"Expected {what} (a JSON string) as item {i}. Received: {type(item).__name__}")
+    return item

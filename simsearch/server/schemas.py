@@ -1,0 +1,198 @@
+"""Request and response bodies of the HTTP API (pydantic): what OpenAPI describes and what every
+request is validated against before it reaches the index.
+
+Numbers are finite (JSON has no NaN, but Python's parser accepts `NaN` and `Infinity`: refused
+here), strings are valid Unicode without NUL, and unknown fields are refused. Limits that depend
+on the server's settings (`k`, batch sizes) are checked by the routes.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    FiniteFloat,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
+
+__all__ = [
+    "AddRequest",
+    "CompareRequest",
+    "CompareResponse",
+    "DeleteRequest",
+    "Id",
+    "Item",
+    "ItemsResponse",
+    "SearchRequest",
+    "SearchResponse",
+    "StatsResponse",
+    "WriteResponse",
+]
+
+
+def _plain_text(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("Expected valid Unicode text. Received: a lone surrogate") from exc
+    if "\x00" in value:
+        raise ValueError("Expected text without NUL characters. Received: a NUL character")
+    return value
+
+
+Text = Annotated[StrictStr, AfterValidator(_plain_text)]
+StrId = Annotated[StrictStr, Field(min_length=1, max_length=1024), AfterValidator(_plain_text)]
+IntId = Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]
+Id = IntId | StrId
+Scalar = Text | StrictInt | FiniteFloat | StrictBool | None
+Record = dict[Text, Scalar]
+Item = Annotated[
+    Text | Record,
+    Field(
+        description="A text (text models), a JSON object of fields (record models), or a base64 "
+        "image file (image models)."
+    ),
+]
+Vector = Annotated[list[FiniteFloat], Field(min_length=1, max_length=65536)]
+Metadata = dict[Text, Any] | None
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _exactly_one(body: BaseModel, names: tuple[str, ...]) -> None:
+    given = [name for name in names if getattr(body, name) is not None]
+    if len(given) != 1:
+        raise ValueError(f"Expected exactly one of {list(names)}. Received: {given or 'none'}")
+
+
+class SearchRequest(_Body):
+    """A batch of queries: raw items, vectors or catalogue ids (exactly one)."""
+
+    items: list[Item] | None = Field(
+        None, min_length=1, description="Raw items, encoded by the model's tower."
+    )
+    vectors: list[Vector] | None = Field(None, min_length=1, description="Query embeddings, (n, dim).")
+    ids: list[Id] | None = Field(
+        None, min_length=1, description="Catalogue ids; each is left out of its own hits."
+    )
+    k: StrictInt = Field(10, ge=1, description="Neighbours per query (at most the server's max_k).")
+    rerank: StrictInt | None = Field(
+        None, ge=0, description="Re-rank the N nearest by the pairwise head; null: the model's default."
+    )
+    radius: FiniteFloat | None = Field(
+        None,
+        ge=0,
+        description="Every item within this distance (at most max_k, nearest first) instead of the top k.",
+    )
+    nprobe: StrictInt | None = Field(None, ge=1, le=65536, description="IVF lists visited per query.")
+    ef_search: StrictInt | None = Field(None, ge=1, le=65536, description="HNSW candidate list size.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SearchRequest:
+        _exactly_one(self, ("items", "vectors", "ids"))
+        return self
+
+
+class Hit(BaseModel):
+    """One neighbour, as `simsearch.search.Hit.to_dict()` and the CLI's `query --json`."""
+
+    id: int | str
+    distance: float = Field(description="Lower = more similar (1 - cos for cosine, Euclidean for l2).")
+    score: float | None = Field(description="The head's P(same) when re-ranked, else null.")
+    metadata: dict[str, Any]
+
+
+class QueryResult(BaseModel):
+    """The hits of one query; `query` is its id, text or record, or its position for images and vectors."""
+
+    query: Any
+    hits: list[Hit]
+
+
+class SearchResponse(BaseModel):
+    results: list[QueryResult]
+
+
+class CompareRequest(_Body):
+    """Two raw items to compare."""
+
+    a: Item
+    b: Item
+
+
+class CompareResponse(BaseModel):
+    """Distance, head probability and the decision at the model's calibrated threshold."""
+
+    distance: float
+    probability: float
+    same: bool
+    threshold: dict[str, Any]
+    decided_by: str
+
+
+class AddRequest(_Body):
+    """Items to add (POST) or upsert (PUT): raw items or their vectors (exactly one), under `ids`."""
+
+    ids: list[Id] = Field(min_length=1)
+    items: list[Item] | None = Field(None, min_length=1)
+    vectors: list[Vector] | None = Field(None, min_length=1)
+    metadata: list[Metadata] | None = Field(
+        None, description="One JSON object (or null) per item; on upsert, omitted keeps the stored metadata."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AddRequest:
+        _exactly_one(self, ("items", "vectors"))
+        n = len(self.items if self.items is not None else self.vectors or [])
+        if n != len(self.ids) or (self.metadata is not None and len(self.metadata) != n):
+            raise ValueError(
+                f"Expected one id (and one metadata entry, if any) per item. Received: {n} items, "
+                f"{len(self.ids)} ids, {'no' if self.metadata is None else len(self.metadata)} metadata"
+            )
+        return self
+
+
+class DeleteRequest(_Body):
+    ids: list[Id] = Field(min_length=1)
+
+
+class WriteResponse(BaseModel):
+    """An acknowledged write: it is on disk (journal synced) when this is returned."""
+
+    op: str
+    items: int = Field(description="Items written by this request.")
+    count: int = Field(description="Items in the index after it.")
+
+
+class StoredItem(BaseModel):
+    id: int | str
+    metadata: dict[str, Any]
+    vector: list[float] | None = None
+
+
+class ItemsResponse(BaseModel):
+    items: list[StoredItem]
+
+
+class StatsResponse(BaseModel):
+    count: int
+    kind: str
+    factory: str
+    dim: int
+    metric: str
+    tombstones: int
+    model: dict[str, Any]
+    rerank_default: int
+    journal: dict[str, Any] | None
+    writes: str
+    batching: bool
+    limits: dict[str, int]

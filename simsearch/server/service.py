@@ -1,0 +1,402 @@
+"""`IndexService`: one loaded `SearchEngine` shared by concurrent requests, with durable writes.
+
+Concurrency: searches hold an `RWLock` shared and run side by side (FAISS searches are
+thread-safe); a write holds it alone only while the index changes in memory. Writes are
+serialised by a mutex, so the journal's order is the order they were applied in.
+
+A write is applied in memory first (the index validates it before changing anything, so a bad
+write changes nothing and is never journaled), then appended to the index directory's journal
+and synced, then acknowledged: an acknowledged write survives `kill -9`. Readers may see a write
+a few milliseconds before it is acknowledged. When the journal passes `checkpoint_bytes` (and on
+shutdown), the index is saved: a new directory without journal replaces the old one atomically
+while searches go on; writes wait for it. A journal that cannot be written puts the service in a
+failed state: it refuses writes and reports not ready, since memory may then hold a write the
+disk does not.
+
+With `batching`, concurrent searches (by vector, and by item after encoding), encodings and
+writes each go through a `MicroBatcher`: one FAISS call, one tower call, one sync per batch.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from simsearch.engine import SearchEngine
+from simsearch.errors import ConfigError, DataError, IndexFileError
+from simsearch.index import Journal, JournalRecord, SearchParams, apply_record, read_manifest
+from simsearch.search.hits import Hit
+from simsearch.server.batcher import MicroBatcher
+from simsearch.server.config import ServerConfig
+from simsearch.server.locks import RWLock
+
+__all__ = ["IndexService", "SearchOptions"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """Query-time settings of one search request (hashable: batches group by them)."""
+
+    k: int = 10
+    rerank: int = 0
+    radius: float | None = None
+    params: SearchParams | None = None
+
+
+class IndexService:
+    """Search, read and update one index directory from many threads.
+
+    Args:
+        engine: the loaded index and model; its `path` is where checkpoints are written.
+        config: access, limits, batching and checkpoint settings.
+
+    Example:
+    >>> service = IndexService(SearchEngine.load("indexes/catalogue"), ServerConfig()).start()
+    >>> service.search(SearchOptions(k=5), vectors=xq)
+    >>> service.close()   # checkpoint, release the journal
+    """
+
+    def __init__(self, engine: SearchEngine, config: ServerConfig) -> None:
+        self.engine = engine
+        self.config = config
+        self.lock = RWLock()
+        self.journal: Journal | None = None
+        self.failure: str | None = None
+        self._write_mutex = threading.Lock()
+        self._batchers: dict[str, MicroBatcher[Any, Any]] = {}
+        self._model_info: dict[str, Any] = {}
+        self._started = False
+
+    # ---- life cycle ---------------------------------------------------------------------------
+
+    def start(self) -> IndexService:
+        """Open the journal (when writes are enabled) and the batchers. Returns `self`."""
+        path = self._path()
+        if self.config.writes != "disabled":
+            if not path.is_dir():  # a save was killed between its renames: put the index back
+                self.engine.save()
+            self.journal = Journal.open(path)
+        self._model_info = self._describe_model(path)
+        if self.config.batching:
+            self._start_batchers()
+        self._started = True
+        return self
+
+    def close(self) -> None:
+        """Finish queued work, checkpoint what the journal holds, release the journal."""
+        self._started = False
+        for batcher in self._batchers.values():
+            batcher.close()
+        self._batchers = {}
+        with self._write_mutex:
+            if self.journal is not None and self.journal.records and self.failure is None:
+                self._checkpoint()
+            if self.journal is not None:
+                self.journal.close()
+
+    @property
+    def ready(self) -> bool:
+        """Started, and no journal failure."""
+        return self._started and self.failure is None
+
+    # ---- reads ----------------------------------------------------------------------------------
+
+    def encode(self, content: Any) -> npt.NDArray[np.float32]:
+        """Encode decoded items (see `simsearch.server.items`) with the model's tower."""
+        self.engine.model.prepare(content)  # a bad item fails its own request, never a batch
+        batcher = self._batchers.get("encode")
+        if batcher is not None:
+            return batcher.submit(content).result()
+        return self._encode(content)
+
+    def search(
+        self,
+        options: SearchOptions,
+        *,
+        vectors: Any = None,
+        ids: Sequence[Any] | None = None,
+    ) -> list[list[Hit]]:
+        """Search with vectors or catalogue ids (each id query leaves its own item out)."""
+        self._check_options(options)
+        if ids is not None:
+            return self._search_ids([self.engine.coerce_id(i) for i in ids], options)
+        xq = self._vectors(vectors, "vectors")
+        batcher = self._batchers.get("search")
+        if batcher is not None and options.radius is None:
+            return batcher.submit((xq, options)).result()
+        return self._search_vectors(xq, options)
+
+    def get(self, ids: Sequence[Any]) -> tuple[npt.NDArray[np.float32], list[Any]]:
+        """Return the stored `(n, dim)` embeddings and metadata of items; `UnknownIdError` for
+        ids not in the index."""
+        ids = [self.engine.coerce_id(i) for i in ids]
+        with self.lock.read():
+            return self.engine.index.get(ids), self.engine.index.metadata(ids)
+
+    def stats(self) -> dict[str, Any]:
+        """Item count, index kind, dim, metric, model, journal and limits."""
+        index = self.engine.index
+        with self.lock.read():
+            counts = {"count": len(index), "tombstones": index.n_tombstones}
+        journal = self.journal
+        return {
+            **counts,
+            "kind": index.kind,
+            "factory": index.factory_,
+            "dim": index.dim,
+            "metric": index.metric,
+            "model": self._model_info,
+            "rerank_default": self.engine.rerank_default,
+            "journal": None if journal is None else {"records": journal.records, "bytes": journal.size},
+            "writes": self.config.writes,
+            "batching": self.config.batching,
+            "limits": {
+                "max_k": self.config.max_k,
+                "max_batch": self.config.max_batch,
+                "max_body_bytes": self.config.max_body_bytes,
+            },
+        }
+
+    # ---- writes ---------------------------------------------------------------------------------
+
+    def add(
+        self,
+        ids: Sequence[Any],
+        vectors: Any,
+        metadata: Sequence[Any] | None = None,
+        *,
+        upsert: bool = False,
+    ) -> int:
+        """Add (or upsert) items by their embeddings; returns the item count once durable."""
+        xb = self._vectors(vectors, "vectors", check_norm=False)
+        ids = [self.engine.coerce_id(i) for i in ids]
+        return self.write(JournalRecord("upsert" if upsert else "add", ids, xb, metadata))
+
+    def delete(self, ids: Sequence[Any]) -> int:
+        """Delete items by id (all or none); returns the item count once durable."""
+        return self.write(JournalRecord("delete", [self.engine.coerce_id(i) for i in ids]))
+
+    def write(self, record: JournalRecord) -> int:
+        """Apply one update, sync it to the journal, and return the item count after it."""
+        self._check_writable()
+        record.frame  # noqa: B018  (JSON-serialisable: checked before anything changes)
+        batcher = self._batchers.get("write")
+        result = batcher.submit(record).result() if batcher is not None else self._commit([record])[0]
+        if isinstance(result, BaseException):
+            raise result
+        return int(result)
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Save the index now (an empty journal follows); returns the saved directory."""
+        self._check_writable()
+        with self._write_mutex:
+            self._checkpoint()
+        return {"path": str(self._path()), "count": len(self.engine.index)}
+
+    # ---- internals ------------------------------------------------------------------------------
+
+    def _start_batchers(self) -> None:
+        window = self.config.batch_window_ms / 1000.0
+        self._batchers = {
+            "encode": MicroBatcher(self._encode_batch, max_batch=64, window_s=window, name="encode"),
+            "search": MicroBatcher(self._search_batch, max_batch=64, window_s=window, name="search"),
+        }
+        if self.journal is not None:
+            self._batchers["write"] = MicroBatcher(self._commit, max_batch=64, window_s=window, name="write")
+
+    def _encode(self, content: Any) -> npt.NDArray[np.float32]:
+        return self.engine.model.encode(content, batch_size=4096)
+
+    def _encode_batch(self, contents: list[Any]) -> list[Any]:
+        sizes = [len(c) for c in contents]
+        if isinstance(contents[0], np.ndarray):
+            joined: Any = np.concatenate(contents)
+        else:
+            joined = [item for content in contents for item in content]
+        try:
+            vectors = self._encode(joined)
+        except Exception:
+            return _each(self._encode, contents)
+        return np.split(vectors, np.cumsum(sizes)[:-1])
+
+    def _search_batch(self, entries: list[tuple[npt.NDArray[np.float32], SearchOptions]]) -> list[Any]:
+        results: list[Any] = [None] * len(entries)
+        groups: dict[SearchOptions, list[int]] = {}
+        for i, (_, options) in enumerate(entries):
+            groups.setdefault(options, []).append(i)
+        for options, members in groups.items():
+            found = self._search_group([entries[i][0] for i in members], options)
+            for i, result in zip(members, found, strict=True):
+                results[i] = result
+        return results
+
+    def _search_group(self, parts: list[npt.NDArray[np.float32]], options: SearchOptions) -> list[Any]:
+        """One search for the queries of several requests with the same options."""
+        try:
+            rows = self._search_vectors(np.concatenate(parts), options)
+        except Exception:
+            return _each(functools.partial(self._search_vectors, options=options), parts)
+        bounds = np.cumsum([0] + [len(p) for p in parts])
+        return [rows[bounds[j] : bounds[j + 1]] for j in range(len(parts))]
+
+    def _search_vectors(self, xq: npt.NDArray[np.float32], options: SearchOptions) -> list[list[Hit]]:
+        searcher = self.engine.searcher
+        with self.lock.read():
+            if options.radius is not None:
+                rows = searcher.range_search(
+                    xq, options.radius, params=options.params, rerank=bool(options.rerank)
+                )
+            else:
+                rows = searcher.search(xq, options.k, rerank=options.rerank, params=options.params)
+        return [row[: self.config.max_k] for row in rows]
+
+    def _search_ids(self, ids: list[Any], options: SearchOptions) -> list[list[Hit]]:
+        with self.lock.read():
+            rows = self.engine.search(
+                ids=ids, k=options.k, rerank=options.rerank, radius=options.radius, params=options.params
+            )
+        return [row[: self.config.max_k] for row in rows]
+
+    def _commit(self, records: list[JournalRecord]) -> list[int | BaseException]:
+        """Apply `records` in order, journal those that applied in one sync, maybe checkpoint."""
+        with self._write_mutex:
+            if self.failure is not None or self.journal is None:
+                return [self._unavailable()] * len(records)
+            results, applied = self._apply(records)
+            if applied:
+                self._append(applied, results)
+            if self.failure is None and self.journal.size >= self.config.checkpoint_bytes:
+                self._try_checkpoint()
+        return results
+
+    def _apply(self, records: list[JournalRecord]) -> tuple[list[int | BaseException], list[JournalRecord]]:
+        results: list[int | BaseException] = []
+        applied = []
+        index = self.engine.index
+        with self.lock.write():
+            for record in records:
+                try:
+                    apply_record(index, record)
+                except Exception as exc:  # the caller's error, raised in its own request
+                    results.append(exc)
+                    continue
+                applied.append(record)
+                results.append(len(index))
+        return results, applied
+
+    def _append(self, applied: list[JournalRecord], results: list[int | BaseException]) -> None:
+        assert self.journal is not None
+        try:
+            self.journal.append(applied)
+        except (OSError, IndexFileError) as exc:
+            self.failure = f"the journal could not be written: {exc}"
+            logger.error("Refusing writes from now on: %s", self.failure)
+            error = self._unavailable()
+            results[:] = [r if isinstance(r, BaseException) else error for r in results]
+
+    def _try_checkpoint(self) -> None:
+        try:
+            self._checkpoint()
+        except Exception:  # the writes are safe in the journal; the next one tries again
+            logger.exception("Checkpoint of %s failed; the journal keeps the writes", self._path())
+
+    def _checkpoint(self) -> None:
+        """Save the index and start an empty journal; the caller holds the write mutex."""
+        path = self._path()
+        if self.journal is not None:
+            self.journal.close()
+        try:
+            with self.lock.read():
+                self.engine.save()
+        finally:
+            if self.config.writes != "disabled":
+                self._reopen(path)
+        logger.info("Checkpoint: saved %d items to %s", len(self.engine.index), path)
+
+    def _reopen(self, path: Path) -> None:
+        try:
+            self.journal = Journal.open(path)
+        except (OSError, IndexFileError) as exc:
+            self.failure = f"the journal could not be reopened: {exc}"
+            logger.error("Refusing writes from now on: %s", self.failure)
+            raise
+
+    def _check_writable(self) -> None:
+        if self.journal is None and self.failure is None:
+            raise ConfigError("Expected a server that accepts writes. Received: writes are disabled")
+        if self.failure is not None:
+            raise self._unavailable()
+
+    def _unavailable(self) -> IndexFileError:
+        return IndexFileError(f"Expected a writable index. Received: {self.failure or 'no journal'}")
+
+    def _check_options(self, options: SearchOptions) -> None:
+        limit = self.config.max_k
+        if options.k > limit or options.rerank > limit:
+            raise DataError(
+                f"Expected k and rerank <= {limit} (the server's max_k). Received: k={options.k}, "
+                f"rerank={options.rerank}"
+            )
+
+    def _vectors(self, rows: Any, name: str, check_norm: bool = True) -> npt.NDArray[np.float32]:
+        """Return `rows` as `(n, dim) float32`, finite and (for cosine searches) non-zero."""
+        dim, metric = self.engine.index.dim, self.engine.index.metric
+        try:
+            with np.errstate(over="ignore"):
+                xq = np.asarray(rows, dtype=np.float32)
+        except (ValueError, TypeError) as exc:
+            raise DataError(f"Expected {name} as rows of {dim} numbers. Received: {exc}") from exc
+        if xq.ndim != 2 or xq.shape[1] != dim:
+            raise DataError(f"Expected {name} of shape (n, {dim}). Received: shape={xq.shape}")
+        if not np.isfinite(xq).all():
+            raise DataError(f"Expected finite {name} (float32). Received: NaN, inf or a value beyond float32")
+        if (
+            check_norm
+            and metric == "cosine"
+            and not (np.linalg.norm(xq.astype(np.float64), axis=1) > 0).all()
+        ):
+            raise DataError(f"Expected non-zero {name} for metric='cosine'. Received: a zero vector")
+        return xq
+
+    def _path(self) -> Path:
+        if self.engine.path is None:
+            raise ConfigError("Expected an engine loaded from an index directory. Received: no path")
+        return self.engine.path
+
+    def _describe_model(self, path: Path) -> dict[str, Any]:
+        recorded = read_manifest(path).get("extra", {}).get("model", {})
+        config = self.engine.model.config
+        return {
+            "kind": self.engine.model.kind,
+            "dim": self.engine.model.dim,
+            "metric": self.engine.model.metric,
+            "sha256": recorded.get("sha256"),
+            "path": recorded.get("path"),
+            "format_version": config.get("format_version"),
+            "simsearch_version": config.get("simsearch_version"),
+            "threshold": self.engine.model.threshold,
+        }
+
+
+def _each(run: Callable[[T], R], items: Sequence[T]) -> list[R | BaseException]:
+    """Run items one by one, so one bad item fails alone."""
+    results: list[R | BaseException] = []
+    for item in items:
+        try:
+            results.append(run(item))
+        except Exception as exc:
+            results.append(exc)
+    return results
