@@ -185,11 +185,7 @@ class SearchEngine:
 
     def coerce_id(self, value: Any) -> Any:
         """Turn an id given as text (CLI, JSON) into the index's id type."""
-        if (
-            len(self.index)
-            and isinstance(value, str)
-            and np.issubdtype(np.asarray(self.index.ids).dtype, np.integer)
-        ):
+        if isinstance(value, str) and len(self.index) and self.index.id_kind == "int":
             try:
                 return int(value)
             except ValueError as exc:
@@ -262,6 +258,7 @@ def _manifest_extra(model: Any, model_dir: Path | None) -> dict[str, Any]:
     return {
         "model": {**reference, "kind": model.kind, "dim": model.dim, "metric": model.metric},
         "threshold": model.threshold,
+        "calibration": model.calibration,
         "rerank_default": bool(model.config.get("head", {}).get("rerank_default", False)),
     }
 

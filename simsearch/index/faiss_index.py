@@ -252,6 +252,11 @@ class FaissIndex:
         return type(faiss.downcast_index(self._built_index())).__name__
 
     @property
+    def id_kind(self) -> str:
+        """`"int"` (int64 ids) or `"str"`: fixed at `build`."""
+        return self._built().kind
+
+    @property
     def ids(self) -> IdArray:
         """Catalogue ids of the live items, in insertion order."""
         table = self._built()

@@ -228,7 +228,7 @@ def get_items(
     """Stored metadata (and embeddings) of items by id; 404 names unknown ids."""
     _check_batch(len(ids), service)
     xb, metadata = service.get(ids)
-    known = [service.engine.coerce_id(i) for i in ids]
+    known = service.coerce_ids(ids)
     items = [
         {"id": i, "metadata": m or {}, **({"vector": x.tolist()} if vectors else {})}
         for i, m, x in zip(known, metadata, xb, strict=True)

@@ -132,17 +132,21 @@ class IndexService:
         """Search with vectors or catalogue ids (each id query leaves its own item out)."""
         self._check_options(options)
         if ids is not None:
-            return self._search_ids([self.engine.coerce_id(i) for i in ids], options)
+            return self._search_ids(self.coerce_ids(ids), options)
         xq = self._vectors(vectors, "vectors")
         batcher = self._batchers.get("search")
         if batcher is not None and options.radius is None:
             return batcher.submit((xq, options)).result()
         return self._search_vectors(xq, options)
 
+    def coerce_ids(self, ids: Sequence[Any]) -> list[Any]:
+        """Ids as the index holds them: text such as `"17"` becomes an int in an int-id index."""
+        return [self.engine.coerce_id(i) for i in ids]
+
     def get(self, ids: Sequence[Any]) -> tuple[npt.NDArray[np.float32], list[Any]]:
         """Return the stored `(n, dim)` embeddings and metadata of items; `UnknownIdError` for
         ids not in the index."""
-        ids = [self.engine.coerce_id(i) for i in ids]
+        ids = self.coerce_ids(ids)
         with self.lock.read():
             return self.engine.index.get(ids), self.engine.index.metadata(ids)
 
@@ -150,11 +154,10 @@ class IndexService:
         """Item count, index kind, dim, metric, model, journal and limits."""
         index = self.engine.index
         with self.lock.read():
-            counts = {"count": len(index), "tombstones": index.n_tombstones}
+            described = {"count": len(index), "tombstones": index.n_tombstones, "kind": index.kind}
         journal = self.journal
         return {
-            **counts,
-            "kind": index.kind,
+            **described,
             "factory": index.factory_,
             "dim": index.dim,
             "metric": index.metric,
@@ -182,12 +185,12 @@ class IndexService:
     ) -> int:
         """Add (or upsert) items by their embeddings; returns the item count once durable."""
         xb = self._vectors(vectors, "vectors", check_norm=False)
-        ids = [self.engine.coerce_id(i) for i in ids]
+        ids = self.coerce_ids(ids)
         return self.write(JournalRecord("upsert" if upsert else "add", ids, xb, metadata))
 
     def delete(self, ids: Sequence[Any]) -> int:
         """Delete items by id (all or none); returns the item count once durable."""
-        return self.write(JournalRecord("delete", [self.engine.coerce_id(i) for i in ids]))
+        return self.write(JournalRecord("delete", self.coerce_ids(ids)))
 
     def write(self, record: JournalRecord) -> int:
         """Apply one update, sync it to the journal, and return the item count after it."""
@@ -204,7 +207,8 @@ class IndexService:
         self._check_writable()
         with self._write_mutex:
             self._checkpoint()
-        return {"path": str(self._path()), "count": len(self.engine.index)}
+            count = len(self.engine.index)
+        return {"path": str(self._path()), "count": count}
 
     # ---- internals ------------------------------------------------------------------------------
 

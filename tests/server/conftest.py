@@ -122,12 +122,13 @@ class Server:
             "0",
         ]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+        offset = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen([*command, *self.args], cwd=REPO, stderr=log, env=env)
         deadline = time.monotonic() + timeout
         while not self.url:
             self._check_alive(deadline)
-            found = _URL.search(self.log.read_text(errors="replace"))
+            found = _URL.search(self.log.read_bytes()[offset:].decode(errors="replace"))
             self.url = found.group(1) if found else ""
             time.sleep(0.05)
         self._wait_ready(deadline)
@@ -169,9 +170,10 @@ class Server:
             time.sleep(0.05)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(built_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A server with an API key over a copy of the index, shared by a test module."""
+    """A server with an API key over a copy of the index, shared by the session (a start costs
+    ~6 s of TensorFlow import): tests that read counts compare before and after."""
     root = tmp_path_factory.mktemp("served")
     running = Server(
         copy_index(built_index, root / "index"),

@@ -46,7 +46,7 @@ def test_health_ready_stats_and_openapi(client: httpx.Client, server: Server) ->
     assert client.get("/health").json() == {"status": "ok"}
     assert client.get("/ready").json() == {"status": "ready"}
     got = stats(client)
-    assert (got["count"], got["dim"], got["metric"], got["kind"]) == (60, DIM, "cosine", "IndexFlatIP")
+    assert (got["dim"], got["metric"], got["kind"]) == (DIM, "cosine", "IndexFlatIP") and got["count"] >= 60
     assert got["model"]["sha256"] == read_manifest(server.index)["extra"]["model"]["sha256"]
     assert got["model"]["kind"] == "image" and got["writes"] == "api-key"
     assert got["limits"] == {"max_k": 100, "max_batch": 64, "max_body_bytes": 1 << 20}
@@ -242,6 +242,7 @@ def test_bad_input_gets_a_4xx_and_changes_nothing(
 def test_queries_keep_working_while_writes_happen(
     client: httpx.Client, server: Server, catalog_vectors: np.ndarray
 ) -> None:
+    before = stats(client)["count"]
     errors: list[str] = []
     done = threading.Event()
 
@@ -269,4 +270,4 @@ def test_queries_keep_working_while_writes_happen(
     for thread in readers:
         thread.join()
     assert errors == []
-    assert stats(client)["count"] == 60 + 20
+    assert stats(client)["count"] == before + 20
