@@ -67,6 +67,14 @@ logger = logging.getLogger(__name__)
     show_default=True,
     help="Save the index (and empty the journal of writes) once the journal holds this many bytes.",
 )
+@click.option(
+    "--faiss-threads",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="FAISS's OpenMP threads per search call: concurrent requests already use the cores, and "
+    "OpenMP's spin-waiting slows everything on a busy machine.",
+)
 @click.pass_context
 def serve(
     ctx: click.Context, index_dir: Path, model_dir: Path | None, host: str, port: int, **options: Any
@@ -89,6 +97,9 @@ def serve(
         checkpoint_bytes=options["checkpoint_bytes"],
     )
     sock = _bind(host, port)
+    import faiss
+
+    faiss.omp_set_num_threads(options["faiss_threads"])
     IndexService, create_app = _server()
     from simsearch.engine import SearchEngine
 
