@@ -53,10 +53,11 @@ from simsearch.dedup.files import (
     write_pairs,
 )
 from simsearch.dedup.grouping import METHODS, assign_groups, group_pairs
-from simsearch.dedup.join import find_duplicates, match_catalogues
+from simsearch.dedup.join import DEDUP_PARAMS, find_duplicates, match_catalogues
 from simsearch.dedup.pairs import DuplicatePairs, Pair
 
 __all__ = [
+    "DEDUP_PARAMS",
     "FORMATS",
     "GROUP_COLUMNS",
     "METHODS",

@@ -62,7 +62,8 @@ def exact_duplicates(
     rows = np.arange(len(xb)) if query_ids is None else IdLookup(ids, "ids").positions(query_ids, "query_ids")
     step, corpus_step = check_chunk_size(query_chunk_size), check_chunk_size(corpus_chunk_size)
     blocks = [
-        _query_block(xb, rows[lo : lo + step], k, metric, corpus_step) for lo in range(0, len(rows), step)
+        _query_block(xb, rows[lo : lo + step], k, metric, corpus_step, max_distance)
+        for lo in range(0, len(rows), step)
     ]
     if not blocks:
         return DuplicatePairs.empty(ids.dtype)
@@ -78,9 +79,15 @@ def exact_duplicates(
 
 
 def _query_block(
-    xb: npt.NDArray[np.float32], rows: npt.NDArray[np.int64], k: int, metric: str, corpus_step: int
+    xb: npt.NDArray[np.float32],
+    rows: npt.NDArray[np.int64],
+    k: int,
+    metric: str,
+    corpus_step: int,
+    max_distance: float | None,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-    """Return `(query row, neighbour row, distance)` of the `k` nearest other rows of each query."""
+    """Return `(query row, neighbour row, distance)` of the `k` nearest other rows of each query
+    (those within `max_distance` only, when given)."""
     xq = xb[rows]
     best_d = np.full((len(rows), 0), np.inf, np.float32)
     best_i = np.zeros((len(rows), 0), np.int64)
@@ -88,7 +95,7 @@ def _query_block(
         dist = _distances(xq, xb[lo : lo + corpus_step], metric)
         inside = np.flatnonzero((rows >= lo) & (rows < lo + dist.shape[1]))
         dist[inside, rows[inside] - lo] = np.inf  # never itself
-        block_d, block_i = _top_k(dist, k)
+        block_d, block_i = _top_k(dist, k, max_distance)
         best_d, best_i = np.hstack([best_d, block_d]), np.hstack([best_i, block_i + lo])
         top_d, top_i = _top_k(best_d, k)
         best_d, best_i = top_d, np.take_along_axis(best_i, top_i, 1)
@@ -106,9 +113,35 @@ def _distances(
     return np.sqrt(np.maximum(sq, 0.0))
 
 
-def _top_k(dist: npt.NDArray[np.float32], k: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-    """Return the `k` smallest distances of each row (unsorted) and their columns."""
+def _top_k(
+    dist: npt.NDArray[np.float32], k: int, max_distance: float | None = None
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    """Return the `k` smallest distances of each row (unsorted, `inf`-padded) and their columns.
+
+    With `max_distance`, only distances within it are wanted: when they are few, sorting them
+    alone gives the same answer as a partition of every row, several times faster.
+    """
     if dist.shape[1] <= k:
         return dist, np.broadcast_to(np.arange(dist.shape[1]), dist.shape)
+    if max_distance is not None:
+        r, c = np.nonzero(dist <= max_distance)
+        if len(r) <= 4 * k * len(dist):
+            return _sparse_top_k(dist, r, c, k)
     cols = np.argpartition(dist, k - 1, axis=1)[:, :k]
     return np.take_along_axis(dist, cols, 1), cols
+
+
+def _sparse_top_k(
+    dist: npt.NDArray[np.float32], r: npt.NDArray[np.int64], c: npt.NDArray[np.int64], k: int
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    """`_top_k` among the entries `(r, c)` of `dist` only; the other slots are `inf`."""
+    d = dist[r, c]
+    order = np.lexsort((d, r))
+    r, c, d = r[order], c[order], d[order]
+    rank = np.arange(len(r)) - np.searchsorted(r, r)  # place within its row, nearest first
+    keep = rank < k
+    out_d = np.full((len(dist), k), np.inf, np.float32)
+    out_c = np.zeros((len(dist), k), np.int64)
+    out_d[r[keep], rank[keep]] = d[keep]
+    out_c[r[keep], rank[keep]] = c[keep]
+    return out_d, out_c

@@ -89,7 +89,15 @@ def group_pairs(
     )
     labels = np.arange(len(ids), dtype=np.int64)
     labels[nodes] = nodes[_cluster(graph, method, cut, missing)]
-    return _numbered(labels)
+    groups = _numbered(labels)
+    logger.info(
+        "Grouped %d items by %s over %d pairs: %d groups of 2+ items",
+        len(ids),
+        method,
+        half,
+        int((np.bincount(groups) > 1).sum()) if len(groups) else 0,
+    )
+    return groups
 
 
 def assign_groups(

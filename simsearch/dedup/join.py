@@ -31,12 +31,18 @@ from simsearch.index import FaissIndex, SearchParams
 from simsearch.index._checks import IdArray, check_embeddings, check_ids
 from simsearch.search.rerank import ScorePairs
 
-__all__ = ["find_duplicates", "match_catalogues"]
+__all__ = ["DEDUP_PARAMS", "find_duplicates", "match_catalogues"]
 
 logger = logging.getLogger(__name__)
 
 # Below this many query rows the join takes seconds at most: no progress bar.
 PROGRESS_MIN_ROWS = 50_000
+
+# Query-time settings when none are given. Duplicates lie much closer than a typical 10th
+# neighbour, so fewer IVF lists than `SearchParams()`'s 32 find them: on 1M synthetic items
+# (IVF4000,Flat, k=10) nprobe=8 recalled 100% of the exact pairs within cosine distance 0.01
+# and 0.03 (nprobe=4: 100% and 99.9%), at ~3.5x the speed of nprobe=32.
+DEDUP_PARAMS = SearchParams(nprobe=8)
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,8 @@ def find_duplicates(
         query_ids: search only these items (e.g. the ones just added) against the whole index;
             default all. Pairs between two query items are still reported once.
         chunk_size: query rows per FAISS search; bounds the memory of candidates and scoring.
-        params: query-time FAISS settings (`nprobe`, `ef_search`).
+        params: query-time FAISS settings (`nprobe`, `ef_search`); default `DEDUP_PARAMS`
+            (`nprobe=8`), enough for near-duplicates; raise `nprobe` for loose thresholds.
         progress: show a tqdm progress bar (only for `PROGRESS_MIN_ROWS` query rows and more).
 
     Returns:
@@ -201,7 +208,9 @@ def _self_join_chunk(
     """Search the items at catalogue positions `rows`; keep candidates as (lo, hi) positions."""
     q_ids = catalogue[rows]
     xq = index.get(q_ids)
-    dist, nbr = index.search(xq, min(filters.k + 1, len(catalogue)), params)
+    dist, nbr = index.search(
+        xq, min(filters.k + 1, len(catalogue)), DEDUP_PARAMS if params is None else params
+    )
     keep = (nbr != q_ids[:, None]) & np.isfinite(dist)
     keep &= np.cumsum(keep, axis=1) <= filters.k  # the item itself may be absent: k others at most
     if filters.max_distance is not None:
@@ -227,7 +236,9 @@ def _match_chunk(
     filters: _Filters,
     params: SearchParams | None,
 ) -> _Found:
-    dist, nbr = index.search(xq, min(filters.k, max(len(index), 1)), params)
+    dist, nbr = index.search(
+        xq, min(filters.k, max(len(index), 1)), DEDUP_PARAMS if params is None else params
+    )
     keep = np.isfinite(dist)
     if filters.max_distance is not None:
         keep &= dist <= filters.max_distance

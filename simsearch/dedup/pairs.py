@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simsearch.errors import DataError
-from simsearch.index._checks import IdArray
+from simsearch.index._checks import IdArray, check_ids
 
 __all__ = ["DuplicatePairs", "Pair"]
 
@@ -29,7 +29,7 @@ class DuplicatePairs:
     """Pairs of catalogue items, one per row of parallel `(n,)` arrays.
 
     Attributes:
-        left_ids: `(n,)` ids (int64, or object holding str) of the left items.
+        left_ids: `(n,)` ids (int64, or object holding str) of the left items; lists are converted.
         right_ids: `(n,)` ids of the right items.
         distances: `(n,) float32` distances under the index's metric (lower = more similar).
         scores: `(n,) float32` P(same) from `score_pairs` (higher = more similar), or None when the
@@ -47,6 +47,8 @@ class DuplicatePairs:
     scores: npt.NDArray[np.float32] | None = None
 
     def __post_init__(self) -> None:
+        for name in ("left_ids", "right_ids"):
+            object.__setattr__(self, name, _ids(getattr(self, name), name))
         object.__setattr__(self, "distances", np.asarray(self.distances, np.float32))
         if self.scores is not None:
             object.__setattr__(self, "scores", np.asarray(self.scores, np.float32))
@@ -87,3 +89,10 @@ class DuplicatePairs:
 
     def __repr__(self) -> str:
         return f"DuplicatePairs(n={len(self)}, scored={self.scores is not None})"
+
+
+def _ids(values: Any, name: str) -> IdArray:
+    """Return ids as `(n,) int64` or object (str); an empty array keeps its kind."""
+    if isinstance(values, np.ndarray) and values.size == 0:
+        return np.empty(0, object if values.dtype.kind in "OUS" else np.int64)
+    return check_ids(values, None, None, name, unique=False)

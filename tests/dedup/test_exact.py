@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from simsearch.dedup import exact_duplicates
+from simsearch.dedup.exact import _top_k
 from simsearch.errors import ConfigError
 
 
@@ -58,3 +59,13 @@ def test_query_ids_and_string_ids() -> None:
 def test_bad_metric() -> None:
     with pytest.raises(ConfigError, match=r"Expected metric in \('cosine', 'l2'\)\. Received: metric='ip'"):
         exact_duplicates(np.ones((2, 2)), [0, 1], metric="ip")
+
+
+def test_top_k_within_a_threshold_equals_the_full_partition() -> None:
+    dist = np.random.default_rng(1).random((50, 300)).astype(np.float32)
+    sparse_d, sparse_c = _top_k(dist, 4, max_distance=0.02)  # few entries: the sorted path
+    full_d, full_c = _top_k(dist, 4)
+    for row in range(50):
+        want = {(c, d) for c, d in zip(full_c[row], full_d[row], strict=True) if d <= 0.02}
+        got = {(c, d) for c, d in zip(sparse_c[row], sparse_d[row], strict=True) if np.isfinite(d)}
+        assert got == want
