@@ -20,10 +20,12 @@ __all__ = [
     "average_precision",
     "calibrate_threshold",
     "confusion_at",
+    "precision_curve",
     "pair_metrics",
     "precision_recall_curve",
     "roc_auc",
     "roc_curve",
+    "threshold_for_precision",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -38,9 +40,7 @@ class Confusion(NamedTuple):
     fn: int
 
 
-def _check_pairs(
-    same: npt.ArrayLike, scores: npt.ArrayLike
-) -> tuple[npt.NDArray[np.int64], FloatArray]:
+def _check_pairs(same: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[npt.NDArray[np.int64], FloatArray]:
     """Validate `same` and `scores`; return them as `(n,) int64` and `(n,) float64`."""
     same_arr, scores_arr = np.asarray(same), np.asarray(scores)
     if same_arr.ndim != 1 or scores_arr.ndim != 1:
@@ -55,15 +55,11 @@ def _check_pairs(
     if len(same_arr) == 0:
         raise DataError("Expected at least one pair. Received: 0 pairs")
     if same_arr.dtype != bool and not np.issubdtype(same_arr.dtype, np.number):
-        raise DataError(
-            f"Expected `same` as 0/1 numbers or booleans. Received: dtype={same_arr.dtype}"
-        )
+        raise DataError(f"Expected `same` as 0/1 numbers or booleans. Received: dtype={same_arr.dtype}")
     if not np.isin(same_arr, (0, 1)).all():
         bad = np.unique(same_arr[~np.isin(same_arr, (0, 1))])[:5]
         raise DataError(f"Expected `same` in {{0, 1}}. Received: values={bad.tolist()}")
-    if not np.issubdtype(scores_arr.dtype, np.number) or np.issubdtype(
-        scores_arr.dtype, np.complexfloating
-    ):
+    if not np.issubdtype(scores_arr.dtype, np.number) or np.issubdtype(scores_arr.dtype, np.complexfloating):
         raise DataError(f"Expected real-valued scores. Received: dtype={scores_arr.dtype}")
     scores_arr = scores_arr.astype(np.float64)
     n_bad = int((~np.isfinite(scores_arr)).sum())
@@ -77,8 +73,7 @@ def _require(same: npt.NDArray[np.int64], *, positives: bool, negatives: bool, w
     if (positives and n_pos == 0) or (negatives and n_pos == len(same)):
         need = "both classes" if positives and negatives else "at least one same pair (same=1)"
         raise DataError(
-            f"Expected {need} to compute {what}. Received: positives={n_pos}, "
-            f"negatives={len(same) - n_pos}"
+            f"Expected {need} to compute {what}. Received: positives={n_pos}, negatives={len(same) - n_pos}"
         )
 
 
@@ -94,9 +89,7 @@ def _cumulative_counts(
     return fps, tps, sorted_scores[last_of_tie]
 
 
-def roc_curve(
-    same: npt.ArrayLike, scores: npt.ArrayLike
-) -> tuple[FloatArray, FloatArray, FloatArray]:
+def roc_curve(same: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Compute the ROC curve, one point per distinct score.
 
     Same as `sklearn.metrics.roc_curve(same, scores, drop_intermediate=False)`.
@@ -239,3 +232,41 @@ def calibrate_threshold(
             f"Received: best precision={precision.max():.4f} over {len(same_arr)} pairs"
         )
     return float(thresholds[reached[-1]])
+
+
+def precision_curve(same: npt.ArrayLike, scores: npt.ArrayLike, points: int = 101) -> list[list[float]]:
+    """Summarise the precision-recall trade-off as at most `points` rows `[threshold, precision,
+    recall]`, by decreasing threshold, to be stored with a model and read by
+    `threshold_for_precision` (`--min-precision`).
+
+    Rows are taken at evenly spaced recall levels; the first row has the highest threshold.
+    """
+    precision, recall, thresholds = precision_recall_curve(same, scores)
+    precision, recall = precision[:-1][::-1], recall[:-1][::-1]  # by decreasing threshold
+    thresholds = thresholds[::-1]
+    picks = np.unique(
+        np.searchsorted(recall, np.linspace(0.0, 1.0, points), side="left").clip(0, len(recall) - 1)
+    )
+    return [[float(thresholds[i]), float(precision[i]), float(recall[i])] for i in picks]
+
+
+def threshold_for_precision(curve: list[list[float]], min_precision: float) -> float:
+    """The stored threshold with the most held-out recall among those whose precision reaches
+    `min_precision`, from a `precision_curve` (for scores or, negated back, distances alike).
+
+    Raises:
+        ConfigError: `min_precision` outside (0, 1].
+        DataError: an empty curve, or no threshold reaching the precision.
+    """
+    if not 0.0 < min_precision <= 1.0:
+        raise ConfigError(f"Expected min_precision in (0, 1]. Received: min_precision={min_precision}")
+    if not curve:
+        raise DataError("Expected a calibration curve. Received: none stored with the model")
+    reached = [row for row in curve if row[1] >= min_precision]
+    if not reached:
+        best = max(row[1] for row in curve)
+        raise DataError(
+            f"Expected a threshold reaching precision >= {min_precision} on held-out pairs. "
+            f"Received: best held-out precision {best:.4f}"
+        )
+    return float(max(reached, key=lambda row: row[2])[0])

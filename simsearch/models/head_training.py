@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simsearch.data.pairs import Pairs, make_pairs
-from simsearch.evaluation.metrics import average_precision, calibrate_threshold, roc_auc
+from simsearch.evaluation.metrics import average_precision, calibrate_threshold, precision_curve, roc_auc
 
 __all__ = ["HeadReport", "calibrate", "fit_head", "mine_hard_pairs"]
 
@@ -138,10 +138,13 @@ def calibrate(
         head_ap=average_precision(same, probabilities),
     )
     criterion = "best_f1" if target_precision is None else f"precision>={target_precision}"
-    threshold: dict[str, float | str | None] = {
+    distance_curve = [[-t, p, r] for t, p, r in precision_curve(same, -distances)]
+    threshold: dict[str, Any] = {
         "distance": float(distance_threshold),
         "probability": float(probability_threshold),
         "criterion": criterion,
+        # Held-out precision and recall by threshold, for `--min-precision` at dedup time.
+        "curves": {"probability": precision_curve(same, probabilities), "distance": distance_curve},
     }
     return threshold, report
 

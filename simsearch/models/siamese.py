@@ -89,7 +89,15 @@ class SiameseModel:
 
     @property
     def threshold(self) -> dict[str, float | None]:
-        return dict(self.config.get("threshold") or {"distance": None, "probability": None})
+        """The calibrated decision thresholds: `distance` (at most) and head `probability` (at least)."""
+        stored = self.config.get("threshold") or {"distance": None, "probability": None}
+        return {key: value for key, value in stored.items() if key != "curves"}
+
+    @property
+    def calibration(self) -> dict[str, list[list[float]]]:
+        """Held-out `[threshold, precision, recall]` rows for `"probability"` and `"distance"`
+        (empty for models trained before they were stored)."""
+        return dict((self.config.get("threshold") or {}).get("curves") or {})
 
     def prepare(self, content: Any) -> Any:
         """Turn raw content (image array, texts, dict of fields) into the tower's inputs."""

@@ -24,6 +24,7 @@ __all__ = [
     "ImageTowerConfig",
     "NumericEncoding",
     "RecordTowerConfig",
+    "Scale",
     "TextTowerConfig",
     "build_image_tower",
     "build_record_tower",
@@ -72,15 +73,26 @@ class TextTowerConfig:
 
 @dataclass(frozen=True)
 class RecordTowerConfig:
-    """Settings of a record tower: each text field as a char n-gram TF-IDF bag, each
-    numeric field as a signed log with a missing-value flag, all merged into one embedding."""
+    """Settings of a record tower: text fields as TF-IDF bags of character 2-4-grams (and, in
+    the linear tower, of words), numeric fields as a signed log with a missing-value flag.
+
+    `architecture="linear"` (default) projects each field's L2-normalised bags through one
+    shared linear map, initialised as a random (Johnson-Lindenstrauss) projection, and sums the
+    fields with learned weights: before training its cosine is close to TF-IDF cosine over the
+    record, the non-learned baseline, and training moves it from there. `"mlp"` sends each
+    field's bag through its own ReLU layer; with a few thousand labelled pairs it overfits and
+    lost to TF-IDF on Abt-Buy (validation average precision 0.42 against 0.6+).
+    """
 
     text_fields: tuple[str, ...] = ()
     numeric_fields: tuple[str, ...] = ()
-    embedding_dim: int = 128
+    architecture: Literal["linear", "mlp"] = "linear"
+    embedding_dim: int = 512
     hidden: int = 256
-    ngram_tokens: int = 20_000
-    dropout: float = 0.1
+    ngram_tokens: int = 50_000
+    word_tokens: int = 20_000
+    word_weight: float = 0.5
+    dropout: float = 0.0
     normalize: bool = True
 
 
@@ -246,6 +258,12 @@ def build_record_tower(
         raise DataError(f"Expected fields {missing} in the training data. Received: {sorted(columns)}")
     _check_positive(embedding_dim=config.embedding_dim, hidden=config.hidden)
     _check_dropout(config.dropout)
+    if config.architecture not in ("linear", "mlp"):
+        raise ConfigError(
+            f"Expected architecture 'linear' or 'mlp'. Received: architecture={config.architecture!r}"
+        )
+    if config.architecture == "linear":
+        return _linear_record_tower(columns, config)
     inputs: dict[str, Any] = {}
     parts = []
     for name in config.text_fields:
@@ -260,3 +278,87 @@ def build_record_tower(
     x = layers.Dense(config.hidden, activation="relu")(x)
     outputs = _project(x, config.embedding_dim, config.dropout, config.normalize)
     return keras.Model(inputs, outputs, name="record_tower")
+
+
+@keras.saving.register_keras_serializable(package="simsearch")
+class Scale(layers.Layer):
+    """Multiply by one learned scalar, initialised to `value`."""
+
+    def __init__(self, value: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.value = float(value)
+
+    def build(self, input_shape: Any) -> None:
+        self.scale = self.add_weight(
+            shape=(), initializer=keras.initializers.Constant(self.value), name="scale"
+        )
+
+    def call(self, inputs: Any) -> Any:
+        return inputs * self.scale
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "value": self.value}
+
+
+@keras.saving.register_keras_serializable(package="simsearch")
+class FeatureWeights(layers.Layer):
+    """Multiply each input feature by a learned positive weight, `exp(theta)`, initialised to 1.
+
+    On a TF-IDF bag it learns which n-grams matter (model numbers) and which do not (filler), with
+    one parameter per n-gram: far fewer than a dense projection, so it does not memorise a few
+    thousand training pairs.
+    """
+
+    def build(self, input_shape: Any) -> None:
+        self.log_weight = self.add_weight(shape=(input_shape[-1],), initializer="zeros", name="log_weight")
+
+    def call(self, inputs: Any) -> Any:
+        return inputs * ops.exp(self.log_weight)
+
+
+def _word_bag(texts: np.ndarray, max_tokens: int) -> layers.TextVectorization:
+    vectorizer = layers.TextVectorization(
+        max_tokens=max_tokens,
+        standardize="lower_and_strip_punctuation",
+        output_mode="tf_idf",
+        name="word_tfidf",
+    )
+    vectorizer.adapt(texts, batch_size=1024)
+    return vectorizer
+
+
+def _random_projection(name: str, embedding_dim: int, seed: int) -> layers.Dense:
+    init = keras.initializers.RandomNormal(stddev=embedding_dim**-0.5, seed=seed)
+    return layers.Dense(embedding_dim, use_bias=False, kernel_initializer=init, trainable=False, name=name)
+
+
+def _linear_record_tower(columns: Mapping[str, Any], config: RecordTowerConfig) -> keras.Model:
+    texts = np.concatenate([_as_text_array(columns[name]) for name in config.text_fields] or [[""]])
+    inputs: dict[str, Any] = {}
+    parts = []
+    if config.text_fields:
+        chars = _char_ngram_bag("shared", texts, config.ngram_tokens)
+        words = _word_bag(texts, config.word_tokens)
+        char_projection = _random_projection("char_projection", config.embedding_dim, seed=1)
+        word_projection = _random_projection("word_projection", config.embedding_dim, seed=2)
+        char_weights = FeatureWeights(name="char_weights")
+        word_weights = FeatureWeights(name="word_weights")
+    for name in config.text_fields:
+        inputs[name] = keras.Input((), dtype="string", name=name)
+        char_bag = layers.UnitNormalization(name=f"{name}_chars_l2")(char_weights(chars(inputs[name])))
+        parts.append(Scale(1.0, name=f"{name}_char_weight")(char_projection(char_bag)))
+        if config.word_weight:
+            word_bag = layers.UnitNormalization(name=f"{name}_words_l2")(word_weights(words(inputs[name])))
+            parts.append(Scale(config.word_weight, name=f"{name}_word_weight")(word_projection(word_bag)))
+    for name in config.numeric_fields:
+        inputs[name] = keras.Input((), dtype="float32", name=name)
+        encoded = NumericEncoding(name=f"{name}_numeric")(inputs[name])
+        parts.append(
+            layers.Dense(config.embedding_dim, kernel_initializer="zeros", name=f"{name}_dense")(encoded)
+        )
+    x = layers.Add()(parts) if len(parts) > 1 else parts[0]
+    if config.dropout:
+        x = layers.Dropout(config.dropout)(x)
+    if config.normalize:
+        x = layers.UnitNormalization(name="l2_normalize")(x)
+    return keras.Model(inputs, x, name="record_tower")

@@ -180,3 +180,38 @@ def test_average_precision_needs_a_same_pair_but_not_a_different_one():
 def test_confusion_at_rejects_nan_threshold():
     with pytest.raises(DataError, match="threshold"):
         metrics.confusion_at([0, 1], [0.1, 0.2], float("nan"))
+
+
+def test_precision_curve_rows_match_sklearn(pairs):
+    same, scores = pairs
+    precision, recall, thresholds = skm.precision_recall_curve(same, scores)
+    at = {float(t): (p, r) for p, r, t in zip(precision[:-1], recall[:-1], thresholds, strict=True)}
+    curve = metrics.precision_curve(same, scores, points=21)
+    assert 1 <= len(curve) <= 21
+    assert [row[0] for row in curve] == sorted((row[0] for row in curve), reverse=True)
+    for threshold, p, r in curve:
+        assert (p, r) == pytest.approx(at[threshold])
+
+
+def test_threshold_for_precision_takes_the_most_recall_reaching_it():
+    curve = [[0.9, 1.0, 0.2], [0.7, 0.95, 0.5], [0.5, 0.8, 0.8], [0.2, 0.6, 1.0]]
+    assert metrics.threshold_for_precision(curve, 0.9) == 0.7
+    assert metrics.threshold_for_precision(curve, 0.5) == 0.2
+    # Distances: smaller is stricter, and the rule is the same.
+    distances = [[0.1, 1.0, 0.2], [0.3, 0.9, 0.6], [0.6, 0.5, 1.0]]
+    assert metrics.threshold_for_precision(distances, 0.85) == 0.3
+
+
+@pytest.mark.parametrize(
+    ("curve", "precision", "error", "match"),
+    [
+        ([[0.5, 0.8, 1.0]], 0.9, DataError, "best held-out precision 0.8000"),
+        ([], 0.9, DataError, "calibration curve"),
+        ([[0.5, 0.8, 1.0]], 0.0, ConfigError, "min_precision in"),
+        ([[0.5, 0.8, 1.0]], 1.5, ConfigError, "min_precision in"),
+    ],
+    ids=["unreachable", "empty", "zero", "above-one"],
+)
+def test_threshold_for_precision_rejects(curve, precision, error, match):
+    with pytest.raises(error, match=match):
+        metrics.threshold_for_precision(curve, precision)

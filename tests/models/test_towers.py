@@ -97,6 +97,7 @@ CASES = {
     "text-gru": Case("text", {"pooling": "gru"}),
     "text-mean-words-only": Case("text", {"pooling": "mean", "char_ngrams": False}),
     "record-text-numeric": Case("record", {}),
+    "record-mlp": Case("record", {"architecture": "mlp"}),
 }
 
 
@@ -183,9 +184,14 @@ def test_koch_tower_has_the_papers_39m_parameters() -> None:
     assert tower.output.shape == (None, 4096)
 
 
-def test_record_tower_tells_missing_numbers_from_zero() -> None:
-    case = CASES["record-text-numeric"]
-    tower = case.build()
+@pytest.mark.parametrize("case", ["record-text-numeric", "record-mlp"])
+def test_record_tower_tells_missing_numbers_from_zero(case: str) -> None:
+    tower = CASES[case].build()
+    if case == "record-text-numeric":
+        # The linear tower's numeric branch starts at zero (the untrained tower is TF-IDF
+        # cosine); give it weights to see what the encoding feeds it.
+        dense = tower.get_layer("price_dense")
+        dense.kernel.assign(np.ones(dense.kernel.shape, np.float32))
     title = np.array([TITLES[0]], dtype=object)
     missing = np.asarray(tower({"title": title, "price": np.array([np.nan], np.float32)}))
     zero = np.asarray(tower({"title": title, "price": np.array([0.0], np.float32)}))
@@ -260,3 +266,23 @@ BAD_SETTINGS = {
 def test_bad_settings_raise_clear_errors(error: type[Exception], build: Any) -> None:
     with pytest.raises(error, match="Expected"):
         build()
+
+
+def test_linear_record_tower_starts_as_tfidf_cosine() -> None:
+    """Untrained, the linear tower's cosine follows TF-IDF cosine over the record's text (the
+    random projection preserves it up to ~1/sqrt(dim))."""
+    texts = np.array(
+        ["sony turntable pslx350h belt drive", "sony pslx350h turntable", "bose acoustimass 5 speaker",
+         "bose acoustimass 5 series iii speaker system", "lg dishwasher lds4821ww white",
+         "lg 24 semi integrated dishwasher lds4821wh", "canon powershot sd1100 camera", "apple ipod nano 8gb"],
+        dtype=object,
+    )  # fmt: skip
+    config = RecordTowerConfig(text_fields=("title",), embedding_dim=2048, word_weight=0.0)
+    tower = build_record_tower({"title": texts}, config)
+    e = np.asarray(tower({"title": texts}))
+    chars = tower.get_layer("shared_char_ngrams")
+    bag = np.array(chars(texts))
+    bag /= np.linalg.norm(bag, axis=1, keepdims=True)
+    iu = np.triu_indices(len(texts), 1)
+    assert np.corrcoef((e @ e.T)[iu], (bag @ bag.T)[iu])[0, 1] > 0.95
+    assert np.abs((e @ e.T)[iu] - (bag @ bag.T)[iu]).max() < 0.1
