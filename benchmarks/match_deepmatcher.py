@@ -165,7 +165,8 @@ def index_blocking_recall(folder: Path, model) -> dict[int, float]:
     b_pos = {str(i): n for n, i in enumerate(b.ids.astype(str))}
     xq = model.encode(b.content())[[b_pos[r["right_id"]] for r in rows]]
     _, found = index.search(xq, max(KS))
-    return {k: float(np.mean([r["left_id"] in set(f[:k]) for r, f in zip(rows, found, strict=True)])) for k in KS}
+    hit = [[r["left_id"] in set(f[:k]) for r, f in zip(rows, found, strict=True)] for k in KS]
+    return {k: float(np.mean(h)) for k, h in zip(KS, hit, strict=True)}
 
 
 def evaluate(args: argparse.Namespace, name: str) -> dict[str, object]:

@@ -333,7 +333,9 @@ def _random_projection(name: str, embedding_dim: int, seed: int) -> layers.Dense
 
 
 def _linear_record_tower(columns: Mapping[str, Any], config: RecordTowerConfig) -> keras.Model:
-    texts = np.concatenate([_as_text_array(columns[name]) for name in config.text_fields] or [[""]])
+    texts = np.concatenate(
+        [_as_text_array(columns[name]) for name in config.text_fields] or [np.array([""], dtype=object)]
+    )
     inputs: dict[str, Any] = {}
     parts = []
     if config.text_fields:
