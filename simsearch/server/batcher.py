@@ -3,9 +3,10 @@
 A FAISS search of 16 queries costs little more than one (one pass over the vectors, BLAS), and a
 tower call has a fixed overhead per call; a server answering requests one by one pays those costs
 per request. Requests hand their work to a batcher, whose one worker thread takes everything
-queued (after an optional short window) and runs it in one call. Under light load a batch is one
-request and waits for nothing; under heavy load batches grow by themselves. A fsync shared by
-several writes (group commit) is the same pattern.
+queued (after an optional short window) and runs it in one call. When nothing is running or
+queued, the caller runs its own item at once instead, so under light load a request pays no hand-
+off between threads; under heavy load batches grow by themselves. A fsync shared by several
+writes (group commit) is the same pattern.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ class MicroBatcher(Generic[T, R]):
         self.window_s = window_s
         self._queue: queue.SimpleQueue[tuple[T, Future[R]] | None] = queue.SimpleQueue()
         self._closed = False
+        self._running = threading.Lock()  # held while a batch runs, on the worker or inline
+        self._count = threading.Lock()
+        self._queued = 0  # items submitted to the worker and not yet run
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)
         self._thread.start()
 
@@ -65,6 +69,14 @@ class MicroBatcher(Generic[T, R]):
         if self._closed:
             raise RuntimeError("Expected an open batcher. Received: submit after close")
         future: Future[R] = Future()
+        if self._queued == 0 and self._running.acquire(blocking=False):
+            try:  # idle: run it here, no hand-off
+                self._run([(item, future)])
+            finally:
+                self._running.release()
+            return future
+        with self._count:
+            self._queued += 1
         self._queue.put((item, future))
         return future
 
@@ -80,8 +92,11 @@ class MicroBatcher(Generic[T, R]):
             first = self._queue.get()
             if first is None:
                 return
-            batch, stop = self._collect(first)
-            self._run(batch)
+            with self._running:
+                batch, stop = self._collect(first)
+                self._run(batch)
+            with self._count:
+                self._queued -= len(batch)
             if stop:
                 return
 
