@@ -43,6 +43,7 @@ def cli(ctx: click.Context, verbose: int) -> None:
 
 def _register() -> None:
     from simsearch.cli.compare import compare
+    from simsearch.cli.dedup import dedup_command, match_command
     from simsearch.cli.evaluate import evaluate
     from simsearch.cli.index import add_command, build_index_command, delete_command
     from simsearch.cli.query import query
@@ -52,6 +53,8 @@ def _register() -> None:
     for command in (train, evaluate, compare, build_index_command, query, add_command, delete_command):
         cli.add_command(command)
     cli.add_command(serve)
+    cli.add_command(dedup_command)
+    cli.add_command(match_command)
 
 
 _register()

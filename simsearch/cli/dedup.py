@@ -1,0 +1,271 @@
+"""`simsearch dedup` and `simsearch match`: duplicate pairs and groups inside an indexed catalogue,
+and matches of another catalogue against it.
+
+Thresholds, in order of precedence: `--threshold T` (head probability at least T when re-ranking,
+index distance at most T otherwise), `--min-precision P` (the loosest threshold whose precision
+on the model's held-out pairs reached P), else the calibrated best-F1 threshold stored with the
+index. Without re-ranking nothing loads TensorFlow: the index alone answers.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from simsearch.errors import ConfigError, DataError, IndexFileError
+
+logger = logging.getLogger(__name__)
+
+_PATH = click.Path(exists=True, path_type=Path)
+_OUT = click.Path(dir_okay=False, path_type=Path)
+
+
+def _common_options(command: Any) -> Any:
+    options = [
+        click.option("-k", "--k", "k", type=int, default=10, show_default=True, help="Candidates per item."),
+        click.option(
+            "--rerank/--no-rerank",
+            default=True,
+            show_default=True,
+            help="Re-score candidates with the model's pairwise head and keep by its probability.",
+        ),
+        click.option(
+            "--threshold",
+            type=float,
+            help="Keep pairs with head probability >= T (re-ranked) or distance <= T (not).",
+        ),
+        click.option(
+            "--min-precision",
+            type=float,
+            help="Use the loosest threshold that reached this precision on the model's held-out pairs.",
+        ),
+        click.option(
+            "--max-distance",
+            type=float,
+            help="With --rerank: score only candidates at most this far (default: all k).",
+        ),
+        click.option("--nprobe", type=int, help="IVF lists searched per item (default 8).", default=8),
+        click.option("--ef-search", type=int, default=128, show_default=True, help="HNSW search depth."),
+        click.option("--chunk-size", type=int, default=4096, show_default=True, help="Items per search."),
+        click.option("--model", "model_dir", type=_PATH, help="Model directory (default: the index's)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@click.command("dedup")
+@click.option("--index", "index_dir", type=_PATH, required=True, help="Index directory to deduplicate.")
+@click.option("--out", type=_OUT, required=True, help="Pairs file: .csv, .jsonl or .parquet.")
+@click.option(
+    "--groups",
+    "groups_out",
+    type=_OUT,
+    is_flag=False,
+    flag_value="",
+    help="Also cluster the pairs into duplicate groups and write each item's group id to this file "
+    "(bare --groups: next to --out, as NAME.groups.EXT).",
+)
+@click.option(
+    "--group-method",
+    type=click.Choice(["average", "center", "components"]),
+    default="average",
+    show_default=True,
+    help="average linkage does not chain unrelated items through a path of pairs; "
+    "components (transitive closure) does.",
+)
+@click.option(
+    "--existing-groups",
+    type=_PATH,
+    help="Groups file of an earlier run: only items not in it are searched, and existing groups keep "
+    "their ids (incremental dedup after `simsearch add`).",
+)
+@_common_options
+def dedup_command(index_dir: Path, out: Path, **options: Any) -> None:
+    """Find the near-duplicate pairs (and groups) inside an indexed catalogue.
+
+    \b
+    simsearch dedup --index indexes/products --out pairs.csv --groups groups.csv
+    simsearch dedup --index indexes/products --out new.csv --existing-groups groups.csv --groups groups.csv
+    """
+    from simsearch.dedup import (
+        check_output_path,
+        find_duplicates,
+        group_pairs,
+        read_groups,
+        write_groups,
+        write_pairs,
+    )
+
+    check_output_path(out)
+    groups_out = _groups_path(out, options["groups_out"])
+    if options["existing_groups"] and groups_out is None:
+        raise ConfigError("Expected --groups FILE with --existing-groups. Received: no --groups")
+    if groups_out is not None:
+        check_output_path(groups_out)
+    job = _open(index_dir, options)
+    existing = read_groups(options["existing_groups"]) if options["existing_groups"] else None
+    new_ids = _new_ids(job.index, existing) if existing is not None else None
+    pairs = find_duplicates(job.index, query_ids=new_ids, **job.filters(options))
+    write_pairs(pairs, out)
+    click.echo(f"{len(pairs)} duplicate pairs among {len(job.index)} items ({job.rule}) -> {out}")
+    if groups_out is None:
+        return
+    cut = job.cut()
+    if existing is None:
+        ids, groups = job.index.ids, group_pairs(job.index.ids, pairs, method=options["group_method"], **cut)
+    else:
+        ids, groups = _merged_groups(job.index, existing, new_ids or [], pairs, options["group_method"], cut)
+    write_groups(ids, groups, groups_out)
+    click.echo(f"{len(set(groups.tolist()))} groups over {len(ids)} items -> {groups_out}")
+
+
+@click.command("match")
+@click.option("--index", "index_dir", type=_PATH, required=True, help="Index of catalogue A.")
+@click.option(
+    "--catalog", type=_PATH, required=True, help="Catalogue B (CSV/JSONL with an id column, or images)."
+)
+@click.option("--out", type=_OUT, required=True, help="Matches file: .csv, .jsonl or .parquet.")
+@click.option("--fields", help="Comma-separated content fields of B (default: the model's).")
+@click.option("--batch-size", type=int, default=256, show_default=True)
+@_common_options
+def match_command(index_dir: Path, catalog: Path, out: Path, **options: Any) -> None:
+    """Match every item of catalogue B against the indexed catalogue A.
+
+    Writes `left_id` (from A), `right_id` (from B), `distance`, `score`.
+
+    \b
+    simsearch match --index indexes/abt --catalog buy.csv --out matches.csv
+    """
+    from simsearch.cli.index import _load_catalog
+    from simsearch.dedup import check_output_path, match_catalogues, write_pairs
+    from simsearch.engine import encode_batches
+
+    check_output_path(out)
+    job = _open(index_dir, options, need_model=True)
+    items = _load_catalog(catalog, job.model_dir, options["fields"])
+    if len(items) == 0:
+        raise DataError(f"Expected a non-empty catalogue B. Received: 0 items in '{catalog}'")
+    xq = encode_batches(job.model, items.content(), len(items), options["batch_size"])
+    pairs = match_catalogues(job.index, xq, items.ids, **job.filters(options))
+    write_pairs(pairs, out)
+    click.echo(f"{len(pairs)} matches for {len(items)} items of {catalog} ({job.rule}) -> {out}")
+
+
+@dataclass
+class _Job:
+    """An opened index, its model when re-ranking, and the threshold rule."""
+
+    index: Any
+    model: Any
+    model_dir: Path | None
+    rerank: bool
+    max_distance: float | None
+    min_score: float | None
+    rule: str
+
+    def filters(self, options: dict[str, Any]) -> dict[str, Any]:
+        from simsearch.index import SearchParams
+
+        return {
+            "k": options["k"],
+            "max_distance": self.max_distance,
+            "score_pairs": self.model.score_pairs if self.rerank else None,
+            "min_score": self.min_score,
+            "chunk_size": options["chunk_size"],
+            "params": SearchParams(nprobe=options["nprobe"], ef_search=options["ef_search"]),
+        }
+
+    def cut(self) -> dict[str, float | None]:
+        """The threshold groups are cut at: the one pairs were kept by."""
+        if self.rerank:
+            return {"min_score": self.min_score, "max_distance": None}
+        return {"max_distance": self.max_distance, "min_score": None}
+
+
+def _open(index_dir: Path, options: dict[str, Any], need_model: bool = False) -> _Job:
+    from simsearch.index import load_index, read_manifest
+
+    extra = read_manifest(index_dir).get("extra", {})
+    rerank = bool(options["rerank"])
+    if rerank or need_model:
+        from simsearch.engine import SearchEngine
+
+        engine = SearchEngine.load(index_dir, model_dir=options["model_dir"])
+        index, model, model_dir = engine.index, engine.model, engine.model_dir
+        threshold, curves = model.threshold, model.calibration
+    else:
+        index, model, model_dir = load_index(index_dir), None, None
+        threshold, curves = extra.get("threshold") or {}, extra.get("calibration") or {}
+    key = "probability" if rerank else "distance"
+    value, rule = _threshold(options, key, threshold, curves)
+    if rerank:
+        return _Job(index, model, model_dir, True, options["max_distance"], value, rule)
+    if options["max_distance"] is not None:
+        raise ConfigError("Expected --max-distance only with --rerank (else use --threshold). Received: both")
+    return _Job(index, model, model_dir, False, value, None, rule)
+
+
+def _threshold(
+    options: dict[str, Any], key: str, threshold: dict[str, Any], curves: dict[str, Any]
+) -> tuple[float, str]:
+    from simsearch.evaluation.metrics import threshold_for_precision
+
+    sign = ">=" if key == "probability" else "<="
+    if options["threshold"] is not None and options["min_precision"] is not None:
+        raise ConfigError("Expected --threshold or --min-precision, not both. Received: both")
+    if options["threshold"] is not None:
+        value = float(options["threshold"])
+        return value, f"{key} {sign} {value:.4g}"
+    if options["min_precision"] is not None:
+        value = threshold_for_precision(curves.get(key) or [], float(options["min_precision"]))
+        return value, f"{key} {sign} {value:.4g}, held-out precision >= {options['min_precision']}"
+    if threshold.get(key) is None:
+        raise IndexFileError(
+            f"Expected a calibrated {key} threshold stored with the index. Received: none; "
+            "pass --threshold or --min-precision"
+        )
+    value = float(threshold[key])
+    return value, f"{key} {sign} {value:.4g}, calibrated"
+
+
+def _groups_path(out: Path, groups: Path | None) -> Path | None:
+    if groups is None:
+        return None
+    if str(groups) in ("", "."):
+        return out.with_name(f"{out.stem}.groups{out.suffix}")
+    return groups
+
+
+def _new_ids(index: Any, existing: tuple[Any, Any]) -> Any:
+    import numpy as np
+
+    known = set(np.asarray(existing[0]).astype(str).tolist())
+    ids = index.ids
+    new = [i for i, s in zip(ids.tolist(), ids.astype(str).tolist(), strict=True) if s not in known]
+    logger.info("Incremental dedup: %d new items, %d with existing groups", len(new), len(ids) - len(new))
+    return new
+
+
+def _merged_groups(
+    index: Any, existing: tuple[Any, Any], new_ids: list[Any], pairs: Any, method: str, cut: dict[str, Any]
+) -> tuple[Any, Any]:
+    """All live items' groups: existing ones unchanged, new ones assigned (deleted items dropped)."""
+    import numpy as np
+
+    from simsearch.dedup import assign_groups
+
+    old_ids, old_groups = existing
+    text_ids = index.ids.astype(str)
+    live = np.isin(np.asarray(old_ids).astype(str), text_ids)
+    if not live.all():
+        logger.info("Dropping %d grouped items no longer in the index", int((~live).sum()))
+    position = {s: i for i, s in enumerate(text_ids.tolist())}
+    kept_ids = index.ids[[position[s] for s in np.asarray(old_ids).astype(str)[live].tolist()]]
+    new_groups = assign_groups((kept_ids, old_groups[live]), new_ids, pairs, method=method, **cut)
+    ids = np.concatenate([kept_ids, np.asarray(new_ids, dtype=index.ids.dtype)])
+    return ids, np.concatenate([old_groups[live], new_groups])
