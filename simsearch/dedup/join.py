@@ -219,14 +219,26 @@ def _self_join_chunk(
     q_pos, n_pos = rows[r], lookup.positions(nbr[r, c], "neighbour ids")
     lo, hi = np.minimum(q_pos, n_pos), np.maximum(q_pos, n_pos)
     first = _first_of_each(lo * len(catalogue) + hi, dist[r, c])
-    lo, hi, dist, r = lo[first], hi[first], dist[r, c][first], r[first]
+    found, r = _Found(lo[first], hi[first], dist[r, c][first], None), r[first]
     if filters.score_pairs is None:
-        return _Found(lo, hi, dist, None)
-    partner = index.get(catalogue[np.where(lo == rows[r], hi, lo)])
-    query_is_left = (lo == rows[r])[:, None]
-    u = np.where(query_is_left, xq[r], partner)
-    v = np.where(query_is_left, partner, xq[r])
-    return _scored(_Found(lo, hi, dist, None), u, v, filters)
+        return found
+    return _score_self_join(index, catalogue, found, rows[r], xq[r], filters)
+
+
+def _score_self_join(
+    index: FaissIndex,
+    catalogue: IdArray,
+    found: _Found,
+    q_pos: npt.NDArray[np.int64],
+    xq: npt.NDArray[np.float32],
+    filters: _Filters,
+) -> _Found:
+    """Score the pairs as `score_pairs(left item, right item)`, whichever end was the query."""
+    query_is_left = found.left == q_pos
+    partner = index.get(catalogue[np.where(query_is_left, found.right, found.left)])
+    u = np.where(query_is_left[:, None], xq, partner)
+    v = np.where(query_is_left[:, None], partner, xq)
+    return _scored(found, u, v, filters)
 
 
 def _match_chunk(
