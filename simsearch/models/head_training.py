@@ -8,6 +8,7 @@ the negatives are mostly the nearest other-class items in the tower's own embedd
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -296,17 +297,35 @@ def fit_calibration(
 
 @dataclass(frozen=True)
 class RerankReport:
-    """Precision@1 on held-out queries: the tower's order vs the head's order of its top `depth`."""
+    """Precision@1 on held-out queries: the tower's order vs the head's order of its top `depth`.
+
+    `head_only` and `tower_only` count the queries that only one of the two gets right; `p_value`
+    is the exact two-sided McNemar test on them (a binomial test at 1/2).
+    """
 
     tower_precision_at_1: float
     head_precision_at_1: float
     recall_at_depth: float
     depth: int
     n_queries: int
+    head_only: int = 0
+    tower_only: int = 0
+    p_value: float = 1.0
 
     @property
     def head_helps(self) -> bool:
-        return self.head_precision_at_1 > self.tower_precision_at_1
+        """The head is better and the difference is not chance (McNemar p < 0.05): small held-out
+        gains (+0.007 precision@1 on Abt-Buy validation) turned into losses on test data."""
+        return self.head_precision_at_1 > self.tower_precision_at_1 and self.p_value < 0.05
+
+
+def mcnemar_p_value(b: int, c: int) -> float:
+    """Exact two-sided McNemar test: P(a split at least as uneven as `b` vs `c` under 1/2)."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2**n
+    return min(1.0, 2.0 * tail)
 
 
 def rerank_report(
@@ -328,11 +347,15 @@ def rerank_report(
     v = embeddings[lists.reshape(-1)]
     probs = np.asarray(head.predict({"u": u, "v": v}, batch_size=8192, verbose=0)).reshape(-1, depth)
     hit = labels[lists] == labels[queries][:, None]
-    best = np.argmax(probs, axis=1)
+    tower, head_right = hit[:, 0], hit[np.arange(len(queries)), np.argmax(probs, axis=1)]
+    head_only, tower_only = int(np.sum(head_right & ~tower)), int(np.sum(tower & ~head_right))
     return RerankReport(
-        tower_precision_at_1=float(hit[:, 0].mean()),
-        head_precision_at_1=float(hit[np.arange(len(queries)), best].mean()),
+        tower_precision_at_1=float(tower.mean()),
+        head_precision_at_1=float(head_right.mean()),
         recall_at_depth=float(hit.any(axis=1).mean()),
         depth=depth,
         n_queries=len(queries),
+        head_only=head_only,
+        tower_only=tower_only,
+        p_value=mcnemar_p_value(head_only, tower_only),
     )

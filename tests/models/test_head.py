@@ -124,3 +124,31 @@ def test_model_config_round_trip_with_weights(pair: tuple[np.ndarray, np.ndarray
 def test_bad_settings_raise_clear_errors(make) -> None:
     with pytest.raises(ConfigError, match="Expected"):
         make()
+
+
+@pytest.mark.parametrize(
+    ("b", "c", "expected"),
+    [
+        (0, 0, 1.0),
+        (5, 5, 1.0),
+        (10, 0, 2 * 0.5**10),  # only the all-one-way split is as extreme
+        (8, 2, 2 * (1 + 10 + 45) / 2**10),  # P(X <= 2) for X ~ Binomial(10, 1/2), both tails
+        (2, 8, 2 * (1 + 10 + 45) / 2**10),
+    ],
+    ids=["none", "even", "all-one-way", "8-2", "2-8"],
+)
+def test_mcnemar_p_value_is_the_exact_binomial_test(b: int, c: int, expected: float) -> None:
+    from simsearch.models.head_training import mcnemar_p_value
+
+    assert mcnemar_p_value(b, c) == pytest.approx(expected)
+
+
+def test_rerank_is_on_only_for_a_significant_gain() -> None:
+    from simsearch.models.head_training import RerankReport
+
+    def report(head: float, head_only: int, tower_only: int, p: float) -> RerankReport:
+        return RerankReport(0.65, head, 0.97, 20, 412, head_only, tower_only, p)
+
+    assert not report(0.658, 9, 6, 0.61).head_helps  # Abt-Buy validation: +3 queries of 412
+    assert report(0.70, 30, 9, 0.001).head_helps
+    assert not report(0.60, 9, 30, 0.001).head_helps
