@@ -32,12 +32,13 @@ class Evaluation:
 
 
 def pair_distances(u: np.ndarray, v: np.ndarray, metric: str) -> npt.NDArray[np.float32]:
-    """`1 - cos` for `"cosine"`, the true Euclidean distance for `"l2"`; `(n,) float32`."""
+    """`1 - cos` for `"cosine"`, the true Euclidean distance for `"l2"`, over the last axis (which
+    broadcasts): `(n,) float32` for two `(n, dim)` arrays."""
     if metric == "cosine":
-        un = u / np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-12)
-        vn = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-        return (1.0 - np.sum(un * vn, axis=1)).astype(np.float32)
-    return np.linalg.norm(u - v, axis=1).astype(np.float32)
+        un = u / np.maximum(np.linalg.norm(u, axis=-1, keepdims=True), 1e-12)
+        vn = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+        return (1.0 - np.sum(un * vn, axis=-1)).astype(np.float32)
+    return np.linalg.norm(u - v, axis=-1).astype(np.float32)
 
 
 def _pair_sections(

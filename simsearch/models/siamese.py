@@ -117,13 +117,9 @@ class SiameseModel:
 
     def distance(self, u: npt.ArrayLike, v: npt.ArrayLike) -> npt.NDArray[np.float32]:
         """Return the `(n,)` distances between rows of `u` and `v` under the model's metric."""
-        u = np.asarray(u, dtype=np.float32)
-        v = np.asarray(v, dtype=np.float32)
-        if self.metric == "cosine":
-            un = u / np.maximum(np.linalg.norm(u, axis=-1, keepdims=True), 1e-12)
-            vn = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
-            return (1.0 - np.sum(un * vn, axis=-1)).astype(np.float32)
-        return np.linalg.norm(u - v, axis=-1).astype(np.float32)
+        from simsearch.evaluation.evaluate import pair_distances
+
+        return pair_distances(np.asarray(u, dtype=np.float32), np.asarray(v, dtype=np.float32), self.metric)
 
     def score_pairs(
         self, u: npt.ArrayLike, v: npt.ArrayLike, batch_size: int = 4096

@@ -21,6 +21,7 @@ import numpy.typing as npt
 from simsearch.data.items import Items
 from simsearch.data.pairs import Pairs, make_pairs, split_by_class
 from simsearch.errors import ConfigError, DataError
+from simsearch.evaluation.evaluate import pair_distances
 from simsearch.models import head_training
 from simsearch.models.callbacks import PairValidation, RetrievalValidation
 from simsearch.models.head import build_head_model
@@ -391,19 +392,9 @@ def _calibrate(
     normalised: bool,
 ) -> tuple[dict[str, Any], head_training.HeadReport]:
     u, v = e_left[pairs.left], e_right[pairs.right]
-    distances = _distances(u, v, normalised)
+    distances = pair_distances(u, v, "cosine" if normalised else "l2")
     probabilities = np.asarray(head.predict({"u": u, "v": v}, batch_size=4096, verbose=0)).reshape(-1)
     return head_training.calibrate(distances, probabilities, pairs.same)
-
-
-def _distances(
-    u: npt.NDArray[np.float32], v: npt.NDArray[np.float32], cosine: bool
-) -> npt.NDArray[np.float32]:
-    if cosine:
-        un = u / np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-12)
-        vn = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-        return (1.0 - np.sum(un * vn, axis=1)).astype(np.float32)
-    return np.linalg.norm(u - v, axis=1).astype(np.float32)
 
 
 def _model_config(
