@@ -22,6 +22,17 @@ def split_list(value: str | None) -> list[str] | None:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
+def json_record(text: str, what: str) -> dict[str, Any]:
+    """Parse one record given as a JSON object on the command line (`what` names the option)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"Expected a JSON object for {what}. Received: {text!r}") from exc
+    if not isinstance(value, dict):
+        raise DataError(f"Expected a JSON object for {what}. Received: {text!r}")
+    return value
+
+
 def load_data(
     path: Path, *, fields: list[str] | None, image_size: int | None, labelled: bool = True
 ) -> Items:

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from simsearch.cli._common import json_record
 from simsearch.errors import DataError
 
 
@@ -54,13 +55,7 @@ def _item(value: str, kind: str) -> Any:
             raise DataError(f"Expected an image file for the image model. Received: '{value}' (no such file)")
         return str(path)
     if kind == "record":
-        try:
-            record = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"Expected a JSON object for the record model. Received: {value!r}") from exc
-        if not isinstance(record, dict):
-            raise DataError(f"Expected a JSON object for the record model. Received: {value!r}")
-        return record
+        return json_record(value, "the record model")
     return value
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from simsearch.cli._common import json_record
 from simsearch.errors import ConfigError
 
 _PATH = click.Path(exists=True, path_type=Path)
@@ -82,7 +83,7 @@ def _queries(source: str, options: dict[str, Any], engine: Any) -> tuple[list[An
         return list(options["texts"]), {"items": list(options["texts"])}
     if source == "records":
         _require(kind, "record", "--record")
-        records = [_json_record(r) for r in options["records"]]
+        records = [json_record(r, "--record") for r in options["records"]]
         return records, {"items": records}
     from simsearch.data.loaders import load_table
 
@@ -95,18 +96,6 @@ def _queries(source: str, options: dict[str, Any], engine: Any) -> tuple[list[An
 def _require(kind: str, wanted: str, option: str) -> None:
     if kind != wanted:
         raise ConfigError(f"Expected {option} for a {wanted} model. Received: a {kind} model")
-
-
-def _json_record(text: str) -> dict[str, Any]:
-    from simsearch.errors import DataError
-
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"Expected a JSON object for --record. Received: {text!r}") from exc
-    if not isinstance(value, dict):
-        raise DataError(f"Expected a JSON object for --record. Received: {text!r}")
-    return value
 
 
 def _table(label: Any, hits: list[Any]) -> None:
