@@ -2,8 +2,8 @@
 
 Trains an image tower on 6 background alphabets, evaluates 20-way one-shot accuracy on 5 unseen
 evaluation alphabets, indexes those alphabets' 3,140 drawings, queries the index by id and by
-image file with re-ranking, and compares two pairs of images. Each command is printed before it
-runs.
+image file with re-ranking, compares two pairs of images, and deduplicates the catalogue (pairs
+of drawings of one character, grouped). Each command is printed before it runs.
 """
 
 from __future__ import annotations
@@ -108,6 +108,33 @@ def main() -> None:
     run("query", "--index", str(INDEX), "--image", str(b), "-k", "3")
     run("compare", "--model", str(MODEL), str(a), str(a_again))
     run("compare", "--model", str(MODEL), str(a), str(b))
+    pairs = WORK / "duplicates.csv"
+    run("dedup", "--index", str(INDEX), "--out", str(pairs), "--groups", "-k", "10")
+    summarise_dedup(pairs, WORK / "duplicates.groups.csv")
+
+
+def summarise_dedup(pairs_path: Path, groups_path: Path) -> None:
+    """How many found pairs are two drawings of the same character (the id's folder)."""
+    import csv
+
+    def character(item: str) -> str:
+        return item.rsplit("/", 1)[0]
+
+    with pairs_path.open(newline="") as f:
+        pairs = list(csv.DictReader(f))
+    with groups_path.open(newline="") as f:
+        groups = list(csv.DictReader(f))
+    same = sum(character(p["left_id"]) == character(p["right_id"]) for p in pairs)
+    print(f"\nFirst pairs of {pairs_path}:")
+    for p in pairs[:3]:
+        print(f"  {p['left_id']}  {p['right_id']}  distance {float(p['distance']):.3f}  score {p['score']}")
+    sizes: dict[str, int] = {}
+    for row in groups:
+        sizes[row["group"]] = sizes.get(row["group"], 0) + 1
+    print(
+        f"{len(pairs)} pairs, {same / max(len(pairs), 1):.1%} of them two drawings of the same character; "
+        f"{sum(n > 1 for n in sizes.values())} groups of 2+ drawings in {groups_path}"
+    )
 
 
 if __name__ == "__main__":
