@@ -77,7 +77,12 @@ _PATH = click.Path(exists=True, path_type=Path)
 )
 @click.option("--scale", type=float, help="Softmax scale (default: learned).")
 @click.option("--image-size", type=int, help="Resize images to this square size (default: as loaded).")
-@click.option("--architecture", type=click.Choice(["light", "koch"]), default="light", show_default=True)
+@click.option(
+    "--architecture",
+    type=click.Choice(["light", "koch", "linear", "mlp", "sequence"]),
+    help="Image: light (default) or koch. Record: linear (default, learned TF-IDF n-gram weights) "
+    "or mlp. Text: sequence (default: words + conv/GRU/mean pooling + char n-grams) or linear.",
+)
 @click.option("--filters", type=int, help="Conv filters per block (light image tower).")
 @click.option(
     "--invert/--no-invert",
@@ -196,9 +201,16 @@ def _tower_settings(options: dict[str, Any]) -> dict[str, Any]:
     for key in ("dropout", "embedding_dim", "filters", "pooling"):
         if options[key] is not None:
             settings[key] = options[key]
+    allowed = {"image": ("light", "koch"), "record": ("linear", "mlp"), "text": ("sequence", "linear")}
+    if options["architecture"] is not None:
+        if options["architecture"] not in allowed[options["tower"]]:
+            raise ConfigError(
+                f"Expected --architecture in {list(allowed[options['tower']])} for the {options['tower']} "
+                f"tower. Received: {options['architecture']!r}"
+            )
+        settings["architecture"] = options["architecture"]
     if options["tower"] == "image":
         settings["invert"] = options["invert"]
-        settings["architecture"] = options["architecture"]
         settings.pop("pooling", None)
     else:
         settings.pop("filters", None)

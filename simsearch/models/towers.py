@@ -57,8 +57,13 @@ class ImageTowerConfig:
 
 @dataclass(frozen=True)
 class TextTowerConfig:
-    """Settings of a text tower: word sequence with `pooling` plus a char n-gram TF-IDF bag."""
+    """Settings of a text tower: word sequence with `pooling` plus a char n-gram TF-IDF bag
+    (`architecture="sequence"`), or the linear TF-IDF tower of `RecordTowerConfig` over the one
+    text (`"linear"`: char 2-4-gram and word bags with learned n-gram weights, a fixed random
+    projection to `embedding_dim`; untrained, its cosine is TF-IDF cosine)."""
 
+    architecture: Literal["sequence", "linear"] = "sequence"
+    word_weight: float = 0.5
     embedding_dim: int = 128
     pooling: Literal["conv", "gru", "mean"] = "conv"
     max_tokens: int = 20_000
@@ -211,6 +216,10 @@ def build_text_tower(
 
     The tower takes `{"text": (n,) string}` and returns `(n, embedding_dim)`.
     """
+    if config.architecture not in ("sequence", "linear"):
+        raise ConfigError(
+            f"Expected architecture 'sequence' or 'linear'. Received: architecture={config.architecture!r}"
+        )
     if config.pooling not in ("conv", "gru", "mean"):
         raise ConfigError(f"Expected pooling 'conv', 'gru' or 'mean'. Received: pooling={config.pooling!r}")
     _check_positive(embedding_dim=config.embedding_dim, hidden=config.hidden)
@@ -218,6 +227,17 @@ def build_text_tower(
     texts = _as_text_array(texts)
     if len(texts) == 0:
         raise DataError("Expected training texts to adapt the vocabulary. Received: 0 texts")
+    if config.architecture == "linear":
+        linear = RecordTowerConfig(
+            text_fields=(TEXT_INPUT,),
+            embedding_dim=config.embedding_dim,
+            ngram_tokens=config.ngram_tokens,
+            word_tokens=config.max_tokens,
+            word_weight=config.word_weight,
+            dropout=config.dropout,
+            normalize=config.normalize,
+        )
+        return _linear_record_tower({TEXT_INPUT: texts}, linear, name="text_tower")
     inputs = keras.Input((), dtype="string", name=TEXT_INPUT)
     branches = [_word_branch(inputs, texts, config)]
     if config.char_ngrams:
@@ -328,11 +348,18 @@ def _word_bag(texts: np.ndarray, max_tokens: int) -> layers.TextVectorization:
 
 
 def _random_projection(name: str, embedding_dim: int, seed: int) -> layers.Dense:
+    """A fixed random projection; its tiny random bias gives an empty text (all-zero bag) one
+    fixed unit embedding instead of a zero vector, which cosine search cannot normalise."""
     init = keras.initializers.RandomNormal(stddev=embedding_dim**-0.5, seed=seed)
-    return layers.Dense(embedding_dim, use_bias=False, kernel_initializer=init, trainable=False, name=name)
+    bias = keras.initializers.RandomNormal(stddev=1e-3 * embedding_dim**-0.5, seed=seed + 100)
+    return layers.Dense(
+        embedding_dim, kernel_initializer=init, bias_initializer=bias, trainable=False, name=name
+    )
 
 
-def _linear_record_tower(columns: Mapping[str, Any], config: RecordTowerConfig) -> keras.Model:
+def _linear_record_tower(
+    columns: Mapping[str, Any], config: RecordTowerConfig, name: str = "record_tower"
+) -> keras.Model:
     texts = np.concatenate(
         [_as_text_array(columns[name]) for name in config.text_fields] or [np.array([""], dtype=object)]
     )
@@ -363,4 +390,4 @@ def _linear_record_tower(columns: Mapping[str, Any], config: RecordTowerConfig) 
         x = layers.Dropout(config.dropout)(x)
     if config.normalize:
         x = layers.UnitNormalization(name="l2_normalize")(x)
-    return keras.Model(inputs, x, name="record_tower")
+    return keras.Model(inputs, x, name=name)

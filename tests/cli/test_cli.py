@@ -54,8 +54,12 @@ def test_help_and_argument_errors_do_not_import_tensorflow() -> None:
     [
         (["train", "--tower", "image", "--out", "m"], "Expected exactly one of --data or --pairs"),
         (["train", "--tower", "image", "--loss", "hinge", "--out", "m"], "'hinge' is not one of"),
+        (
+            ["train", "--data", ".", "--tower", "record", "--architecture", "koch", "--out", "m"],
+            "Expected --architecture in ['linear', 'mlp'] for the record tower. Received: 'koch'",
+        ),
     ],
-    ids=["no-data", "unknown-loss"],
+    ids=["no-data", "unknown-loss", "architecture-of-another-tower"],
 )
 def test_bad_arguments_give_one_clean_line(args: list[str], message: str) -> None:
     result = CliRunner().invoke(cli, args)

@@ -96,6 +96,7 @@ CASES = {
     "text-conv": Case("text", {"pooling": "conv"}),
     "text-gru": Case("text", {"pooling": "gru"}),
     "text-mean-words-only": Case("text", {"pooling": "mean", "char_ngrams": False}),
+    "text-linear": Case("text", {"architecture": "linear"}),
     "record-text-numeric": Case("record", {}),
     "record-mlp": Case("record", {"architecture": "mlp"}),
 }
