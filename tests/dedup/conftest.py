@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import faiss
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -13,15 +10,6 @@ from simsearch.index import make_synthetic
 
 N_BASE, DIM, N_COPIES = 3000, 32, 150  # base rows, dimension, planted near-copies
 THRESHOLD = 0.02  # cosine distance: planted copies are ~0.001 apart, natural nearest neighbours ~0.01-0.05
-
-
-@pytest.fixture(autouse=True, scope="session")
-def one_faiss_thread() -> Iterator[None]:
-    """Run FAISS on one thread: the inputs are small, and OpenMP spin-waits on a busy machine."""
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(before)
 
 
 def planted(n_base: int, d: int, n_copies: int, seed: int = 0) -> npt.NDArray[np.float32]:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import faiss
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -12,15 +9,6 @@ import pytest
 from simsearch.index import make_synthetic
 
 from .oracle import DIM, NQ, N
-
-
-@pytest.fixture(autouse=True, scope="session")
-def one_faiss_thread() -> Iterator[None]:
-    """Run FAISS on one thread: the inputs are small, and OpenMP spin-waits on a busy machine."""
-    before = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    yield
-    faiss.omp_set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
