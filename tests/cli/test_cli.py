@@ -140,6 +140,7 @@ def test_train_writes_a_model_directory(image_model: Path) -> None:
     config = json.loads((image_model / "config.json").read_text())
     assert config["kind"] == "image" and config["metric"] == "cosine"
     assert isinstance(config["threshold"]["distance"], float)
+    assert config["training"]["learning_rate"] == 1e-3  # the default for image towers
 
 
 def test_evaluate_json_and_plots(image_model: Path, tmp_path: Path) -> None:
@@ -245,6 +246,8 @@ def test_train_on_pairs_over_two_catalogues(tmp_path: Path) -> None:
     assert "Saved record model" in result.output  # type: ignore[attr-defined]
     config = json.loads((out / "config.json").read_text())
     assert config["inputs"] == {"text_fields": ["name"], "numeric_fields": ["price"]}
+    # Pairs default to bce on the pair file's negatives; the linear record tower to lr 1e-2.
+    assert (config["training"]["loss"], config["training"]["learning_rate"]) == ("bce", 1e-2)
     result = invoke(
         "compare",
         "--model",
