@@ -237,7 +237,7 @@ def build_text_tower(
             dropout=config.dropout,
             normalize=config.normalize,
         )
-        return _linear_record_tower({TEXT_INPUT: texts}, linear, name="text_tower")
+        return _linear_record_tower({TEXT_INPUT: texts}, linear, model_name="text_tower")
     inputs = keras.Input((), dtype="string", name=TEXT_INPUT)
     branches = [_word_branch(inputs, texts, config)]
     if config.char_ngrams:
@@ -358,10 +358,10 @@ def _random_projection(name: str, embedding_dim: int, seed: int) -> layers.Dense
 
 
 def _linear_record_tower(
-    columns: Mapping[str, Any], config: RecordTowerConfig, name: str = "record_tower"
+    columns: Mapping[str, Any], config: RecordTowerConfig, model_name: str = "record_tower"
 ) -> keras.Model:
     texts = np.concatenate(
-        [_as_text_array(columns[name]) for name in config.text_fields] or [np.array([""], dtype=object)]
+        [_as_text_array(columns[field]) for field in config.text_fields] or [np.array([""], dtype=object)]
     )
     inputs: dict[str, Any] = {}
     parts = []
@@ -390,4 +390,4 @@ def _linear_record_tower(
         x = layers.Dropout(config.dropout)(x)
     if config.normalize:
         x = layers.UnitNormalization(name="l2_normalize")(x)
-    return keras.Model(inputs, x, name=name)
+    return keras.Model(inputs, x, name=model_name)

@@ -280,6 +280,8 @@ def test_linear_record_tower_starts_as_tfidf_cosine() -> None:
     )  # fmt: skip
     config = RecordTowerConfig(text_fields=("title",), embedding_dim=2048, word_weight=0.0)
     tower = build_record_tower({"title": texts}, config)
+    assert tower.name == "record_tower"
+    assert build_text_tower(texts, TextTowerConfig(architecture="linear")).name == "text_tower"
     e = np.asarray(tower({"title": texts}))
     chars = tower.get_layer("shared_char_ngrams")
     bag = np.array(chars(texts))
