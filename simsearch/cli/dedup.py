@@ -190,8 +190,9 @@ class _Job:
 def _open(index_dir: Path, options: dict[str, Any], need_model: bool = False) -> _Job:
     from simsearch.index import load_index, read_manifest
 
-    extra = read_manifest(index_dir).get("extra", {})
     rerank = bool(options["rerank"])
+    if not rerank and options["max_distance"] is not None:
+        raise ConfigError("Expected --max-distance only with --rerank (else use --threshold). Received: both")
     if rerank or need_model:
         from simsearch.engine import SearchEngine
 
@@ -199,14 +200,13 @@ def _open(index_dir: Path, options: dict[str, Any], need_model: bool = False) ->
         index, model, model_dir = engine.index, engine.model, engine.model_dir
         threshold, curves = model.threshold, model.calibration
     else:
+        extra = read_manifest(index_dir).get("extra", {})
         index, model, model_dir = load_index(index_dir), None, None
         threshold, curves = extra.get("threshold") or {}, extra.get("calibration") or {}
     key = "probability" if rerank else "distance"
     value, rule = _threshold(options, key, threshold, curves)
     if rerank:
         return _Job(index, model, model_dir, True, options["max_distance"], value, rule)
-    if options["max_distance"] is not None:
-        raise ConfigError("Expected --max-distance only with --rerank (else use --threshold). Received: both")
     return _Job(index, model, model_dir, False, value, None, rule)
 
 
@@ -260,12 +260,12 @@ def _merged_groups(
     from simsearch.dedup import assign_groups
 
     old_ids, old_groups = existing
-    text_ids = index.ids.astype(str)
-    live = np.isin(np.asarray(old_ids).astype(str), text_ids)
+    old_text, text_ids = np.asarray(old_ids).astype(str), index.ids.astype(str)
+    live = np.isin(old_text, text_ids)
     if not live.all():
         logger.info("Dropping %d grouped items no longer in the index", int((~live).sum()))
     position = {s: i for i, s in enumerate(text_ids.tolist())}
-    kept_ids = index.ids[[position[s] for s in np.asarray(old_ids).astype(str)[live].tolist()]]
+    kept_ids = index.ids[[position[s] for s in old_text[live].tolist()]]
     new_groups = assign_groups((kept_ids, old_groups[live]), new_ids, pairs, method=method, **cut)
     ids = np.concatenate([kept_ids, np.asarray(new_ids, dtype=index.ids.dtype)])
     return ids, np.concatenate([old_groups[live], new_groups])

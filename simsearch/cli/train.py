@@ -199,11 +199,14 @@ def _train_config(options: dict[str, Any], cls: type) -> Any:
     )
 
 
+# Each tower kind's architectures, its default first.
+ARCHITECTURES = {"image": ("light", "koch"), "record": ("linear", "mlp"), "text": ("sequence", "linear")}
+
+
 def _default_learning_rate(options: dict[str, Any]) -> float:
     """1e-2 for the linear TF-IDF towers (measured on the DeepMatcher sets), 1e-3 otherwise."""
-    linear = {"record": "linear", "text": "linear"}.get(options["tower"])
-    chosen = options["architecture"] or ("linear" if options["tower"] == "record" else None)
-    return 1e-2 if linear is not None and chosen == linear else 1e-3
+    chosen = options["architecture"] or ARCHITECTURES[options["tower"]][0]
+    return 1e-2 if chosen == "linear" else 1e-3
 
 
 def _tower_settings(options: dict[str, Any]) -> dict[str, Any]:
@@ -211,11 +214,11 @@ def _tower_settings(options: dict[str, Any]) -> dict[str, Any]:
     for key in ("dropout", "embedding_dim", "filters", "pooling"):
         if options[key] is not None:
             settings[key] = options[key]
-    allowed = {"image": ("light", "koch"), "record": ("linear", "mlp"), "text": ("sequence", "linear")}
     if options["architecture"] is not None:
-        if options["architecture"] not in allowed[options["tower"]]:
+        allowed = ARCHITECTURES[options["tower"]]
+        if options["architecture"] not in allowed:
             raise ConfigError(
-                f"Expected --architecture in {list(allowed[options['tower']])} for the {options['tower']} "
+                f"Expected --architecture in {list(allowed)} for the {options['tower']} "
                 f"tower. Received: {options['architecture']!r}"
             )
         settings["architecture"] = options["architecture"]

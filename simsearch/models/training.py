@@ -509,7 +509,7 @@ def _cosine_head(tower_model: keras.Model, x: Any, pairs: Pairs) -> keras.Model:
     fitted afterwards, on the trained tower's hard candidates.
     """
     embeddings = _encode(tower_model, x)
-    cos = np.sum(_unit(embeddings[pairs.left]) * _unit(embeddings[pairs.right]), axis=1)
+    cos = 1.0 - pair_distances(embeddings[pairs.left], embeddings[pairs.right], "cosine")
     middle = 0.5 * (cos[pairs.same == 1].mean() + cos[pairs.same == 0].mean())
     head = build_head_model(embeddings.shape[1])
     inner = head.get_layer("pairwise_head")
@@ -517,10 +517,6 @@ def _cosine_head(tower_model: keras.Model, x: Any, pairs: Pairs) -> keras.Model:
         layer.trainable = False
     inner.calibration_bias.assign(-inner.cos_scale * float(middle))
     return head
-
-
-def _unit(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def _split_pairs(pairs: Pairs, fraction: float, seed: int) -> tuple[Pairs, Pairs]:
