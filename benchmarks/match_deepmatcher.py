@@ -89,38 +89,30 @@ def train(args: argparse.Namespace, name: str, folder: Path, out: Path) -> float
     return (time.perf_counter() - start) / 60
 
 
-def pair_scores(folder: Path, split: str, model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(distance, head probability, label) of every pair in `split`.csv."""
-    from simsearch.cli._common import combine, load_catalogs, load_pair_file
+def encode_catalogues(folder: Path, model):
+    """tableA and tableB as `Items`, and their embeddings stacked A then B, encoded once."""
+    from simsearch.cli._common import combine, load_catalogs
 
     fields = model.config["inputs"]["text_fields"] + model.config["inputs"]["numeric_fields"]
     left, right = load_catalogs((folder / "tableA.csv", folder / "tableB.csv"), fields)
-    catalog, offset = combine(left, right)
-    pairs = load_pair_file(folder / f"{split}.csv", left, right, offset)
-    embeddings = model.encode(catalog.content())
+    catalog, _ = combine(left, right)
+    return left, right, model.encode(catalog.content())
+
+
+def pair_scores(folder: Path, split: str, model, left, right, embeddings):
+    """(distance, head probability, label) of every pair in `split`.csv."""
+    from simsearch.cli._common import load_pair_file
+
+    pairs = load_pair_file(folder / f"{split}.csv", left, right, len(left))
     u, v = embeddings[pairs.left], embeddings[pairs.right]
     return model.distance(u, v), model.score_pairs(u, v), pairs.same.astype(np.int64)
-
-
-def classify(same: np.ndarray, decided: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    from simsearch.evaluation.metrics import average_precision
-
-    tp = int(np.sum(decided & (same == 1)))
-    precision = tp / max(int(decided.sum()), 1)
-    recall = tp / max(int(same.sum()), 1)
-    f1 = 2 * precision * recall / max(precision + recall, 1e-12)
-    return {"precision": precision, "recall": recall, "f1": f1, "ap": average_precision(same, scores)}
-
-
-def best_f1_threshold(same: np.ndarray, scores: np.ndarray) -> float:
-    from simsearch.evaluation.metrics import calibrate_threshold
-
-    return float(calibrate_threshold(same, scores))
 
 
 def tfidf_baseline(folder: Path, name: str) -> tuple[dict[str, float], dict[int, float]]:
     """TF-IDF char 2-4-gram cosine: test classification at the valid threshold, blocking recall."""
     from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from simsearch.evaluation.metrics import calibrate_threshold, pair_metrics
 
     fields = FIELDS[name].split(",")
     tables = {side: read_rows(folder / f"table{side}.csv") for side in "AB"}
@@ -139,9 +131,12 @@ def tfidf_baseline(folder: Path, name: str) -> tuple[dict[str, float], dict[int,
 
     valid, valid_same = scores("valid")
     test, test_same = scores("test")
-    report = classify(test_same, test >= best_f1_threshold(valid_same, valid), test)
-    matches = [(pos["A"][r["left_id"]], pos["B"][r["right_id"]]) for r in read_rows(folder / "test.csv")]
-    matches = [m for m, r in zip(matches, read_rows(folder / "test.csv"), strict=True) if r["label"] == "1"]
+    report = pair_metrics(test_same, test, calibrate_threshold(valid_same, valid))
+    matches = [
+        (pos["A"][r["left_id"]], pos["B"][r["right_id"]])
+        for r in read_rows(folder / "test.csv")
+        if r["label"] == "1"
+    ]
     sims = (x["B"][[b for _, b in matches]] @ x["A"].T).toarray()
     return report, blocking_recall(sims, [a for a, _ in matches])
 
@@ -153,37 +148,37 @@ def blocking_recall(similarities: np.ndarray, targets: list[int]) -> dict[int, f
     return {k: float(np.mean(rank < k)) for k in KS}
 
 
-def index_blocking_recall(folder: Path, model) -> dict[int, float]:
+def index_blocking_recall(folder: Path, model, left, right, embeddings) -> dict[int, float]:
     """Blocking recall through a simsearch index of tableA queried with tableB items."""
-    from simsearch.data.loaders import load_table
     from simsearch.index import FaissIndex, IndexConfig
 
-    fields = model.config["inputs"]["text_fields"] + model.config["inputs"]["numeric_fields"]
-    a, b = (load_table(folder / f"table{side}.csv", fields=fields) for side in "AB")
-    index = FaissIndex(IndexConfig(metric=model.metric)).build(model.encode(a.content()), a.ids.astype(str))
+    index = FaissIndex(IndexConfig(metric=model.metric)).build(embeddings[: len(left)], left.ids.astype(str))
     rows = [r for r in read_rows(folder / "test.csv") if r["label"] == "1"]
-    b_pos = {str(i): n for n, i in enumerate(b.ids.astype(str))}
-    xq = model.encode(b.content())[[b_pos[r["right_id"]] for r in rows]]
+    b_pos = {str(i): n for n, i in enumerate(right.ids.astype(str))}
+    xq = embeddings[len(left) :][[b_pos[r["right_id"]] for r in rows]]
     _, found = index.search(xq, max(KS))
     hit = [[r["left_id"] in set(f[:k]) for r, f in zip(rows, found, strict=True)] for k in KS]
     return {k: float(np.mean(h)) for k, h in zip(KS, hit, strict=True)}
 
 
 def evaluate(args: argparse.Namespace, name: str) -> dict[str, object]:
+    from simsearch.evaluation.metrics import pair_metrics
     from simsearch.models.siamese import SiameseModel
 
     folder = args.data_root / name
     out = args.models / name
     minutes = train(args, name, folder, out)
     model = SiameseModel.load(out)
-    distance, probability, same = pair_scores(folder, "test", model)
+    left, right, embeddings = encode_catalogues(folder, model)
+    distance, probability, same = pair_scores(folder, "test", model, left, right, embeddings)
     threshold = model.threshold
     row: dict[str, object] = {
         "dataset": name,
-        "tower": classify(same, distance <= threshold["distance"], -distance),
-        "head": classify(same, probability >= threshold["probability"], probability),
+        # A pair is "same" when its distance is at most the threshold: negated, a score at least it.
+        "tower": pair_metrics(same, -distance, -threshold["distance"]),
+        "head": pair_metrics(same, probability, threshold["probability"]),
         "train_minutes": minutes,
-        "blocking": index_blocking_recall(folder, model),
+        "blocking": index_blocking_recall(folder, model, left, right, embeddings),
         "rerank_default": bool(model.config.get("head", {}).get("rerank_default", False)),
     }
     row["tfidf"], row["tfidf_blocking"] = tfidf_baseline(folder, name)
