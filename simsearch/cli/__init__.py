@@ -46,6 +46,7 @@ def _register() -> None:
     from simsearch.cli.dedup import dedup_command, match_command
     from simsearch.cli.evaluate import evaluate
     from simsearch.cli.index import add_command, build_index_command, delete_command
+    from simsearch.cli.prepare import prepare_pairs
     from simsearch.cli.query import query
     from simsearch.cli.serve import serve
     from simsearch.cli.train import train
@@ -55,6 +56,7 @@ def _register() -> None:
     cli.add_command(serve)
     cli.add_command(dedup_command)
     cli.add_command(match_command)
+    cli.add_command(prepare_pairs)
 
 
 _register()

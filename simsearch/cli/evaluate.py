@@ -35,7 +35,16 @@ _PATH = click.Path(exists=True, path_type=Path)
     help="Labelled items to evaluate on (classes unseen in training, for one-shot).",
 )
 @click.option("--pairs", type=_PATH, help="Labelled pairs CSV (left_id, right_id, label) to evaluate on.")
+@click.option(
+    "--lake-runs",
+    type=_PATH,
+    help="Omniglot's all_runs.zip: also score Lake et al.'s 20 official 20-way one-shot runs (with --data).",
+)
 @click.option("--catalog", type=_PATH, multiple=True, help="Catalogue(s) the --pairs point into.")
+@click.option(
+    "--score-column",
+    help="Graded similarity column of --pairs (STS-B, SICK): adds Spearman and Pearson correlations.",
+)
 @click.option("--fields", help="Comma-separated content fields (default: the model's).")
 @click.option("--n-way", type=int, default=20, show_default=True, help="Classes per one-shot trial.")
 @click.option("--k-shot", type=int, default=1, show_default=True, help="Support examples per class.")
@@ -85,10 +94,17 @@ def evaluate(model_dir: Path, **options: Any) -> None:
             ks=[int(k) for k in split_list(options["ks"]) or ["1"]],
             seed=options["seed"],
         )
+        if options["lake_runs"]:
+            result.report["official one-shot runs"] = _lake_runs(model, options["lake_runs"])
     else:
         left, right = load_catalogs(options["catalog"], fields)
         catalog, offset = combine(left, right)
         pairs = load_pair_file(options["pairs"], left, right, offset)
+        graded = None
+        if options["score_column"]:
+            from simsearch.data.loaders import load_pair_scores
+
+            graded = load_pair_scores(options["pairs"], options["score_column"])
         table = model.encode(catalog.content())
         result = evaluate_pairs(
             table,
@@ -97,6 +113,9 @@ def evaluate(model_dir: Path, **options: Any) -> None:
             score_pairs=model.score_pairs,
             metric=model.metric,
             threshold=model.threshold,
+            graded=graded,
+            ks=[int(k) for k in split_list(options["ks"]) or ["1"]],
+            one_catalog=right is None,
         )
     report: dict[str, Any] = {"model": str(model_dir), **result.report}
     if result.notes:
@@ -105,6 +124,19 @@ def evaluate(model_dir: Path, **options: Any) -> None:
         folder = options["plots"] or model_dir / "plots"
         report["plots"] = str(_write_plots(folder, result, model, embeddings, labels))
     echo_report(report, options["as_json"])
+
+
+def _lake_runs(model: Any, path: Path) -> dict[str, Any]:
+    from simsearch.evaluation.lake_runs import load_lake_runs
+    from simsearch.evaluation.oneshot import lake_runs_accuracy
+
+    size = model.config["inputs"].get("image_size")
+    if model.kind != "image" or not size:
+        raise ConfigError(f"Expected an image model with --lake-runs. Received: a {model.kind} model")
+    result = lake_runs_accuracy(
+        model.encode, load_lake_runs(path, image_size=tuple(size)), metric=model.metric
+    )
+    return {"accuracy": result.accuracy, "ci95": list(result.ci95), "trials": result.n_trials}
 
 
 def _model_fields(model: Any) -> list[str] | None:

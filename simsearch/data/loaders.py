@@ -26,6 +26,7 @@ __all__ = [
     "load_image_folder",
     "load_items",
     "load_npz",
+    "load_pair_scores",
     "load_pairs",
     "load_table",
 ]
@@ -147,6 +148,35 @@ def load_pairs(path: str | Path, left: Items, right: Items | None = None) -> Pai
         right=_positions(right_ids, _cells(rows, "right_id"), "right", path),
         same=_binary_labels(_cells(rows, "label"), path),
     )
+
+
+def load_pair_scores(path: str | Path, column: str = "score") -> npt.NDArray[np.float64]:
+    """Read a pair file's graded similarity column (STS-B 0-5, SICK 1-5), in row order.
+
+    Example:
+        >>> load_pair_scores("data/stsb/test.csv").shape
+        (1379,)
+    """
+    path = Path(path)
+    header, rows = _read_rows(path)
+    _require_columns([column], header, path)
+    cells = _cells(rows, column)
+    try:
+        scores = np.array(cells, dtype=np.float64)
+    except ValueError:
+        bad = [c for c in cells if not _is_float(c)]
+        raise DataError(f"Expected numbers in {column} of '{path}'. Received: {bad[:_FEW]}") from None
+    if not np.isfinite(scores).all():
+        raise DataError(f"Expected finite numbers in {column} of '{path}'. Received: NaN or inf")
+    return scores
+
+
+def _is_float(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:

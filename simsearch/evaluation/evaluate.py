@@ -11,9 +11,11 @@ import numpy as np
 import numpy.typing as npt
 
 from simsearch.data.pairs import Pairs, make_pairs
+from simsearch.errors import DataError
+from simsearch.evaluation.correlation import pearson, spearman
 from simsearch.evaluation.metrics import calibrate_threshold, pair_metrics
 from simsearch.evaluation.oneshot import n_way_k_shot_accuracy
-from simsearch.evaluation.retrieval import retrieval_metrics
+from simsearch.evaluation.retrieval import pair_retrieval_metrics, retrieval_metrics
 
 __all__ = ["Evaluation", "evaluate_items", "evaluate_pairs", "pair_distances"]
 
@@ -66,9 +68,7 @@ def _pair_sections(
         if stored.get("probability") is None:
             stored["probability"] = calibrate_threshold(same, probabilities)
             notes.append("No stored head threshold: calibrated on these pairs (optimistic).")
-        sections["pairs (pairwise head)"] = pair_metrics(
-            same, probabilities, float(stored["probability"])
-        )
+        sections["pairs (pairwise head)"] = pair_metrics(same, probabilities, float(stored["probability"]))
     return sections, distances, probabilities
 
 
@@ -140,18 +140,75 @@ def evaluate_pairs(
     score_pairs: ScorePairs | None = None,
     metric: str = "cosine",
     threshold: Mapping[str, Any] | None = None,
+    graded: npt.ArrayLike | None = None,
+    ks: Sequence[int] = (),
+    one_catalog: bool = True,
 ) -> Evaluation:
-    """Evaluate labelled pairs (`same` 1 = the same item) of two embedding tables."""
+    """Evaluate labelled pairs (`same` 1 = the same item) of two embedding tables.
+
+    With `graded` (`(n,)` human similarity scores, STS-B / SICK), also Spearman's and Pearson's
+    correlation of the tower's similarity (`-distance`) and of the head's probability with them.
+    With `ks`, also paraphrase retrieval: each item of a positive pair searches the other side's
+    items of the pair file (both sides when `one_catalog`, i.e. `left is right`) for its partner.
+    """
     u = np.asarray(left, dtype=np.float32)[pairs.left]
     v = np.asarray(right, dtype=np.float32)[pairs.right]
     notes: list[str] = []
     sections, distances, probabilities = _pair_sections(
         u, v, pairs.same, score_pairs=score_pairs, metric=metric, threshold=threshold, notes=notes
     )
+    if graded is not None:
+        sections["graded similarity"] = _correlations(graded, distances, probabilities, len(pairs.same))
+    if ks and pairs.same.any():
+        sections["pair retrieval"] = _pair_retrieval(left, right, pairs, ks, metric, one_catalog)
     return Evaluation(sections, pairs.same, distances, probabilities, notes)
 
 
-def _has_group_with(groups: np.ndarray, labels: np.ndarray, n_way: int) -> bool:
-    return any(
-        len(np.unique(labels[(groups == g) & (labels >= 0)])) >= n_way for g in np.unique(groups)
+def _correlations(
+    graded: npt.ArrayLike, distances: np.ndarray, probabilities: np.ndarray | None, n: int
+) -> dict[str, Any]:
+    gold = np.asarray(graded, dtype=np.float64)
+    if gold.shape != (n,):
+        raise DataError(f"Expected graded scores of shape ({n},). Received: shape={gold.shape}")
+    out: dict[str, Any] = {
+        "spearman (tower)": spearman(-distances, gold),
+        "pearson (tower)": pearson(-distances, gold),
+    }
+    if probabilities is not None:
+        out["spearman (head)"] = spearman(probabilities, gold)
+        out["pearson (head)"] = pearson(probabilities, gold)
+    out["n_pairs"] = n
+    return out
+
+
+def _pair_retrieval(
+    left: npt.ArrayLike, right: npt.ArrayLike, pairs: Pairs, ks: Sequence[int], metric: str, one_catalog: bool
+) -> dict[str, Any]:
+    positive = pairs.same == 1
+    if one_catalog:
+        table = np.asarray(left, dtype=np.float32)
+        candidates = np.union1d(pairs.left, pairs.right)
+    else:  # queries from the right catalogue search the left one's items in the pair file
+        table = np.concatenate([np.asarray(left, np.float32), np.asarray(right, np.float32)])
+        shift = len(np.asarray(left))
+        return pair_retrieval_metrics(
+            table,
+            pairs.right[positive] + shift,
+            pairs.left[positive],
+            np.unique(pairs.left),
+            ks=ks,
+            metric=metric,  # type: ignore[arg-type]
+            both_ways=False,
+        )
+    return pair_retrieval_metrics(
+        table,
+        pairs.left[positive],
+        pairs.right[positive],
+        candidates,
+        ks=ks,
+        metric=metric,  # type: ignore[arg-type]
     )
+
+
+def _has_group_with(groups: np.ndarray, labels: np.ndarray, n_way: int) -> bool:
+    return any(len(np.unique(labels[(groups == g) & (labels >= 0)])) >= n_way for g in np.unique(groups))

@@ -129,3 +129,46 @@ def test_bad_settings(kwargs, match):
 def test_bad_data(embeddings, labels, match):
     with pytest.raises(DataError, match=match):
         retrieval_metrics(embeddings, labels)
+
+
+def _brute_pair_recall(emb, left, right, pool, k, both_ways):
+    x = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    relevant: dict[int, set[int]] = {}
+    sides = [(left, right), (right, left)] if both_ways else [(left, right)]
+    for qs, rs in sides:
+        for q, r in zip(qs, rs, strict=False):
+            relevant.setdefault(int(q), set()).add(int(r))
+    found = []
+    for q, rel in sorted(relevant.items()):
+        cands = [c for c in sorted(set(pool)) if c != q]
+        ranked = sorted(cands, key=lambda c: -float(x[q] @ x[c]))[:k]
+        found.append(bool(rel & set(ranked)))
+    return float(np.mean(found))
+
+
+@pytest.mark.parametrize("both_ways", [True, False], ids=["one-catalog", "b-against-a"])
+def test_pair_retrieval_matches_brute_force(both_ways: bool) -> None:
+    from simsearch.evaluation.retrieval import pair_retrieval_metrics
+
+    rng = np.random.default_rng(3)
+    emb = rng.normal(size=(60, 8)).astype(np.float32)
+    left, right = rng.choice(30, 20, replace=False), 30 + rng.choice(30, 20, replace=False)
+    emb[right] = emb[left] + rng.normal(scale=0.8, size=(20, 8))
+    pool = np.arange(60) if both_ways else np.arange(30)
+    queries, answers = (left, right) if both_ways else (right, left)
+    got = pair_retrieval_metrics(emb, queries, answers, pool, ks=(1, 3), both_ways=both_ways)
+    for k in (1, 3):
+        assert got[f"recall@{k}"] == pytest.approx(
+            _brute_pair_recall(emb, queries, answers, pool, k, both_ways)
+        )
+    assert got["n_queries"] == (40 if both_ways else 20)
+    assert 0.0 < got["recall@1"] < 1.0  # the noise makes some queries miss: the check can fail
+
+
+def test_pair_retrieval_perfect_when_partners_coincide() -> None:
+    from simsearch.evaluation.retrieval import pair_retrieval_metrics
+
+    emb = np.eye(6, dtype=np.float32)
+    emb[3:] = emb[:3]
+    got = pair_retrieval_metrics(emb, [0, 1, 2], [3, 4, 5], np.arange(6), ks=(1,))
+    assert got == {"recall@1": 1.0, "mrr@1": 1.0, "n_queries": 6}

@@ -1,0 +1,194 @@
+"""Recipe: similar questions / paraphrases on MRPC, STS Benchmark and SICK (docs/recipes/text_pairs.md).
+
+Runs the recipe's commands (prepare-pairs → train → evaluate) and the non-learned baseline the
+same way: TF-IDF over character 2-4-grams of the sentences (scikit-learn `char_wb`, sublinear tf)
+with cosine, one threshold chosen on the valid pairs.
+
+    .venv/bin/python -m benchmarks.recipes.text_pairs --data-root ../shared/data --work runs/recipes
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.recipes._common import evaluate_json, row, simsearch, timed_simsearch
+
+# prepare-pairs arguments, paths relative to text_pairs/.
+CORPORA: dict[str, list[str]] = {
+    "mrpc": [
+        "--format", "mrpc", "--train", "mrpc/msr_paraphrase_train.txt",
+        "--test", "mrpc/msr_paraphrase_test.txt",
+    ],
+    "stsb": [
+        "--format", "stsb", "--train", "stsbenchmark/sts-train.csv", "--valid", "stsbenchmark/sts-dev.csv",
+        "--test", "stsbenchmark/sts-test.csv",
+    ],
+    "sick": ["--format", "sick", "--input", "sick/SICK.txt"],
+}  # fmt: skip
+NAMES = {"mrpc": "MRPC", "stsb": "STS-B", "sick": "SICK"}
+# The issue's anchors (Reimers & Gurevych 2019; Mueller & Thyagarajan 2016).
+ANCHORS = {
+    ("mrpc", "accuracy"): (76.0, "SBERT frozen embeddings (Reimers & Gurevych 2019); InferSent 75.8"),
+    ("stsb", "spearman x100"): (86.1, "SBERT fine-tuned on STS-B (Reimers & Gurevych 2019); USE 74.9"),
+    ("sick", "pearson r"): (0.882, "MaLSTM (Mueller & Thyagarajan 2016)"),
+}
+BASELINE = "TF-IDF char 2-4 cosine"
+TRAIN_ARGS = ["--tower", "text", "--architecture", "linear", "--embedding-dim", "512", "--fields", "text"]
+
+
+def prepare(data_root: Path, work: Path, name: str) -> Path:
+    folder = work / "data" / name
+    args = [
+        a if not a.endswith((".txt", ".csv")) else str(data_root / "text_pairs" / a) for a in CORPORA[name]
+    ]
+    simsearch("prepare-pairs", *args, "--out", folder)
+    return folder
+
+
+def train(folder: Path, model: Path, epochs: int, extra: list[str]) -> float:
+    if (model / "config.json").exists():
+        return 0.0
+    steps = -(-sum(1 for _ in (folder / "train.csv").open(encoding="utf-8")) // 128)
+    return timed_simsearch(
+        "train", "--quiet", "--pairs", folder / "train.csv", "--valid-pairs", folder / "valid.csv",
+        "--catalog", folder / "catalog.csv", *TRAIN_ARGS, "--epochs", str(epochs),
+        "--steps-per-epoch", str(steps), *extra, "--out", model,
+    )  # fmt: skip
+
+
+def _pairs(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    with (folder / f"{split}.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    ids = [(r["left_id"], r["right_id"]) for r in rows]
+    label = np.array([int(r["label"]) for r in rows])
+    score = np.array([float(r["score"]) for r in rows])
+    return np.array([a for a, _ in ids]), np.array([b for _, b in ids]), label, score
+
+
+def tfidf_baseline(folder: Path, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, Any]:
+    """TF-IDF char 2-4 cosine on the test pairs, run the way `simsearch evaluate` runs a model."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from simsearch.evaluation.correlation import pearson, spearman
+    from simsearch.evaluation.metrics import calibrate_threshold, pair_metrics
+    from simsearch.evaluation.retrieval import pair_retrieval_metrics
+
+    with (folder / "catalog.csv").open(newline="", encoding="utf-8") as handle:
+        catalog = list(csv.DictReader(handle))
+    position = {r["id"]: i for i, r in enumerate(catalog)}
+    x = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True).fit_transform(
+        [r["text"].lower() for r in catalog]
+    )
+
+    def cosines(split: str) -> tuple[np.ndarray, ...]:
+        a, b, label, score = _pairs(folder, split)
+        pa, pb = [position[i] for i in a], [position[i] for i in b]
+        return np.asarray(x[pa].multiply(x[pb]).sum(axis=1)).ravel(), label, score, np.array(pa), np.array(pb)
+
+    valid, valid_label, *_ = cosines("valid")
+    test, label, score, pa, pb = cosines("test")
+    report: dict[str, Any] = dict(pair_metrics(label, test, calibrate_threshold(valid_label, valid)))
+    report["spearman"], report["pearson"] = spearman(test, score), pearson(test, score)
+    # Exact cosine retrieval among the test sentences: the Gram matrix's eigenvectors scaled by
+    # sqrt(eigenvalue) have the same inner products as the TF-IDF rows, in a dense n x n array.
+    pool = np.union1d(pa, pb)
+    gram = (x[pool] @ x[pool].T).toarray()
+    values, vectors = np.linalg.eigh(gram)
+    dense = (vectors * np.sqrt(np.clip(values, 0, None))).astype(np.float32)
+    at = {p: i for i, p in enumerate(pool)}
+    positive = label == 1
+    report["retrieval"] = pair_retrieval_metrics(
+        dense, [at[p] for p in pa[positive]], [at[p] for p in pb[positive]], np.arange(len(pool)), ks=ks
+    )
+    return report
+
+
+def run(
+    data_root: Path,
+    work_dir: Path,
+    budget_minutes: float = 30.0,
+    *,
+    corpora: tuple[str, ...] = ("mrpc", "stsb", "sick"),
+    extra_train_args: list[str] | None = None,
+    variant: str = "linear",
+) -> list[dict[str, Any]]:
+    """Run the recipe on each corpus; rows for the quality table.
+
+    `budget_minutes` is split across the corpora as training epochs (about 1.5 min per epoch of
+    the linear tower on 2 CPU cores, measured on MRPC).
+    """
+    epochs = max(1, min(10, int(budget_minutes / len(corpora) / 1.5)))
+    rows: list[dict[str, Any]] = []
+    for name in corpora:
+        folder = prepare(data_root, work_dir, name)
+        model = work_dir / "models" / f"{name}-{variant}"
+        minutes = train(folder, model, epochs, extra_train_args or [])
+        report = evaluate_json(
+            "--model", model, "--pairs", folder / "test.csv", "--catalog", folder / "catalog.csv",
+            "--score-column", "score", "--k", "1,5,10",
+        )  # fmt: skip
+        (work_dir / f"{name}-{variant}-report.json").write_text(json.dumps(report, indent=1))
+        base = tfidf_baseline(folder)
+        rows.extend(_rows(name, variant, report, base, minutes))
+    return rows
+
+
+def _rows(
+    name: str, variant: str, report: dict[str, Any], base: dict[str, Any], minutes: float
+) -> list[dict]:
+    tower, head = report["pairs (tower distance)"], report.get("pairs (pairwise head)") or {}
+    graded, retrieval = report["graded similarity"], report["pair retrieval"]
+    dataset = f"{NAMES[name]} test ({variant} tower)"
+
+    def make(metric: str, t: float | None, h: float | None, b: float) -> dict[str, Any]:
+        anchor, source = ANCHORS.get((name, metric), (None, None))
+        return row(
+            dataset=dataset, metric=metric, tower=t, head=h, baseline=b, baseline_name=BASELINE,
+            anchor=anchor, anchor_source=source, train_minutes=round(minutes, 1),
+        )  # fmt: skip
+
+    pct = lambda v: None if v is None else round(100 * v, 1)  # noqa: E731
+    out = [
+        make("accuracy", pct(tower["accuracy"]), pct(head.get("accuracy")), pct(base["accuracy"])),
+        make("F1", pct(tower["f1"]), pct(head.get("f1")), pct(base["f1"])),
+        make(
+            "recall@1 (paraphrase retrieval)",
+            pct(retrieval["recall@1"]),
+            None,
+            pct(base["retrieval"]["recall@1"]),
+        ),
+    ]
+    if name == "stsb":
+        out.append(make("spearman x100", pct(graded["spearman (tower)"]), pct(graded.get("spearman (head)")),
+                        pct(base["spearman"])))  # fmt: skip
+    if name == "sick":
+        r = lambda v: None if v is None else round(v, 3)  # noqa: E731
+        out.append(
+            make(
+                "pearson r", r(graded["pearson (tower)"]), r(graded.get("pearson (head)")), r(base["pearson"])
+            )
+        )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data-root", type=Path, required=True, help="The folder holding text_pairs/.")
+    parser.add_argument("--work", type=Path, default=Path("runs/recipes"))
+    parser.add_argument("--budget-minutes", type=float, default=30.0)
+    parser.add_argument("--corpora", default="mrpc,stsb,sick")
+    args = parser.parse_args()
+    for r in run(args.data_root, args.work, args.budget_minutes, corpora=tuple(args.corpora.split(","))):
+        print(json.dumps(r))
+
+
+if __name__ == "__main__":
+    main()
