@@ -1,0 +1,311 @@
+"""A catalogue read in partitions: the driver plans them, each task reads its own.
+
+Planning touches only what it must (a header line, Parquet footers, a folder listing), never the
+rows, so it is cheap however large the catalogue:
+
+    .csv, .jsonl   byte ranges cut at line ends (a CSV value may not hold a line break; JSONL is
+                   one object per line by definition)
+    .parquet       row groups, of one file or of a folder of `*.parquet` files
+    image folder   the sorted image paths, as `load_image_folder(labelled=False)` lists them
+
+A partition reads into the same `Items` a local load gives for its rows: ids as text (tables) or
+paths relative to the folder (images), the `label` column or class folder as the class. Column
+types come from the model (`numeric_fields` become float32, NaN where empty; every other field
+stays text), where a local load guesses them from the values: the two agree unless a text field
+holds only numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from simsearch.data.items import Items
+from simsearch.errors import ConfigError, DataError
+
+__all__ = ["CatalogSpec", "Partition", "plan_partitions", "read_partition"]
+
+_FEW = 5
+
+
+@dataclass(frozen=True)
+class CatalogSpec:
+    """What to read from each row: content fields (tables) or the image size and channels.
+
+    Args:
+        fields: content columns of a table.
+        numeric_fields: those of `fields` read as float32.
+        image_size: `(h, w)` images are resized to; None keeps a folder's own (common) size.
+        channels: 1 or 3 for images (None: 3 where a partition has colour, else 1).
+        id_column: the table column holding unique ids.
+        label_column: the table column holding class names, when present.
+    """
+
+    fields: tuple[str, ...] = ()
+    numeric_fields: tuple[str, ...] = ()
+    image_size: tuple[int, int] | None = None
+    channels: int | None = None
+    id_column: str = "id"
+    label_column: str = "label"
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One task's share of a catalogue.
+
+    `kind` is `"csv"`, `"jsonl"` (bytes `start:stop` of `path`, cut at line ends), `"parquet"`
+    (`row_groups`: `(file, group)` pairs) or `"images"` (`paths` relative to the folder `path`).
+    """
+
+    number: int
+    path: str
+    kind: str
+    start: int = 0
+    stop: int = 0
+    header: tuple[str, ...] = ()
+    row_groups: tuple[tuple[str, int], ...] = ()
+    paths: tuple[str, ...] = field(default=(), repr=False)
+
+
+def plan_partitions(path: str | os.PathLike[str], n_partitions: int) -> list[Partition]:
+    """Split the catalogue at `path` into at most `n_partitions` partitions (fewer when small).
+
+    Example:
+    >>> parts = plan_partitions("catalogue.csv", 16)
+    >>> items = read_partition(parts[0], CatalogSpec(fields=("name", "price"), numeric_fields=("price",)))
+    """
+    if isinstance(n_partitions, bool) or not isinstance(n_partitions, int) or n_partitions < 1:
+        raise ConfigError(f"Expected n_partitions >= 1. Received: n_partitions={n_partitions!r}")
+    root = Path(path)
+    suffix = root.suffix.lower()
+    if root.is_dir() and not _parquet_files(root):
+        return _image_partitions(root, n_partitions)
+    if suffix == ".parquet" or root.is_dir():
+        return _parquet_partitions(root, n_partitions)
+    if suffix in (".csv", ".jsonl") and root.is_file():
+        return _byte_partitions(root, suffix[1:], n_partitions)
+    raise DataError(
+        "Expected a .csv, .jsonl or .parquet file, a folder of .parquet files or an image folder "
+        f"to read in partitions. Received: '{root}'" + ("" if root.exists() else " (missing)")
+    )
+
+
+def read_partition(partition: Partition, spec: CatalogSpec) -> Items:
+    """Read one partition as `Items` (unlabelled rows get label -1)."""
+    if partition.kind == "images":
+        return _read_images(partition, spec)
+    if partition.kind == "parquet":
+        columns = _parquet_columns(partition, spec)
+    else:
+        columns = _text_columns(partition, spec)
+    return _table_items(columns, spec, partition)
+
+
+# ---- planning ---------------------------------------------------------------------------------
+
+
+def _byte_partitions(path: Path, kind: str, n_partitions: int) -> list[Partition]:
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        header: tuple[str, ...] = ()
+        if kind == "csv":
+            first = f.readline()
+            header = tuple(next(csv.reader([first.decode("utf-8-sig")]), []))
+            if not header:
+                raise DataError(f"Expected a header line in '{path}'. Received: an empty file")
+        begin = f.tell()
+        cuts = [begin]
+        for target in np.linspace(begin, size, n_partitions + 1)[1:-1]:
+            f.seek(int(target))
+            f.readline()  # to the end of the line the target falls in
+            cuts.append(max(f.tell(), cuts[-1]))
+        cuts.append(size)
+    bounds = sorted(set(cuts))
+    return [
+        Partition(number, str(path), kind, start, stop, header)
+        for number, (start, stop) in enumerate(itertools.pairwise(bounds))
+    ]
+
+
+def _parquet_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.glob("*.parquet") if p.is_file() and not p.name.startswith((".", "_")))
+
+
+def _parquet_partitions(root: Path, n_partitions: int) -> list[Partition]:
+    pq = _parquet()
+    files = _parquet_files(root) if root.is_dir() else [root]
+    if not files or not files[0].is_file():
+        raise DataError(f"Expected a Parquet file or a folder of them. Received: '{root}' (none found)")
+    groups, rows = [], []
+    for file in files:
+        meta = pq.ParquetFile(file).metadata
+        for g in range(meta.num_row_groups):
+            groups.append((str(file), g))
+            rows.append(meta.row_group(g).num_rows)
+    cuts = _balanced_cuts(np.asarray(rows, np.int64), n_partitions)
+    return [
+        Partition(number, str(root), "parquet", row_groups=tuple(groups[a:b]))
+        for number, (a, b) in enumerate(itertools.pairwise(cuts))
+    ]
+
+
+def _image_partitions(root: Path, n_partitions: int) -> list[Partition]:
+    from simsearch.data.image_folder import IMAGE_SUFFIXES, _folder_tree
+
+    paths = [rel.as_posix() for rel in sorted(_folder_tree(root))]
+    if not paths:
+        raise DataError(f"Expected images ({', '.join(IMAGE_SUFFIXES)}). Received: none in '{root}'")
+    cuts = _balanced_cuts(np.ones(len(paths), np.int64), n_partitions)
+    return [
+        Partition(number, str(root), "images", paths=tuple(paths[a:b]))
+        for number, (a, b) in enumerate(itertools.pairwise(cuts))
+    ]
+
+
+def _balanced_cuts(sizes: npt.NDArray[np.int64], n_partitions: int) -> list[int]:
+    """Cut `len(sizes)` consecutive units into at most `n_partitions` runs of similar total size."""
+    ends = np.cumsum(sizes)
+    targets = ends[-1] * np.arange(1, n_partitions) / n_partitions if len(ends) else []
+    cuts = [0, *(int(np.searchsorted(ends, t, side="left")) + 1 for t in targets), len(sizes)]
+    return sorted(set(min(c, len(sizes)) for c in cuts))
+
+
+# ---- reading ----------------------------------------------------------------------------------
+
+
+def _text_columns(partition: Partition, spec: CatalogSpec) -> dict[str, list[str]]:
+    with open(partition.path, "rb") as f:
+        f.seek(partition.start)
+        text = f.read(partition.stop - partition.start).decode("utf-8-sig")
+    if partition.kind == "csv":
+        header, rows = list(partition.header), _csv_rows(text, partition)
+    else:
+        records = _json_records(text, partition)
+        header = list(dict.fromkeys(key for record in records for key in record))
+        rows = [[_json_cell(record.get(key)) for key in header] for record in records]
+    position = {name: i for i, name in enumerate(header)}
+    wanted = _wanted_columns(spec, header, partition)
+    return {name: [row[position[name]].strip() for row in rows] for name in wanted}
+
+
+def _csv_rows(text: str, partition: Partition) -> list[list[str]]:
+    width = len(partition.header)
+    rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
+    bad = [i for i, row in enumerate(rows) if len(row) > width]
+    if bad:
+        raise DataError(
+            f"Expected at most {width} values per row of '{partition.path}' (bytes {partition.start}:"
+            f"{partition.stop}). Received: {len(rows[bad[0]])} in a row; a value with a line break "
+            "cannot be split into partitions: use JSONL or Parquet, or --engine local"
+        )
+    return [row + [""] * (width - len(row)) for row in rows]
+
+
+def _json_records(text: str, partition: Partition) -> list[dict[str, Any]]:
+    try:
+        records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except json.JSONDecodeError as exc:
+        raise DataError(f"Expected JSON lines in '{partition.path}'. Received: {exc}") from exc
+    if not all(isinstance(record, dict) for record in records):
+        raise DataError(f"Expected one JSON object per line in '{partition.path}'. Received: another value")
+    return records
+
+
+def _json_cell(value: object) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _parquet_columns(partition: Partition, spec: CatalogSpec) -> dict[str, list[Any]]:
+    pq = _parquet()
+    out: dict[str, list[Any]] = {}
+    for file, group in partition.row_groups:
+        reader = pq.ParquetFile(file)
+        header = reader.schema_arrow.names
+        wanted = _wanted_columns(spec, header, partition)
+        table = reader.read_row_group(group, columns=wanted)
+        for name in wanted:
+            values = ["" if v is None else v for v in table.column(name).to_pylist()]
+            out.setdefault(name, []).extend(values)
+    return out
+
+
+def _wanted_columns(spec: CatalogSpec, header: Sequence[str], partition: Partition) -> list[str]:
+    if not spec.fields:
+        raise ConfigError("Expected the content fields of the catalogue. Received: none")
+    missing = [name for name in (spec.id_column, *spec.fields) if name not in header]
+    if missing:
+        raise DataError(
+            f"Expected columns {[spec.id_column, *spec.fields]} in '{partition.path}'. "
+            f"Received: columns={list(header)} (missing {missing})"
+        )
+    label = [spec.label_column] if spec.label_column in header else []
+    return [spec.id_column, *label, *spec.fields]
+
+
+def _table_items(columns: dict[str, list[Any]], spec: CatalogSpec, partition: Partition) -> Items:
+    ids = np.array([str(v) for v in columns.get(spec.id_column, [])])
+    if spec.label_column in columns:
+        classes = tuple(sorted({str(v) for v in columns[spec.label_column]}))
+        code = {name: i for i, name in enumerate(classes)}
+        labels = np.array([code[str(v)] for v in columns[spec.label_column]], np.int64)
+    else:
+        classes, labels = (), np.full(len(ids), -1, np.int64)
+    fields = {
+        name: _numbers(columns[name], name, partition)
+        if name in spec.numeric_fields
+        else np.array([str(v) for v in columns[name]], dtype=str)
+        for name in spec.fields
+    }
+    return Items(ids=ids, labels=labels, classes=classes, fields=fields)
+
+
+def _numbers(values: list[Any], name: str, partition: Partition) -> npt.NDArray[np.float32]:
+    out = np.empty(len(values), np.float32)
+    for i, value in enumerate(values):
+        try:
+            out[i] = np.nan if value == "" else float(value)
+        except (TypeError, ValueError):
+            raise DataError(
+                f"Expected numbers in field {name!r} of '{partition.path}'. Received: {value!r}"
+            ) from None
+    return out
+
+
+def _read_images(partition: Partition, spec: CatalogSpec) -> Items:
+    from simsearch.data.image_folder import _decode, _stack
+
+    root = Path(partition.path)
+    rels = [PurePosixPath(p) for p in partition.paths]
+    pictures = [_decode((root / rel).read_bytes, f"'{rel}' in '{root}'") for rel in rels]
+    folders = [rel.parent.as_posix() for rel in rels]
+    classes = tuple(sorted({f for f in folders if f != "."}))
+    code = {name: i for i, name in enumerate(classes)}
+    return Items(
+        ids=np.array(partition.paths),
+        labels=np.array([code.get(f, -1) for f in folders], np.int64),
+        classes=classes,
+        images=_stack(pictures, spec.image_size, spec.channels, root),
+    )
+
+
+def _parquet() -> Any:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise ConfigError(
+            'Expected pyarrow for Parquet catalogues: pip install "simsearch[dask]". '
+            "Received: no module named pyarrow"
+        ) from exc
+    return pq
