@@ -82,9 +82,27 @@ _PATH = click.Path(exists=True, path_type=Path)
 @click.option("--image-size", type=int, help="Resize images to this square size (default: as loaded).")
 @click.option(
     "--architecture",
-    type=click.Choice(["light", "koch", "linear", "mlp", "sequence"]),
-    help="Image: light (default) or koch. Record: linear (default, learned TF-IDF n-gram weights) "
+    type=click.Choice(
+        [
+            *("light", "koch", "mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0", "pixels"),
+            *("linear", "mlp", "sequence"),
+        ]
+    ),
+    help="Image: light (default), koch, a keras.applications backbone (mobilenetv3_small, "
+    "mobilenetv3_large, efficientnet_b0; see --backbone-weights) or pixels (raw pixels, nothing "
+    "learned: the baseline). Record: linear (default, learned TF-IDF n-gram weights) "
     "or mlp. Text: sequence (default: words + conv/GRU/mean pooling + char n-grams) or linear.",
+)
+@click.option(
+    "--backbone-weights",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Local weights file of the backbone without its classifier (e.g. Keras's ImageNet "
+    "*_no_top*.h5); never downloaded. Without it the backbone trains from scratch.",
+)
+@click.option(
+    "--normalize/--no-normalize",
+    default=None,
+    help="L2-normalise the embedding (cosine distance, the default) or not (Euclidean).",
 )
 @click.option("--filters", type=int, help="Conv filters per block (light image tower).")
 @click.option(
@@ -200,7 +218,12 @@ def _train_config(options: dict[str, Any], cls: type) -> Any:
 
 
 # Each tower kind's architectures, its default first.
-ARCHITECTURES = {"image": ("light", "koch"), "record": ("linear", "mlp"), "text": ("sequence", "linear")}
+ARCHITECTURES = {
+    "image": ("light", "koch", "mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0", "pixels"),
+    "record": ("linear", "mlp"),
+    "text": ("sequence", "linear"),
+}
+BACKBONE_ARCHITECTURES = ("mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0")
 
 
 def _default_learning_rate(options: dict[str, Any]) -> float:
@@ -211,7 +234,7 @@ def _default_learning_rate(options: dict[str, Any]) -> float:
 
 def _tower_settings(options: dict[str, Any]) -> dict[str, Any]:
     settings: dict[str, Any] = {}
-    for key in ("dropout", "embedding_dim", "filters", "pooling"):
+    for key in ("dropout", "embedding_dim", "filters", "pooling", "normalize"):
         if options[key] is not None:
             settings[key] = options[key]
     if options["architecture"] is not None:
@@ -222,6 +245,14 @@ def _tower_settings(options: dict[str, Any]) -> dict[str, Any]:
                 f"tower. Received: {options['architecture']!r}"
             )
         settings["architecture"] = options["architecture"]
+    if options["backbone_weights"] is not None:
+        if options["tower"] != "image" or settings.get("architecture") not in BACKBONE_ARCHITECTURES:
+            raise ConfigError(
+                "Expected --backbone-weights with --tower image and a backbone --architecture "
+                f"{list(BACKBONE_ARCHITECTURES)}. Received: tower={options['tower']!r}, "
+                f"architecture={options['architecture']!r}"
+            )
+        settings["weights"] = str(options["backbone_weights"])
     if options["tower"] == "image":
         settings["invert"] = options["invert"]
         settings.pop("pooling", None)

@@ -54,6 +54,9 @@ def build_tower(
             "channels": items.images.shape[3],
             **settings,
         }
+        if settings.get("architecture") == "pixels":  # the embedding is the flattened image
+            h, w = settings["image_size"]
+            settings["embedding_dim"] = int(h) * int(w) * int(settings["channels"])
         config = _settings(kind, settings)
         spec = {"image_size": list(config.image_size), "channels": config.channels}
         return build_image_tower(config), spec, dataclasses.asdict(config)

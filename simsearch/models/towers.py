@@ -21,6 +21,7 @@ import numpy as np
 from keras import layers, ops
 
 from simsearch.errors import ConfigError, DataError
+from simsearch.models.backbones import BACKBONES, backbone_body
 
 __all__ = [
     "ImageTowerConfig",
@@ -35,6 +36,7 @@ __all__ = [
 
 TEXT_INPUT = "text"
 KOCH_MIN_SIZE = 65  # the smallest input its four valid convolutions and three poolings accept
+IMAGE_ARCHITECTURES = ("light", "koch", *BACKBONES, "pixels")
 
 
 @dataclass(frozen=True)
@@ -44,17 +46,26 @@ class ImageTowerConfig:
     `architecture="light"`: `blocks` × (3×3 conv, batch norm, ReLU, 2×2 max pool) with `filters`
     channels, then a dense projection: at 28×28 it encodes ~5k images/s on 2 CPU cores.
     `architecture="koch"`: Koch et al. (2015) at 105×105, 39M parameters, ~175 images/s on 2 cores.
+    `"mobilenetv3_small"`, `"mobilenetv3_large"`, `"efficientnet_b0"`: that `keras.applications`
+    backbone without its classifier (average pooled) and a dense projection; `weights` is a local
+    weights file of the headless backbone (Keras's `*_no_top*.h5`), None to train from scratch.
+    Nothing is downloaded. Grey images are tiled to RGB inside the model.
+    `"pixels"`: no learned layer, the raw pixels flattened (`embedding_dim` is `h * w * channels`):
+    the nearest-neighbour-on-raw-pixels baseline, run through the same commands as a tower.
     """
 
     image_size: tuple[int, int] = (28, 28)
     channels: int = 1
-    architecture: Literal["light", "koch"] = "light"
+    architecture: Literal[
+        "light", "koch", "mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0", "pixels"
+    ] = "light"
     blocks: int = 4
     filters: int = 64
     embedding_dim: int = 128
     dropout: float = 0.0
     normalize: bool = True
     invert: bool = False
+    weights: str | None = None
 
 
 @dataclass(frozen=True)
@@ -152,9 +163,15 @@ def build_image_tower(config: ImageTowerConfig = ImageTowerConfig()) -> keras.Mo
     """
     _check_positive(blocks=config.blocks, filters=config.filters, embedding_dim=config.embedding_dim)
     _check_dropout(config.dropout)
-    if config.architecture not in ("light", "koch"):
+    if config.architecture not in IMAGE_ARCHITECTURES:
         raise ConfigError(
-            f"Expected architecture 'light' or 'koch'. Received: architecture={config.architecture!r}"
+            f"Expected architecture in {list(IMAGE_ARCHITECTURES)}. "
+            f"Received: architecture={config.architecture!r}"
+        )
+    if config.weights is not None and config.architecture not in BACKBONES:
+        raise ConfigError(
+            f"Expected weights only with a backbone architecture {sorted(BACKBONES)}. "
+            f"Received: architecture={config.architecture!r}, weights={config.weights!r}"
         )
     if config.architecture == "koch" and min(config.image_size) < KOCH_MIN_SIZE:
         raise ConfigError(
@@ -163,11 +180,16 @@ def build_image_tower(config: ImageTowerConfig = ImageTowerConfig()) -> keras.Mo
         )
     inputs = keras.Input((*config.image_size, config.channels), name="image")
     x = layers.Rescaling(-1.0, offset=1.0, name="invert")(inputs) if config.invert else inputs
-    if config.architecture == "koch":
-        # Koch et al.'s 4096-unit sigmoid layer is itself the embedding: no extra projection.
-        outputs = _koch_body(x, config.embedding_dim)
+    if config.architecture in ("koch", "pixels"):
+        # Koch et al.'s 4096-unit sigmoid layer is itself the embedding: no extra projection;
+        # the pixel baseline has no learned layer at all.
+        koch = config.architecture == "koch"
+        outputs = _koch_body(x, config.embedding_dim) if koch else layers.Flatten()(x)
         if config.normalize:
             outputs = layers.UnitNormalization(name="l2_normalize")(outputs)
+    elif config.architecture in BACKBONES:
+        x = backbone_body(x, config.architecture, config.image_size, config.channels, config.weights)
+        outputs = _project(x, config.embedding_dim, config.dropout, config.normalize)
     else:
         x = _light_body(x, config)
         outputs = _project(x, config.embedding_dim, config.dropout, config.normalize)

@@ -276,6 +276,8 @@ def _fit_tower(
 ) -> dict[str, list[float]]:
     from simsearch.data.pipeline import episode_dataset
 
+    if not tower_model.trainable_weights:  # the raw-pixel baseline: nothing to learn
+        return {}
     if config.loss not in ("triplet", "softmax"):
         n_pairs = config.steps_per_epoch * config.batch_size * min(config.epochs, 5)
         pairs = make_pairs(labels, n_pairs, positive_fraction=config.positive_fraction, seed=config.seed)
