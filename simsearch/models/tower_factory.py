@@ -67,7 +67,10 @@ def build_tower(
         )
         spec = {"text_fields": text_fields}
         texts = prepare_inputs(items.content(), "text", spec)["text"]
-        return build_text_tower(texts, config), spec, dataclasses.asdict(config)
+        tower = build_text_tower(texts, config)
+        if config.architecture == "pretrained":  # the embedding is the encoder's width
+            config = dataclasses.replace(config, embedding_dim=int(tower.output_shape[-1]))
+        return tower, spec, dataclasses.asdict(config)
     config = _settings(
         kind, {**settings, "text_fields": tuple(text_fields), "numeric_fields": tuple(numeric_fields)}
     )

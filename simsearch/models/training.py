@@ -28,6 +28,7 @@ from simsearch.models.head import build_head_model
 from simsearch.models.inputs import prepare_inputs
 from simsearch.models.layers import RandomAffine
 from simsearch.models.losses import ContrastiveLoss, PairBCELoss, SoftmaxLoss, TripletLoss
+from simsearch.models.optimizers import build_optimizer, encoder_variables
 from simsearch.models.siamese import SiameseModel
 from simsearch.models.tower_factory import TOWERS, build_tower
 from simsearch.models.trainers import EmbeddingTrainer, PairTrainer
@@ -45,6 +46,8 @@ class TrainConfig:
     """Settings of one training run.
 
     Attributes:
+        encoder_learning_rate: learning rate of a pretrained encoder's weights (towers with
+            `architecture="pretrained"` or `"hybrid"`); `learning_rate` trains the rest.
         loss: `"contrastive"` (pair distances, Y=0 similar as in Hadsell et al.), `"triplet"`
             (online mining), `"bce"` (pairwise head), `"softmax"` (multi-negative softmax over
             class prototypes in P×K episodes; strongest for one-shot in our runs).
@@ -69,6 +72,7 @@ class TrainConfig:
     loss: Literal["contrastive", "triplet", "bce", "softmax"] = "softmax"
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     learning_rate: float = 1e-3
+    encoder_learning_rate: float = 2e-5
     schedule: Literal["cosine", "constant"] = "cosine"
     epochs: int = 20
     steps_per_epoch: int = 100
@@ -97,7 +101,7 @@ class TrainConfig:
             raise ConfigError(
                 f"Expected optimizer to be one of {list(OPTIMIZERS)}. Received: optimizer={self.optimizer!r}"
             )
-        for name in ("epochs", "steps_per_epoch", "batch_size", "learning_rate"):
+        for name in ("epochs", "steps_per_epoch", "batch_size", "learning_rate", "encoder_learning_rate"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"Expected {name} > 0. Received: {name}={getattr(self, name)}")
         if not 0.0 < self.val_fraction < 1.0:
@@ -132,16 +136,20 @@ class TrainConfig:
         return p, k
 
 
-def _optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
+def _optimizer(config: TrainConfig, tower_model: keras.Model) -> keras.optimizers.Optimizer:
+    """The optimiser at `learning_rate`; a pretrained encoder's weights at `encoder_learning_rate`."""
     total = config.epochs * config.steps_per_epoch
     lr: Any = config.learning_rate
     if config.schedule == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(config.learning_rate, total, alpha=0.01)
-    if config.optimizer == "sgd":
-        return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True)
-    if config.optimizer == "adamw":
-        return keras.optimizers.AdamW(lr, weight_decay=1e-4)
-    return keras.optimizers.Adam(lr)
+    options = {"sgd": {"momentum": 0.9, "nesterov": True}, "adamw": {"weight_decay": 1e-4}}
+    return build_optimizer(
+        config.optimizer,
+        lr,
+        scaled_variables=encoder_variables(tower_model),
+        multiplier=config.encoder_learning_rate / config.learning_rate,
+        **options.get(config.optimizer, {}),
+    )
 
 
 def _callbacks(config: TrainConfig, validation: keras.callbacks.Callback, monitor: str) -> list[Any]:
@@ -245,7 +253,9 @@ def train_items(
         cos_scale=_cos_scale(history, config),
     )
     history.update(head_history)
-    model_config = _model_config(tower, spec, settings, metric, config, threshold, head_summary, history)
+    model_config = _model_config(
+        tower, spec, settings, metric, config, threshold, head_summary, history, dim=_width(model_tower)
+    )
     model_config["classes"] = {"train": _n_classes(train.labels), "validation": _n_classes(val_items.labels)}
     return SiameseModel(model_tower, head, model_config, history)
 
@@ -285,7 +295,9 @@ def _fit_tower(
     p, k = config.p_k
     learn_scale = config.loss == "softmax" and config.scale is None
     trainer = EmbeddingTrainer(tower_model, _augment_layer(kind, config), learn_scale=learn_scale)
-    trainer.compile(optimizer=_optimizer(config), loss=None if learn_scale else _batch_loss(config))
+    trainer.compile(
+        optimizer=_optimizer(config, tower_model), loss=None if learn_scale else _batch_loss(config)
+    )
     data = episode_dataset(x_train, labels, p=p, k=k, n_batches=config.steps_per_epoch, seed=config.seed)
     fit = trainer.fit(
         data.repeat(),
@@ -399,6 +411,12 @@ def _calibrate(
     return head_training.calibrate(distances, probabilities, pairs.same)
 
 
+def _width(tower_model: keras.Model) -> int:
+    """The embedding width, as the tower outputs it (a hybrid record tower's is the sum of its
+    parts', not its `embedding_dim`)."""
+    return int(tower_model.output_shape[-1])
+
+
 def _model_config(
     kind: str,
     spec: dict[str, Any],
@@ -408,8 +426,8 @@ def _model_config(
     threshold: dict[str, Any],
     head_summary: dict[str, Any],
     history: dict[str, list[float]],
+    dim: int,
 ) -> dict[str, Any]:
-    dim = int(settings.get("embedding_dim", 0))
     return {
         "kind": kind,
         "inputs": spec,
@@ -469,7 +487,9 @@ def train_pairs(
     val_entity = entity_labels(len(catalog), val_pairs)
     rerank = head_training.rerank_report(head, embeddings, val_entity, seed=config.seed)
     summary = _head_summary(pair_report, rerank)
-    model_config = _model_config(tower, spec, settings, metric, config, threshold, summary, history)
+    model_config = _model_config(
+        tower, spec, settings, metric, config, threshold, summary, history, dim=_width(model_tower)
+    )
     model_config["pairs"] = {"train": len(pairs), "validation": len(val_pairs)}
     return SiameseModel(model_tower, head, model_config, history)
 
@@ -488,7 +508,7 @@ def _fit_pair_tower(
     head = _cosine_head(tower_model, x, pairs) if config.loss == "bce" else None
     trainer = PairTrainer(tower_model, head, _augment_layer(kind, config))
     loss = PairBCELoss() if head is not None else ContrastiveLoss(config.margin or 1.0, similar_label=1)
-    trainer.compile(optimizer=_optimizer(config), loss=loss)
+    trainer.compile(optimizer=_optimizer(config, tower_model), loss=loss)
     data = pair_dataset(x, x, pairs, batch_size=config.batch_size, seed=config.seed, repeat=True)
     steps = min(config.steps_per_epoch, max(1, math.ceil(len(pairs) / config.batch_size)))
     fit = trainer.fit(
