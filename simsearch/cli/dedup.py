@@ -16,12 +16,13 @@ from typing import Any
 
 import click
 
+from simsearch.cli._engine import check_engine, dask_client, engine_options
 from simsearch.errors import ConfigError, DataError, IndexFileError
 
 logger = logging.getLogger(__name__)
 
 _PATH = click.Path(exists=True, path_type=Path)
-_OUT = click.Path(dir_okay=False, path_type=Path)
+_OUT = click.Path(path_type=Path)  # a file, or with --engine dask a directory of Parquet parts
 
 
 def _common_options(command: Any) -> Any:
@@ -53,6 +54,7 @@ def _common_options(command: Any) -> Any:
         click.option("--chunk-size", type=int, default=4096, show_default=True, help="Items per search."),
         click.option("--model", "model_dir", type=_PATH, help="Model directory (default: the index's)."),
     ]
+    command = engine_options(command)
     for option in reversed(options):
         command = option(command)
     return command
@@ -88,30 +90,37 @@ def _common_options(command: Any) -> Any:
 def dedup_command(index_dir: Path, out: Path, **options: Any) -> None:
     """Find the near-duplicate pairs (and groups) inside an indexed catalogue.
 
+    With --engine dask, --out and --groups are directories of Parquet part files (NAME.parquet/).
+
     \b
     simsearch dedup --index indexes/products --out pairs.csv --groups groups.csv
     simsearch dedup --index indexes/products --out new.csv --existing-groups groups.csv --groups groups.csv
+    simsearch dedup --index indexes/products --out pairs.parquet --groups --engine dask
     """
-    from simsearch.dedup import (
-        check_output_path,
-        find_duplicates,
-        group_pairs,
-        read_groups,
-        write_groups,
-        write_pairs,
-    )
+    from simsearch.dedup import find_duplicates, group_pairs, read_groups, write_groups, write_pairs
 
-    check_output_path(out)
+    dask = check_engine(options)
+    check_out = _check_output(dask)
+    check_out(out)
     groups_out = _groups_path(out, options["groups_out"])
     if options["existing_groups"] and groups_out is None:
         raise ConfigError("Expected --groups FILE with --existing-groups. Received: no --groups")
     if groups_out is not None:
-        check_output_path(groups_out)
+        check_out(groups_out)
     job = _open(index_dir, options)
     existing = read_groups(options["existing_groups"]) if options["existing_groups"] else None
     new_ids = _new_ids(job.index, existing) if existing is not None else None
-    pairs = find_duplicates(job.index, query_ids=new_ids, **job.filters(options))
-    write_pairs(pairs, out)
+    if dask:
+        from simsearch.distributed import find_duplicates_dask
+
+        with dask_client(options) as client:
+            pairs = find_duplicates_dask(
+                client, index_dir, job.index.ids, job.spec(options), out,
+                query_ids=new_ids, partitions=options["partitions"],
+            )  # fmt: skip
+    else:
+        pairs = find_duplicates(job.index, query_ids=new_ids, **job.filters(options))
+        write_pairs(pairs, out)
     click.echo(f"{len(pairs)} duplicate pairs among {len(job.index)} items ({job.rule}) -> {out}")
     if groups_out is None:
         return
@@ -120,7 +129,10 @@ def dedup_command(index_dir: Path, out: Path, **options: Any) -> None:
         ids, groups = job.index.ids, group_pairs(job.index.ids, pairs, method=options["group_method"], **cut)
     else:
         ids, groups = _merged_groups(job.index, existing, new_ids or [], pairs, options["group_method"], cut)
-    write_groups(ids, groups, groups_out)
+    if dask:
+        _write_groups_parts(ids, groups, groups_out, options["partitions"])
+    else:
+        write_groups(ids, groups, groups_out)
     click.echo(f"{len(set(groups.tolist()))} groups over {len(ids)} items -> {groups_out}")
 
 
@@ -136,17 +148,31 @@ def dedup_command(index_dir: Path, out: Path, **options: Any) -> None:
 def match_command(index_dir: Path, catalog: Path, out: Path, **options: Any) -> None:
     """Match every item of catalogue B against the indexed catalogue A.
 
-    Writes `left_id` (from A), `right_id` (from B), `distance`, `score`.
+    Writes `left_id` (from A), `right_id` (from B), `distance`, `score` (with --engine dask, as a
+    directory of Parquet part files, one per partition of B).
 
     \b
     simsearch match --index indexes/abt --catalog buy.csv --out matches.csv
+    simsearch match --index indexes/abt --catalog buy.jsonl --out matches.parquet --engine dask
     """
     from simsearch.cli.index import _load_catalog
-    from simsearch.dedup import check_output_path, match_catalogues, write_pairs
+    from simsearch.dedup import match_catalogues, write_pairs
     from simsearch.engine import encode_batches
 
-    check_output_path(out)
+    dask = check_engine(options)
+    _check_output(dask)(out)
     job = _open(index_dir, options, need_model=True)
+    if dask:
+        from simsearch.cli._common import split_list
+        from simsearch.distributed import match_catalog_dask
+
+        with dask_client(options) as client:
+            pairs, n_items = match_catalog_dask(
+                client, index_dir, catalog, job.spec(options), out, fields=split_list(options["fields"]),
+                partitions=options["partitions"], batch_size=options["batch_size"],
+            )  # fmt: skip
+        click.echo(f"{len(pairs)} matches for {n_items} items of {catalog} ({job.rule}) -> {out}")
+        return
     items = _load_catalog(catalog, job.model_dir, options["fields"])
     if len(items) == 0:
         raise DataError(f"Expected a non-empty catalogue B. Received: 0 items in '{catalog}'")
@@ -179,6 +205,21 @@ class _Job:
             "chunk_size": options["chunk_size"],
             "params": SearchParams(nprobe=options["nprobe"], ef_search=options["ef_search"]),
         }
+
+    def spec(self, options: dict[str, Any]) -> Any:
+        """The filters as the Dask engine takes them: the model by path, for its workers."""
+        from simsearch.distributed import JoinSpec
+        from simsearch.index import SearchParams
+
+        return JoinSpec(
+            k=options["k"],
+            max_distance=self.max_distance,
+            model_dir=None if self.model_dir is None else str(self.model_dir),
+            rerank=self.rerank,
+            min_score=self.min_score,
+            chunk_size=options["chunk_size"],
+            params=SearchParams(nprobe=options["nprobe"], ef_search=options["ef_search"]),
+        )
 
     def cut(self) -> dict[str, float | None]:
         """The threshold groups are cut at: the one pairs were kept by."""
@@ -231,6 +272,31 @@ def _threshold(
         )
     value = float(threshold[key])
     return value, f"{key} {sign} {value:.4g}, calibrated"
+
+
+def _check_output(dask: bool) -> Any:
+    """The output check of the engine: one file (local), a directory of Parquet parts (dask)."""
+    if dask:
+        from simsearch.distributed.parts import check_output_dir
+
+        return check_output_dir
+    from simsearch.dedup import check_output_path
+
+    return check_output_path
+
+
+def _write_groups_parts(ids: Any, groups: Any, path: Path, partitions: int | None) -> None:
+    from simsearch.distributed.parts import commit_dir, staging_dir, write_groups_parts
+
+    tmp = staging_dir(path)
+    try:
+        write_groups_parts(ids, groups, tmp, partitions or 1)
+        commit_dir(tmp, path)
+    finally:
+        if tmp.exists():
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _groups_path(out: Path, groups: Path | None) -> Path | None:

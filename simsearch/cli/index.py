@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from simsearch.cli._common import load_data, split_list
+from simsearch.cli._engine import check_engine, dask_client, engine_options
 
 _PATH = click.Path(exists=True, path_type=Path)
 
@@ -20,7 +21,7 @@ _PATH = click.Path(exists=True, path_type=Path)
     "--catalog",
     type=_PATH,
     required=True,
-    help="Items to index: image folder (ids = paths relative to it), or CSV/JSONL with an id column.",
+    help="Items to index: image folder (ids = paths relative to it), or CSV/JSONL/Parquet with an id column.",
 )
 @click.option(
     "--index", "index_dir", type=click.Path(path_type=Path), required=True, help="Index directory to write."
@@ -31,20 +32,43 @@ _PATH = click.Path(exists=True, path_type=Path)
 @click.option("--fields", help="Comma-separated content fields (default: the model's).")
 @click.option("--batch-size", type=int, default=256, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@engine_options
 def build_index_command(model_dir: Path, catalog: Path, index_dir: Path, **options: Any) -> None:
-    """Encode a catalogue with MODEL and write a self-contained index directory."""
-    from simsearch.engine import build_index
+    """Encode a catalogue with MODEL and write a self-contained index directory.
+
+    \b
+    simsearch build-index --model models/p --catalog items.csv --index indexes/p
+    simsearch build-index --model models/p --catalog items.parquet --index indexes/p --engine dask
+    """
     from simsearch.index import read_manifest
 
-    items = _load_catalog(catalog, model_dir, options["fields"])
-    build_index(
-        model_dir,
-        items,
-        index_dir,
-        factory=options["factory"],
-        batch_size=options["batch_size"],
-        seed=options["seed"],
-    )
+    if check_engine(options):
+        from simsearch.distributed import build_index_dask
+
+        with dask_client(options) as client:
+            build_index_dask(
+                client,
+                model_dir,
+                catalog,
+                index_dir,
+                factory=options["factory"],
+                fields=split_list(options["fields"]),
+                partitions=options["partitions"],
+                batch_size=options["batch_size"],
+                seed=options["seed"],
+            )
+    else:
+        from simsearch.engine import build_index
+
+        items = _load_catalog(catalog, model_dir, options["fields"])
+        build_index(
+            model_dir,
+            items,
+            index_dir,
+            factory=options["factory"],
+            batch_size=options["batch_size"],
+            seed=options["seed"],
+        )
     manifest = read_manifest(index_dir)
     click.echo(
         f"Indexed {manifest['count']} items into {index_dir} ({manifest['factory']}, {manifest['metric']}, "
@@ -91,6 +115,11 @@ def delete_command(index_dir: Path, ids: tuple[str, ...], ids_file: Path | None)
 def _load_catalog(path: Path, model_dir: Path | None, fields: str | None) -> Any:
     import json
 
+    if model_dir and _is_parquet(path):  # read as the Dask engine reads a partition, all at once
+        from simsearch.distributed.catalog import plan_partitions, read_partition
+        from simsearch.distributed.encode import catalog_spec
+
+        return read_partition(plan_partitions(path, 1)[0], catalog_spec(model_dir, split_list(fields)))
     config = json.loads((Path(model_dir) / "config.json").read_text()) if model_dir else {}
     spec = config.get("inputs", {})
     names = split_list(fields) or [*spec.get("text_fields", []), *spec.get("numeric_fields", [])] or None
@@ -99,3 +128,10 @@ def _load_catalog(path: Path, model_dir: Path | None, fields: str | None) -> Any
         square = bool(size) and size[0] == size[1]
         return load_data(path, fields=None, image_size=int(size[0]) if square else None, labelled=False)
     return load_data(path, fields=names, image_size=None, labelled=False)
+
+
+def _is_parquet(path: Path) -> bool:
+    """A Parquet file, or a folder of them."""
+    if path.is_dir():
+        return any(p.suffix == ".parquet" and not p.name.startswith((".", "_")) for p in path.iterdir())
+    return path.suffix.lower() == ".parquet"

@@ -16,6 +16,10 @@ __all__ = ["LoadedIndex", "WorkerCache"]
 
 logger = logging.getLogger(__name__)
 
+# One load at a time in a process: workers that are threads of one process (processes=False)
+# would otherwise build Keras models side by side.
+_LOAD_LOCK = threading.Lock()
+
 
 @dataclass(frozen=True)
 class LoadedIndex:
@@ -41,14 +45,13 @@ class WorkerCache(WorkerPlugin):
         self.models: dict[tuple[str, tuple[int, ...]], Any] = {}
         self.indexes: dict[tuple[str, tuple[int, ...]], LoadedIndex] = {}
         self.loads: collections.Counter[tuple[str, str]] = collections.Counter()
-        self._lock = threading.Lock()
         # One FAISS thread per task thread: workers share the machine's cores.
         faiss.omp_set_num_threads(max(1, int(worker.state.nthreads)))
 
     def model(self, model_dir: str | os.PathLike[str]) -> Any:
         """Return the `SiameseModel` in `model_dir`, loading it on the first call."""
         key = _stamped(model_dir, ("tower.keras", "head.keras", "config.json"))
-        with self._lock:
+        with _LOAD_LOCK:
             if key not in self.models:
                 from simsearch.models.siamese import SiameseModel
 
@@ -64,7 +67,7 @@ class WorkerCache(WorkerPlugin):
         The driver verified the directory's checksums when it opened it; workers skip that pass.
         """
         key = _stamped(index_dir, ("manifest.json", "journal.wal"))
-        with self._lock:
+        with _LOAD_LOCK:
             if key not in self.indexes:
                 from simsearch.dedup._checks import IdLookup
                 from simsearch.index import load_index
