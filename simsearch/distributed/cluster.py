@@ -69,7 +69,7 @@ def connect(
                 "n_workers": workers,
                 "threads_per_worker": threads_per_worker,
                 "processes": processes,
-                "dashboard_address": None,
+                "dashboard_address": ":0",  # any free port: never collide with another cluster
             }
             if memory_limit is not None:
                 options["memory_limit"] = memory_limit

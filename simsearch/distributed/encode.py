@@ -116,14 +116,12 @@ def encode_catalog(
         raise ConfigError(f"Expected batch_size >= 1. Received: batch_size={batch_size!r}")
     spec = catalog_spec(model_dir, fields)
     plan = plan_partitions(catalog, partitions or 4 * total_threads(client))
-    futures = client.map(
-        encode_partition,
-        plan,
-        spec=spec,
-        model_dir=str(Path(model_dir).resolve()),
-        batch_size=batch_size,
-        pure=False,
-    )
+    model_path = str(Path(model_dir).resolve())
+    # `submit` per partition: `Client.map` would take `batch_size` as its own argument.
+    futures = [
+        client.submit(encode_partition, partition, spec, model_path, batch_size, pure=False)
+        for partition in plan
+    ]
     wait_with_progress(futures, "encoding", unit="partition")
     return list(futures)
 
