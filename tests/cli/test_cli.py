@@ -56,7 +56,7 @@ def test_help_and_argument_errors_do_not_import_tensorflow() -> None:
         (["train", "--tower", "image", "--loss", "hinge", "--out", "m"], "'hinge' is not one of"),
         (
             ["train", "--data", ".", "--tower", "record", "--architecture", "koch", "--out", "m"],
-            "Expected --architecture in ['linear', 'mlp'] for the record tower. Received: 'koch'",
+            "Expected --architecture in ['linear', 'mlp', 'hybrid'] for the record tower. Received: 'koch'",
         ),
     ],
     ids=["no-data", "unknown-loss", "architecture-of-another-tower"],
