@@ -49,11 +49,13 @@ def _register() -> None:
     from simsearch.cli.prepare import prepare_pairs
     from simsearch.cli.query import query
     from simsearch.cli.serve import serve
+    from simsearch.cli.split import split_command
     from simsearch.cli.train import train
 
     for command in (train, evaluate, compare, build_index_command, query, add_command, delete_command):
         cli.add_command(command)
     cli.add_command(serve)
+    cli.add_command(split_command)
     cli.add_command(dedup_command)
     cli.add_command(match_command)
     cli.add_command(prepare_pairs)

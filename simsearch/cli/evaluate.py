@@ -12,9 +12,16 @@ from simsearch.cli._common import (
     combine,
     echo_report,
     load_catalogs,
-    load_data,
     load_pair_file,
     split_list,
+)
+from simsearch.cli._identify import (
+    identification_plots,
+    identify,
+    load_for_model,
+    neighbours_plot,
+    write_hits,
+    write_scores,
 )
 from simsearch.errors import ConfigError
 
@@ -26,8 +33,27 @@ _PATH = click.Path(exists=True, path_type=Path)
     "--model",
     "model_dir",
     type=_PATH,
-    required=True,
-    help="Model directory from `simsearch train`.",
+    help="Model directory from `simsearch train` (not with --index, which names its own).",
+)
+@click.option(
+    "--index",
+    "index_dir",
+    type=_PATH,
+    help="Open-set identification: search each --data item (a probe) in this index (the gallery); "
+    "a probe is accepted as its nearest item's class within --threshold, else rejected as unknown.",
+)
+@click.option(
+    "--threshold",
+    type=float,
+    help="Distance threshold of --index identification (default: the model's calibrated one).",
+)
+@click.option(
+    "--hits", type=click.Path(path_type=Path), help="With --index: write every probe's hits as CSV."
+)
+@click.option(
+    "--scores",
+    type=click.Path(path_type=Path),
+    help="Write each evaluated pair's distance and probability as CSV.",
 )
 @click.option(
     "--data",
@@ -64,13 +90,23 @@ _PATH = click.Path(exists=True, path_type=Path)
 @click.option("--no-plots", is_flag=True, help="Skip the plots.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def evaluate(model_dir: Path, **options: Any) -> None:
-    """Evaluate MODEL_DIR on labelled items (--data) or labelled pairs (--pairs --catalog)."""
+def evaluate(model_dir: Path | None, index_dir: Path | None, **options: Any) -> None:
+    """Evaluate MODEL_DIR on labelled items (--data) or labelled pairs (--pairs --catalog), or an
+    index on open-set identification of labelled probes (--index INDEX --data PROBES)."""
     if bool(options["data"]) == bool(options["pairs"]):
         raise ConfigError(
             "Expected exactly one of --data or --pairs. Received: "
             f"data={options['data']}, pairs={options['pairs']}"
         )
+    if bool(model_dir) == bool(index_dir) or (index_dir and not options["data"]):
+        raise ConfigError(
+            "Expected --model, or --index with --data (probes). Received: "
+            f"model={model_dir}, index={index_dir}, data={options['data']}"
+        )
+    if index_dir is not None:
+        _identification(index_dir, options)
+        return
+    assert model_dir is not None  # for mypy: checked above
     from simsearch.evaluation.evaluate import evaluate_items, evaluate_pairs
     from simsearch.models.siamese import SiameseModel
 
@@ -79,7 +115,7 @@ def evaluate(model_dir: Path, **options: Any) -> None:
     embeddings: Any = None
     labels: Any = None
     if options["data"]:
-        items = load_data(options["data"], fields=fields if model.kind != "image" else None, image_size=None)
+        items = load_for_model(options["data"], model, fields)
         embeddings, labels = model.encode(items.content()), items.labels
         result = evaluate_items(
             embeddings,
@@ -97,7 +133,7 @@ def evaluate(model_dir: Path, **options: Any) -> None:
         if options["lake_runs"]:
             result.report["official one-shot runs"] = _lake_runs(model, options["lake_runs"])
     else:
-        left, right = load_catalogs(options["catalog"], fields)
+        left, right = _catalogs(options["catalog"], model, fields)
         catalog, offset = combine(left, right)
         pairs = load_pair_file(options["pairs"], left, right, offset)
         graded = None
@@ -117,13 +153,41 @@ def evaluate(model_dir: Path, **options: Any) -> None:
             ks=[int(k) for k in split_list(options["ks"]) or ["1"]],
             one_catalog=right is None,
         )
+        if options["scores"]:
+            write_scores(options["scores"], catalog.ids[pairs.left], catalog.ids[pairs.right], result)
     report: dict[str, Any] = {"model": str(model_dir), **result.report}
     if result.notes:
         report["notes"] = " ".join(result.notes)
     if not options["no_plots"]:
         folder = options["plots"] or model_dir / "plots"
         report["plots"] = str(_write_plots(folder, result, model, embeddings, labels))
+        if options["data"] and model.kind == "image":
+            neighbours_plot(folder, items, embeddings, model.metric)
     echo_report(report, options["as_json"])
+
+
+def _identification(index_dir: Path, options: dict[str, Any]) -> None:
+    ks = split_list(options["ks"]) or ["1"]
+    report, result = identify(index_dir, options["data"], {**options, "ks": ks})
+    if options["hits"]:
+        write_hits(options["hits"], result)
+    if not options["no_plots"]:
+        folder = options["plots"] or index_dir / "plots"
+        gallery = options["catalog"][0] if options["catalog"] else None
+        identification_plots(folder, result, gallery)
+        report["plots"] = str(folder)
+    echo_report(report, options["as_json"])
+
+
+def _catalogs(paths: tuple[Path, ...], model: Any, fields: list[str] | None) -> tuple[Any, Any]:
+    """The catalogue(s) --pairs points into: tables, or image folders for an image model."""
+    if model.kind != "image":
+        return load_catalogs(paths, fields)
+    if not 1 <= len(paths) <= 2:
+        raise ConfigError(f"Expected one or two --catalog folders. Received: {len(paths)}")
+    left = load_for_model(paths[0], model, None, labelled=False)
+    right = load_for_model(paths[1], model, None, labelled=False) if len(paths) == 2 else None
+    return left, right
 
 
 def _lake_runs(model: Any, path: Path) -> dict[str, Any]:

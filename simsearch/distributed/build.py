@@ -76,8 +76,13 @@ def build_index_dask(
     return index
 
 
-def build_from_parts(client: Any, parts: Sequence[Any], config: IndexConfig) -> FaissIndex:
+def build_from_parts(
+    client: Any, parts: Sequence[Any], config: IndexConfig, timings: dict[str, float] | None = None
+) -> FaissIndex:
     """Build a `FaissIndex` from futures of `EncodedPart` (in catalogue order) on the cluster.
+
+    Args:
+        timings: filled with the seconds of each stage (`train`, `add_merge`, `items`) when given.
 
     Raises:
         DataError: no rows, repeated ids, NaN/inf or zero rows for cosine, too few rows to train.
@@ -98,6 +103,9 @@ def build_from_parts(client: Any, parts: Sequence[Any], config: IndexConfig) -> 
     merged = _add_and_merge(client, parts, offsets, empty, config.metric)
     added = time.perf_counter()
     index = _wrap(client, parts, merged, factory, config)
+    if timings is not None:
+        timings |= {"train": trained - start, "add_merge": added - trained}
+        timings["items"] = time.perf_counter() - added
     logger.info(
         "Built %s over %d items in %d partitions: train %.1fs, add+merge %.1fs, items %.1fs",
         factory,

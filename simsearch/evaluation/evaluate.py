@@ -13,7 +13,7 @@ import numpy.typing as npt
 from simsearch.data.pairs import Pairs, make_pairs
 from simsearch.errors import DataError
 from simsearch.evaluation.correlation import pearson, spearman
-from simsearch.evaluation.metrics import calibrate_threshold, pair_metrics
+from simsearch.evaluation.metrics import calibrate_threshold, equal_error_rate, pair_metrics
 from simsearch.evaluation.oneshot import n_way_k_shot_accuracy
 from simsearch.evaluation.retrieval import pair_retrieval_metrics, retrieval_metrics
 
@@ -61,6 +61,7 @@ def _pair_sections(
         notes.append("No stored distance threshold: calibrated on these pairs (optimistic).")
     dist = pair_metrics(same, -distances, -float(stored["distance"]))
     dist["threshold"] = float(stored["distance"])
+    dist["eer"] = equal_error_rate(same, -distances)
     sections["pairs (tower distance)"] = dist
     probabilities = None
     if score_pairs is not None:
@@ -69,6 +70,7 @@ def _pair_sections(
             stored["probability"] = calibrate_threshold(same, probabilities)
             notes.append("No stored head threshold: calibrated on these pairs (optimistic).")
         sections["pairs (pairwise head)"] = pair_metrics(same, probabilities, float(stored["probability"]))
+        sections["pairs (pairwise head)"]["eer"] = equal_error_rate(same, probabilities)
     return sections, distances, probabilities
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "average_precision",
     "calibrate_threshold",
     "confusion_at",
+    "equal_error_rate",
     "pair_metrics",
     "precision_curve",
     "precision_recall_curve",
@@ -118,6 +119,24 @@ def roc_auc(same: npt.ArrayLike, scores: npt.ArrayLike) -> float:
     """
     fpr, tpr, _ = roc_curve(same, scores)
     return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2.0))
+
+
+def equal_error_rate(same: npt.ArrayLike, scores: npt.ArrayLike) -> float:
+    """Compute the equal error rate: where the false-accept rate (different pairs called same)
+    equals the false-reject rate (same pairs called different) along the ROC curve, linearly
+    interpolated between its two nearest points, as signature and speaker verification report it.
+
+    Example:
+        >>> equal_error_rate([1, 1, 0, 0], [0.9, 0.4, 0.6, 0.1])
+        0.5
+    """
+    fpr, tpr, _ = roc_curve(same, scores)
+    gap = (1.0 - tpr) - fpr  # false rejects minus false accepts: from 1 down to -1
+    i = int(np.flatnonzero(gap <= 0)[0])
+    if gap[i] == 0 or i == 0:
+        return float(fpr[i])
+    t = gap[i - 1] / (gap[i - 1] - gap[i])
+    return float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
 
 
 def precision_recall_curve(

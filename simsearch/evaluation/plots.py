@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "plot_distance_histogram",
     "plot_history",
+    "plot_neighbours",
     "plot_precision_recall",
     "plot_projection",
     "plot_roc",
@@ -109,6 +110,8 @@ def plot_distance_histogram(
     path: str | Path,
     *,
     threshold: float | None = None,
+    names: tuple[str, str] = ("same pairs", "different pairs"),
+    title: str = "Pair distances, same vs different",
 ) -> Path:
     """Overlay the distance distributions of same and different pairs.
 
@@ -118,23 +121,24 @@ def plot_distance_histogram(
         distances: `(n,) float`, lower = more similar.
         same: `(n,)` 0/1, 1 = same pair.
         threshold: a decision distance to mark, or None.
+        names: what the 1s and the 0s of `same` are, for the legend.
     """
     same_arr, dist = _check_pairs(same, distances)
     n_bins = min(60, max(10, int(math.sqrt(len(dist)))))
     edges = np.histogram_bin_edges(dist, bins=n_bins).tolist()
     figure = _new_figure(7.0, 4.5)
     ax = figure.add_subplot()
-    for value, name, color in ((1, "same", "tab:blue"), (0, "different", "tab:orange")):
+    for value, name, color in ((1, names[0], "tab:blue"), (0, names[1], "tab:orange")):
         part = dist[same_arr == value]
         if len(part):
-            label = f"{name} pairs (n={len(part):,})"
+            label = f"{name} (n={len(part):,})"
             ax.hist(part, bins=edges, density=True, color=color, alpha=0.4, label=label)
             # An outline keeps each distribution readable where the two overlap.
             ax.hist(part, bins=edges, density=True, color=color, histtype="step", lw=1.5)
     if threshold is not None:
         ax.axvline(threshold, color="black", ls="--", lw=1.5, label=f"threshold = {threshold:.3g}")
     ax.set_ylim(top=ax.get_ylim()[1] * 1.25)  # headroom for the legend
-    _style(ax, "Pair distances, same vs different", "Distance (lower = more similar)", "Density")
+    _style(ax, title, "Distance (lower = more similar)", "Density")
     ax.legend(loc="upper right")
     return _save(figure, path)
 
@@ -305,3 +309,61 @@ def _class_colors(n: int) -> list[tuple[float, float, float, float]]:
     if n <= 60:
         return [colormaps[name](i) for name in ("tab20", "tab20b", "tab20c") for i in range(20)][:n]
     return [colormaps["turbo"](x) for x in np.linspace(0, 1, n)]
+
+
+def plot_neighbours(
+    queries: npt.ArrayLike,
+    neighbours: npt.ArrayLike,
+    distances: npt.ArrayLike,
+    correct: npt.ArrayLike,
+    path: str | Path,
+    *,
+    query_labels: Sequence[str] | None = None,
+    neighbour_labels: Sequence[Sequence[str]] | None = None,
+    threshold: float | None = None,
+    title: str = "Nearest neighbours",
+) -> Path:
+    """Draw each query image beside its nearest neighbours, with their distances: a green frame
+    for a right neighbour (same class), red for a wrong one; with `threshold`, neighbours farther
+    than it are faded and marked "rejected".
+
+    Args:
+        queries: `(q, h, w, c)` images in [0, 1] (c = 1 or 3).
+        neighbours: `(q, k, h, w, c)` their nearest neighbours, nearest first.
+        distances: `(q, k)` the distances.
+        correct: `(q, k)` whether each neighbour is of the query's class.
+        query_labels, neighbour_labels: class names to print, `(q,)` and `(q, k)`.
+    """
+    xq, xn = np.asarray(queries, dtype=np.float32), np.asarray(neighbours, dtype=np.float32)
+    dist, right = np.asarray(distances, dtype=np.float64), np.asarray(correct, dtype=bool)
+    if xq.ndim != 4 or xn.ndim != 5 or xn.shape[:2] != dist.shape or dist.shape != right.shape:
+        raise DataError(
+            "Expected queries (q, h, w, c), neighbours (q, k, h, w, c), distances and correct (q, k). "
+            f"Received: {xq.shape}, {xn.shape}, {dist.shape}, {right.shape}"
+        )
+    q, k = dist.shape
+    figure = _new_figure(1.6 * (k + 1), 1.9 * q + 0.4)
+    figure.suptitle(title)
+    for row in range(q):
+        name = "" if query_labels is None else f"\n{query_labels[row]}"
+        _image_cell(figure.add_subplot(q, k + 1, row * (k + 1) + 1), xq[row], f"query{name}", "black")
+        for col in range(k):
+            rejected = threshold is not None and dist[row, col] > threshold
+            label = "" if neighbour_labels is None else f"{neighbour_labels[row][col]}\n"
+            text = f"{label}d={dist[row, col]:.3f}" + (" rejected" if rejected else "")
+            ax = figure.add_subplot(q, k + 1, row * (k + 1) + col + 2)
+            color = "tab:green" if right[row, col] else "tab:red"
+            _image_cell(ax, xn[row, col], text, color, faded=rejected)
+    return _save(figure, path)
+
+
+def _image_cell(ax: Axes, image: np.ndarray, text: str, color: str, faded: bool = False) -> None:
+    pixels = image[..., 0] if image.shape[-1] == 1 else image
+    ax.imshow(np.clip(pixels, 0.0, 1.0), cmap="gray", vmin=0.0, vmax=1.0, alpha=0.45 if faded else 1.0)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_color(color)
+        spine.set_linewidth(3)
+        spine.set_linestyle("--" if faded else "-")
+    ax.set_title(text, fontsize=7, color=color if color != "black" else "black")

@@ -173,6 +173,7 @@ def test_evaluate_json_and_plots(image_model: Path, tmp_path: Path) -> None:
             "pr_head.png",
             "distance_histogram.png",
             "projection.png",
+            "neighbours.png",
         ]
     )
 
