@@ -5,6 +5,7 @@ Importing this package imports Keras (and TensorFlow); `import simsearch` alone 
 
 from __future__ import annotations
 
+from simsearch.models.bert import BertEncoder, MaskedMeanPooling, TransformerBlock
 from simsearch.models.head import PairwiseHead, build_head_model
 from simsearch.models.layers import RandomAffine
 from simsearch.models.losses import (
@@ -17,7 +18,9 @@ from simsearch.models.losses import (
     softmax_loss,
     triplet_loss,
 )
+from simsearch.models.pretrained import PositiveScale
 from simsearch.models.siamese import Comparison, SiameseModel
+from simsearch.models.tokenizer import SubwordTokenizer
 from simsearch.models.towers import (
     ImageTowerConfig,
     NumericEncoding,
@@ -30,18 +33,23 @@ from simsearch.models.towers import (
 from simsearch.models.training import TrainConfig, train_items, train_pairs
 
 __all__ = [
+    "BertEncoder",
     "Comparison",
     "ContrastiveLoss",
     "ImageTowerConfig",
+    "MaskedMeanPooling",
     "NumericEncoding",
     "PairBCELoss",
     "PairwiseHead",
+    "PositiveScale",
     "RandomAffine",
     "RecordTowerConfig",
     "SiameseModel",
     "SoftmaxLoss",
+    "SubwordTokenizer",
     "TextTowerConfig",
     "TrainConfig",
+    "TransformerBlock",
     "TripletLoss",
     "build_head_model",
     "build_image_tower",
