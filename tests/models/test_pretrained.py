@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -301,6 +303,21 @@ def test_keras_file_round_trip_keeps_outputs_and_tokenizer(tiny_dir: Path, tmp_p
     loaded = keras.models.load_model(tmp_path / "tower.keras", safe_mode=True, compile=False)
     x = {"text": np.array(SENTENCES, dtype=object)}
     np.testing.assert_allclose(loaded.predict(x, verbose=0), tower.predict(x, verbose=0), atol=1e-6)
+
+
+def test_a_fresh_process_loads_the_tower_with_only_simsearch_models_imported(
+    tiny_dir: Path, tmp_path: Path
+) -> None:
+    tower = build_text_tower(SENTENCES, TextTowerConfig(architecture="pretrained", pretrained=str(tiny_dir)))
+    tower.save(tmp_path / "tower.keras")
+    code = (
+        "import sys, keras, numpy as np, simsearch.models\n"
+        f"m = keras.models.load_model({str(tmp_path / 'tower.keras')!r}, safe_mode=True, compile=False)\n"
+        "np.save(sys.argv[1], m.predict({'text': np.array(sys.argv[2:], object)}, verbose=0))\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "out.npy"), *SENTENCES[:3]], check=True)
+    expected = tower.predict({"text": np.array(SENTENCES[:3], dtype=object)}, verbose=0)
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, atol=1e-6)
 
 
 def test_resolve_pretrained_names_what_is_missing(tmp_path: Path) -> None:
