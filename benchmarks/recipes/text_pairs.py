@@ -22,15 +22,25 @@ from benchmarks.recipes._common import evaluate_json, row, simsearch, timed_sims
 # prepare-pairs arguments, paths relative to text_pairs/.
 CORPORA: dict[str, list[str]] = {
     "mrpc": [
-        "--format", "mrpc", "--train", "mrpc/msr_paraphrase_train.txt",
-        "--test", "mrpc/msr_paraphrase_test.txt",
+        "--format",
+        "mrpc",
+        "--train",
+        "mrpc/msr_paraphrase_train.txt",
+        "--test",
+        "mrpc/msr_paraphrase_test.txt",
     ],
     "stsb": [
-        "--format", "stsb", "--train", "stsbenchmark/sts-train.csv", "--valid", "stsbenchmark/sts-dev.csv",
-        "--test", "stsbenchmark/sts-test.csv",
+        "--format",
+        "stsb",
+        "--train",
+        "stsbenchmark/sts-train.csv",
+        "--valid",
+        "stsbenchmark/sts-dev.csv",
+        "--test",
+        "stsbenchmark/sts-test.csv",
     ],
     "sick": ["--format", "sick", "--input", "sick/SICK.txt"],
-}  # fmt: skip
+}
 NAMES = {"mrpc": "MRPC", "stsb": "STS-B", "sick": "SICK"}
 # The anchors (Reimers & Gurevych 2019; Mueller & Thyagarajan 2016).
 ANCHORS = {
@@ -56,10 +66,23 @@ def train(folder: Path, model: Path, epochs: int, extra: list[str]) -> float:
         return 0.0
     steps = -(-sum(1 for _ in (folder / "train.csv").open(encoding="utf-8")) // 128)
     return timed_simsearch(
-        "train", "--quiet", "--pairs", folder / "train.csv", "--valid-pairs", folder / "valid.csv",
-        "--catalog", folder / "catalog.csv", *TRAIN_ARGS, "--epochs", str(epochs),
-        "--steps-per-epoch", str(steps), *extra, "--out", model,
-    )  # fmt: skip
+        "train",
+        "--quiet",
+        "--pairs",
+        folder / "train.csv",
+        "--valid-pairs",
+        folder / "valid.csv",
+        "--catalog",
+        folder / "catalog.csv",
+        *TRAIN_ARGS,
+        "--epochs",
+        str(epochs),
+        "--steps-per-epoch",
+        str(steps),
+        *extra,
+        "--out",
+        model,
+    )
 
 
 def _pairs(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -130,9 +153,17 @@ def run(
         model = work_dir / "models" / f"{name}-{variant}"
         minutes = train(folder, model, epochs, extra_train_args or [])
         report = evaluate_json(
-            "--model", model, "--pairs", folder / "test.csv", "--catalog", folder / "catalog.csv",
-            "--score-column", "score", "--k", "1,5,10",
-        )  # fmt: skip
+            "--model",
+            model,
+            "--pairs",
+            folder / "test.csv",
+            "--catalog",
+            folder / "catalog.csv",
+            "--score-column",
+            "score",
+            "--k",
+            "1,5,10",
+        )
         (work_dir / f"{name}-{variant}-report.json").write_text(json.dumps(report, indent=1))
         base = tfidf_baseline(folder)
         rows.extend(_rows(name, variant, report, base, minutes))
@@ -149,9 +180,16 @@ def _rows(
     def make(metric: str, t: float | None, h: float | None, b: float) -> dict[str, Any]:
         anchor, source = ANCHORS.get((name, metric), (None, None))
         return row(
-            dataset=dataset, metric=metric, tower=t, head=h, baseline=b, baseline_name=BASELINE,
-            anchor=anchor, anchor_source=source, train_minutes=round(minutes, 1),
-        )  # fmt: skip
+            dataset=dataset,
+            metric=metric,
+            tower=t,
+            head=h,
+            baseline=b,
+            baseline_name=BASELINE,
+            anchor=anchor,
+            anchor_source=source,
+            train_minutes=round(minutes, 1),
+        )
 
     pct = lambda v: None if v is None else round(100 * v, 1)  # noqa: E731
     out = [
@@ -165,8 +203,14 @@ def _rows(
         ),
     ]
     if name == "stsb":
-        out.append(make("spearman x100", pct(graded["spearman (tower)"]), pct(graded.get("spearman (head)")),
-                        pct(base["spearman"])))  # fmt: skip
+        out.append(
+            make(
+                "spearman x100",
+                pct(graded["spearman (tower)"]),
+                pct(graded.get("spearman (head)")),
+                pct(base["spearman"]),
+            )
+        )
     if name == "sick":
         r = lambda v: None if v is None else round(v, 3)  # noqa: E731
         out.append(
