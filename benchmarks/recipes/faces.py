@@ -30,8 +30,7 @@ BASELINE = "raw pixels, Euclidean nearest neighbour"
 # beside ours for scale, not a like-for-like comparison.
 VERIFICATION_ANCHOR = (
     96.25,
-    "Siamese Xception (ImageNet-pretrained), ORL one-shot verification, JECEI article 2347; "
-    "another protocol",
+    "Siamese Xception (ImageNet-pretrained), ORL one-shot verification, JECEI article 2347; another protocol",
 )
 
 

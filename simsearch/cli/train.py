@@ -98,7 +98,8 @@ _PATH = click.Path(exists=True, path_type=Path)
         ]
     ),
     help="Image: light (default), koch, a keras.applications backbone (mobilenetv3_small, "
-    "mobilenetv3_large, efficientnet_b0; see --backbone-weights) or pixels (raw pixels, nothing "
+    "mobilenetv3_large, efficientnet_b0; see --backbone-weights), linear (one dense layer started "
+    "as PCA + within-class whitening of the training images) or pixels (raw pixels, nothing "
     "learned: the baseline). Record: linear (default, learned TF-IDF n-gram weights) "
     "or mlp or hybrid (linear beside a pretrained sentence encoder). Text: sequence (default: "
     "words + conv/GRU/mean pooling + char n-grams), linear or pretrained (a sentence encoder, "
@@ -247,7 +248,10 @@ def _train_config(options: dict[str, Any], cls: type) -> Any:
 
 # Each tower kind's architectures, its default first.
 ARCHITECTURES = {
-    "image": ("light", "koch", "mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0", "pixels"),
+    "image": (
+        *("light", "koch", "mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0"),
+        *("pixels", "linear"),
+    ),
     "record": ("linear", "mlp", "hybrid"),
     "text": ("sequence", "linear", "pretrained"),
 }
@@ -259,7 +263,7 @@ def _default_learning_rate(options: dict[str, Any]) -> float:
     """1e-2 for the linear TF-IDF towers (measured on the DeepMatcher sets) and the n-gram part
     of the hybrid one, 1e-3 otherwise."""
     chosen = options["architecture"] or ARCHITECTURES[options["tower"]][0]
-    return 1e-2 if chosen in ("linear", "hybrid") else 1e-3
+    return 1e-2 if chosen in ("linear", "hybrid") and options["tower"] != "image" else 1e-3
 
 
 def _tower_settings(options: dict[str, Any]) -> dict[str, Any]:

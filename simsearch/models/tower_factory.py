@@ -59,7 +59,7 @@ def build_tower(
             settings["embedding_dim"] = int(h) * int(w) * int(settings["channels"])
         config = _settings(kind, settings)
         spec = {"image_size": list(config.image_size), "channels": config.channels}
-        return build_image_tower(config), spec, dataclasses.asdict(config)
+        return build_image_tower(config, items.images, items.labels), spec, dataclasses.asdict(config)
     text_fields, numeric_fields = split_fields(items, settings)
     if kind == "text":
         config = _settings(

@@ -36,7 +36,8 @@ __all__ = [
 
 TEXT_INPUT = "text"
 KOCH_MIN_SIZE = 65  # the smallest input its four valid convolutions and three poolings accept
-IMAGE_ARCHITECTURES = ("light", "koch", *BACKBONES, "pixels")
+IMAGE_ARCHITECTURES = ("light", "koch", *BACKBONES, "pixels", "linear")
+WHITENING_SHRINKAGE = 1e-3  # share of the mean within-class variance added to every direction
 
 
 @dataclass(frozen=True)
@@ -52,12 +53,16 @@ class ImageTowerConfig:
     Nothing is downloaded. Grey images are tiled to RGB inside the model.
     `"pixels"`: no learned layer, the raw pixels flattened (`embedding_dim` is `h * w * channels`):
     the nearest-neighbour-on-raw-pixels baseline, run through the same commands as a tower.
+    `"linear"`: one dense layer on the pixels, started (given the training images and labels) as
+    PCA to `embedding_dim` followed by whitening of the within-class scatter, so that before
+    training its distances are those of the classic intra-personal whitening of face
+    recognition, and training moves it from there; few weights, for a few hundred images.
     """
 
     image_size: tuple[int, int] = (28, 28)
     channels: int = 1
     architecture: Literal[
-        "light", "koch", "mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0", "pixels"
+        "light", "koch", "mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0", "pixels", "linear"
     ] = "light"
     blocks: int = 4
     filters: int = 64
@@ -153,8 +158,15 @@ def _project(x: Any, embedding_dim: int, dropout: float, normalize: bool) -> Any
     return x
 
 
-def build_image_tower(config: ImageTowerConfig = ImageTowerConfig()) -> keras.Model:
+def build_image_tower(
+    config: ImageTowerConfig = ImageTowerConfig(),
+    images: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+) -> keras.Model:
     """Build an image tower: `(n, h, w, c) float32` in [0, 1] -> `(n, embedding_dim)`.
+
+    `images` and `labels` (the training items) start the `"linear"` architecture; the others
+    ignore them.
 
     Example:
     >>> tower = build_image_tower(ImageTowerConfig(image_size=(28, 28), embedding_dim=64))
@@ -190,10 +202,60 @@ def build_image_tower(config: ImageTowerConfig = ImageTowerConfig()) -> keras.Mo
     elif config.architecture in BACKBONES:
         x = backbone_body(x, config.architecture, config.image_size, config.channels, config.weights)
         outputs = _project(x, config.embedding_dim, config.dropout, config.normalize)
+    elif config.architecture == "linear":
+        pixels = None if images is None else (1.0 - images if config.invert else images)
+        outputs = _linear_image_body(x, config, pixels, labels)
     else:
         x = _light_body(x, config)
         outputs = _project(x, config.embedding_dim, config.dropout, config.normalize)
     return keras.Model(inputs, outputs, name="image_tower")
+
+
+def _linear_image_body(
+    x: Any, config: ImageTowerConfig, images: np.ndarray | None, labels: np.ndarray | None
+) -> Any:
+    x = layers.Flatten()(x)
+    if config.dropout:
+        x = layers.Dropout(config.dropout)(x)
+    dense = layers.Dense(
+        config.embedding_dim, kernel_initializer=keras.initializers.Orthogonal(seed=0), name="embedding"
+    )
+    outputs = dense(x)
+    if images is not None and labels is not None:
+        dense.set_weights(list(within_class_whitening(images, labels, config.embedding_dim)))
+    if config.normalize:
+        outputs = layers.UnitNormalization(name="l2_normalize")(outputs)
+    return outputs
+
+
+def within_class_whitening(
+    images: np.ndarray, labels: np.ndarray, dim: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`(kernel (h*w*c, dim), bias (dim,))` of `x -> (x - mean) P W`: P projects on the `dim`
+    leading principal components of the images, W whitens the within-class scatter there.
+
+    Raises:
+        DataError: fewer images than `dim + 1`, or fewer than 2 labelled classes.
+    """
+    keep = np.asarray(labels) >= 0
+    x = np.asarray(images, dtype=np.float64)[keep].reshape(int(keep.sum()), -1)
+    y = np.asarray(labels)[keep]
+    classes = np.unique(y)
+    if len(classes) < 2 or len(x) <= dim or x.shape[1] < dim:
+        raise DataError(
+            f"Expected more labelled images than embedding_dim={dim} (and 2+ classes, {dim}+ pixels) "
+            f"for the linear image tower. Received: {len(x)} images, {len(classes)} classes, "
+            f"{x.shape[1]} pixels"
+        )
+    mean = x.mean(axis=0)
+    _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
+    z = (x - mean) @ vt[:dim].T
+    within = np.concatenate([z[y == c] - z[y == c].mean(axis=0) for c in classes])
+    scatter = within.T @ within / len(within)
+    scatter += WHITENING_SHRINKAGE * np.trace(scatter) / dim * np.eye(dim)
+    values, vectors = np.linalg.eigh(scatter)
+    kernel = vt[:dim].T @ (vectors / np.sqrt(values))
+    return kernel.astype(np.float32), (-mean @ kernel).astype(np.float32)
 
 
 def _light_body(x: Any, config: ImageTowerConfig) -> Any:

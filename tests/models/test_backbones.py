@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from keras.src.legacy.saving import legacy_h5_format
 
-from simsearch.errors import ConfigError
+from simsearch.errors import ConfigError, DataError
 from simsearch.models.backbones import build_backbone
 from simsearch.models.towers import ImageTowerConfig, build_image_tower
 
@@ -144,3 +144,33 @@ def test_pixel_tower_is_the_flattened_image(normalize: bool) -> None:
         want = want / np.linalg.norm(want, axis=1, keepdims=True)
     np.testing.assert_allclose(tower.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6)
     assert not tower.trainable_weights
+
+
+def test_linear_tower_starts_as_within_class_whitening() -> None:
+    rng = np.random.default_rng(4)
+    # SYNTHETIC: 6 classes x 8 images of 5x5, each class a random prototype plus noise.
+    labels = np.repeat(np.arange(6), 8)
+    images = (rng.normal(size=(6, 25))[labels] + 0.3 * rng.normal(size=(48, 25))).reshape(48, 5, 5, 1)
+    images = images.astype(np.float32)
+    tower = build_image_tower(
+        ImageTowerConfig(image_size=(5, 5), architecture="linear", embedding_dim=10, normalize=False),
+        images,
+        labels,
+    )
+    z = tower.predict(images, verbose=0).astype(np.float64)
+    np.testing.assert_allclose(z.mean(axis=0), 0.0, atol=1e-4)  # centred on the training mean
+    within = np.concatenate([z[labels == c] - z[labels == c].mean(axis=0) for c in range(6)])
+    scatter = within.T @ within / len(within)
+    # Whitened within classes: identity, up to the small shrinkage added before inverting.
+    np.testing.assert_allclose(scatter, np.eye(10), atol=2e-2)
+    assert len(tower.trainable_weights) == 2
+
+
+def test_linear_tower_needs_more_images_than_dims() -> None:
+    images = np.zeros((4, 5, 5, 1), np.float32)
+    with pytest.raises(DataError, match="more labelled images"):
+        build_image_tower(
+            ImageTowerConfig(image_size=(5, 5), architecture="linear", embedding_dim=8),
+            images,
+            np.array([0, 0, 1, 1]),
+        )
