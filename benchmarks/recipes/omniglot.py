@@ -17,17 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.recipes._common import evaluate_json, row, timed_simsearch
+from benchmarks.recipes._common import evaluate_json, row, train_once
 
 TRIALS = 1000
 ANCHOR = (92.0, "Koch et al. 2015 (official 400 trials); humans 95.5 (Lake et al. 2015)")
 
 
-def train(data: Path, model: Path, epochs: int, image_size: int) -> float:
-    if (model / "config.json").exists():
-        return 0.0
-    return timed_simsearch(
-        "train",
+def train(data: Path, model: Path, epochs: int, image_size: int) -> float | None:
+    return train_once(
+        model,
         "--quiet",
         "--data",
         data / "omniglot_images_background.npz",
@@ -53,8 +51,6 @@ def train(data: Path, model: Path, epochs: int, image_size: int) -> float:
         "val_oneshot",
         "--patience",
         "8",
-        "--out",
-        model,
     )
 
 
@@ -105,7 +101,10 @@ def run(
     )
     (work_dir / "omniglot-report.json").write_text(json.dumps(report, indent=1))
     base = raw_pixels(data, image_size)
-    common = {"baseline_name": "raw pixels, L2 nearest neighbour", "train_minutes": round(minutes, 1)}
+    common = {
+        "baseline_name": "raw pixels, L2 nearest neighbour",
+        "train_minutes": minutes and round(minutes, 1),
+    }
     return [
         row(
             dataset="Omniglot evaluation, Lake's 400 official trials",

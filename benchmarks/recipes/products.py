@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.match_deepmatcher import FIELDS, PUBLISHED, tfidf_baseline
-from benchmarks.recipes._common import evaluate_json, row, simsearch, timed_simsearch
+from benchmarks.recipes._common import evaluate_json, row, simsearch, train_once
 
 BASELINE = "TF-IDF char 2-4 cosine"
 
@@ -26,12 +26,10 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def train(folder: Path, name: str, model: Path, epochs: int, extra: list[str]) -> float:
-    if (model / "config.json").exists():
-        return 0.0
+def train(folder: Path, name: str, model: Path, epochs: int, extra: list[str]) -> float | None:
     steps = -(-len(_rows(folder / "train.csv")) // 128)
-    return timed_simsearch(
-        "train",
+    return train_once(
+        model,
         "--quiet",
         "--pairs",
         folder / "train.csv",
@@ -50,8 +48,6 @@ def train(folder: Path, name: str, model: Path, epochs: int, extra: list[str]) -
         "--steps-per-epoch",
         str(steps),
         *extra,
-        "--out",
-        model,
     )
 
 
@@ -125,7 +121,7 @@ def run(
                 baseline=pct(base["f1"]),
                 anchor=dm,
                 anchor_source=f"DeepMatcher (Mudgal et al. 2018); Ditto {ditto} (Li et al. 2021)",
-                train_minutes=round(minutes, 1),
+                train_minutes=minutes and round(minutes, 1),
             )
         )
         out.append(
@@ -134,7 +130,7 @@ def run(
                 metric="blocking recall@10",
                 tower=round(recall, 3),
                 baseline=round(base_blocking[10], 3),
-                train_minutes=round(minutes, 1),
+                train_minutes=minutes and round(minutes, 1),
             )
         )
     return out

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.recipes._common import evaluate_json, row, simsearch, timed_simsearch
+from benchmarks.recipes._common import evaluate_json, row, simsearch, train_once
 
 # prepare-pairs arguments, paths relative to text_pairs/.
 CORPORA: dict[str, list[str]] = {
@@ -61,12 +61,10 @@ def prepare(data_root: Path, work: Path, name: str) -> Path:
     return folder
 
 
-def train(folder: Path, model: Path, epochs: int, extra: list[str]) -> float:
-    if (model / "config.json").exists():
-        return 0.0
+def train(folder: Path, model: Path, epochs: int, extra: list[str]) -> float | None:
     steps = -(-sum(1 for _ in (folder / "train.csv").open(encoding="utf-8")) // 128)
-    return timed_simsearch(
-        "train",
+    return train_once(
+        model,
         "--quiet",
         "--pairs",
         folder / "train.csv",
@@ -80,8 +78,6 @@ def train(folder: Path, model: Path, epochs: int, extra: list[str]) -> float:
         "--steps-per-epoch",
         str(steps),
         *extra,
-        "--out",
-        model,
     )
 
 
@@ -188,7 +184,7 @@ def _rows(
             baseline_name=BASELINE,
             anchor=anchor,
             anchor_source=source,
-            train_minutes=round(minutes, 1),
+            train_minutes=minutes and round(minutes, 1),
         )
 
     pct = lambda v: None if v is None else round(100 * v, 1)  # noqa: E731
