@@ -38,6 +38,13 @@ from simsearch.errors import ConfigError, DataError
     help="Identities held out of training: a share (below 1) or a count.",
 )
 @click.option("--folds", type=int, help="Leave-identities-out cross-validation with this many folds.")
+@click.option(
+    "--val",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Training-side identities set apart in OUT/val (share or count), for train --val-data.",
+)
 @click.option("--fold", type=int, default=0, show_default=True, help="The held-out fold (0-based).")
 @click.option(
     "--enrol",
@@ -74,6 +81,7 @@ def split_command(data: Path, out: Path, **options: Any) -> None:
         test=options["test"],
         folds=options["folds"],
         fold=options["fold"],
+        val=options["val"],
         enrol=options["enrol"],
         gallery_shots=options["gallery_shots"],
         seed=options["seed"],

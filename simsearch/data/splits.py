@@ -116,6 +116,8 @@ class SplitConfig:
         test: identities held out of training: a share (0 < test < 1) or a count (>= 1).
         folds: instead of `test`, leave-identities-out cross-validation with this many folds
             (identities dealt round-robin after a seeded shuffle); `fold` is the held-out one.
+        val: identities of the training side set apart as `val` (share or count; 0 = none), for
+            `simsearch train --val-data`: early stopping and the threshold on unseen identities.
         enrol: held-out identities enrolled in a gallery (share or count; 0 = no gallery).
         gallery_shots: genuine samples per enrolled identity in the gallery.
         seed: the shuffle of identities and of the gallery samples.
@@ -124,6 +126,7 @@ class SplitConfig:
     test: float = 0.5
     folds: int | None = None
     fold: int = 0
+    val: float = 0.0
     enrol: float = 0.0
     gallery_shots: int = 1
     seed: int = 0
@@ -133,9 +136,10 @@ class SplitConfig:
             raise ConfigError(
                 f"Expected folds >= 2 and 0 <= fold < folds. Received: folds={self.folds}, fold={self.fold}"
             )
-        if self.test <= 0 or self.enrol < 0:
+        if self.test <= 0 or self.enrol < 0 or self.val < 0:
             raise ConfigError(
-                f"Expected test > 0 and enrol >= 0. Received: test={self.test}, enrol={self.enrol}"
+                f"Expected test > 0, val >= 0 and enrol >= 0. Received: test={self.test}, "
+                f"val={self.val}, enrol={self.enrol}"
             )
         if self.gallery_shots < 1:
             raise ConfigError(f"Expected gallery_shots >= 1. Received: gallery_shots={self.gallery_shots}")
@@ -151,8 +155,8 @@ def _count(value: float, total: int, name: str) -> int:
 
 
 def split_identities(samples: Sequence[Sample], config: SplitConfig) -> dict[str, list[Sample]]:
-    """Split samples by identity into `train` and `test`, and, with `config.enrol`, the test
-    samples further into `gallery` and `probes`.
+    """Split samples by identity into `train` and `test` (and `val`, with `config.val`), and,
+    with `config.enrol`, the test samples further into `gallery` and `probes`.
 
     Returns:
         part name -> samples, in input order within each part.
@@ -174,10 +178,18 @@ def split_identities(samples: Sequence[Sample], config: SplitConfig) -> dict[str
             f"{len(identities)}"
         )
     held = set(test)
+    rest = [i for i in shuffled if i not in held]
+    val = set(rest[: _count(config.val, len(rest), "val")]) if config.val else set()
+    if len(rest) - len(val) < 2:
+        raise ConfigError(
+            f"Expected at least 2 training identities besides val. Received: {len(rest)} - {len(val)}"
+        )
     parts = {
-        "train": [s for s in samples if s.identity not in held],
+        "train": [s for s in samples if s.identity not in held | val],
         "test": [s for s in samples if s.identity in held],
     }
+    if val:
+        parts["val"] = [s for s in samples if s.identity in val]
     if config.enrol:
         enrolled = test[: _count(config.enrol, len(test), "enrol")]
         gallery = _gallery(parts["test"], enrolled, config.gallery_shots, rng)

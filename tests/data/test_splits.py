@@ -135,3 +135,15 @@ def test_skilled_pairs_need_forgeries() -> None:
     with pytest.raises(ConfigError, match="pair kinds"):
         reference_pairs(read_samples(FACES), ("impostor",))
 
+
+
+def test_val_identities_come_from_the_training_side() -> None:
+    samples = read_samples(FACES)
+    parts = split_identities(samples, SplitConfig(test=3, val=2, seed=1))
+    ids = {name: {s.identity for s in part} for name, part in parts.items()}
+    assert [len(ids[p]) for p in ("train", "val", "test")] == [5, 2, 3]
+    assert not (ids["val"] & ids["test"]) and not (ids["val"] & ids["train"])
+    plain = split_identities(samples, SplitConfig(test=3, seed=1))
+    assert {s.identity for s in plain["test"]} == ids["test"]  # val does not change the test side
+    with pytest.raises(ConfigError, match="besides val"):
+        split_identities(samples, SplitConfig(test=3, val=6))
