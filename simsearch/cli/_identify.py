@@ -34,7 +34,7 @@ def hit_class(hit: Any) -> str:
 
 def identify(index_dir: Path, probes_path: Path, options: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     """Search every labelled probe in the index and score open-set identification at the
-    threshold (`--threshold`, else the model's calibrated distance threshold)."""
+    threshold (`--threshold`, `--min-precision`, else the model's calibrated distance threshold)."""
     from simsearch.engine import SearchEngine
     from simsearch.evaluation.identification import identification_metrics
 
@@ -48,10 +48,8 @@ def identify(index_dir: Path, probes_path: Path, options: dict[str, Any]) -> tup
     width = max(len(row) for row in hits)
     classes = np.array([[hit_class(h) for h in _pad(row, width)] for row in hits], dtype=object)
     distances = np.array([[h.distance for h in _pad(row, width)] for row in hits], dtype=np.float64)
-    threshold = options["threshold"]
-    if threshold is None:
-        threshold = model.threshold.get("distance")
-    report = identification_metrics(probe_classes, classes, distances, gallery, float(threshold), ks=ks)
+    threshold = _threshold(model, options)
+    report = identification_metrics(probe_classes, classes, distances, gallery, threshold, ks=ks)
     report["n_gallery_items"] = len(engine.index)
     result = {
         "probes": probes,
@@ -63,6 +61,24 @@ def identify(index_dir: Path, probes_path: Path, options: dict[str, Any]) -> tup
         "threshold": float(threshold),
     }
     return {"index": str(index_dir), "identification (open set)": report}, result
+
+
+def _threshold(model: Any, options: dict[str, Any]) -> float:
+    """`--threshold`, else the threshold for `--min-precision` on the model's held-out pairs, else
+    the calibrated (best-F1) one."""
+    from simsearch.errors import ConfigError, ModelDirError
+    from simsearch.evaluation.metrics import threshold_for_precision
+
+    if options["threshold"] is not None and options.get("min_precision") is not None:
+        raise ConfigError("Expected --threshold or --min-precision, not both. Received: both")
+    if options["threshold"] is not None:
+        return float(options["threshold"])
+    if options.get("min_precision") is not None:
+        curve = model.calibration.get("distance") or []
+        return threshold_for_precision(curve, float(options["min_precision"]))
+    if model.threshold.get("distance") is None:
+        raise ModelDirError("Expected a calibrated distance threshold in the model. Received: none")
+    return float(model.threshold["distance"])
 
 
 def _fields(model: Any) -> list[str] | None:

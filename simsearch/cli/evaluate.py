@@ -48,6 +48,12 @@ _PATH = click.Path(exists=True, path_type=Path)
     help="Distance threshold of --index identification (default: the model's calibrated one).",
 )
 @click.option(
+    "--min-precision",
+    type=float,
+    help="With --index: the loosest distance threshold whose held-out pair precision reached this "
+    "(fewer strangers accepted, fewer enrolled people too).",
+)
+@click.option(
     "--hits", type=click.Path(path_type=Path), help="With --index: write every probe's hits as CSV."
 )
 @click.option(
