@@ -38,6 +38,7 @@ from simsearch.errors import ConfigError, DataError
     help="Identities held out of training: a share (below 1) or a count.",
 )
 @click.option("--folds", type=int, help="Leave-identities-out cross-validation with this many folds.")
+@click.option("--fold", type=int, default=0, show_default=True, help="The held-out fold (0-based).")
 @click.option(
     "--val",
     type=float,
@@ -45,7 +46,6 @@ from simsearch.errors import ConfigError, DataError
     show_default=True,
     help="Training-side identities set apart in OUT/val (share or count), for train --val-data.",
 )
-@click.option("--fold", type=int, default=0, show_default=True, help="The held-out fold (0-based).")
 @click.option(
     "--enrol",
     type=float,
