@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +54,32 @@ def row(**values: Any) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"Expected keys among {ROW_KEYS}. Received: {sorted(unknown)}")
     return {key: values.get(key) for key in ROW_KEYS}
+
+
+def recipe_main(
+    description: str | None,
+    run: Callable[..., list[dict[str, Any]]],
+    holding: str,
+    budget: float,
+    *,
+    subfolder: str | None = None,
+    options: dict[str, tuple[str, Callable[[str], Any]]] | None = None,
+) -> None:
+    """The command line of a recipe runner: --data-root, --work, --budget-minutes and the
+    recipe's own `options` (flag -> (default, convert)); prints one JSON row per line."""
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data-root", type=Path, required=True, help=f"The folder holding {holding}/.")
+    parser.add_argument("--work", type=Path, default=Path("runs/recipes"))
+    parser.add_argument("--budget-minutes", type=float, default=budget)
+    for flag, (default, _) in (options or {}).items():
+        parser.add_argument(f"--{flag}", default=default)
+    args = parser.parse_args()
+    extra = {
+        flag.replace("-", "_"): convert(getattr(args, flag.replace("-", "_")))
+        for flag, (_, convert) in (options or {}).items()
+    }
+    work = args.work / subfolder if subfolder else args.work
+    for found in run(args.data_root, work, args.budget_minutes, **extra):
+        print(json.dumps(found))

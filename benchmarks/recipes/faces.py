@@ -12,7 +12,6 @@ false-accept rate and open-set accuracy at the calibrated threshold.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.recipes._common import row
+from benchmarks.recipes._common import recipe_main, row
 from benchmarks.recipes._doc_blocks import doc_block, run_bash, set_variables
 
 PAGE = "faces.md"
@@ -126,15 +125,7 @@ def rows(seeds: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--data-root", type=Path, required=True, help="The folder holding faces/.")
-    parser.add_argument("--work", type=Path, default=Path("runs/recipes"))
-    parser.add_argument("--budget-minutes", type=float, default=10.0)
-    args = parser.parse_args()
-    for r in run(args.data_root, args.work / "faces", args.budget_minutes):
-        print(json.dumps(r))
+    recipe_main(__doc__, run, "faces", 10.0, subfolder="faces")
 
 
 if __name__ == "__main__":

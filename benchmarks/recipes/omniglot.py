@@ -10,14 +10,13 @@ model's input size.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.recipes._common import evaluate_json, row, train_once
+from benchmarks.recipes._common import evaluate_json, recipe_main, row, train_once
 
 TRIALS = 1000
 ANCHOR = (92.0, "Koch et al. 2015 (official 400 trials); humans 95.5 (Lake et al. 2015)")
@@ -83,7 +82,8 @@ def raw_pixels(data: Path, image_size: int, seed: int = 0) -> dict[str, float]:
 def run(
     data_root: Path, work_dir: Path, budget_minutes: float = 30.0, *, image_size: int = 40
 ) -> list[dict[str, Any]]:
-    """Train within about `budget_minutes` (~0.6 min per epoch of 100 steps at 28x28 on 2 busy cores, ~0.9 at 40x40)."""
+    """Train within about `budget_minutes`: an epoch of 100 steps takes ~0.6 min at 28x28 and
+    ~0.9 at 40x40 on 2 busy cores."""
     data = data_root / "omniglot"
     model = work_dir / "models" / f"omniglot-{image_size}"
     minutes = train(data, model, max(2, int(budget_minutes / 0.9)), image_size)
@@ -126,16 +126,7 @@ def run(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--data-root", type=Path, required=True, help="The folder holding omniglot/.")
-    parser.add_argument("--work", type=Path, default=Path("runs/recipes"))
-    parser.add_argument("--budget-minutes", type=float, default=30.0)
-    parser.add_argument("--image-size", type=int, default=40)
-    args = parser.parse_args()
-    for r in run(args.data_root, args.work, args.budget_minutes, image_size=args.image_size):
-        print(json.dumps(r))
+    recipe_main(__doc__, run, "omniglot", 30.0, options={"image-size": ("40", int)})
 
 
 if __name__ == "__main__":

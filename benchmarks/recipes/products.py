@@ -9,14 +9,13 @@ valid.csv; `benchmarks/match_deepmatcher.py`'s implementation).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 from pathlib import Path
 from typing import Any
 
 from benchmarks.match_deepmatcher import FIELDS, PUBLISHED, tfidf_baseline
-from benchmarks.recipes._common import evaluate_json, row, simsearch, train_once
+from benchmarks.recipes._common import evaluate_json, recipe_main, row, simsearch, train_once
 
 BASELINE = "TF-IDF char 2-4 cosine"
 
@@ -136,17 +135,12 @@ def run(
     return out
 
 
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(text.split(","))
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--data-root", type=Path, required=True, help="The folder holding product_matching/.")
-    parser.add_argument("--work", type=Path, default=Path("runs/recipes"))
-    parser.add_argument("--budget-minutes", type=float, default=45.0)
-    parser.add_argument("--datasets", default=",".join(FIELDS))
-    args = parser.parse_args()
-    for r in run(args.data_root, args.work, args.budget_minutes, datasets=tuple(args.datasets.split(","))):
-        print(json.dumps(r))
+    recipe_main(__doc__, run, "product_matching", 45.0, options={"datasets": (",".join(FIELDS), _split)})
 
 
 if __name__ == "__main__":

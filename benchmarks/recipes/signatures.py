@@ -10,7 +10,6 @@ within each fold), their spread over folds, and the accuracy at the calibrated t
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import time
@@ -19,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.recipes._common import row
+from benchmarks.recipes._common import recipe_main, row
 from benchmarks.recipes._doc_blocks import doc_block, run_bash, set_variables
 from simsearch.evaluation.metrics import equal_error_rate
 
@@ -142,15 +141,7 @@ def rows(folds: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--data-root", type=Path, required=True, help="The folder holding signatures/.")
-    parser.add_argument("--work", type=Path, default=Path("runs/recipes"))
-    parser.add_argument("--budget-minutes", type=float, default=5.0)
-    args = parser.parse_args()
-    for r in run(args.data_root, args.work / "signatures", args.budget_minutes):
-        print(json.dumps(r))
+    recipe_main(__doc__, run, "signatures", 5.0, subfolder="signatures")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ with cosine, one threshold chosen on the valid pairs.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.recipes._common import evaluate_json, row, simsearch, train_once
+from benchmarks.recipes._common import evaluate_json, recipe_main, row, simsearch, train_once
 
 # prepare-pairs arguments, paths relative to text_pairs/.
 CORPORA: dict[str, list[str]] = {
@@ -217,17 +216,12 @@ def _rows(
     return out
 
 
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(text.split(","))
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--data-root", type=Path, required=True, help="The folder holding text_pairs/.")
-    parser.add_argument("--work", type=Path, default=Path("runs/recipes"))
-    parser.add_argument("--budget-minutes", type=float, default=30.0)
-    parser.add_argument("--corpora", default="mrpc,stsb,sick")
-    args = parser.parse_args()
-    for r in run(args.data_root, args.work, args.budget_minutes, corpora=tuple(args.corpora.split(","))):
-        print(json.dumps(r))
+    recipe_main(__doc__, run, "text_pairs", 30.0, options={"corpora": ("mrpc,stsb,sick", _split)})
 
 
 if __name__ == "__main__":
