@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import subprocess
 import sys
@@ -41,6 +42,20 @@ def train_once(model: Path, *args: str | Path) -> float | None:
     minutes = timed_simsearch("train", *args, "--out", model)
     record.write_text(f"{minutes:.2f}\n")
     return minutes
+
+
+def train_pairs_once(
+    model: Path, folder: Path, catalogs: list[Path], epochs: int, *options: str
+) -> float | None:
+    """`train_once` on FOLDER's train.csv / valid.csv over CATALOGS, with steps per epoch that
+    cover the training pairs about once (batches of 128)."""
+    with (folder / "train.csv").open(newline="", encoding="utf-8") as handle:
+        steps = -(-sum(1 for _ in csv.DictReader(handle)) // 128)
+    return train_once(
+        model, "--quiet", "--pairs", folder / "train.csv", "--valid-pairs", folder / "valid.csv",
+        *(a for c in catalogs for a in ("--catalog", c)),
+        "--epochs", str(epochs), "--steps-per-epoch", str(steps), *options,
+    )  # fmt: skip
 
 
 def evaluate_json(*args: str | Path) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.match_deepmatcher import FIELDS, PUBLISHED, tfidf_baseline
-from benchmarks.recipes._common import evaluate_json, recipe_main, row, simsearch, train_once
+from benchmarks.recipes._common import evaluate_json, recipe_main, row, simsearch, train_pairs_once
 
 BASELINE = "TF-IDF char 2-4 cosine"
 
@@ -26,27 +26,9 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 
 def train(folder: Path, name: str, model: Path, epochs: int, extra: list[str]) -> float | None:
-    steps = -(-len(_rows(folder / "train.csv")) // 128)
-    return train_once(
-        model,
-        "--quiet",
-        "--pairs",
-        folder / "train.csv",
-        "--valid-pairs",
-        folder / "valid.csv",
-        "--catalog",
-        folder / "tableA.csv",
-        "--catalog",
-        folder / "tableB.csv",
-        "--tower",
-        "record",
-        "--fields",
-        FIELDS[name],
-        "--epochs",
-        str(epochs),
-        "--steps-per-epoch",
-        str(steps),
-        *extra,
+    catalogs = [folder / "tableA.csv", folder / "tableB.csv"]
+    return train_pairs_once(
+        model, folder, catalogs, epochs, "--tower", "record", "--fields", FIELDS[name], *extra
     )
 
 

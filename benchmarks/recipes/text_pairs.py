@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.recipes._common import evaluate_json, recipe_main, row, simsearch, train_once
+from benchmarks.recipes._common import evaluate_json, recipe_main, row, simsearch, train_pairs_once
 
 # prepare-pairs arguments, paths relative to text_pairs/.
 CORPORA: dict[str, list[str]] = {
@@ -61,23 +61,7 @@ def prepare(data_root: Path, work: Path, name: str) -> Path:
 
 
 def train(folder: Path, model: Path, epochs: int, extra: list[str]) -> float | None:
-    steps = -(-sum(1 for _ in (folder / "train.csv").open(encoding="utf-8")) // 128)
-    return train_once(
-        model,
-        "--quiet",
-        "--pairs",
-        folder / "train.csv",
-        "--valid-pairs",
-        folder / "valid.csv",
-        "--catalog",
-        folder / "catalog.csv",
-        *TRAIN_ARGS,
-        "--epochs",
-        str(epochs),
-        "--steps-per-epoch",
-        str(steps),
-        *extra,
-    )
+    return train_pairs_once(model, folder, [folder / "catalog.csv"], epochs, *TRAIN_ARGS, *extra)
 
 
 def _pairs(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

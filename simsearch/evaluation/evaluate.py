@@ -187,28 +187,31 @@ def _pair_retrieval(
     left: npt.ArrayLike, right: npt.ArrayLike, pairs: Pairs, ks: Sequence[int], metric: str, one_catalog: bool
 ) -> dict[str, Any]:
     positive = pairs.same == 1
+    table = np.asarray(left, dtype=np.float32)
     if one_catalog:
-        table = np.asarray(left, dtype=np.float32)
         candidates = np.union1d(pairs.left, pairs.right)
-    else:  # queries from the right catalogue search the left one's items in the pair file
-        table = np.concatenate([np.asarray(left, np.float32), np.asarray(right, np.float32)])
-        shift = len(np.asarray(left))
         return pair_retrieval_metrics(
             table,
-            pairs.right[positive] + shift,
             pairs.left[positive],
-            np.unique(pairs.left),
+            pairs.right[positive],
+            candidates,
             ks=ks,
             metric=metric,  # type: ignore[arg-type]
-            both_ways=False,
         )
+    # Queries from the right catalogue search the left one's items of the pair file. `right is
+    # left` when both sides index one combined table (as the CLI passes it): no stacked copy.
+    shift = 0
+    if right is not left:
+        shift = len(table)
+        table = np.concatenate([table, np.asarray(right, np.float32)])
     return pair_retrieval_metrics(
         table,
+        pairs.right[positive] + shift,
         pairs.left[positive],
-        pairs.right[positive],
-        candidates,
+        np.unique(pairs.left),
         ks=ks,
         metric=metric,  # type: ignore[arg-type]
+        both_ways=False,
     )
 
 
