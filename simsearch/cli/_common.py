@@ -12,7 +12,7 @@ from simsearch.data.items import Items
 from simsearch.errors import DataError
 
 TOWERS = ("image", "text", "record")
-LOSSES = ("contrastive", "triplet", "bce", "softmax")
+LOSSES = ("contrastive", "triplet", "bce", "softmax", "cosent")
 
 
 def split_list(value: str | None) -> list[str] | None:
@@ -74,12 +74,12 @@ def combine(left: Items, right: Items | None) -> tuple[Items, int]:
     return Items(ids=ids, labels=labels, classes=(), fields=fields), len(left)
 
 
-def load_pair_file(path: Path, left: Items, right: Items | None, offset: int) -> Any:
+def load_pair_file(
+    path: Path, left: Items, right: Items | None, offset: int, score_column: str | None = None
+) -> Any:
     from simsearch.data.loaders import load_pairs
-    from simsearch.data.pairs import Pairs
 
-    pairs = load_pairs(path, left, right)
-    return Pairs(pairs.left, pairs.right + offset, pairs.same)
+    return load_pairs(path, left, right, score_column=score_column).shifted(offset)
 
 
 def echo_report(report: dict[str, Any], as_json: bool) -> None:

@@ -36,6 +36,12 @@ _PATH = click.Path(exists=True, path_type=Path)
 @click.option("--pairs", type=_PATH, help="Labelled pairs CSV: left_id, right_id, label (1 = the same item).")
 @click.option("--valid-pairs", type=_PATH, help="Held-out pairs CSV for early stopping and thresholds.")
 @click.option(
+    "--score-column",
+    help="A graded similarity column of the pair files (higher = more alike, e.g. `score` from "
+    "`prepare-pairs` for STS-B and SICK): --loss cosent ranks by it, and early stopping follows "
+    "the Spearman correlation with it on the held-out pairs.",
+)
+@click.option(
     "--catalog",
     type=_PATH,
     multiple=True,
@@ -46,7 +52,8 @@ _PATH = click.Path(exists=True, path_type=Path)
     "--loss",
     type=click.Choice(LOSSES),
     help="contrastive (Y=0 similar, Hadsell et al.), triplet (online mining), "
-    "bce (pairwise head), softmax (multi-negative). Default: softmax with --data; bce with --pairs, "
+    "bce (pairwise head), softmax (multi-negative), cosent (ranks pairs by --score-column, or by "
+    "label). Default: softmax with --data; bce with --pairs, "
     "which learns from the pair file's own (hard) negatives.",
 )
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Model directory to write.")
@@ -183,6 +190,10 @@ def train(**options: Any) -> None:
         )
     if options["pairs"] and not options["catalog"]:
         raise ConfigError("Expected --catalog with --pairs. Received: no --catalog")
+    if options["score_column"] and not options["pairs"]:
+        raise ConfigError(
+            f"Expected --pairs with --score-column. Received: --score-column {options['score_column']}"
+        )
     if options["pairs"] and options["tower"] == "image":
         raise ConfigError("Expected a text or record tower with --pairs. Received: tower='image'")
     from simsearch.models.training import TrainConfig, train_items, train_pairs
@@ -203,9 +214,12 @@ def train(**options: Any) -> None:
     else:
         left, right = load_catalogs(options["catalog"], fields)
         catalog, offset = combine(left, right)
-        pairs = load_pair_file(options["pairs"], left, right, offset)
+        score = options["score_column"]
+        pairs = load_pair_file(options["pairs"], left, right, offset, score)
         val_pairs = (
-            load_pair_file(options["valid_pairs"], left, right, offset) if options["valid_pairs"] else None
+            load_pair_file(options["valid_pairs"], left, right, offset, score)
+            if options["valid_pairs"]
+            else None
         )
         model = train_pairs(
             catalog,

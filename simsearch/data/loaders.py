@@ -121,7 +121,9 @@ def load_table(
     return Items(ids=ids, labels=labels, classes=classes, fields=columns)
 
 
-def load_pairs(path: str | Path, left: Items, right: Items | None = None) -> Pairs:
+def load_pairs(
+    path: str | Path, left: Items, right: Items | None = None, *, score_column: str | None = None
+) -> Pairs:
     """Load labelled pairs from a CSV (or JSON-lines) file with `left_id`, `right_id`, `label`.
 
     This reads DeepMatcher's joined train/valid/test files as they are; other columns are ignored.
@@ -131,6 +133,8 @@ def load_pairs(path: str | Path, left: Items, right: Items | None = None) -> Pai
         path: the pair file; `label` is 1 for the same item, 0 otherwise.
         left: the items `left_id` refers to.
         right: the items `right_id` refers to, when they form a second catalogue.
+        score_column: a column of graded similarity to read into `Pairs.score` (e.g. `score`
+            as `simsearch prepare-pairs` writes it for STS-B and SICK), or None.
 
     Returns:
         `Pairs` of positions into `left` and `right`.
@@ -147,6 +151,7 @@ def load_pairs(path: str | Path, left: Items, right: Items | None = None) -> Pai
         left=_positions(left.ids, _cells(rows, "left_id"), "left", path),
         right=_positions(right_ids, _cells(rows, "right_id"), "right", path),
         same=_binary_labels(_cells(rows, "label"), path),
+        score=None if score_column is None else _scores(header, rows, score_column, path).astype(np.float32),
     )
 
 
@@ -159,6 +164,12 @@ def load_pair_scores(path: str | Path, column: str = "score") -> npt.NDArray[np.
     """
     path = Path(path)
     header, rows = _read_rows(path)
+    return _scores(header, rows, column, path)
+
+
+def _scores(
+    header: list[str], rows: list[dict[str, str]], column: str, path: Path
+) -> npt.NDArray[np.float64]:
     _require_columns([column], header, path)
     cells = _cells(rows, column)
     try:

@@ -28,11 +28,14 @@ class Pairs:
         right: `(n,) int64` positions in the right items (the same items unless two catalogues are
             matched, as in product matching).
         same: `(n,) int8`, 1 where both sides are the same class or item, else 0.
+        score: `(n,) float32` graded similarity (higher = more alike, e.g. STS-B's 0-5), or
+            None. The `"cosent"` loss ranks pairs by it; without it, by `same`.
     """
 
     left: npt.NDArray[np.int64]
     right: npt.NDArray[np.int64]
     same: npt.NDArray[np.int8]
+    score: npt.NDArray[np.float32] | None = None
 
     def __post_init__(self) -> None:
         for name in ("left", "right", "same"):
@@ -53,9 +56,31 @@ class Pairs:
             raise DataError("Expected non-negative positions. Received: a negative left or right")
         if not np.isin(self.same, (0, 1)).all():
             raise DataError(f"Expected same in {{0, 1}}. Received: values={np.unique(self.same)}")
+        if self.score is not None:
+            score = np.asarray(self.score, dtype=np.float32)
+            if score.shape != self.same.shape or not np.isfinite(score).all():
+                raise DataError(
+                    f"Expected score of shape ({len(self.same)},) with finite values. "
+                    f"Received: score.shape={score.shape}, finite={bool(np.isfinite(score).all())}"
+                )
+            object.__setattr__(self, "score", score)
 
     def __len__(self) -> int:
         return len(self.same)
+
+    def take(self, rows: npt.ArrayLike) -> Pairs:
+        """The pairs at `rows` (positions or a boolean mask), scores included."""
+        rows = np.asarray(rows)
+        score = None if self.score is None else self.score[rows]
+        return Pairs(self.left[rows], self.right[rows], self.same[rows], score)
+
+    def shifted(self, offset: int) -> Pairs:
+        """The same pairs with `offset` added to `right` (a second catalogue stacked after the first)."""
+        return Pairs(self.left, self.right + offset, self.same, self.score)
+
+    def targets(self) -> npt.NDArray[np.float32]:
+        """What a graded loss ranks: `score` when given, else `same` as 0.0 / 1.0."""
+        return self.same.astype(np.float32) if self.score is None else self.score
 
 
 def make_pairs(

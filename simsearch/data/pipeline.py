@@ -37,6 +37,7 @@ def pair_dataset(
     shuffle: bool = True,
     seed: int = 0,
     repeat: bool = False,
+    graded: bool = False,
 ) -> tf.data.Dataset:
     """Batch labelled pairs as `((a, b), same)` for a siamese model.
 
@@ -48,6 +49,8 @@ def pair_dataset(
         shuffle: reshuffle the pairs on every pass (seeded).
         seed: shuffle seed.
         repeat: repeat forever (then pass `steps_per_epoch` to `fit`).
+        graded: yield `pairs.targets()` (the graded score, when the pairs have one) in place
+            of `same`.
 
     Returns:
         A dataset of `((a, b), same)`: `a` and `b` are `(batch, ...)` tensors or dicts of
@@ -63,7 +66,7 @@ def pair_dataset(
     left.check(pairs.left, "pairs.left")
     right.check(pairs.right, "pairs.right")
     rows = tf.data.Dataset.from_tensor_slices(
-        (pairs.left, pairs.right, pairs.same.astype(np.float32))
+        (pairs.left, pairs.right, pairs.targets() if graded else pairs.same.astype(np.float32))
     )
     rows = _order(rows, len(pairs), shuffle=shuffle, seed=seed, repeat=repeat)
     batches = rows.batch(batch_size).map(

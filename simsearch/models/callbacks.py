@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simsearch.data.pairs import Pairs
+from simsearch.evaluation.correlation import spearman
 from simsearch.evaluation.metrics import average_precision, roc_auc
 from simsearch.evaluation.oneshot import n_way_k_shot_accuracy
 from simsearch.evaluation.retrieval import retrieval_metrics
@@ -74,7 +75,8 @@ def _groups_usable(groups: npt.NDArray[np.str_], labels: npt.NDArray[np.int64], 
 
 
 class PairValidation(keras.callbacks.Callback):
-    """Log `val_average_precision` and `val_auc` of the tower's distance on held-out pairs."""
+    """Log `val_average_precision` and `val_auc` of the tower's distance on held-out pairs, and
+    `val_spearman` (rank correlation with the graded score) when the pairs have scores."""
 
     def __init__(self, tower: keras.Model, x: Any, pairs: Pairs, *, metric: str = "cosine") -> None:
         super().__init__()
@@ -95,6 +97,8 @@ class PairValidation(keras.callbacks.Callback):
             score = -np.linalg.norm(u - v, axis=1)
         logs["val_average_precision"] = float(average_precision(self.pairs.same, score))
         logs["val_auc"] = float(roc_auc(self.pairs.same, score))
+        if self.pairs.score is not None:
+            logs["val_spearman"] = float(spearman(score, self.pairs.score))
 
 
 def _unit(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

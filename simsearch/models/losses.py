@@ -6,7 +6,9 @@ Each loss is a pure function plus a thin `keras.losses.Loss` class:
 - `triplet_loss` / `TripletLoss` with online mining in a batch (batch-all, batch-hard, semi-hard);
 - `pair_bce_loss` / `PairBCELoss` on the pairwise head's probability (1 = same);
 - `softmax_loss` / `SoftmaxLoss`, a multi-negative softmax over a batch or episode (prototypical /
-  N-pair / multiple-negatives ranking).
+  N-pair / multiple-negatives ranking);
+- `cosent_loss` / `CoSENTLoss`, a ranking loss over the cosines of a batch of pairs with graded
+  similarity scores (STS-B's 0-5; **higher = more similar**), as sentence-transformers' CoSENTLoss.
 
 Batch losses take `(labels, embeddings)` as `(y_true, y_pred)`, so `keras.Model.fit` trains a tower
 on class-balanced batches with no custom training step.
@@ -22,11 +24,13 @@ from keras import ops
 from simsearch.errors import ConfigError
 
 __all__ = [
+    "CoSENTLoss",
     "ContrastiveLoss",
     "PairBCELoss",
     "SoftmaxLoss",
     "TripletLoss",
     "contrastive_loss",
+    "cosent_loss",
     "pair_bce_loss",
     "pairwise_distances",
     "softmax_loss",
@@ -195,6 +199,26 @@ def softmax_loss(labels: Any, embeddings: Any, scale: Any = 20.0) -> Any:
     return ops.sum(per_item * valid) / ops.maximum(ops.sum(valid), 1.0)
 
 
+def cosent_loss(score: Any, cosine: Any, scale: float = 20.0) -> Any:
+    """CoSENT loss of a batch of pairs (Su 2022): every two pairs whose gold scores are ordered
+    should have their cosines ordered the same way; a scalar.
+
+    Formula: `L = log(1 + sum over (i, j) with score_i < score_j of exp(scale * (cos_i - cos_j)))`.
+    Only the order of `score` counts, so any graded scale works, and 0/1 labels too.
+
+    Args:
+        score: `(n,)` graded similarity, higher = more alike.
+        cosine: `(n,)` cosine similarity of each pair's embeddings.
+        scale: inverse temperature (20, as in sentence-transformers).
+    """
+    s = ops.reshape(ops.cast(score, "float32"), (-1,))
+    c = ops.reshape(ops.cast(cosine, "float32"), (-1,)) * scale
+    ordered = ops.less(s[:, None], s[None, :])  # (i, j): pair i is less similar than pair j
+    margins = ops.where(ordered, c[:, None] - c[None, :], -1e12)
+    flat = ops.concatenate([ops.zeros((1,), "float32"), ops.reshape(margins, (-1,))])
+    return ops.logsumexp(flat)
+
+
 class _Loss(keras.losses.Loss):
     """Shared config plumbing of the loss classes."""
 
@@ -285,6 +309,23 @@ class SoftmaxLoss(_Loss):
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         return softmax_loss(y_true, y_pred, self.scale)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "scale": self.scale}
+
+
+@keras.saving.register_keras_serializable(package="simsearch")
+class CoSENTLoss(_Loss):
+    """CoSENT ranking loss of `cosent_loss`; `y_true` is the graded score, `y_pred` the cosine."""
+
+    def __init__(self, scale: float = 20.0, name: str = "cosent", **kwargs: Any):
+        if scale <= 0:
+            raise ConfigError(f"Expected scale > 0. Received: scale={scale}")
+        super().__init__(name=name, **kwargs)
+        self.scale = scale
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        return cosent_loss(y_true, y_pred, self.scale)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "scale": self.scale}

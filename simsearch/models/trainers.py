@@ -4,7 +4,8 @@
   online mining, multi-negative softmax). It owns the learnable softmax scale, the one loss that
   needs weights of its own, through `compute_loss`.
 - `PairTrainer`: the same tower applied to both items of a pair — one set of weights — giving
-  their distance (contrastive loss) or the pairwise head's probability (binary cross-entropy).
+  their distance (contrastive loss), their cosine (CoSENT) or the pairwise head's probability
+  (binary cross-entropy).
 
 Augmentation sits in front of the tower in these trainers only, so the saved tower is clean.
 """
@@ -17,6 +18,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from simsearch.errors import ConfigError
 from simsearch.models.losses import softmax_loss
 
 __all__ = ["EmbeddingTrainer", "PairTrainer", "embedding_distance"]
@@ -93,8 +95,10 @@ class PairTrainer(keras.Model):
     Args:
         tower: the shared tower.
         head: a `PairwiseHead` model over `{"u", "v"}`; when given the output is P(same) (for
-            binary cross-entropy), else the embedding distance (for contrastive loss).
+            binary cross-entropy), else the embedding distance (for contrastive loss), or the
+            cosine similarity with `output="cosine"` (for the CoSENT loss).
         augment: a layer applied to each side's inputs in training only, or None.
+        output: `"distance"` or `"cosine"`, when there is no head.
     """
 
     def __init__(
@@ -102,12 +106,16 @@ class PairTrainer(keras.Model):
         tower: keras.Model,
         head: keras.Model | None = None,
         augment: keras.layers.Layer | None = None,
+        output: str = "distance",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if output not in ("distance", "cosine"):
+            raise ConfigError(f"Expected output 'distance' or 'cosine'. Received: output={output!r}")
         self.tower = tower
         self.head = head
         self.augment = augment
+        self.pair_output = output
 
     def _embed(self, inputs: Any, training: bool | None) -> Any:
         if self.augment is not None:
@@ -117,6 +125,8 @@ class PairTrainer(keras.Model):
     def call(self, inputs: Any, training: bool | None = None) -> Any:
         a, b = inputs
         u, v = self._embed(a, training), self._embed(b, training)
+        if self.head is None and self.pair_output == "cosine":
+            return ops.sum(ops.normalize(u, axis=-1) * ops.normalize(v, axis=-1), axis=-1)
         if self.head is None:
             return embedding_distance(u, v)
         return self.head({"u": u, "v": v}, training=training)

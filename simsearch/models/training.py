@@ -27,7 +27,7 @@ from simsearch.models.callbacks import PairValidation, RetrievalValidation
 from simsearch.models.head import build_head_model
 from simsearch.models.inputs import prepare_inputs
 from simsearch.models.layers import RandomAffine
-from simsearch.models.losses import ContrastiveLoss, PairBCELoss, SoftmaxLoss, TripletLoss
+from simsearch.models.losses import ContrastiveLoss, CoSENTLoss, PairBCELoss, SoftmaxLoss, TripletLoss
 from simsearch.models.optimizers import build_optimizer, encoder_variables
 from simsearch.models.siamese import SiameseModel
 from simsearch.models.tower_factory import TOWERS, build_tower
@@ -37,7 +37,7 @@ __all__ = ["LOSSES", "OPTIMIZERS", "TrainConfig", "train_items", "train_pairs"]
 
 logger = logging.getLogger(__name__)
 
-LOSSES = ("contrastive", "triplet", "bce", "softmax")
+LOSSES = ("contrastive", "triplet", "bce", "softmax", "cosent")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
@@ -50,10 +50,12 @@ class TrainConfig:
             `architecture="pretrained"` or `"hybrid"`); `learning_rate` trains the rest.
         loss: `"contrastive"` (pair distances, Y=0 similar as in Hadsell et al.), `"triplet"`
             (online mining), `"bce"` (pairwise head), `"softmax"` (multi-negative softmax over
-            class prototypes in P×K episodes; strongest for one-shot in our runs).
+            class prototypes in P×K episodes; strongest for one-shot in our runs), `"cosent"`
+            (pairs only: ranks the batch's cosines by the pairs' graded `score`, or by their
+            labels when they have none; how sentence-transformers trains on STS-B).
         margin: contrastive / triplet margin; None = 1.0 for contrastive, 0.2 for triplet.
         mining: triplet mining, `"batch_all"`, `"batch_hard"` or `"semi_hard"`.
-        scale: softmax scale; None learns it (starting at 10).
+        scale: softmax scale; None learns it (starting at 10). CoSENT scale; None = 20.
         batch_size: pairs per batch, or items per episode (`classes_per_batch` × K).
         classes_per_batch: P of the P×K episodes; None = batch_size // 4.
         steps_per_epoch: batches per epoch.
@@ -69,7 +71,7 @@ class TrainConfig:
         log_dir: TensorBoard log directory (optional).
     """
 
-    loss: Literal["contrastive", "triplet", "bce", "softmax"] = "softmax"
+    loss: Literal["contrastive", "triplet", "bce", "softmax", "cosent"] = "softmax"
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     learning_rate: float = 1e-3
     encoder_learning_rate: float = 2e-5
@@ -241,6 +243,7 @@ def train_items(
         model_tower, x_val, val_items.labels, groups=val_items.groups, metric=metric, n_way=n_way
     )
     monitor = config.monitor or "val_precision_at_1"
+    config = dataclasses.replace(config, monitor=monitor)  # the model's config says what was used
     history = _fit_tower(model_tower, tower, x_train, train.labels, config, validation, monitor)
     head, head_history, threshold, head_summary = _finish_head(
         model_tower,
@@ -469,7 +472,9 @@ def train_pairs(
     x = prepare_inputs(catalog.content(), tower, spec)
     metric = "cosine" if settings.get("normalize", True) else "l2"
     validation = PairValidation(model_tower, x, val_pairs, metric=metric)
-    monitor = config.monitor or "val_average_precision"
+    # Graded pairs are judged by how well the tower orders them (Spearman), as STS-B is.
+    monitor = config.monitor or ("val_spearman" if val_pairs.score is not None else "val_average_precision")
+    config = dataclasses.replace(config, monitor=monitor)  # the model's config says what was used
     entity = entity_labels(len(catalog), pairs)
     if config.loss in ("triplet", "softmax"):
         history = _fit_tower(model_tower, tower, x, entity, config, validation, monitor)
@@ -506,10 +511,20 @@ def _fit_pair_tower(
     from simsearch.data.pipeline import pair_dataset
 
     head = _cosine_head(tower_model, x, pairs) if config.loss == "bce" else None
-    trainer = PairTrainer(tower_model, head, _augment_layer(kind, config))
-    loss = PairBCELoss() if head is not None else ContrastiveLoss(config.margin or 1.0, similar_label=1)
+    graded = config.loss == "cosent"
+    output = "cosine" if graded else "distance"
+    trainer = PairTrainer(tower_model, head, _augment_layer(kind, config), output=output)
+    loss: keras.losses.Loss
+    if graded:
+        loss = CoSENTLoss(config.scale or 20.0)
+    elif head is not None:
+        loss = PairBCELoss()
+    else:
+        loss = ContrastiveLoss(config.margin or 1.0, similar_label=1)
     trainer.compile(optimizer=_optimizer(config, tower_model), loss=loss)
-    data = pair_dataset(x, x, pairs, batch_size=config.batch_size, seed=config.seed, repeat=True)
+    data = pair_dataset(
+        x, x, pairs, batch_size=config.batch_size, seed=config.seed, repeat=True, graded=graded
+    )
     steps = min(config.steps_per_epoch, max(1, math.ceil(len(pairs) / config.batch_size)))
     fit = trainer.fit(
         data,
@@ -544,8 +559,7 @@ def _cosine_head(tower_model: keras.Model, x: Any, pairs: Pairs) -> keras.Model:
 def _split_pairs(pairs: Pairs, fraction: float, seed: int) -> tuple[Pairs, Pairs]:
     order = np.random.default_rng(seed).permutation(len(pairs))
     cut = round(len(pairs) * (1 - fraction))
-    take = lambda idx: Pairs(pairs.left[idx], pairs.right[idx], pairs.same[idx])  # noqa: E731
-    return take(order[:cut]), take(order[cut:])
+    return pairs.take(order[:cut]), pairs.take(order[cut:])
 
 
 def entity_labels(n: int, pairs: Pairs) -> npt.NDArray[np.int64]:

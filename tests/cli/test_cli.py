@@ -208,6 +208,38 @@ def test_model_from_another_version_is_refused(image_model: Path, tmp_path: Path
     assert "format_version=999" in result.output
 
 
+def test_train_on_graded_pairs_with_cosent(tmp_path: Path) -> None:
+    # SYNTHETIC sentences; the score column grades each pair 0-5, as STS-B does.
+    words = ["red", "blue", "green", "old", "new", "big", "small", "fast", "slow", "quiet"]
+    things = ["car", "house", "dog", "phone", "chair"]
+    texts = [f"the {w} {t} is here" for w in words for t in things]
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text("id,text\n" + "".join(f"s{i},{t}\n" for i, t in enumerate(texts)))
+    rows = []
+    for i in range(len(texts)):
+        rows.append(f"s{i},s{(i + 1) % len(texts)},1,{2.5 + (i % 3) / 2}")  # one word apart
+        rows.append(f"s{i},s{(i + 23) % len(texts)},0,{(i % 4) / 4}")
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("left_id,right_id,label,score\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "model"
+    args = ["--pairs", str(pairs), "--catalog", str(catalog), "--tower", "text", "--fields", "text"]
+    result = invoke(
+        "train", *args, "--loss", "cosent", "--score-column", "score", "--out", str(out), *TINY
+    )
+    assert "Saved text model" in result.output  # type: ignore[attr-defined]
+    config = json.loads((out / "config.json").read_text())
+    assert config["training"]["loss"] == "cosent"
+    assert config["training"]["monitor"] == "val_spearman"  # the default with graded pairs
+    assert "val_spearman" in json.loads((out / "history.json").read_text())
+    bad = CliRunner().invoke(cli, ["train", *args, "--score-column", "relatedness", "--out", str(out)])
+    assert bad.exit_code == 1
+    assert "Expected columns ['relatedness']" in bad.output
+    bad = CliRunner().invoke(
+        cli, ["train", "--data", str(catalog), "--tower", "text", "--score-column", "score", "--out", "m"]
+    )
+    assert bad.exit_code == 1 and "Expected --pairs with --score-column" in bad.output
+
+
 def test_train_on_pairs_over_two_catalogues(tmp_path: Path) -> None:
     # SYNTHETIC product strings: each right-hand item is its left twin with a typo.
     rng = np.random.default_rng(0)

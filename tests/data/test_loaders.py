@@ -459,6 +459,20 @@ def test_load_pairs_within_one_catalogue(tmp_path: Path) -> None:
     assert pairs.right.tolist() == [0, 2]
 
 
+def test_load_pairs_reads_a_graded_score_column(tmp_path: Path) -> None:
+    items = load_arrays(np.zeros((3, 2, 2)), [-1, -1, -1], ids=["a", "b", "c"])
+    path = tmp_path / "sts.csv"
+    path.write_text("left_id,right_id,label,score\na,b,1,4.6\nb,c,0,0.8\n")
+    assert load_pairs(path, items).score is None
+    pairs = load_pairs(path, items, score_column="score")
+    np.testing.assert_allclose(pairs.score, [4.6, 0.8], rtol=1e-6)
+    with pytest.raises(DataError, match=r"Expected columns \['relatedness'\]"):
+        load_pairs(path, items, score_column="relatedness")
+    path.write_text("left_id,right_id,label,score\na,b,1,high\n")
+    with pytest.raises(DataError, match=r"numbers in score.*\['high'\]"):
+        load_pairs(path, items, score_column="score")
+
+
 def test_load_pairs_errors(tmp_path: Path) -> None:
     left = load_arrays(np.zeros((2, 2, 2)), [-1, -1], ids=["a", "b"])
     path = tmp_path / "pairs.csv"

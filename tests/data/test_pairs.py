@@ -74,6 +74,23 @@ def test_pairs_validation() -> None:
         Pairs(left=[0], right=[1], same=[2])
     with pytest.raises(DataError, match="non-negative"):
         Pairs(left=[-1], right=[1], same=[0])
+    with pytest.raises(DataError, match=r"score of shape \(2,\)"):
+        Pairs(left=[0, 1], right=[1, 2], same=[1, 0], score=[4.5])
+    with pytest.raises(DataError, match="finite"):
+        Pairs(left=[0, 1], right=[1, 2], same=[1, 0], score=[4.5, np.nan])
+
+
+def test_pairs_scores_follow_take_and_shift() -> None:
+    pairs = Pairs(left=[0, 1, 2], right=[1, 2, 0], same=[1, 0, 0], score=[4.5, 1.0, 2.5])
+    assert pairs.score is not None and pairs.score.dtype == np.float32
+    part = pairs.take([2, 0])
+    assert (part.left.tolist(), part.same.tolist()) == ([2, 0], [0, 1])
+    assert part.targets().tolist() == [2.5, 4.5]
+    moved = pairs.shifted(10)
+    assert moved.right.tolist() == [11, 12, 10] and moved.score is pairs.score
+    # Without scores the graded target is the label.
+    plain = Pairs(left=[0, 1], right=[1, 2], same=[1, 0])
+    assert plain.targets().tolist() == [1.0, 0.0] and plain.take([1]).score is None
 
 
 def _items(labels: np.ndarray, groups: list[str] | None = None) -> Items:

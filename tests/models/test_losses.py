@@ -137,6 +137,37 @@ def test_pair_bce_matches_formula() -> None:
     np.testing.assert_allclose(float(L.PairBCELoss()(s, p)), expected.mean(), rtol=1e-5)
 
 
+def _np_cosent(score: np.ndarray, cos: np.ndarray, scale: float) -> float:
+    terms = [
+        scale * (cos[i] - cos[j])
+        for i in range(len(score))
+        for j in range(len(score))
+        if score[i] < score[j]
+    ]
+    return float(np.log(1.0 + np.sum(np.exp(terms))))
+
+
+@pytest.mark.parametrize("scale", [1.0, 20.0])
+def test_cosent_matches_formula(scale: float) -> None:
+    rng = np.random.default_rng(4)
+    score = rng.integers(0, 6, size=24).astype("float32")  # ties: equal scores add no term
+    cos = rng.uniform(-1, 1, size=24).astype("float32")
+    got = float(L.CoSENTLoss(scale=scale)(score, cos))
+    assert got == pytest.approx(_np_cosent(score, cos, scale), rel=1e-5)
+
+
+def test_cosent_depends_only_on_the_order_of_scores() -> None:
+    cos = np.array([0.9, 0.1, 0.5, -0.2], "float32")
+    graded = np.array([4.8, 0.4, 2.5, 0.0], "float32")
+    ranks = np.array([3.0, 1.0, 2.0, 0.0], "float32")
+    assert float(L.cosent_loss(graded, cos)) == pytest.approx(float(L.cosent_loss(ranks, cos)))
+    # Cosines in the scores' order cost almost nothing; reversed, a lot.
+    assert float(L.cosent_loss(graded, cos)) < 0.01
+    assert float(L.cosent_loss(graded, -cos)) > 10.0
+    # One score for every pair: nothing to order, log(1) = 0.
+    assert float(L.cosent_loss(np.ones(4, "float32"), cos)) == 0.0
+
+
 def test_gradients_are_finite_with_duplicate_embeddings() -> None:
     import tensorflow as tf
 
@@ -155,8 +186,9 @@ def test_gradients_are_finite_with_duplicate_embeddings() -> None:
         (L.TripletLoss, {"margin": 0.3, "mining": "batch_hard", "distance": "cosine"}),
         (L.SoftmaxLoss, {"scale": 10.0}),
         (L.PairBCELoss, {}),
+        (L.CoSENTLoss, {"scale": 5.0}),
     ],
-    ids=["contrastive", "triplet", "softmax", "bce"],
+    ids=["contrastive", "triplet", "softmax", "bce", "cosent"],
 )
 def test_config_round_trip(cls: type, kwargs: dict) -> None:
     loss = cls(**kwargs)
@@ -174,8 +206,9 @@ def test_config_round_trip(cls: type, kwargs: dict) -> None:
         lambda: L.ContrastiveLoss(margin=0),
         lambda: L.ContrastiveLoss(similar_label=2),
         lambda: L.SoftmaxLoss(scale=-1),
+        lambda: L.CoSENTLoss(scale=0),
     ],
-    ids=["mining", "distance", "margin", "label", "scale"],
+    ids=["mining", "distance", "margin", "label", "scale", "cosent_scale"],
 )
 def test_bad_settings_raise_clear_errors(make) -> None:
     with pytest.raises(ConfigError, match="Expected"):

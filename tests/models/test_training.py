@@ -187,6 +187,21 @@ def test_train_pairs_on_a_synthetic_catalogue(synthetic_catalog: tuple[Items, Pa
     assert isinstance(result.same, bool)
 
 
+def test_train_pairs_with_cosent_on_graded_scores(synthetic_catalog: tuple[Items, Pairs]) -> None:
+    catalog, pairs = synthetic_catalog
+    # Graded SYNTHETIC scores: typo twins 5, neighbouring products 1, far ones 0.
+    n = len(SYNTHETIC_TITLES)
+    graded = Pairs(pairs.left, pairs.right, pairs.same, np.r_[np.full(n, 5.0), np.ones(n), np.zeros(n)])
+    settings = {"embedding_dim": 16, "hidden": 32, "token_dim": 8, "max_tokens": 500, "ngram_tokens": 500}
+    config = TrainConfig(loss="cosent", epochs=3, steps_per_epoch=4, batch_size=16, head_epochs=1, verbose=0)
+    model = train_pairs(catalog, graded, tower="text", tower_settings=settings, config=config)
+    # Held-out pairs with scores give the Spearman measure that early stopping follows.
+    assert len(model.history["val_spearman"]) == len(model.history["loss"]) == 3
+    assert all(-1.0 <= v <= 1.0 for v in model.history["val_spearman"])
+    assert model.history["loss"][-1] < model.history["loss"][0]
+    assert model.config["training"]["loss"] == "cosent"
+
+
 def _same_entity(labels: np.ndarray) -> np.ndarray:
     return (labels[:, None] == labels[None, :]) & (labels[:, None] >= 0)
 
