@@ -172,6 +172,13 @@ _PATH = click.Path(exists=True, path_type=Path)
 )
 @click.option("--val-fraction", type=float, default=0.2, show_default=True)
 @click.option("--head-epochs", type=int, default=10, show_default=True)
+@click.option(
+    "--threshold-criterion",
+    type=click.Choice(["f1", "accuracy"]),
+    default="f1",
+    show_default=True,
+    help="What the thresholds stored with the model maximise on the held-out pairs or classes.",
+)
 @click.option("--log-dir", type=click.Path(path_type=Path), help="TensorBoard log directory.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -253,6 +260,7 @@ def _train_config(options: dict[str, Any], cls: type) -> Any:
         patience=options["patience"],
         val_fraction=options["val_fraction"],
         head_epochs=options["head_epochs"],
+        threshold_criterion=options["threshold_criterion"],
         seed=options["seed"],
         checkpoint_dir=str(out.with_name(out.name + ".checkpoints")),
         log_dir=str(options["log_dir"]) if options["log_dir"] else None,

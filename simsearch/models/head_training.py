@@ -128,22 +128,28 @@ def calibrate(
     same: npt.NDArray[np.int8],
     *,
     target_precision: float | None = None,
+    criterion: str = "f1",
 ) -> tuple[dict[str, float | str | None], HeadReport]:
-    """Choose the distance and probability thresholds on held-out pairs (best F1 by default)."""
-    distance_threshold = -calibrate_threshold(same, -distances, target_precision=target_precision)
-    probability_threshold = calibrate_threshold(same, probabilities, target_precision=target_precision)
+    """Choose the distance and probability thresholds on held-out pairs (best F1 by default,
+    best accuracy with `criterion="accuracy"`)."""
+    distance_threshold = -calibrate_threshold(
+        same, -distances, target_precision=target_precision, criterion=criterion
+    )
+    probability_threshold = calibrate_threshold(
+        same, probabilities, target_precision=target_precision, criterion=criterion
+    )
     report = HeadReport(
         distance_auc=roc_auc(same, -distances),
         head_auc=roc_auc(same, probabilities),
         distance_ap=average_precision(same, -distances),
         head_ap=average_precision(same, probabilities),
     )
-    criterion = "best_f1" if target_precision is None else f"precision>={target_precision}"
+    name = f"best_{criterion}" if target_precision is None else f"precision>={target_precision}"
     distance_curve = [[-t, p, r] for t, p, r in precision_curve(same, -distances)]
     threshold: dict[str, Any] = {
         "distance": float(distance_threshold),
         "probability": float(probability_threshold),
-        "criterion": criterion,
+        "criterion": name,
         # Held-out precision and recall by threshold, for `--min-precision` at dedup time.
         "curves": {"probability": precision_curve(same, probabilities), "distance": distance_curve},
     }

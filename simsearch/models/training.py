@@ -67,6 +67,8 @@ class TrainConfig:
         patience: epochs without improvement before stopping.
         val_fraction: share of classes (items) or pairs held out when no validation set is given.
         head_epochs: epochs of the head's training on hard negatives.
+        threshold_criterion: what the calibrated thresholds maximise on the held-out pairs,
+            `"f1"` or `"accuracy"`.
         checkpoint_dir: where the best weights are written during training (optional).
         log_dir: TensorBoard log directory (optional).
     """
@@ -91,6 +93,7 @@ class TrainConfig:
     patience: int = 5
     val_fraction: float = 0.2
     head_epochs: int = 10
+    threshold_criterion: Literal["f1", "accuracy"] = "f1"
     seed: int = 0
     checkpoint_dir: str | None = None
     log_dir: str | None = None
@@ -108,7 +111,11 @@ class TrainConfig:
                 raise ConfigError(f"Expected {name} > 0. Received: {name}={getattr(self, name)}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(f"Expected 0 < val_fraction < 1. Received: val_fraction={self.val_fraction}")
-        choices = {"schedule": ("cosine", "constant"), "mining": ("batch_all", "batch_hard", "semi_hard")}
+        choices = {
+            "schedule": ("cosine", "constant"),
+            "mining": ("batch_all", "batch_hard", "semi_hard"),
+            "threshold_criterion": ("f1", "accuracy"),
+        }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(
@@ -358,7 +365,14 @@ def _finish_head(
     )
     check_pairs = _calibration_pairs(e_check, check_labels, config.seed)
     history.update(head_training.fit_calibration(head, e_check, check_pairs))
-    threshold, pair_report = _calibrate(head, e_check, e_check, check_pairs, normalised=metric == "cosine")
+    threshold, pair_report = _calibrate(
+        head,
+        e_check,
+        e_check,
+        check_pairs,
+        normalised=metric == "cosine",
+        criterion=config.threshold_criterion,
+    )
     rerank = head_training.rerank_report(head, e_check, check_labels, seed=config.seed)
     return head, history, threshold, _head_summary(pair_report, rerank)
 
@@ -407,11 +421,12 @@ def _calibrate(
     pairs: Pairs,
     *,
     normalised: bool,
+    criterion: str = "f1",
 ) -> tuple[dict[str, Any], head_training.HeadReport]:
     u, v = e_left[pairs.left], e_right[pairs.right]
     distances = pair_distances(u, v, "cosine" if normalised else "l2")
     probabilities = np.asarray(head.predict({"u": u, "v": v}, batch_size=4096, verbose=0)).reshape(-1)
-    return head_training.calibrate(distances, probabilities, pairs.same)
+    return head_training.calibrate(distances, probabilities, pairs.same, criterion=criterion)
 
 
 def _width(tower_model: keras.Model) -> int:
@@ -487,7 +502,12 @@ def train_pairs(
     )
     history.update(head_training.fit_calibration(head, embeddings, val_pairs))
     threshold, pair_report = _calibrate(
-        head, embeddings, embeddings, val_pairs, normalised=metric == "cosine"
+        head,
+        embeddings,
+        embeddings,
+        val_pairs,
+        normalised=metric == "cosine",
+        criterion=config.threshold_criterion,
     )
     val_entity = entity_labels(len(catalog), val_pairs)
     rerank = head_training.rerank_report(head, embeddings, val_entity, seed=config.seed)

@@ -224,12 +224,23 @@ def test_train_on_graded_pairs_with_cosent(tmp_path: Path) -> None:
     out = tmp_path / "model"
     args = ["--pairs", str(pairs), "--catalog", str(catalog), "--tower", "text", "--fields", "text"]
     result = invoke(
-        "train", *args, "--loss", "cosent", "--score-column", "score", "--out", str(out), *TINY
+        "train",
+        *args,
+        "--loss",
+        "cosent",
+        "--score-column",
+        "score",
+        "--threshold-criterion",
+        "accuracy",
+        "--out",
+        str(out),
+        *TINY,
     )
     assert "Saved text model" in result.output  # type: ignore[attr-defined]
     config = json.loads((out / "config.json").read_text())
     assert config["training"]["loss"] == "cosent"
     assert config["training"]["monitor"] == "val_spearman"  # the default with graded pairs
+    assert config["threshold"]["criterion"] == "best_accuracy"
     assert "val_spearman" in json.loads((out / "history.json").read_text())
     bad = CliRunner().invoke(cli, ["train", *args, "--score-column", "relatedness", "--out", str(out)])
     assert bad.exit_code == 1

@@ -119,6 +119,25 @@ def test_calibrated_threshold_maximises_f1(pairs):
     assert skm.f1_score(same, scores >= threshold) == pytest.approx(best)
 
 
+def test_calibrated_threshold_maximises_accuracy(pairs):
+    same, scores = pairs
+    threshold = metrics.calibrate_threshold(same, scores, criterion="accuracy")
+    best = max(skm.accuracy_score(same, scores >= t) for t in np.unique(scores))
+    assert threshold in scores
+    assert skm.accuracy_score(same, scores >= threshold) == pytest.approx(best)
+
+
+def test_accuracy_and_f1_thresholds_differ_when_most_pairs_are_same():
+    # By decreasing score: same = 1 1 0 1 1 0 0 1 0 1. At 0.5: accuracy 0.7, F1 0.727; at 0.1
+    # (all same): accuracy 0.6, F1 0.75. F1 takes everything, accuracy stops at 0.5.
+    scores = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1]
+    same = [1, 1, 0, 1, 1, 0, 0, 1, 0, 1]
+    assert metrics.calibrate_threshold(same, scores) == 0.1
+    assert metrics.calibrate_threshold(same, scores, criterion="accuracy") == 0.5
+    with pytest.raises(ConfigError, match=r"criterion in \['f1', 'accuracy'\]"):
+        metrics.calibrate_threshold(same, scores, criterion="auc")
+
+
 # Sorted by score: same = 1 1 0 1 0 0. F1 by threshold: .9 -> 0.5, .8 -> 0.8, .7 -> 0.667,
 # .6 -> 0.857, .5 -> 0.75, .4 -> 0.667. Precision: 1, 1, 0.667, 0.75, 0.6, 0.5.
 HAND_SAME = [0, 1, 0, 1, 0, 1]
