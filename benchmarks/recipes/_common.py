@@ -45,16 +45,17 @@ def train_once(model: Path, *args: str | Path) -> float | None:
 
 
 def train_pairs_once(
-    model: Path, folder: Path, catalogs: list[Path], epochs: int, *options: str
+    model: Path, folder: Path, catalogs: list[Path], epochs: int, *options: str, batch_size: int = 128
 ) -> float | None:
     """`train_once` on FOLDER's train.csv / valid.csv over CATALOGS, with steps per epoch that
-    cover the training pairs about once (batches of 128)."""
+    cover the training pairs about once (batches of `batch_size`)."""
     with (folder / "train.csv").open(newline="", encoding="utf-8") as handle:
-        steps = -(-sum(1 for _ in csv.DictReader(handle)) // 128)
+        steps = -(-sum(1 for _ in csv.DictReader(handle)) // batch_size)
     return train_once(
         model, "--quiet", "--pairs", folder / "train.csv", "--valid-pairs", folder / "valid.csv",
         *(a for c in catalogs for a in ("--catalog", c)),
-        "--epochs", str(epochs), "--steps-per-epoch", str(steps), *options,
+        "--epochs", str(epochs), "--steps-per-epoch", str(steps), "--batch-size", str(batch_size),
+        *options,
     )  # fmt: skip
 
 

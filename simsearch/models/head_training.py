@@ -18,9 +18,10 @@ import numpy as np
 import numpy.typing as npt
 
 from simsearch.data.pairs import Pairs, make_pairs
+from simsearch.errors import DataError
 from simsearch.evaluation.metrics import average_precision, calibrate_threshold, precision_curve, roc_auc
 
-__all__ = ["HeadReport", "calibrate", "fit_head", "mine_hard_pairs"]
+__all__ = ["HeadReport", "calibrate", "fit_head", "fit_head_graded", "mine_hard_pairs"]
 
 logger = logging.getLogger(__name__)
 
@@ -299,6 +300,86 @@ def fit_calibration(
         for weight in head.weights:
             weight.trainable = saved[id(weight)]
     return {"head_calibration_loss": history.get("head_loss", [])}
+
+
+class _BestPearson(keras.callbacks.Callback):
+    """Keep the head's weights of the epoch whose held-out Pearson r is highest; stop after
+    `patience` epochs without a better one."""
+
+    def __init__(self, inputs: dict[str, Any], target: npt.NDArray[np.float32], patience: int) -> None:
+        super().__init__()
+        self.inputs, self.target, self.patience = inputs, target, patience
+        self.best, self.best_weights, self.wait = -np.inf, None, 0
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        from simsearch.evaluation.correlation import pearson
+
+        predicted = np.asarray(self.model.predict(self.inputs, batch_size=4096, verbose=0)).reshape(-1)
+        r = pearson(predicted, self.target) if np.ptp(predicted) > 0 else 0.0
+        if logs is not None:
+            logs["val_pearson"] = r
+        if r > self.best:
+            self.best, self.best_weights, self.wait = r, self.model.get_weights(), 0
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                self.model.stop_training = True
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+def fit_head_graded(
+    head: keras.Model,
+    embeddings: npt.NDArray[np.float32],
+    pairs: Pairs,
+    val_pairs: Pairs,
+    *,
+    epochs: int = 30,
+    learning_rate: float = 1e-3,
+    batch_size: int = 128,
+    patience: int = 5,
+    verbose: Any = 0,
+) -> tuple[dict[str, list[float]], tuple[float, float]]:
+    """Fit the whole head (its order and its output scale) to the pairs' graded scores, rescaled
+    to [0, 1] by the training range, with mean squared error, as SentEval fits a regressor on
+    `|u - v|, u * v` for SICK-R and STS-B; the epoch with the best held-out Pearson r is kept.
+
+    The head's output is then a predicted similarity on that 0-1 scale, not a probability.
+
+    Returns:
+        The history and the `(low, high)` score range that maps to 0 and 1.
+
+    Raises:
+        DataError: pairs without scores, or all training scores equal.
+    """
+    if pairs.score is None or val_pairs.score is None:
+        raise DataError("Expected graded pairs (Pairs.score) for fitting the head to scores. Received: none")
+    low, high = float(pairs.score.min()), float(pairs.score.max())
+    if high <= low:
+        raise DataError(f"Expected training scores that differ. Received: all equal to {low}")
+
+    def rescale(p: Pairs) -> npt.NDArray[np.float32]:
+        return np.clip((p.targets() - low) / (high - low), 0.0, 1.0).astype(np.float32)
+
+    u, v = embeddings[pairs.left], embeddings[pairs.right]
+    target = rescale(pairs)
+    watch = _BestPearson(
+        {"u": embeddings[val_pairs.left], "v": embeddings[val_pairs.right]}, rescale(val_pairs), patience
+    )
+    head.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
+    fit = head.fit(
+        {"u": np.concatenate([u, v]), "v": np.concatenate([v, u])},  # both orders
+        np.concatenate([target, target]),
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        callbacks=[watch],
+        verbose=verbose,
+    )
+    history = {f"head_graded_{k}": [float(x) for x in values] for k, values in fit.history.items()}
+    return history, (low, high)
 
 
 @dataclass(frozen=True)

@@ -497,10 +497,20 @@ def train_pairs(
         history = _fit_pair_tower(model_tower, tower, x, pairs, config, validation, monitor)
     embeddings = _encode(model_tower, x)
     head = build_head_model(embeddings.shape[1], cos_scale=_cos_scale(history, config))
-    history.update(
-        head_training.fit_head_listwise(head, embeddings, entity, epochs=config.head_epochs, seed=config.seed)
-    )
-    history.update(head_training.fit_calibration(head, embeddings, val_pairs))
+    graded_range = None
+    if pairs.score is not None and val_pairs.score is not None:
+        # Graded pairs: the head predicts the score (rescaled to 0-1), the measure of STS-B/SICK.
+        head_history, graded_range = head_training.fit_head_graded(
+            head, embeddings, pairs, val_pairs, epochs=3 * config.head_epochs
+        )
+        history.update(head_history)
+    else:
+        history.update(
+            head_training.fit_head_listwise(
+                head, embeddings, entity, epochs=config.head_epochs, seed=config.seed
+            )
+        )
+        history.update(head_training.fit_calibration(head, embeddings, val_pairs))
     threshold, pair_report = _calibrate(
         head,
         embeddings,
@@ -516,6 +526,8 @@ def train_pairs(
         tower, spec, settings, metric, config, threshold, summary, history, dim=_width(model_tower)
     )
     model_config["pairs"] = {"train": len(pairs), "validation": len(val_pairs)}
+    if graded_range is not None:
+        model_config["head"]["output"] = {"graded_score": list(graded_range)}
     return SiameseModel(model_tower, head, model_config, history)
 
 

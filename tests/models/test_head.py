@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 
+from simsearch.data.pairs import Pairs
 from simsearch.errors import ConfigError
 from simsearch.models.head import PairwiseHead, build_head_model
 
@@ -152,3 +153,53 @@ def test_rerank_is_on_only_for_a_significant_gain() -> None:
     assert not report(0.658, 9, 6, 0.61).head_helps  # Abt-Buy validation: +3 queries of 412
     assert report(0.70, 30, 9, 0.001).head_helps
     assert not report(0.60, 9, 30, 0.001).head_helps
+
+
+def _graded_pairs(n: int, seed: int) -> tuple[np.ndarray, Pairs]:
+    """SYNTHETIC: unit vectors in pairs whose cosine sweeps [0, 1]; score = 5 * cos**3."""
+    rng = np.random.default_rng(seed)
+    u = rng.normal(size=(n, 16))
+    noise = rng.normal(size=(n, 16))
+    mix = rng.uniform(0.0, 1.0, size=(n, 1))
+    v = mix * u / np.linalg.norm(u, axis=1, keepdims=True) + (1 - mix) * noise / np.linalg.norm(
+        noise, axis=1, keepdims=True
+    )
+    embeddings = np.concatenate([u, v]).astype(np.float32)
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    cos = np.sum(embeddings[:n] * embeddings[n:], axis=1)
+    score = 5 * np.clip(cos, 0, 1) ** 3
+    return embeddings, Pairs(np.arange(n), np.arange(n) + n, (score > 2.5).astype(np.int8), score)
+
+
+def test_graded_head_learns_a_non_linear_score() -> None:
+    from simsearch.evaluation.correlation import pearson
+    from simsearch.models.head_training import fit_head_graded
+
+    keras.utils.set_random_seed(0)
+    train_e, train = _graded_pairs(3000, seed=1)
+    val_e, val = _graded_pairs(600, seed=2)
+    # One embedding table: the validation rows after the training rows.
+    embeddings = np.concatenate([train_e, val_e])
+    shift = len(train_e)
+    val = Pairs(val.left + shift, val.right + shift, val.same, val.score)
+    head = build_head_model(16)
+    history, (low, high) = fit_head_graded(head, embeddings, train, val, epochs=20)
+    assert 0.0 <= low < high <= 5.0
+    u, v = embeddings[val.left], embeddings[val.right]
+    predicted = np.asarray(head.predict({"u": u, "v": v}, verbose=0)).reshape(-1)
+    cos = np.sum(u * v, axis=1)
+    # The score is cos**3: Pearson of the cosine itself is capped well below 1, the head's is not.
+    assert pearson(predicted, val.score) > max(0.97, pearson(cos, val.score) + 0.02)
+    assert np.all((predicted >= 0) & (predicted <= 1))
+    # The kept epoch is the one with the best held-out Pearson r.
+    best = max(history["head_graded_val_pearson"])
+    assert best == pytest.approx(pearson(predicted, val.score), abs=1e-4)
+
+
+def test_graded_head_needs_scores() -> None:
+    from simsearch.errors import DataError
+    from simsearch.models.head_training import fit_head_graded
+
+    plain = Pairs([0], [1], [1])
+    with pytest.raises(DataError, match="graded pairs"):
+        fit_head_graded(build_head_model(4), np.eye(4, dtype=np.float32), plain, plain)

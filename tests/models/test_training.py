@@ -200,6 +200,9 @@ def test_train_pairs_with_cosent_on_graded_scores(synthetic_catalog: tuple[Items
     assert all(-1.0 <= v <= 1.0 for v in model.history["val_spearman"])
     assert model.history["loss"][-1] < model.history["loss"][0]
     assert model.config["training"]["loss"] == "cosent"
+    # The head is fitted to the scores rescaled by the training range: its output is on 0-1.
+    assert model.config["head"]["output"] == {"graded_score": [0.0, 5.0]}
+    assert "head_graded_loss" in model.history and "head_graded_val_pearson" in model.history
 
 
 def _same_entity(labels: np.ndarray) -> np.ndarray:
