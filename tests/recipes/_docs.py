@@ -20,9 +20,9 @@ sys.path.insert(0, str(ROOT))  # benchmarks/ is not installed with the package
 from benchmarks.recipes._doc_blocks import doc_block, run_bash, set_variables  # noqa: E402
 
 
-def recipe_block(page: str) -> str:
-    """The bash block after the page's `recipe-test` marker."""
-    return doc_block(page, "recipe-test")
+def recipe_block(page: str, marker: str = "recipe-test") -> str:
+    """The bash block after the page's `marker` comment (`recipe-test` by default)."""
+    return doc_block(page, marker)
 
 
 def shrink(script: str, variables: dict[str, str], epochs: int = 1, steps: int = 3) -> str:

