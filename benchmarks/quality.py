@@ -7,6 +7,7 @@ benchmarks/RESULTS.md as one table, with the command, machine and date.
 
     .venv/bin/python benchmarks/quality.py --data-root ../shared/data --work runs/quality
     .venv/bin/python benchmarks/quality.py --data-root ../shared/data --recipes text_pairs,faces
+    .venv/bin/python benchmarks/quality.py --recipes text_pairs --variant pretrained
 
 Models already in --work/models are reused (train minutes then read 0); delete them to retrain.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib
+import inspect
 import json
 import os
 import platform
@@ -43,14 +45,19 @@ COLUMNS = (
 
 
 def run_recipes(
-    names: list[str], data_root: Path, work: Path
+    names: list[str], data_root: Path, work: Path, variant: str | None = None
 ) -> tuple[list[dict[str, Any]], dict[str, float]]:
     rows: list[dict[str, Any]] = []
     wall: dict[str, float] = {}
     for name in names:
         module = importlib.import_module(f"benchmarks.recipes.{name}")
+        options: dict[str, Any] = {}
+        if variant is not None:
+            if "variant" not in inspect.signature(module.run).parameters:
+                raise SystemExit(f"Expected a recipe with tower variants for --variant. Received: {name}")
+            options["variant"] = variant
         start = time.perf_counter()
-        found = module.run(data_root, work / name, BUDGETS.get(name, 10.0))
+        found = module.run(data_root, work / name, BUDGETS.get(name, 10.0), **options)
         wall[name] = (time.perf_counter() - start) / 60
         for r in found:
             print(json.dumps(r), flush=True)
@@ -75,12 +82,15 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "quality")
     parser.add_argument("--recipes", default=",".join(BUDGETS))
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
+    parser.add_argument(
+        "--variant", help="The tower variant of recipes that have several (text_pairs: linear, pretrained)."
+    )
     args = parser.parse_args()
     names = args.recipes.split(",")
     unknown = [n for n in names if not (ROOT / "benchmarks" / "recipes" / f"{n}.py").exists()]
     if unknown:
         raise SystemExit(f"Expected recipes among {sorted(BUDGETS)}. Received: {unknown}")
-    rows, wall = run_recipes(names, args.data_root, args.work)
+    rows, wall = run_recipes(names, args.data_root, args.work, args.variant)
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     command = "python benchmarks/quality.py " + " ".join(sys.argv[1:])
     machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
