@@ -117,6 +117,12 @@ class RecordTowerConfig:
     field's bag through its own ReLU layer; with a few thousand labelled pairs it overfits and
     lost to TF-IDF on Abt-Buy (validation average precision 0.42 against 0.6+).
 
+    In the linear and hybrid towers each numeric field also adds `NumericKernel` blocks, one per
+    `numeric_scales` entry, each times a learned weight: their inner product is a Gaussian kernel
+    of the difference of the signed logs (prices 10 and 11 agree, 10 and 20 do not), so the
+    record's cosine can count price agreement. On Amazon-Google the price ratio alone separates
+    the labelled pairs with ROC-AUC 0.82. `numeric_scales=()` leaves them out.
+
     `"hybrid"`: the linear tower's unit embedding beside the pretrained sentence encoder's
     (`pretrained`, as in `TextTowerConfig`) of the text fields written as `"field: value; ..."`,
     each times a learned positive weight (starting at 1 and `encoder_weight`), concatenated and
@@ -138,6 +144,7 @@ class RecordTowerConfig:
     sequence_length: int = 64
     freeze_layers: int = 0
     encoder_weight: float = 1.0
+    numeric_scales: tuple[float, ...] = (0.1, 0.3, 1.0)
 
 
 def _check_positive(**values: float) -> None:
@@ -431,6 +438,56 @@ def build_record_tower(
 
 
 @keras.saving.register_keras_serializable(package="simsearch")
+class NumericKernel(layers.Layer):
+    """Encode a numeric column as random Fourier features (Rahimi & Recht 2007) of its signed
+    log, `z = sign(x) * log1p(|x|)`, so that the inner product of two encodings approximates the
+    Gaussian kernel `exp(-(z_a - z_b)**2 / (2 * sigma**2))`: 1 for equal values, near 0 for
+    values whose ratio is far from 1 on the `sigma` scale. A missing value (NaN) encodes as
+    zeros: it neither agrees nor disagrees.
+
+    The frequencies and phases are drawn once from `seed` and saved with the model (not trained).
+
+    Args:
+        features: width of the encoding; the kernel's error is about `features**-0.5`.
+        sigma: the kernel's width on the log scale (0.3: prices 25% apart agree at 0.7).
+        seed: the random draw.
+    """
+
+    def __init__(self, features: int = 64, sigma: float = 0.3, seed: int = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _check_positive(features=features, sigma=sigma)
+        self.features, self.sigma, self.seed = int(features), float(sigma), int(seed)
+
+    def build(self, input_shape: Any) -> None:
+        self.frequencies = self.add_weight(
+            shape=(self.features,),
+            initializer=keras.initializers.RandomNormal(stddev=1.0 / self.sigma, seed=self.seed),
+            trainable=False,
+            name="frequencies",
+        )
+        self.phases = self.add_weight(
+            shape=(self.features,),
+            initializer=keras.initializers.RandomUniform(0.0, 2.0 * np.pi, seed=self.seed + 1),
+            trainable=False,
+            name="phases",
+        )
+
+    def call(self, inputs: Any) -> Any:
+        x = ops.reshape(ops.cast(inputs, "float32"), (-1, 1))
+        missing = ops.isnan(x)
+        clean = ops.where(missing, 0.0, x)
+        z = ops.sign(clean) * ops.log1p(ops.abs(clean))
+        phi = np.sqrt(2.0 / self.features) * ops.cos(z * self.frequencies[None, :] + self.phases[None, :])
+        return ops.where(missing, 0.0, phi)
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[Any, int]:
+        return (input_shape[0], self.features)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "features": self.features, "sigma": self.sigma, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="simsearch")
 class Scale(layers.Layer):
     """Multiply by one learned scalar, initialised to `value`."""
 
@@ -516,12 +573,18 @@ def _linear_record_body(columns: Mapping[str, Any], config: RecordTowerConfig) -
         if config.word_weight:
             word_bag = layers.UnitNormalization(name=f"{name}_words_l2")(word_weights(words(inputs[name])))
             parts.append(Scale(config.word_weight, name=f"{name}_word_weight")(word_projection(word_bag)))
-    for name in config.numeric_fields:
+    for i, name in enumerate(config.numeric_fields):
         inputs[name] = keras.Input((), dtype="float32", name=name)
         encoded = NumericEncoding(name=f"{name}_numeric")(inputs[name])
         parts.append(
             layers.Dense(config.embedding_dim, kernel_initializer="zeros", name=f"{name}_dense")(encoded)
         )
+        for j, sigma in enumerate(config.numeric_scales):
+            seed = 1000 + 10 * i + j
+            kernel = NumericKernel(sigma=sigma, seed=seed, name=f"{name}_kernel_{j}")(inputs[name])
+            projection = _random_projection(f"{name}_kernel_projection_{j}", config.embedding_dim, seed)
+            projected = projection(kernel)
+            parts.append(Scale(0.3, name=f"{name}_kernel_weight_{j}")(projected))
     x = layers.Add()(parts) if len(parts) > 1 else parts[0]
     if config.dropout:
         x = layers.Dropout(config.dropout)(x)

@@ -17,6 +17,7 @@ from simsearch.errors import ConfigError, DataError
 from simsearch.models.towers import (
     ImageTowerConfig,
     NumericEncoding,
+    NumericKernel,
     RecordTowerConfig,
     TextTowerConfig,
     build_image_tower,
@@ -267,6 +268,41 @@ BAD_SETTINGS = {
 def test_bad_settings_raise_clear_errors(error: type[Exception], build: Any) -> None:
     with pytest.raises(error, match="Expected"):
         build()
+
+
+@pytest.mark.parametrize("sigma", [0.1, 0.3, 1.0])
+def test_numeric_kernel_inner_product_is_a_gaussian_kernel_of_the_log_ratio(sigma: float) -> None:
+    prices = np.array([10.0, 11.0, 12.5, 20.0, 40.0, 199.0, 205.99, -3.0], np.float32)
+    layer = NumericKernel(features=8192, sigma=sigma, seed=3)
+    phi = np.asarray(layer(prices))
+    z = np.sign(prices) * np.log1p(np.abs(prices))
+    expected = np.exp(-((z[:, None] - z[None, :]) ** 2) / (2 * sigma**2))
+    # Random Fourier features: the error shrinks as features**-0.5 (8192 -> about 0.016).
+    np.testing.assert_allclose(phi @ phi.T, expected, atol=0.05)
+    restored = keras.layers.deserialize(keras.layers.serialize(layer))
+    assert (restored.features, restored.sigma, restored.seed) == (8192, sigma, 3)
+    np.testing.assert_allclose(np.asarray(restored(prices)), phi, atol=1e-6)  # same seeded draw
+
+
+def test_numeric_kernel_encodes_missing_as_zeros() -> None:
+    phi = np.asarray(NumericKernel(features=16)(np.array([np.nan, 5.0], np.float32)))
+    assert phi.shape == (2, 16)
+    np.testing.assert_array_equal(phi[0], 0.0)
+    assert np.linalg.norm(phi[1]) > 0.5
+    with pytest.raises(ConfigError, match="sigma > 0"):
+        NumericKernel(sigma=0.0)
+
+
+def test_record_tower_cosine_counts_price_agreement() -> None:
+    titles = np.array(["adobe dreamweaver cs3 upgrade"] * 3, dtype=object)
+    prices = np.array([199.0, 205.99, 19.95], np.float32)
+    tower = build_record_tower(
+        {"title": titles, "price": prices},
+        RecordTowerConfig(text_fields=("title",), numeric_fields=("price",), embedding_dim=1024),
+    )
+    e = np.asarray(tower({"title": titles, "price": prices}))
+    # Same title: prices 3% apart are closer than prices 10x apart.
+    assert e[0] @ e[1] > e[0] @ e[2] + 0.05
 
 
 def test_linear_record_tower_starts_as_tfidf_cosine() -> None:
