@@ -62,6 +62,12 @@ _PATH = click.Path(exists=True, path_type=Path)
     "--numeric-fields",
     help="Comma-separated fields the record tower reads as numbers (default: by type).",
 )
+@click.option(
+    "--numeric-scales",
+    help="Record towers: widths, on the log scale, of the kernels that compare numeric fields "
+    "(0.3: values 25%% apart agree at 0.7); comma-separated, default 0.1,0.3,1.0; 'none' for no "
+    "kernel (the numbers then enter only through a learned linear term).",
+)
 @click.option("--optimizer", type=click.Choice(["adam", "adamw", "sgd"]), default="adam", show_default=True)
 @click.option(
     "--learning-rate",
@@ -315,6 +321,12 @@ def _tower_settings(options: dict[str, Any]) -> dict[str, Any]:
         settings.pop("pooling", None)
     else:
         settings.pop("filters", None)
+    if options["numeric_scales"] is not None:
+        if options["tower"] != "record":
+            raise ConfigError(
+                f"Expected --numeric-scales with --tower record. Received: tower={options['tower']!r}"
+            )
+        settings["numeric_scales"] = _scales(options["numeric_scales"])
     if options["tower"] == "record":
         numeric = split_list(options["numeric_fields"])
         if numeric is not None:
@@ -322,6 +334,18 @@ def _tower_settings(options: dict[str, Any]) -> dict[str, Any]:
             settings["numeric_fields"] = numeric
             settings["text_fields"] = [f for f in fields if f not in numeric]
     return settings
+
+
+def _scales(text: str) -> list[float]:
+    if text.strip().lower() == "none":
+        return []
+    try:
+        scales = [float(part) for part in text.split(",")]
+    except ValueError:
+        scales = []
+    if not scales or any(not value > 0 for value in scales):
+        raise ConfigError(f"Expected --numeric-scales as positive numbers or 'none'. Received: {text!r}")
+    return scales
 
 
 def _encoder_settings(options: dict[str, Any]) -> dict[str, Any]:

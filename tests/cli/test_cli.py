@@ -58,8 +58,16 @@ def test_help_and_argument_errors_do_not_import_tensorflow() -> None:
             ["train", "--data", ".", "--tower", "record", "--architecture", "koch", "--out", "m"],
             "Expected --architecture in ['linear', 'mlp', 'hybrid'] for the record tower. Received: 'koch'",
         ),
+        (
+            ["train", "--data", ".", "--tower", "record", "--numeric-scales", "0.3,-1", "--out", "m"],
+            "Expected --numeric-scales as positive numbers or 'none'. Received: '0.3,-1'",
+        ),
+        (
+            ["train", "--data", ".", "--tower", "text", "--numeric-scales", "0.3", "--out", "m"],
+            "Expected --numeric-scales with --tower record. Received: tower='text'",
+        ),
     ],
-    ids=["no-data", "unknown-loss", "architecture-of-another-tower"],
+    ids=["no-data", "unknown-loss", "architecture-of-another-tower", "bad-scales", "scales-of-text"],
 )
 def test_bad_arguments_give_one_clean_line(args: list[str], message: str) -> None:
     result = CliRunner().invoke(cli, args)
@@ -290,6 +298,7 @@ def test_train_on_pairs_over_two_catalogues(tmp_path: Path) -> None:
     assert "Saved record model" in result.output  # type: ignore[attr-defined]
     config = json.loads((out / "config.json").read_text())
     assert config["inputs"] == {"text_fields": ["name"], "numeric_fields": ["price"]}
+    assert config["tower_settings"]["numeric_scales"] == [0.1, 0.3, 1.0]  # the price kernels
     # Pairs default to bce on the pair file's negatives; the linear record tower to lr 1e-2.
     assert (config["training"]["loss"], config["training"]["learning_rate"]) == ("bce", 1e-2)
     result = invoke(

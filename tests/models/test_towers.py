@@ -303,6 +303,12 @@ def test_record_tower_cosine_counts_price_agreement() -> None:
     e = np.asarray(tower({"title": titles, "price": prices}))
     # Same title: prices 3% apart are closer than prices 10x apart.
     assert e[0] @ e[1] > e[0] @ e[2] + 0.05
+    assert {f"price_kernel_{j}" for j in range(3)} <= {layer.name for layer in tower.layers}
+    plain = build_record_tower(
+        {"title": titles, "price": prices},
+        RecordTowerConfig(text_fields=("title",), numeric_fields=("price",), numeric_scales=()),
+    )
+    assert not any(isinstance(layer, NumericKernel) for layer in plain.layers)
 
 
 def test_linear_record_tower_starts_as_tfidf_cosine() -> None:
