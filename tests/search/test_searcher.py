@@ -105,3 +105,15 @@ def test_rerank_without_a_head_is_refused(data: tuple[np.ndarray, np.ndarray]) -
     plain = Searcher(FaissIndex(IndexConfig(metric="l2", factory="Flat")).build(xb, ids))
     with pytest.raises(ConfigError, match="pairwise head"):
         plain.search(xb[:1], k=3, rerank=5)
+
+
+def test_the_search_package_exports_its_api_without_tensorflow() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from simsearch.search import Hit, Searcher, rerank; "
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False False"
