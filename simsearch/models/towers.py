@@ -383,15 +383,20 @@ def _pretrained_text_tower(config: TextTowerConfig) -> keras.Model:
     return keras.Model({TEXT_INPUT: inputs}, x, name="text_tower")
 
 
+def _signed_log(inputs: Any) -> tuple[Any, Any]:
+    """A numeric column as `(n, 1)` `sign(x) * log1p(|x|)` (0 where missing) and its NaN mask."""
+    x = ops.reshape(ops.cast(inputs, "float32"), (-1, 1))
+    missing = ops.isnan(x)
+    clean = ops.where(missing, 0.0, x)
+    return ops.sign(clean) * ops.log1p(ops.abs(clean)), missing
+
+
 @keras.saving.register_keras_serializable(package="simsearch")
 class NumericEncoding(layers.Layer):
     """Encode a numeric column as `[sign(x) * log1p(|x|), is_missing]`, NaN read as missing."""
 
     def call(self, inputs: Any) -> Any:
-        x = ops.reshape(ops.cast(inputs, "float32"), (-1, 1))
-        missing = ops.isnan(x)
-        clean = ops.where(missing, 0.0, x)
-        value = ops.sign(clean) * ops.log1p(ops.abs(clean))
+        value, missing = _signed_log(inputs)
         return ops.concatenate([value, ops.cast(missing, "float32")], axis=1)
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, int]:
@@ -473,10 +478,7 @@ class NumericKernel(layers.Layer):
         )
 
     def call(self, inputs: Any) -> Any:
-        x = ops.reshape(ops.cast(inputs, "float32"), (-1, 1))
-        missing = ops.isnan(x)
-        clean = ops.where(missing, 0.0, x)
-        z = ops.sign(clean) * ops.log1p(ops.abs(clean))
+        z, missing = _signed_log(inputs)
         phi = np.sqrt(2.0 / self.features) * ops.cos(z * self.frequencies[None, :] + self.phases[None, :])
         return ops.where(missing, 0.0, phi)
 
