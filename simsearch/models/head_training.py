@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from simsearch.data.pairs import Pairs, make_pairs
 from simsearch.errors import DataError
+from simsearch.evaluation.correlation import pearson
 from simsearch.evaluation.metrics import average_precision, calibrate_threshold, precision_curve, roc_auc
 
 __all__ = ["HeadReport", "calibrate", "fit_head", "fit_head_graded", "mine_hard_pairs"]
@@ -302,32 +303,19 @@ def fit_calibration(
     return {"head_calibration_loss": history.get("head_loss", [])}
 
 
-class _BestPearson(keras.callbacks.Callback):
-    """Keep the head's weights of the epoch whose held-out Pearson r is highest; stop after
-    `patience` epochs without a better one."""
+class _HeldOutPearson(keras.callbacks.Callback):
+    """Log `val_pearson`, the head's Pearson r with the graded target on held-out pairs, for the
+    `EarlyStopping` placed after it."""
 
-    def __init__(self, inputs: dict[str, Any], target: npt.NDArray[np.float32], patience: int) -> None:
+    def __init__(self, inputs: dict[str, Any], target: npt.NDArray[np.float32]) -> None:
         super().__init__()
-        self.inputs, self.target, self.patience = inputs, target, patience
-        self.best, self.best_weights, self.wait = -np.inf, None, 0
+        self.inputs, self.target = inputs, target
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        from simsearch.evaluation.correlation import pearson
-
+        if logs is None:
+            return
         predicted = np.asarray(self.model.predict(self.inputs, batch_size=4096, verbose=0)).reshape(-1)
-        r = pearson(predicted, self.target) if np.ptp(predicted) > 0 else 0.0
-        if logs is not None:
-            logs["val_pearson"] = r
-        if r > self.best:
-            self.best, self.best_weights, self.wait = r, self.model.get_weights(), 0
-        else:
-            self.wait += 1
-            if self.wait >= self.patience:
-                self.model.stop_training = True
-
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        if self.best_weights is not None:
-            self.model.set_weights(self.best_weights)
+        logs["val_pearson"] = pearson(predicted, self.target) if np.ptp(predicted) > 0 else 0.0
 
 
 def fit_head_graded(
@@ -365,9 +353,13 @@ def fit_head_graded(
 
     u, v = embeddings[pairs.left], embeddings[pairs.right]
     target = rescale(pairs)
-    watch = _BestPearson(
-        {"u": embeddings[val_pairs.left], "v": embeddings[val_pairs.right]}, rescale(val_pairs), patience
-    )
+    held_out = {"u": embeddings[val_pairs.left], "v": embeddings[val_pairs.right]}
+    callbacks = [
+        _HeldOutPearson(held_out, rescale(val_pairs)),
+        keras.callbacks.EarlyStopping(
+            monitor="val_pearson", mode="max", patience=patience, restore_best_weights=True
+        ),
+    ]
     head.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
     fit = head.fit(
         {"u": np.concatenate([u, v]), "v": np.concatenate([v, u])},  # both orders
@@ -375,7 +367,7 @@ def fit_head_graded(
         epochs=epochs,
         batch_size=batch_size,
         shuffle=True,
-        callbacks=[watch],
+        callbacks=callbacks,
         verbose=verbose,
     )
     history = {f"head_graded_{k}": [float(x) for x in values] for k, values in fit.history.items()}
