@@ -226,6 +226,19 @@ class _Loss(keras.losses.Loss):
         super().__init__(name=name, reduction=kwargs.pop("reduction", "sum_over_batch_size"), **kwargs)
 
 
+class _ScaledLoss(_Loss):
+    """A loss with an inverse temperature `scale` (> 0) in its config."""
+
+    def __init__(self, scale: float, name: str, **kwargs: Any) -> None:
+        if scale <= 0:
+            raise ConfigError(f"Expected scale > 0. Received: scale={scale}")
+        super().__init__(name=name, **kwargs)
+        self.scale = scale
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "scale": self.scale}
+
+
 @keras.saving.register_keras_serializable(package="simsearch")
 class ContrastiveLoss(_Loss):
     """Contrastive loss of `contrastive_loss`; `y_pred` is the pair distance.
@@ -294,7 +307,7 @@ class TripletLoss(_Loss):
 
 
 @keras.saving.register_keras_serializable(package="simsearch")
-class SoftmaxLoss(_Loss):
+class SoftmaxLoss(_ScaledLoss):
     """Multi-negative softmax of `softmax_loss` with a set scale.
 
     For a learnable scale, train with `EmbeddingTrainer(learn_scale=True)`, which owns the scale
@@ -302,30 +315,18 @@ class SoftmaxLoss(_Loss):
     """
 
     def __init__(self, scale: float = 20.0, name: str = "softmax", **kwargs: Any):
-        if scale <= 0:
-            raise ConfigError(f"Expected scale > 0. Received: scale={scale}")
-        super().__init__(name=name, **kwargs)
-        self.scale = scale
+        super().__init__(scale, name=name, **kwargs)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         return softmax_loss(y_true, y_pred, self.scale)
 
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "scale": self.scale}
-
 
 @keras.saving.register_keras_serializable(package="simsearch")
-class CoSENTLoss(_Loss):
+class CoSENTLoss(_ScaledLoss):
     """CoSENT ranking loss of `cosent_loss`; `y_true` is the graded score, `y_pred` the cosine."""
 
     def __init__(self, scale: float = 20.0, name: str = "cosent", **kwargs: Any):
-        if scale <= 0:
-            raise ConfigError(f"Expected scale > 0. Received: scale={scale}")
-        super().__init__(name=name, **kwargs)
-        self.scale = scale
+        super().__init__(scale, name=name, **kwargs)
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         return cosent_loss(y_true, y_pred, self.scale)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "scale": self.scale}
