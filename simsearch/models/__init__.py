@@ -5,7 +5,8 @@ Importing this package imports Keras (and TensorFlow); `import simsearch` alone 
 
 from __future__ import annotations
 
-from simsearch.models.bert import BertEncoder, MaskedMeanPooling, TransformerBlock
+from simsearch.models.bert import BertEncoder, FirstToken, MaskedMeanPooling, TransformerBlock
+from simsearch.models.cross import CrossEncoder
 from simsearch.models.head import PairwiseHead, build_head_model
 from simsearch.models.layers import RandomAffine
 from simsearch.models.losses import (
@@ -36,6 +37,8 @@ __all__ = [
     "BertEncoder",
     "Comparison",
     "ContrastiveLoss",
+    "CrossEncoder",
+    "FirstToken",
     "ImageTowerConfig",
     "MaskedMeanPooling",
     "NumericEncoding",

@@ -26,7 +26,14 @@ from keras import layers, ops
 
 from simsearch.errors import ConfigError
 
-__all__ = ["BertConfig", "BertEncoder", "MaskedMeanPooling", "TransformerBlock", "load_hf_weights"]
+__all__ = [
+    "BertConfig",
+    "BertEncoder",
+    "FirstToken",
+    "MaskedMeanPooling",
+    "TransformerBlock",
+    "load_hf_weights",
+]
 
 ACTIVATIONS = ("gelu", "gelu_new", "relu")
 
@@ -175,10 +182,11 @@ class TransformerBlock(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="simsearch")
 class BertEncoder(layers.Layer):
-    """Token ids `(n, length) int32` and padding mask `(n, length)` (1 = token, 0 = padding)
-    -> hidden states `(n, length, hidden_size)`.
+    """`[token_ids, padding_mask]` or `[token_ids, padding_mask, token_type_ids]`, each
+    `(n, length) int32` (mask: 1 = token, 0 = padding) -> hidden states `(n, length, hidden_size)`.
 
-    Token type ids are all 0 (one segment), as sentence encoders use them.
+    Without token type ids all tokens are segment 0, as sentence encoders use them; a cross-encoder
+    passes 0 for the first text of a pair and 1 for the second, as BERT was pretrained.
 
     Args:
         bert_config: `BertConfig` fields as a dict.
@@ -235,13 +243,14 @@ class BertEncoder(layers.Layer):
             block.build((None, None, self.bert_config.hidden_size))
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:
-        token_ids, padding_mask = inputs
+        token_ids, padding_mask = inputs[0], inputs[1]
         token_ids = ops.cast(token_ids, "int32")
+        token_types = ops.cast(inputs[2], "int32") if len(inputs) > 2 else ops.zeros_like(token_ids)
         positions = ops.expand_dims(ops.arange(ops.shape(token_ids)[1], dtype="int32"), 0)
         x = (
             self.word_embeddings(token_ids)
             + self.position_embeddings(positions)
-            + self.token_type_embeddings(ops.zeros_like(token_ids))
+            + self.token_type_embeddings(token_types)
         )
         x = self.embeddings_drop(self.embeddings_norm(x), training=training)
         # Padding gets a large negative score before the softmax: exp() of it is exactly 0.
@@ -278,6 +287,18 @@ class MaskedMeanPooling(layers.Layer):
     def compute_output_shape(self, input_shape: Any) -> tuple[int | None, ...]:
         shape = tuple(input_shape[0])
         return (shape[0], shape[2])
+
+
+@keras.saving.register_keras_serializable(package="simsearch")
+class FirstToken(layers.Layer):
+    """`hidden (n, length, d)` -> `(n, d)`: the first ([CLS]) token's state, which BERT's pooler
+    and sequence-pair classifiers read."""
+
+    def call(self, hidden: Any) -> Any:
+        return hidden[:, 0]
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[int | None, ...]:
+        return (input_shape[0], input_shape[2])
 
 
 def _hf_name_map(encoder: BertEncoder) -> dict[str, tuple[Any, bool]]:

@@ -29,7 +29,7 @@ import numpy.typing as npt
 import simsearch
 from simsearch.errors import DataError, ModelDirError
 
-__all__ = ["FORMAT_VERSION", "Comparison", "SiameseModel"]
+__all__ = ["FORMAT_VERSION", "Comparison", "SiameseModel", "load_keras_file", "write_model_dir"]
 
 logger = logging.getLogger(__name__)
 
@@ -162,23 +162,16 @@ class SiameseModel:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the model directory atomically: a failed write leaves any previous one intact."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
-            _inference_copy(self.tower).save(tmp / "tower.keras")
-            _inference_copy(self.head).save(tmp / "head.keras")
-            config = {
-                **self.config,
-                "format_version": FORMAT_VERSION,
-                "simsearch_version": simsearch.__version__,
-            }
-            (tmp / "config.json").write_text(json.dumps(config, indent=2, default=_json_default))
-            (tmp / "history.json").write_text(json.dumps(self.history, indent=2, default=_json_default))
-            _replace_dir(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        config = {
+            **self.config,
+            "format_version": FORMAT_VERSION,
+            "simsearch_version": simsearch.__version__,
+        }
+        target = write_model_dir(
+            path,
+            {"tower.keras": self.tower, "head.keras": self.head},
+            {"config.json": config, "history.json": self.history},
+        )
         logger.info("Saved model to %s", target)
         return target
 
@@ -191,14 +184,42 @@ class SiameseModel:
         config = read_config(root)
         # For inference only: compiling would also restore the optimizer state of the last fit,
         # which need not match the trainable weights (the head's calibration freezes most).
-        tower = _load_keras(root / "tower.keras")
-        head = _load_keras(root / "head.keras")
+        tower = load_keras_file(root / "tower.keras")
+        head = load_keras_file(root / "head.keras")
         history_path = root / "history.json"
         history = json.loads(history_path.read_text()) if history_path.exists() else {}
         return cls(tower, head, config, history)
 
 
-def _load_keras(path: Path) -> keras.Model:
+def write_model_dir(
+    path: str | os.PathLike[str],
+    models: Mapping[str, keras.Model],
+    documents: Mapping[str, Any],
+    texts: Mapping[str, str] | None = None,
+) -> Path:
+    """Write a directory atomically: `models` as `.keras` files (without their optimizer),
+    `documents` as JSON and `texts` as they are, by file name. A failed or interrupted write
+    leaves any previous directory at `path` intact."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        for name, model in models.items():
+            _inference_copy(model).save(tmp / name)
+        for name, document in documents.items():
+            (tmp / name).write_text(json.dumps(document, indent=2, default=_json_default))
+        for name, text in (texts or {}).items():
+            (tmp / name).write_text(text, encoding="utf-8")
+        _replace_dir(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def load_keras_file(path: Path) -> keras.Model:
+    """Load a `.keras` file for inference (`safe_mode=True`, not compiled); a file this version
+    cannot read raises `ModelDirError` naming it."""
     try:
         return keras.models.load_model(path, safe_mode=True, compile=False)
     except (ValueError, TypeError, OSError) as exc:

@@ -171,44 +171,50 @@ def _linear(x: np.ndarray, w: Mapping[str, np.ndarray], name: str) -> np.ndarray
     return x @ w[f"{name}.weight"].astype(np.float64).T + w[f"{name}.bias"]
 
 
+def numpy_bert_states(
+    w: Mapping[str, np.ndarray], config: Mapping[str, Any], tokens: np.ndarray, types: np.ndarray
+) -> np.ndarray:
+    """`BertModel`'s last hidden states `(len(tokens), d)` of one unpadded sequence, in float64."""
+    heads, eps = config["num_attention_heads"], config["layer_norm_eps"]
+    x = (
+        w["embeddings.word_embeddings.weight"][tokens]
+        + w["embeddings.position_embeddings.weight"][: len(tokens)]
+        + w["embeddings.token_type_embeddings.weight"][types]
+    ).astype(np.float64)
+    x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
+    for i in range(config["num_hidden_layers"]):
+        p = f"encoder.layer.{i}."
+        q, k, v = (_linear(x, w, f"{p}attention.self.{n}") for n in ("query", "key", "value"))
+        dh = x.shape[1] // heads
+        context = np.zeros_like(x)
+        for h in range(heads):
+            cols = slice(h * dh, (h + 1) * dh)
+            scores = q[:, cols] @ k[:, cols].T / math.sqrt(dh)
+            probs = np.exp(scores - scores.max(1, keepdims=True))
+            probs /= probs.sum(1, keepdims=True)
+            context[:, cols] = probs @ v[:, cols]
+        attended = _linear(context, w, f"{p}attention.output.dense")
+        x = _layer_norm(
+            x + attended,
+            w[f"{p}attention.output.LayerNorm.weight"],
+            w[f"{p}attention.output.LayerNorm.bias"],
+            eps,
+        )
+        inner = _linear(x, w, f"{p}intermediate.dense")
+        inner = 0.5 * inner * (1.0 + erf(inner / math.sqrt(2.0)))  # exact GELU
+        fed = _linear(inner, w, f"{p}output.dense")
+        x = _layer_norm(x + fed, w[f"{p}output.LayerNorm.weight"], w[f"{p}output.LayerNorm.bias"], eps)
+    return x
+
+
 def numpy_sentence_embeddings(
     w: Mapping[str, np.ndarray], config: Mapping[str, Any], ids: np.ndarray, mask: np.ndarray
 ) -> np.ndarray:
     """Mean-pooled, L2-normalised BERT embeddings `(n, d)`, in float64, one sentence at a time."""
-    heads, eps = config["num_attention_heads"], config["layer_norm_eps"]
     out = []
     for row_ids, row_mask in zip(ids, mask, strict=True):
-        keep = row_mask.astype(bool)
-        tokens = row_ids[keep]  # padding dropped: attention over the real tokens only
-        x = (
-            w["embeddings.word_embeddings.weight"][tokens]
-            + w["embeddings.position_embeddings.weight"][: len(tokens)]
-            + w["embeddings.token_type_embeddings.weight"][0]
-        ).astype(np.float64)
-        x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
-        for i in range(config["num_hidden_layers"]):
-            p = f"encoder.layer.{i}."
-            q, k, v = (_linear(x, w, f"{p}attention.self.{n}") for n in ("query", "key", "value"))
-            dh = x.shape[1] // heads
-            context = np.zeros_like(x)
-            for h in range(heads):
-                cols = slice(h * dh, (h + 1) * dh)
-                scores = q[:, cols] @ k[:, cols].T / math.sqrt(dh)
-                probs = np.exp(scores - scores.max(1, keepdims=True))
-                probs /= probs.sum(1, keepdims=True)
-                context[:, cols] = probs @ v[:, cols]
-            attended = _linear(context, w, f"{p}attention.output.dense")
-            x = _layer_norm(
-                x + attended,
-                w[f"{p}attention.output.LayerNorm.weight"],
-                w[f"{p}attention.output.LayerNorm.bias"],
-                eps,
-            )
-            inner = _linear(x, w, f"{p}intermediate.dense")
-            inner = 0.5 * inner * (1.0 + erf(inner / math.sqrt(2.0)))  # exact GELU
-            fed = _linear(inner, w, f"{p}output.dense")
-            x = _layer_norm(x + fed, w[f"{p}output.LayerNorm.weight"], w[f"{p}output.LayerNorm.bias"], eps)
-        pooled = x.mean(0)
+        tokens = row_ids[row_mask.astype(bool)]  # padding dropped: attention over the real tokens only
+        pooled = numpy_bert_states(w, config, tokens, np.zeros_like(tokens)).mean(0)
         out.append(pooled / np.linalg.norm(pooled))
     return np.stack(out)
 

@@ -1,0 +1,432 @@
+"""`CrossEncoder`: a pretrained BERT that reads both items of a pair at once and scores the pair.
+
+The siamese head (`head.keras`) sees two embeddings; a cross-encoder sees the two texts'
+tokens side by side (`[CLS] a [SEP] b [SEP]`, token types 0 then 1), so every word of one can
+attend to every word of the other. It is the re-ranker of sentence-transformers' retrieve &
+re-rank and the architecture of Ditto for record matching: too slow to encode a catalogue (a pair
+costs one forward pass), strong on the few dozen candidates a search returns.
+
+A re-ranker directory:
+
+    RERANKER_DIR/
+        cross.keras      the Keras model: token ids, padding mask, token types -> logit
+        tokenizer.json   the Hugging Face tokenizer the ids come from
+        config.json      format version, fields, max length, target, threshold, validation
+        history.json     per-epoch training metrics
+
+Tokenisation runs outside the Keras graph (the Rust `tokenizers` library on NumPy arrays), so
+the model itself is plain `keras.ops` and runs on any Keras backend.
+
+Targets are in [0, 1]: the 0/1 `same` label, or a graded score rescaled by the training
+scores' range (STS-B's 0-5 -> 0-1, as sentence-transformers trains its STS-B cross-encoders). The
+loss is binary cross-entropy on the logit; `predict` returns the sigmoid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import numpy.typing as npt
+from keras import layers
+
+from simsearch.errors import ConfigError, DataError, ModelDirError
+
+__all__ = ["CROSS_FORMAT_VERSION", "CrossEncoder", "item_texts"]
+
+logger = logging.getLogger(__name__)
+
+CROSS_FORMAT_VERSION = 1
+_FILES = ("cross.keras", "tokenizer.json", "config.json")
+
+
+def item_texts(content: Mapping[str, Any] | Sequence[Any], fields: Sequence[str] | None) -> list[str]:
+    """The text a cross-encoder reads for each item.
+
+    One field (or a plain sequence of texts): the text itself. Several fields: one
+    `"field: value; field: value"` text per item, empty and missing values left out (as the
+    record towers' pretrained encoder reads records, and as Ditto serialises them).
+
+    Args:
+        content: a sequence of texts, or field name -> `(n,)` column (a catalogue's content or
+            the index's metadata columns).
+        fields: the fields to read, in order (None: the single column of `content`).
+
+    Example:
+    >>> item_texts({"title": ["sony tv"], "price": [399.0]}, ["title", "price"])
+    ['title: sony tv; price: 399']
+    """
+    if not isinstance(content, Mapping):
+        return [_text(value) for value in content]
+    names = list(fields) if fields else list(content)
+    missing = [name for name in names if name not in content]
+    if missing:
+        raise DataError(f"Expected the fields {names} in the items. Missing: {missing}")
+    columns = [[_text(value) for value in content[name]] for name in names]
+    if len(names) == 1:
+        return columns[0]
+    return [
+        "; ".join(f"{name}: {value}" for name, value in zip(names, row, strict=True) if value)
+        for row in zip(*columns, strict=True)
+    ]
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace").strip()
+    if isinstance(value, (float, np.floating)):
+        if math.isnan(value):
+            return ""
+        return f"{float(value):g}"
+    return str(value).strip()
+
+
+class CrossEncoder:
+    """A pair scorer over the two items' tokens, read together.
+
+    Args:
+        model: `keras.Model` from `(token_ids, padding_mask, token_types)` to `(n, 1)` logits.
+        tokenizer_json: the `tokenizer.json` content the ids come from.
+        config: `fields`, `max_length`, `target` and, once trained, `threshold` and `validation`.
+        history: per-epoch training metrics.
+
+    Example:
+    >>> cross = CrossEncoder.from_pretrained("all-MiniLM-L6-v2")
+    >>> cross.fit(left_texts, right_texts, targets, valid=(vl, vr, vt), epochs=4)
+    >>> cross.predict(["A plane is taking off."], ["An air plane is taking off."])
+    array([0.97], dtype=float32)
+    """
+
+    def __init__(
+        self,
+        model: keras.Model,
+        tokenizer_json: str,
+        config: Mapping[str, Any],
+        history: Mapping[str, list[float]] | None = None,
+    ) -> None:
+        self.model = model
+        self.config = dict(config)
+        self.history = dict(history or {})
+        self._json = tokenizer_json
+        self._tokenizer = _tokenizer(tokenizer_json, int(self.config["max_length"]))
+
+    @property
+    def fields(self) -> list[str] | None:
+        fields = self.config.get("fields")
+        return None if fields is None else [str(f) for f in fields]
+
+    @property
+    def threshold(self) -> float | None:
+        """The probability at or above which a pair is called the same (chosen on valid pairs)."""
+        value = self.config.get("threshold")
+        return None if value is None else float(value)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike[str] = "all-MiniLM-L6-v2",
+        *,
+        fields: Sequence[str] | None = None,
+        max_length: int = 256,
+        dropout: float = 0.1,
+        seed: int = 0,
+    ) -> CrossEncoder:
+        """A cross-encoder started from a pretrained BERT directory (see `load_pretrained`):
+        its encoder, its pooler when the weights have one (else a new one), and a new scoring
+        layer."""
+        from simsearch.models.bert import BertEncoder, FirstToken, load_hf_weights
+        from simsearch.models.pretrained import load_pretrained
+
+        encoder = load_pretrained(name_or_path)
+        if not 2 <= max_length <= encoder.config.max_position_embeddings:
+            raise ConfigError(
+                f"Expected 2 <= max_length <= {encoder.config.max_position_embeddings} (the encoder's "
+                f"positions). Received: max_length={max_length}"
+            )
+        if encoder.config.type_vocab_size < 2:
+            raise ConfigError(
+                "Expected an encoder with two token types (a pair's two segments). Received: "
+                f"type_vocab_size={encoder.config.type_vocab_size} in '{encoder.path}'"
+            )
+        keras.utils.set_random_seed(seed)
+        width = encoder.config.hidden_size
+        inputs = [keras.Input((None,), dtype="int32", name=name) for name in _INPUTS]
+        bert = BertEncoder(dataclasses.asdict(encoder.config), name="bert")
+        weights = encoder.weights()
+        load_hf_weights(bert, weights)
+        hidden = bert(inputs)
+        first = FirstToken(name="first_token")(hidden)
+        pooler = layers.Dense(width, activation="tanh", name="pooler")
+        pooled = pooler(first)
+        names = {_canonical(name): name for name in weights}
+        if "pooler.dense.weight" in names:  # BERT's own [CLS] pooler, as BertForSequenceClassification
+            pooler.kernel.assign(np.asarray(weights[names["pooler.dense.weight"]], np.float32).T)
+            pooler.bias.assign(np.asarray(weights[names["pooler.dense.bias"]], np.float32))
+        logits = layers.Dense(1, name="score")(layers.Dropout(dropout, name="dropout")(pooled))
+        model = keras.Model(inputs, logits, name="cross_encoder")
+        config = {
+            "encoder": str(name_or_path),
+            "fields": None if fields is None else list(fields),
+            "max_length": int(max_length),
+            "dropout": float(dropout),
+        }
+        logger.info("Cross-encoder from %s (%d layers, width %d)", encoder.path, len(bert.blocks), width)
+        return cls(model, encoder.tokenizer_json, config)
+
+    def texts(self, content: Mapping[str, Any] | Sequence[Any]) -> list[str]:
+        """The texts this cross-encoder reads for `content` (see `item_texts`)."""
+        return item_texts(content, self.fields)
+
+    def tokenize(
+        self, left: Sequence[str], right: Sequence[str]
+    ) -> tuple[list[npt.NDArray[np.int32]], list[npt.NDArray[np.int32]]]:
+        """Per pair, the token ids and token types of `[CLS] left [SEP] right [SEP]`, cut to
+        `max_length` (the longer text loses tokens first)."""
+        if len(left) != len(right):
+            raise DataError(
+                f"Expected as many left as right texts. Received: {len(left)} and {len(right)}"
+            )
+        encodings = self._tokenizer.encode_batch(list(zip(map(str, left), map(str, right), strict=True)))
+        return (
+            [np.asarray(e.ids, np.int32) for e in encodings],
+            [np.asarray(e.type_ids, np.int32) for e in encodings],
+        )
+
+    def predict(
+        self, left: Sequence[str], right: Sequence[str], batch_size: int = 64
+    ) -> npt.NDArray[np.float32]:
+        """Return the `(n,)` probability that each pair is the same (or its predicted graded
+        similarity, rescaled to 0-1, for a model trained on scores)."""
+        ids, types = self.tokenize(left, right)
+        if not ids:
+            return np.zeros(0, np.float32)
+        # Batches of similar lengths pad little: sort by length, score, put back in order.
+        order = np.argsort([len(t) for t in ids], kind="stable")
+        out = np.empty(len(ids), np.float32)
+        for start in range(0, len(ids), batch_size):
+            chunk = order[start : start + batch_size]
+            logits = self.model(_batch(ids, types, chunk), training=False)
+            out[chunk] = np.asarray(keras.ops.convert_to_numpy(keras.ops.sigmoid(logits))).reshape(-1)
+        return out
+
+    def fit(
+        self,
+        left: Sequence[str],
+        right: Sequence[str],
+        targets: npt.ArrayLike,
+        *,
+        valid: tuple[Sequence[str], Sequence[str], npt.ArrayLike] | None = None,
+        valid_metric: Callable[[np.ndarray, np.ndarray], float] | None = None,
+        epochs: int = 4,
+        batch_size: int = 16,
+        learning_rate: float = 2e-5,
+        warmup: float = 0.1,
+        weight_decay: float = 0.01,
+        seed: int = 0,
+        verbose: int | str = "auto",
+    ) -> dict[str, list[float]]:
+        """Fine-tune on pairs with `targets` in [0, 1] by binary cross-entropy.
+
+        AdamW with a linear warm-up over the first `warmup` share of the steps, then cosine
+        decay to 0. With `valid`, `valid_metric(targets, probabilities)` (higher is better) is
+        logged as `val_score` after each epoch and the best epoch's weights are kept.
+
+        Returns:
+            The per-epoch history (`loss`, and `val_score` with `valid`).
+        """
+        y = np.asarray(targets, dtype=np.float32).reshape(-1)
+        if len(y) != len(left):
+            raise DataError(f"Expected one target per pair. Received: {len(left)} pairs, {len(y)} targets")
+        if len(y) == 0 or not np.all((y >= 0) & (y <= 1)):
+            raise DataError(
+                f"Expected targets in [0, 1] for at least one pair. Received: {len(y)} targets, "
+                f"range {_range(y)}"
+            )
+        for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+            if value < 1:
+                raise ConfigError(f"Expected {name} >= 1. Received: {name}={value}")
+        if not 0 <= warmup < 1:
+            raise ConfigError(f"Expected 0 <= warmup < 1. Received: warmup={warmup}")
+        ids, types = self.tokenize(left, right)
+        data = _PairBatches(ids, types, y, batch_size, seed=seed)
+        steps = epochs * len(data)
+        warm = round(warmup * steps)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            0.0 if warm else learning_rate,
+            decay_steps=max(steps - warm, 1),
+            warmup_target=learning_rate if warm else None,
+            warmup_steps=warm,
+        )
+        self.model.compile(
+            optimizer=keras.optimizers.AdamW(schedule, weight_decay=weight_decay),
+            loss=keras.losses.BinaryCrossentropy(from_logits=True),
+        )
+        callbacks: list[keras.callbacks.Callback] = []
+        if valid is not None:
+            metric = valid_metric or _spearman
+            callbacks = [
+                _ValidScore(self, valid, metric),
+                keras.callbacks.EarlyStopping(
+                    "val_score", mode="max", patience=epochs, restore_best_weights=True
+                ),
+            ]
+        history = self.model.fit(data, epochs=epochs, callbacks=callbacks, verbose=verbose)
+        self.history = {k: [float(v) for v in values] for k, values in history.history.items()}
+        return self.history
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the re-ranker directory atomically: a failed write leaves any previous one intact."""
+        import simsearch
+        from simsearch.models.siamese import write_model_dir
+
+        config = {
+            **self.config,
+            "kind": "cross-encoder",
+            "format_version": CROSS_FORMAT_VERSION,
+            "simsearch_version": simsearch.__version__,
+        }
+        target = write_model_dir(
+            path,
+            {"cross.keras": self.model},
+            {"config.json": config, "history.json": self.history},
+            {"tokenizer.json": self._json},
+        )
+        logger.info("Saved cross-encoder to %s", target)
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> CrossEncoder:
+        """Load a re-ranker directory written by `save`, with Keras's `safe_mode=True`."""
+        import simsearch.models  # noqa: F401  (registers simsearch's Keras objects)
+        from simsearch.models.siamese import load_keras_file
+
+        root = Path(path)
+        if not root.is_dir():
+            raise ModelDirError(f"Expected a re-ranker directory. Received: '{root}' (not a directory)")
+        missing = [name for name in _FILES if not (root / name).is_file()]
+        if missing:
+            raise ModelDirError(
+                f"Expected {list(_FILES)} in re-ranker directory '{root}'. Missing: {missing}"
+            )
+        try:
+            config = json.loads((root / "config.json").read_text())
+        except json.JSONDecodeError as exc:
+            raise ModelDirError(f"Expected JSON in '{root / 'config.json'}'. Received: {exc}") from exc
+        if config.get("kind") != "cross-encoder" or config.get("format_version") != CROSS_FORMAT_VERSION:
+            raise ModelDirError(
+                f"Expected a cross-encoder directory of format_version {CROSS_FORMAT_VERSION}. Received: "
+                f"kind={config.get('kind')!r}, format_version={config.get('format_version')!r} in '{root}'"
+            )
+        model = load_keras_file(root / "cross.keras")
+        history_path = root / "history.json"
+        history = json.loads(history_path.read_text()) if history_path.exists() else {}
+        return cls(model, (root / "tokenizer.json").read_text(encoding="utf-8"), config, history)
+
+
+_INPUTS = ("token_ids", "padding_mask", "token_types")
+
+
+def _canonical(name: str) -> str:
+    return name.removeprefix("bert.")
+
+
+def _tokenizer(tokenizer_json: str, max_length: int) -> Any:
+    try:
+        from tokenizers import Tokenizer
+    except ImportError as exc:
+        raise ConfigError(
+            "Expected the `tokenizers` package for a cross-encoder. Received: it is not installed "
+            "(pip install 'simsearch[pretrained]')"
+        ) from exc
+    try:
+        tokenizer = Tokenizer.from_str(tokenizer_json)
+    except Exception as exc:  # the Rust library raises its own Exception type
+        raise ConfigError(f"Expected a Hugging Face tokenizer.json. Received: {exc}") from exc
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length=max_length, strategy="longest_first")
+    return tokenizer
+
+
+def _pad(rows: Sequence[npt.NDArray[np.int32]]) -> npt.NDArray[np.int32]:
+    out = np.zeros((len(rows), max(len(r) for r in rows)), np.int32)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = row
+    return out
+
+
+def _batch(
+    ids: Sequence[npt.NDArray[np.int32]], types: Sequence[npt.NDArray[np.int32]], chunk: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    token_ids = _pad([ids[i] for i in chunk])
+    mask = np.zeros_like(token_ids)
+    for row, i in enumerate(chunk):
+        mask[row, : len(ids[i])] = 1
+    return token_ids, mask, _pad([types[i] for i in chunk])
+
+
+class _PairBatches(keras.utils.PyDataset):
+    """Shuffled batches of tokenised pairs, each padded to its longest pair."""
+
+    def __init__(
+        self,
+        ids: list[npt.NDArray[np.int32]],
+        types: list[npt.NDArray[np.int32]],
+        targets: npt.NDArray[np.float32],
+        batch_size: int,
+        seed: int,
+    ) -> None:
+        super().__init__()
+        self.ids, self.types, self.targets, self.batch_size = ids, types, targets, batch_size
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(ids))
+
+    def __len__(self) -> int:
+        return -(-len(self.ids) // self.batch_size)
+
+    def __getitem__(self, index: int) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+        chunk = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        return _batch(self.ids, self.types, chunk), self.targets[chunk]
+
+    def on_epoch_end(self) -> None:
+        self.order = self.rng.permutation(len(self.ids))
+
+
+class _ValidScore(keras.callbacks.Callback):
+    """Log `val_score` = `metric(targets, probabilities)` on the held-out pairs each epoch."""
+
+    def __init__(
+        self,
+        cross: CrossEncoder,
+        valid: tuple[Sequence[str], Sequence[str], npt.ArrayLike],
+        metric: Callable[[np.ndarray, np.ndarray], float],
+    ) -> None:
+        super().__init__()
+        self.cross, self.metric = cross, metric
+        self.left, self.right = list(valid[0]), list(valid[1])
+        self.targets = np.asarray(valid[2], dtype=np.float32).reshape(-1)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        score = float(self.metric(self.targets, self.cross.predict(self.left, self.right)))
+        logger.info("Epoch %d: held-out score %.4f", epoch + 1, score)
+        if logs is not None:
+            logs["val_score"] = score
+
+
+def _spearman(targets: np.ndarray, probabilities: np.ndarray) -> float:
+    from simsearch.evaluation.correlation import spearman
+
+    return spearman(probabilities, targets)
+
+
+def _range(y: np.ndarray) -> str:
+    return "empty" if len(y) == 0 else f"[{float(np.nanmin(y)):g}, {float(np.nanmax(y)):g}]"

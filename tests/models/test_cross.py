@@ -1,0 +1,146 @@
+"""The cross-encoder against an independent NumPy forward pass, on a SYNTHETIC tiny BERT.
+
+The oracle reads `[CLS] a [SEP] b [SEP]` (token types 0 then 1) through the NumPy `BertModel`
+of `test_pretrained`, then BERT's pooler (tanh) on the first token and the scoring layer, then
+the sigmoid: what Hugging Face's `BertForSequenceClassification` with one label computes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tokenizers", reason="the pretrained extra (tokenizers) is not installed")
+pytest.importorskip("safetensors", reason="the pretrained extra (safetensors) is not installed")
+
+from tokenizers import Tokenizer
+
+from simsearch.errors import ConfigError, DataError, ModelDirError
+from simsearch.evaluation.metrics import roc_auc
+from simsearch.models import siamese
+from simsearch.models.cross import CrossEncoder, item_texts
+
+from .test_pretrained import numpy_bert_states, write_tiny_bert
+
+LEFT = ["the cat sat on the mat", "sony tv 3 gb", "", "hello world hello world hello world"]
+RIGHT = ["a dog sat", "sony tv 3 gb pro max black", "apple ipad", "hello"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, np.ndarray]]:
+    root = tmp_path_factory.mktemp("tiny_bert")
+    return root, write_tiny_bert(root)
+
+
+def numpy_cross(root: Path, weights: dict[str, np.ndarray], cross: CrossEncoder, max_length: int) -> np.ndarray:
+    config = json.loads((root / "config.json").read_text())
+    tokenizer = Tokenizer.from_file(str(root / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=max_length)
+    kernel, bias = (np.asarray(v, np.float64) for v in cross.model.get_layer("score").get_weights())
+    out = []
+    for a, b in zip(LEFT, RIGHT, strict=True):
+        encoding = tokenizer.encode(a, b)
+        states = numpy_bert_states(weights, config, np.array(encoding.ids), np.array(encoding.type_ids))
+        pooled = np.tanh(states[0] @ weights["pooler.dense.weight"].T + weights["pooler.dense.bias"])
+        logit = float(pooled @ kernel[:, 0] + bias[0])
+        out.append(1.0 / (1.0 + np.exp(-logit)))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("max_length", [64, 8], ids=["whole", "truncated"])
+def test_predict_matches_numpy_bert_pair_classifier(
+    tiny: tuple[Path, dict[str, np.ndarray]], max_length: int
+) -> None:
+    root, weights = tiny
+    cross = CrossEncoder.from_pretrained(root, max_length=max_length)
+    got = cross.predict(LEFT, RIGHT, batch_size=3)  # batches of mixed lengths, reordered
+    np.testing.assert_allclose(got, numpy_cross(root, weights, cross, max_length), atol=1e-5)
+
+
+def test_pairs_are_two_segments_cut_to_max_length(tiny: tuple[Path, dict[str, np.ndarray]]) -> None:
+    cross = CrossEncoder.from_pretrained(tiny[0], max_length=8)
+    ids, types = cross.tokenize(["the cat sat"], ["a dog sat on the mat"])
+    assert len(ids[0]) == 8
+    assert types[0].tolist() == [0, 0, 0, 0, 1, 1, 1, 1]  # [CLS] the cat [SEP] | a dog sat [SEP]
+    assert (ids[0] == 3).sum() == 2  # two [SEP]
+
+
+def test_item_texts_read_one_field_or_name_several() -> None:
+    assert item_texts(["a", "b"], None) == ["a", "b"]
+    assert item_texts({"text": np.array(["x", "y"], object)}, None) == ["x", "y"]
+    records = {"title": ["sony tv", "ipad"], "brand": ["sony", None], "price": [399.0, float("nan")]}
+    assert item_texts(records, ["title", "brand", "price"]) == [
+        "title: sony tv; brand: sony; price: 399",
+        "title: ipad",
+    ]
+    with pytest.raises(DataError, match=r"Missing: \['colour'\]"):
+        item_texts(records, ["title", "colour"])
+
+
+def test_fit_learns_a_synthetic_pair_rule_and_keeps_the_best_epoch(
+    tiny: tuple[Path, dict[str, np.ndarray]],
+) -> None:
+    # SYNTHETIC task: a pair matches when both sentences name the same colour.
+    rng = np.random.default_rng(0)
+    nouns = ["cat", "dog", "mat", "sony", "tv", "ipad", "apple", "case"]
+    left, right, y = [], [], []
+    for _ in range(240):
+        a, b = rng.choice(["red", "blue", "black"], 2)
+        left.append(f"the {a} {rng.choice(nouns)}")
+        right.append(f"a {rng.choice(nouns)} {b}")
+        y.append(float(a == b))
+    cut = 180
+    cross = CrossEncoder.from_pretrained(tiny[0], max_length=32)
+    before = roc_auc(np.array(y[cut:]), cross.predict(left[cut:], right[cut:]))
+    history = cross.fit(
+        left[:cut],
+        right[:cut],
+        y[:cut],
+        valid=(left[cut:], right[cut:], y[cut:]),
+        valid_metric=lambda t, p: roc_auc(t.astype(int), p),
+        epochs=20,
+        batch_size=16,
+        learning_rate=5e-3,
+        verbose=0,
+    )
+    after = roc_auc(np.array(y[cut:]), cross.predict(left[cut:], right[cut:]))
+    assert after > 0.9 > before
+    assert after == pytest.approx(max(history["val_score"]), abs=1e-6)  # the best epoch's weights
+
+
+def test_save_load_round_trip_and_a_failed_save_keeps_the_old_directory(
+    tiny: tuple[Path, dict[str, np.ndarray]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cross = CrossEncoder.from_pretrained(tiny[0], fields=["title"], max_length=16)
+    cross.config["threshold"] = 0.4
+    cross.save(tmp_path / "reranker")
+    loaded = CrossEncoder.load(tmp_path / "reranker")
+    np.testing.assert_allclose(loaded.predict(LEFT, RIGHT), cross.predict(LEFT, RIGHT), atol=1e-6)
+    assert (loaded.fields, loaded.threshold, loaded.config["max_length"]) == (["title"], 0.4, 16)
+
+    def disk_full(model: object) -> object:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(siamese, "_inference_copy", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        CrossEncoder.from_pretrained(tiny[0], max_length=8).save(tmp_path / "reranker")
+    assert CrossEncoder.load(tmp_path / "reranker").config["max_length"] == 16
+    assert [p.name for p in tmp_path.iterdir()] == ["reranker"]  # no temporary left behind
+
+
+def test_bad_inputs_name_what_was_expected(tiny: tuple[Path, dict[str, np.ndarray]], tmp_path: Path) -> None:
+    cross = CrossEncoder.from_pretrained(tiny[0], max_length=16)
+    with pytest.raises(DataError, match=r"targets in \[0, 1\].*range \[0, 5\]"):
+        cross.fit(["a", "b"], ["c", "d"], [0.0, 5.0], verbose=0)
+    with pytest.raises(DataError, match="as many left as right texts. Received: 2 and 1"):
+        cross.predict(["a", "b"], ["c"])
+    with pytest.raises(ConfigError, match="max_length <= 64"):
+        CrossEncoder.from_pretrained(tiny[0], max_length=65)
+    with pytest.raises(ModelDirError, match="Missing"):
+        (tmp_path / "empty").mkdir()
+        CrossEncoder.load(tmp_path / "empty")
+    with pytest.raises(ModelDirError, match="not a directory"):
+        CrossEncoder.load(tmp_path / "nowhere")
