@@ -6,6 +6,7 @@ both. Build an index from a catalogue, search it with raw items, vectors or ids,
     engine.search(items=images, k=5)                 # raw items, encoded by the model's tower
     engine.search(ids=["Angelic/character01/03"])    # catalogue items, themselves left out
     engine.add(new_images, ids=[...]); engine.delete([...]); engine.save()
+    engine = SearchEngine.load("indexes/stsb", reranker="models/stsb-reranker")  # cross-encoder
 
 The index directory refers to its model by path and sha256 (of `tower.keras`, `head.keras` and
 `config.json`); loading refuses a model that does not match.
@@ -58,6 +59,9 @@ class SearchEngine:
         model: the model (`simsearch.models.SiameseModel`).
         path: the index directory, where `save` writes.
         model_dir: the model directory the index refers to.
+        reranker: a cross-encoder (`simsearch.models.CrossEncoder`) that re-scores the top hits
+            in place of the pairwise head, reading the query's text and each hit's stored
+            metadata (the fields it was trained on must be in the index's metadata).
     """
 
     def __init__(
@@ -67,6 +71,7 @@ class SearchEngine:
         *,
         path: str | os.PathLike[str] | None = None,
         model_dir: str | os.PathLike[str] | None = None,
+        reranker: Any = None,
     ) -> None:
         if index.dim != model.dim:
             raise DataError(f"Expected a model of dim {index.dim} (the index's). Received: dim={model.dim}")
@@ -80,6 +85,7 @@ class SearchEngine:
         self.path = None if path is None else Path(path)
         self.model_dir = None if model_dir is None else Path(model_dir)
         self.searcher = Searcher(index, score_pairs=model.score_pairs)
+        self.reranker = reranker
 
     @classmethod
     def load(
@@ -88,8 +94,10 @@ class SearchEngine:
         *,
         model_dir: str | os.PathLike[str] | None = None,
         verify: bool = True,
+        reranker: str | os.PathLike[str] | None = None,
     ) -> SearchEngine:
-        """Load an index directory and its model (the one recorded in the manifest by default)."""
+        """Load an index directory and its model (the one recorded in the manifest by default),
+        and a cross-encoder directory as its re-ranker when `reranker` is given."""
         from simsearch.models.siamese import SiameseModel
 
         extra = read_manifest(path).get("extra", {})
@@ -102,12 +110,20 @@ class SearchEngine:
                 "or pass the original model"
             )
         index = load_index(path, verify=verify)
-        return cls(index, SiameseModel.load(model_path), path=path, model_dir=model_path)
+        cross = None
+        if reranker is not None:
+            from simsearch.models.cross import CrossEncoder
+
+            cross = CrossEncoder.load(reranker)
+        return cls(index, SiameseModel.load(model_path), path=path, model_dir=model_path, reranker=cross)
 
     @property
     def rerank_default(self) -> int:
         """The re-rank depth used when a search names none: 0 when the head did not beat the
-        tower's distance on held-out data when the model was trained."""
+        tower's distance on held-out data when the model was trained; with a cross-encoder
+        re-ranker, always `DEFAULT_RERANK_DEPTH`."""
+        if self.reranker is not None:
+            return DEFAULT_RERANK_DEPTH
         helps = bool(self.model.config.get("head", {}).get("rerank_default", False))
         return DEFAULT_RERANK_DEPTH if helps else 0
 
@@ -138,18 +154,67 @@ class SearchEngine:
         if len(given) != 1:
             raise ConfigError(f"Expected exactly one of items, vectors or ids. Received: {given or 'none'}")
         depth = self.rerank_default if rerank is None else rerank
+        if self.reranker is not None and depth:
+            hits = self._search(
+                items,
+                vectors,
+                ids,
+                k=max(k, depth),
+                rerank=0,
+                radius=radius,
+                params=params,
+                exclude_self=exclude_self,
+            )
+            return self._cross_rerank(hits, items, ids, depth=depth, k=k if radius is None else None)
+        return self._search(
+            items, vectors, ids, k=k, rerank=depth, radius=radius, params=params, exclude_self=exclude_self
+        )
+
+    def _search(
+        self,
+        items: Any,
+        vectors: npt.ArrayLike | None,
+        ids: Sequence[Any] | None,
+        *,
+        k: int,
+        rerank: int,
+        radius: float | None,
+        params: SearchParams | None,
+        exclude_self: bool,
+    ) -> list[list[Hit]]:
         if ids is not None:
             ids = [self.coerce_id(i) for i in ids]
             if radius is not None:
                 return self.searcher.range_search(
-                    self.index.get(ids), radius, params=params, rerank=bool(depth)
+                    self.index.get(ids), radius, params=params, rerank=bool(rerank)
                 )
-            return self.searcher.search_ids(ids, k, rerank=depth, params=params, exclude_self=exclude_self)
+            return self.searcher.search_ids(ids, k, rerank=rerank, params=params, exclude_self=exclude_self)
         xq = self.model.encode(items) if items is not None else np.asarray(vectors, dtype=np.float32)
         _check_vectors(xq, self.index.dim)
         if radius is not None:
-            return self.searcher.range_search(xq, radius, params=params, rerank=bool(depth))
-        return self.searcher.search(xq, k, rerank=depth, params=params)
+            return self.searcher.range_search(xq, radius, params=params, rerank=bool(rerank))
+        return self.searcher.search(xq, k, rerank=rerank, params=params)
+
+    def _cross_rerank(
+        self, hits: list[list[Hit]], items: Any, ids: Sequence[Any] | None, *, depth: int, k: int | None
+    ) -> list[list[Hit]]:
+        """Re-score the top `depth` hits by the cross-encoder: query texts from `items` (or the
+        index's metadata of `ids`), hit texts from their metadata."""
+        from simsearch.search.rerank import rerank_by
+
+        if items is None and ids is None:
+            raise ConfigError("Expected items or ids to re-rank with a cross-encoder. Received: vectors")
+        if ids is not None:
+            queries = self.reranker.texts(_columns(self.index.metadata([self.coerce_id(i) for i in ids])))
+        else:
+            queries = self.reranker.texts(_columns(items) if _is_records(items) else items)
+
+        def score_hits(rows: npt.NDArray[np.int64], chosen: Sequence[Hit]) -> np.ndarray:
+            texts = self.reranker.texts(_columns([hit.metadata for hit in chosen]))
+            return self.reranker.predict([queries[i] for i in rows], texts)
+
+        longest = max(map(len, hits), default=1) or 1
+        return rerank_by(hits, score_hits, depth=depth, k=longest if k is None else k)
 
     def add(
         self,
@@ -274,6 +339,23 @@ def _recorded_path(index_dir: str | os.PathLike[str], recorded: dict[str, Any]) 
             f"Expected the index's model at '{path}'. Received: no such directory; pass model_dir (--model)"
         )
     return path
+
+
+def _is_records(items: Any) -> bool:
+    return (
+        isinstance(items, Sequence)
+        and not isinstance(items, str)
+        and bool(items)
+        and all(isinstance(item, dict) for item in items)
+    )
+
+
+def _columns(rows: Any) -> Any:
+    """Records (a list of dicts) as columns; a dict of columns or a list of texts as it is."""
+    if isinstance(rows, dict) or not _is_records(rows):
+        return rows
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    return {name: [row.get(name) for row in rows] for name in names}
 
 
 def _check_vectors(xq: np.ndarray, dim: int) -> None:

@@ -51,6 +51,7 @@ def _register() -> None:
     from simsearch.cli.serve import serve
     from simsearch.cli.split import split_command
     from simsearch.cli.train import train
+    from simsearch.cli.train_reranker import train_reranker
 
     for command in (train, evaluate, compare, build_index_command, query, add_command, delete_command):
         cli.add_command(command)
@@ -59,6 +60,7 @@ def _register() -> None:
     cli.add_command(dedup_command)
     cli.add_command(match_command)
     cli.add_command(prepare_pairs)
+    cli.add_command(train_reranker)
 
 
 _register()

@@ -93,6 +93,12 @@ _PATH = click.Path(exists=True, path_type=Path)
     type=click.Path(path_type=Path),
     help="Folder for the PNG plots (default: MODEL_DIR/plots).",
 )
+@click.option(
+    "--reranker",
+    type=_PATH,
+    help="A cross-encoder directory (`simsearch train-reranker`): with --pairs, also report its "
+    "scores of the same pairs, as 'pairs (cross-encoder)'.",
+)
 @click.option("--no-plots", is_flag=True, help="Skip the plots.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -109,6 +115,8 @@ def evaluate(model_dir: Path | None, index_dir: Path | None, **options: Any) -> 
             "Expected --model, or --index with --data (probes). Received: "
             f"model={model_dir}, index={index_dir}, data={options['data']}"
         )
+    if options["reranker"] and not options["pairs"]:
+        raise ConfigError(f"Expected --pairs with --reranker. Received: --reranker {options['reranker']}")
     if index_dir is not None:
         _identification(index_dir, options)
         return
@@ -159,6 +167,8 @@ def evaluate(model_dir: Path | None, index_dir: Path | None, **options: Any) -> 
             ks=[int(k) for k in split_list(options["ks"]) or ["1"]],
             one_catalog=right is None,
         )
+        if options["reranker"]:
+            _add_reranker(result, options["reranker"], catalog, pairs, graded)
         if options["scores"]:
             write_scores(options["scores"], catalog.ids[pairs.left], catalog.ids[pairs.right], result)
     report: dict[str, Any] = {"model": str(model_dir), **result.report}
@@ -170,6 +180,18 @@ def evaluate(model_dir: Path | None, index_dir: Path | None, **options: Any) -> 
         if options["data"] and model.kind == "image":
             neighbours_plot(folder, items, embeddings, model.metric)
     echo_report(report, options["as_json"])
+
+
+def _add_reranker(result: Any, path: Path, catalog: Any, pairs: Any, graded: Any) -> None:
+    import numpy as np
+
+    from simsearch.evaluation.evaluate import add_reranker
+    from simsearch.models.cross import CrossEncoder
+
+    cross = CrossEncoder.load(path)
+    texts = np.asarray(cross.texts(catalog.fields), dtype=object)
+    scores = cross.predict(texts[pairs.left].tolist(), texts[pairs.right].tolist())
+    add_reranker(result, scores, threshold=cross.threshold, graded=graded)
 
 
 def _identification(index_dir: Path, options: dict[str, Any]) -> None:

@@ -28,7 +28,16 @@ _PATH = click.Path(exists=True, path_type=Path)
 @click.option("--queries", type=_PATH, help="CSV/JSONL of items (with their content fields) to query with.")
 @click.option("-k", "k", type=int, default=10, show_default=True, help="Neighbours per query.")
 @click.option(
-    "--rerank", type=int, help="Re-rank the N nearest by the pairwise head (default: the model's, 0 or 50)."
+    "--rerank",
+    type=int,
+    help="Re-rank the N nearest by the pairwise head or --reranker (default: the model's, 0 or 50; "
+    "50 with --reranker).",
+)
+@click.option(
+    "--reranker",
+    type=_PATH,
+    help="A cross-encoder directory (`simsearch train-reranker`) that re-scores the top hits "
+    "(default depth 50) from the query's text and the hits' stored fields, in place of the head.",
 )
 @click.option("--radius", type=float, help="Everything within this distance, instead of the top k.")
 @click.option("--nprobe", type=int, help="IVF lists visited per query.")
@@ -50,7 +59,7 @@ def query(index_dir: Path, model_dir: Path | None, **options: Any) -> None:
         )
     from simsearch.engine import SearchEngine
 
-    engine = SearchEngine.load(index_dir, model_dir=model_dir)
+    engine = SearchEngine.load(index_dir, model_dir=model_dir, reranker=options["reranker"])
     params = _params(options)
     labels, kwargs = _queries(sources[0], options, engine)
     hits = engine.search(

@@ -17,7 +17,7 @@ from simsearch.evaluation.metrics import calibrate_threshold, equal_error_rate, 
 from simsearch.evaluation.oneshot import n_way_k_shot_accuracy
 from simsearch.evaluation.retrieval import pair_retrieval_metrics, retrieval_metrics
 
-__all__ = ["Evaluation", "evaluate_items", "evaluate_pairs", "pair_distances"]
+__all__ = ["Evaluation", "add_reranker", "evaluate_items", "evaluate_pairs", "pair_distances"]
 
 ScorePairs = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -164,6 +164,35 @@ def evaluate_pairs(
     if ks and pairs.same.any():
         sections["pair retrieval"] = _pair_retrieval(left, right, pairs, ks, metric, one_catalog)
     return Evaluation(sections, pairs.same, distances, probabilities, notes)
+
+
+def add_reranker(
+    evaluation: Evaluation,
+    probabilities: npt.ArrayLike,
+    *,
+    threshold: float | None,
+    graded: npt.ArrayLike | None = None,
+) -> None:
+    """Add a cross-encoder re-ranker's scores of the same pairs to `evaluation`: its pair
+    metrics at `threshold` (calibrated on these pairs, with a note, when None) as
+    `"pairs (cross-encoder)"`, and with `graded` its Spearman and Pearson correlations."""
+    scores = np.asarray(probabilities, dtype=np.float32).reshape(-1)
+    same = evaluation.same
+    if scores.shape != same.shape:
+        raise DataError(
+            f"Expected {len(same)} re-ranker scores, one per pair. Received: shape={scores.shape}"
+        )
+    if threshold is None:
+        threshold = calibrate_threshold(same, scores)
+        evaluation.notes.append("No stored cross-encoder threshold: calibrated on these pairs (optimistic).")
+    section = pair_metrics(same, scores, float(threshold))
+    section["eer"] = equal_error_rate(same, scores)
+    evaluation.report["pairs (cross-encoder)"] = section
+    if graded is not None:
+        gold = np.asarray(graded, dtype=np.float64)
+        correlations = evaluation.report.setdefault("graded similarity", {})
+        correlations["spearman (cross-encoder)"] = spearman(scores, gold)
+        correlations["pearson (cross-encoder)"] = pearson(scores, gold)
 
 
 def _correlations(

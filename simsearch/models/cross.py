@@ -38,13 +38,16 @@ import numpy as np
 import numpy.typing as npt
 from keras import layers
 
+from simsearch.data.items import Items
+from simsearch.data.pairs import Pairs
 from simsearch.errors import ConfigError, DataError, ModelDirError
 
-__all__ = ["CROSS_FORMAT_VERSION", "CrossEncoder", "item_texts"]
+__all__ = ["CROSS_FORMAT_VERSION", "CrossEncoder", "item_texts", "train_reranker"]
 
 logger = logging.getLogger(__name__)
 
 CROSS_FORMAT_VERSION = 1
+POOLINGS = ("cls", "mean")
 _FILES = ("cross.keras", "tokenizer.json", "config.json")
 
 
@@ -138,13 +141,20 @@ class CrossEncoder:
         *,
         fields: Sequence[str] | None = None,
         max_length: int = 256,
+        pooling: str = "cls",
         dropout: float = 0.1,
         seed: int = 0,
     ) -> CrossEncoder:
-        """A cross-encoder started from a pretrained BERT directory (see `load_pretrained`):
-        its encoder, its pooler when the weights have one (else a new one), and a new scoring
-        layer."""
-        from simsearch.models.bert import BertEncoder, FirstToken, load_hf_weights
+        """A cross-encoder started from a pretrained BERT directory (see `load_pretrained`) and
+        a new scoring layer.
+
+        Args:
+            pooling: `"cls"`: BERT's pooler (tanh, its pretrained weights when the file has them)
+                on the first token, as `BertForSequenceClassification`; `"mean"`: the mean of the
+                pair's token states, as sentence encoders such as all-MiniLM-L6-v2 were trained
+                to pool.
+        """
+        from simsearch.models.bert import BertEncoder, FirstToken, MaskedMeanPooling, load_hf_weights
         from simsearch.models.pretrained import load_pretrained
 
         encoder = load_pretrained(name_or_path)
@@ -153,6 +163,8 @@ class CrossEncoder:
                 f"Expected 2 <= max_length <= {encoder.config.max_position_embeddings} (the encoder's "
                 f"positions). Received: max_length={max_length}"
             )
+        if pooling not in POOLINGS:
+            raise ConfigError(f"Expected pooling in {list(POOLINGS)}. Received: pooling={pooling!r}")
         if encoder.config.type_vocab_size < 2:
             raise ConfigError(
                 "Expected an encoder with two token types (a pair's two segments). Received: "
@@ -165,19 +177,22 @@ class CrossEncoder:
         weights = encoder.weights()
         load_hf_weights(bert, weights)
         hidden = bert(inputs)
-        first = FirstToken(name="first_token")(hidden)
-        pooler = layers.Dense(width, activation="tanh", name="pooler")
-        pooled = pooler(first)
-        names = {_canonical(name): name for name in weights}
-        if "pooler.dense.weight" in names:  # BERT's own [CLS] pooler, as BertForSequenceClassification
-            pooler.kernel.assign(np.asarray(weights[names["pooler.dense.weight"]], np.float32).T)
-            pooler.bias.assign(np.asarray(weights[names["pooler.dense.bias"]], np.float32))
+        if pooling == "mean":
+            pooled = MaskedMeanPooling(name="mean_pooling")([hidden, inputs[1]])
+        else:
+            pooler = layers.Dense(width, activation="tanh", name="pooler")
+            pooled = pooler(FirstToken(name="first_token")(hidden))
+            names = {_canonical(name): name for name in weights}
+            if "pooler.dense.weight" in names:  # BERT's own [CLS] pooler
+                pooler.kernel.assign(np.asarray(weights[names["pooler.dense.weight"]], np.float32).T)
+                pooler.bias.assign(np.asarray(weights[names["pooler.dense.bias"]], np.float32))
         logits = layers.Dense(1, name="score")(layers.Dropout(dropout, name="dropout")(pooled))
         model = keras.Model(inputs, logits, name="cross_encoder")
         config = {
             "encoder": str(name_or_path),
             "fields": None if fields is None else list(fields),
             "max_length": int(max_length),
+            "pooling": pooling,
             "dropout": float(dropout),
         }
         logger.info("Cross-encoder from %s (%d layers, width %d)", encoder.path, len(bert.blocks), width)
@@ -331,6 +346,102 @@ class CrossEncoder:
         history_path = root / "history.json"
         history = json.loads(history_path.read_text()) if history_path.exists() else {}
         return cls(model, (root / "tokenizer.json").read_text(encoding="utf-8"), config, history)
+
+
+def train_reranker(
+    catalog: Items,
+    pairs: Pairs,
+    *,
+    valid_pairs: Pairs | None = None,
+    fields: Sequence[str] | None = None,
+    pretrained: str | os.PathLike[str] = "all-MiniLM-L6-v2",
+    max_length: int = 256,
+    pooling: str = "cls",
+    epochs: int = 4,
+    batch_size: int = 16,
+    learning_rate: float = 2e-5,
+    warmup: float = 0.1,
+    threshold_criterion: str = "f1",
+    seed: int = 0,
+    verbose: int | str = "auto",
+) -> CrossEncoder:
+    """Fine-tune a cross-encoder on labelled pairs of `catalog` items and calibrate it.
+
+    Targets are `pairs.score` rescaled to 0-1 by the training scores' range when the pairs are
+    graded, else `pairs.same`. With `valid_pairs`, the best epoch is kept (Spearman with the
+    valid scores when graded, else ROC-AUC) and the decision threshold maximises
+    `threshold_criterion` on them.
+
+    Args:
+        catalog: the items the pairs point into (text or record fields).
+        fields: the fields the cross-encoder reads, in order (default: all of `catalog`'s).
+    """
+    from simsearch.evaluation.correlation import pearson, spearman
+    from simsearch.evaluation.metrics import calibrate_threshold, pair_metrics, roc_auc
+
+    if catalog.images is not None:
+        raise DataError("Expected text or record items for a cross-encoder. Received: images")
+    fields = list(fields) if fields else list(catalog.fields)
+    texts = np.asarray(item_texts(catalog.fields, fields), dtype=object)
+    graded = pairs.score is not None
+    if graded:
+        assert pairs.score is not None  # for mypy
+        low, high = float(pairs.score.min()), float(pairs.score.max())
+        if not high > low:
+            raise DataError(f"Expected graded scores that vary. Received: all {low:g}")
+        target: dict[str, Any] = {"kind": "graded", "low": low, "high": high}
+    else:
+        target = {"kind": "same"}
+
+    def targets_of(p: Pairs) -> np.ndarray:
+        if graded and p.score is not None:
+            return np.clip((p.score - target["low"]) / (target["high"] - target["low"]), 0.0, 1.0)
+        return p.same.astype(np.float32)
+
+    cross = CrossEncoder.from_pretrained(
+        pretrained, fields=fields, max_length=max_length, pooling=pooling, seed=seed
+    )
+    cross.config["target"] = target
+    valid = None
+    if valid_pairs is not None:
+        valid = (texts[valid_pairs.left].tolist(), texts[valid_pairs.right].tolist(), targets_of(valid_pairs))
+    metric = _spearman if graded else (lambda t, p: roc_auc((t >= 0.5).astype(np.int64), p))
+    cross.fit(
+        texts[pairs.left].tolist(),
+        texts[pairs.right].tolist(),
+        targets_of(pairs),
+        valid=valid,
+        valid_metric=metric,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        warmup=warmup,
+        seed=seed,
+        verbose=verbose,
+    )
+    cross.config["training"] = {
+        "pairs": len(pairs.same),
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "warmup": warmup,
+        "seed": seed,
+    }
+    if valid_pairs is None or valid is None:
+        logger.warning("No valid pairs: the cross-encoder keeps its last epoch and has no threshold")
+        return cross
+    probabilities = cross.predict(valid[0], valid[1])
+    report: dict[str, Any] = {"pairs": len(valid_pairs.same)}
+    if graded and valid_pairs.score is not None:
+        report["spearman"] = spearman(probabilities, valid_pairs.score)
+        report["pearson"] = pearson(probabilities, valid_pairs.score)
+    if 0 < valid_pairs.same.sum() < len(valid_pairs.same):
+        threshold = calibrate_threshold(valid_pairs.same, probabilities, criterion=threshold_criterion)
+        cross.config["threshold"] = threshold
+        cross.config["threshold_criterion"] = threshold_criterion
+        report.update(pair_metrics(valid_pairs.same, probabilities, threshold))
+    cross.config["validation"] = report
+    return cross
 
 
 _INPUTS = ("token_ids", "padding_mask", "token_types")

@@ -35,7 +35,9 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, np.n
     return root, write_tiny_bert(root)
 
 
-def numpy_cross(root: Path, weights: dict[str, np.ndarray], cross: CrossEncoder, max_length: int) -> np.ndarray:
+def numpy_cross(
+    root: Path, weights: dict[str, np.ndarray], cross: CrossEncoder, max_length: int, pooling: str
+) -> np.ndarray:
     config = json.loads((root / "config.json").read_text())
     tokenizer = Tokenizer.from_file(str(root / "tokenizer.json"))
     tokenizer.enable_truncation(max_length=max_length)
@@ -44,20 +46,24 @@ def numpy_cross(root: Path, weights: dict[str, np.ndarray], cross: CrossEncoder,
     for a, b in zip(LEFT, RIGHT, strict=True):
         encoding = tokenizer.encode(a, b)
         states = numpy_bert_states(weights, config, np.array(encoding.ids), np.array(encoding.type_ids))
-        pooled = np.tanh(states[0] @ weights["pooler.dense.weight"].T + weights["pooler.dense.bias"])
+        if pooling == "mean":
+            pooled = states.mean(0)
+        else:
+            pooled = np.tanh(states[0] @ weights["pooler.dense.weight"].T + weights["pooler.dense.bias"])
         logit = float(pooled @ kernel[:, 0] + bias[0])
         out.append(1.0 / (1.0 + np.exp(-logit)))
     return np.array(out)
 
 
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
 @pytest.mark.parametrize("max_length", [64, 8], ids=["whole", "truncated"])
 def test_predict_matches_numpy_bert_pair_classifier(
-    tiny: tuple[Path, dict[str, np.ndarray]], max_length: int
+    tiny: tuple[Path, dict[str, np.ndarray]], max_length: int, pooling: str
 ) -> None:
     root, weights = tiny
-    cross = CrossEncoder.from_pretrained(root, max_length=max_length)
+    cross = CrossEncoder.from_pretrained(root, max_length=max_length, pooling=pooling)
     got = cross.predict(LEFT, RIGHT, batch_size=3)  # batches of mixed lengths, reordered
-    np.testing.assert_allclose(got, numpy_cross(root, weights, cross, max_length), atol=1e-5)
+    np.testing.assert_allclose(got, numpy_cross(root, weights, cross, max_length, pooling), atol=1e-5)
 
 
 def test_pairs_are_two_segments_cut_to_max_length(tiny: tuple[Path, dict[str, np.ndarray]]) -> None:
@@ -135,8 +141,10 @@ def test_bad_inputs_name_what_was_expected(tiny: tuple[Path, dict[str, np.ndarra
     cross = CrossEncoder.from_pretrained(tiny[0], max_length=16)
     with pytest.raises(DataError, match=r"targets in \[0, 1\].*range \[0, 5\]"):
         cross.fit(["a", "b"], ["c", "d"], [0.0, 5.0], verbose=0)
-    with pytest.raises(DataError, match="as many left as right texts. Received: 2 and 1"):
+    with pytest.raises(DataError, match=r"as many left as right texts\. Received: 2 and 1"):
         cross.predict(["a", "b"], ["c"])
+    with pytest.raises(ConfigError, match=r"pooling in \['cls', 'mean'\]"):
+        CrossEncoder.from_pretrained(tiny[0], max_length=16, pooling="max")
     with pytest.raises(ConfigError, match="max_length <= 64"):
         CrossEncoder.from_pretrained(tiny[0], max_length=65)
     with pytest.raises(ModelDirError, match="Missing"):

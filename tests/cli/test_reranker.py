@@ -1,0 +1,163 @@
+"""`simsearch train-reranker`, then `evaluate --reranker` and `query --reranker`, on SYNTHETIC
+graded pairs and the SYNTHETIC tiny BERT of `tests/models/test_pretrained.py`.
+
+The oracle is the saved cross-encoder itself, loaded in Python: the CLI must report the metrics
+of its scores and order the query hits by them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("tokenizers", reason="the pretrained extra (tokenizers) is not installed")
+pytest.importorskip("safetensors", reason="the pretrained extra (safetensors) is not installed")
+
+from models.test_pretrained import write_tiny_bert  # tests/ is on sys.path (rootdir-relative packages)
+
+from simsearch.cli import cli
+from simsearch.evaluation.correlation import spearman
+from simsearch.evaluation.metrics import pair_metrics
+from simsearch.models.cross import CrossEncoder
+
+from .test_cli import TINY, invoke
+
+COLOURS = ["red", "blue", "black"]
+THINGS = ["cat", "dog", "tv", "ipad", "mat", "case"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Sentences of the tiny vocabulary; a pair's score (0-5) counts the words they share."""
+    root = tmp_path_factory.mktemp("reranker")
+    write_tiny_bert(root / "bert")
+    rng = np.random.default_rng(0)
+    texts = [f"the {c} {t} sat on a {m}" for c in COLOURS for t in THINGS for m in ("mat", "case")]
+    (root / "catalog.csv").write_text("id,text\n" + "".join(f"s{i},{t}\n" for i, t in enumerate(texts)))
+    for name, n in (("train", 120), ("valid", 40), ("test", 40)):
+        rows = []
+        for _ in range(n):
+            a, b = rng.choice(len(texts), 2, replace=False)
+            shared = len(set(texts[a].split()) & set(texts[b].split()))
+            score = 2.5 * (shared - 4)  # 4 to 6 shared words (two texts differ) -> 0 to 5
+            rows.append(f"s{a},s{b},{int(score >= 2.5)},{score:.3f}")
+        (root / f"{name}.csv").write_text("left_id,right_id,label,score\n" + "\n".join(rows) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(corpus: Path) -> tuple[Path, Path]:
+    model, reranker = corpus / "model", corpus / "cross"
+    data = ["--catalog", str(corpus / "catalog.csv"), "--score-column", "score"]
+    invoke(
+        "train", "--pairs", str(corpus / "train.csv"), *data, "--tower", "text", "--fields", "text",
+        "--architecture", "linear", "--out", str(model), *TINY,
+    )  # fmt: skip
+    result = invoke(
+        "train-reranker", "--pairs", str(corpus / "train.csv"), "--valid-pairs", str(corpus / "valid.csv"),
+        *data, "--pretrained", str(corpus / "bert"), "--epochs", "2", "--batch-size", "8",
+        "--learning-rate", "1e-3", "--sequence-length", "32", "--out", str(reranker), "--quiet",
+    )  # fmt: skip
+    assert "Saved cross-encoder re-ranker (text)" in result.output  # type: ignore[attr-defined]
+    assert "Held-out pairs (40): spearman" in result.output  # type: ignore[attr-defined]
+    return model, reranker
+
+
+def _texts(corpus: Path) -> dict[str, str]:
+    lines = (corpus / "catalog.csv").read_text().splitlines()[1:]
+    return dict(line.split(",", 1) for line in lines)
+
+
+def test_reranker_directory_records_its_training(trained: tuple[Path, Path]) -> None:
+    config = json.loads((trained[1] / "config.json").read_text())
+    assert config["kind"] == "cross-encoder"
+    assert config["fields"] == ["text"]
+    assert config["target"] == {"kind": "graded", "low": pytest.approx(0.0), "high": pytest.approx(5.0)}
+    assert config["validation"]["pairs"] == 40 and 0.0 <= config["threshold"] <= 1.0
+    assert len(json.loads((trained[1] / "history.json").read_text())["val_score"]) == 2
+
+
+def test_evaluate_reports_the_cross_encoders_scores_of_the_pairs(
+    corpus: Path, trained: tuple[Path, Path]
+) -> None:
+    model, reranker = trained
+    result = invoke(
+        "evaluate", "--model", str(model), "--reranker", str(reranker), "--pairs", str(corpus / "test.csv"),
+        "--catalog", str(corpus / "catalog.csv"), "--score-column", "score", "--no-plots", "--json",
+    )  # fmt: skip
+    report = json.loads(result.output)  # type: ignore[attr-defined]
+    rows = [line.split(",") for line in (corpus / "test.csv").read_text().splitlines()[1:]]
+    texts = _texts(corpus)
+    cross = CrossEncoder.load(reranker)
+    scores = cross.predict([texts[r[0]] for r in rows], [texts[r[1]] for r in rows])
+    same = np.array([int(r[2]) for r in rows])
+    gold = np.array([float(r[3]) for r in rows])
+    expected = pair_metrics(same, scores, cross.threshold)  # type: ignore[arg-type]
+    got = report["pairs (cross-encoder)"]
+    for name in ("accuracy", "f1", "roc_auc", "threshold"):
+        assert got[name] == pytest.approx(expected[name], abs=1e-6)
+    graded = report["graded similarity"]
+    assert graded["spearman (cross-encoder)"] == pytest.approx(spearman(scores, gold), abs=1e-6)
+    assert "spearman (tower)" in graded  # the tower's figures stay beside it
+
+
+def test_query_orders_the_top_hits_by_the_cross_encoder(corpus: Path, trained: tuple[Path, Path]) -> None:
+    model, reranker = trained
+    index = corpus / "index"
+    invoke(
+        "build-index", "--model", str(model), "--catalog", str(corpus / "catalog.csv"), "--index", str(index)
+    )
+    query = "the red dog sat on a mat"
+    result = invoke(
+        "query", "--index", str(index), "--reranker", str(reranker), "--text", query, "-k", "5", "--json"
+    )
+    hits = json.loads(result.output)["hits"]  # type: ignore[attr-defined]
+    cross = CrossEncoder.load(reranker)
+    # The default depth (50) covers the whole 36-item catalogue: the top 5 by the cross-encoder.
+    texts = _texts(corpus)
+    every = cross.predict([query] * len(texts), list(texts.values()))
+    best = sorted(every, reverse=True)[:5]
+    assert [h["score"] for h in hits] == pytest.approx(best, abs=1e-5)
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+    by_id = cross.predict([query] * 5, [texts[h["id"]] for h in hits])
+    assert [h["score"] for h in hits] == pytest.approx(by_id.tolist(), abs=1e-5)
+
+
+def test_reranker_misuse_gets_one_clear_line(corpus: Path, trained: tuple[Path, Path]) -> None:
+    model, reranker = trained
+    bad = CliRunner().invoke(
+        cli,
+        [
+            "evaluate",
+            "--model",
+            str(model),
+            "--reranker",
+            str(reranker),
+            "--data",
+            str(corpus / "catalog.csv"),
+        ],
+    )
+    assert bad.exit_code == 1 and "Expected --pairs with --reranker" in bad.output
+    bad = CliRunner().invoke(cli, ["query", "--index", str(model), "--reranker", str(model), "--text", "a"])
+    assert bad.exit_code == 1 and "Error:" in bad.output
+
+
+def test_query_by_id_reads_the_querys_stored_text(corpus: Path, trained: tuple[Path, Path]) -> None:
+    model, reranker = trained
+    index = corpus / "index_ids"
+    invoke(
+        "build-index", "--model", str(model), "--catalog", str(corpus / "catalog.csv"), "--index", str(index)
+    )
+    result = invoke(
+        "query", "--index", str(index), "--reranker", str(reranker), "--id", "s0", "-k", "3", "--json"
+    )
+    hits = json.loads(result.output)["hits"]  # type: ignore[attr-defined]
+    texts = _texts(corpus)
+    others = {i: t for i, t in texts.items() if i != "s0"}  # the query's own item is left out
+    every = CrossEncoder.load(reranker).predict([texts["s0"]] * len(others), list(others.values()))
+    assert "s0" not in [h["id"] for h in hits]
+    assert [h["score"] for h in hits] == pytest.approx(sorted(every, reverse=True)[:3], abs=1e-5)
