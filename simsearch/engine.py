@@ -86,6 +86,7 @@ class SearchEngine:
         self.model_dir = None if model_dir is None else Path(model_dir)
         self.searcher = Searcher(index, score_pairs=model.score_pairs)
         self.reranker = reranker
+        self._fusion_ok: bool | None = None  # decided on the first re-ranked search
 
     @classmethod
     def load(
@@ -209,12 +210,34 @@ class SearchEngine:
         else:
             queries = self.reranker.texts(_columns(items) if _is_records(items) else items)
 
+        fused = self._fusion_applies()
+
         def score_hits(rows: npt.NDArray[np.int64], chosen: Sequence[Hit]) -> np.ndarray:
             texts = self.reranker.texts(_columns([hit.metadata for hit in chosen]))
-            return self.reranker.predict([queries[i] for i in rows], texts)
+            distances = [hit.distance for hit in chosen] if fused else None
+            return self.reranker.score([queries[i] for i in rows], texts, distances)
 
         longest = max(map(len, hits), default=1) or 1
         return rerank_by(hits, score_hits, depth=depth, k=longest if k is None else k)
+
+    def _fusion_applies(self) -> bool:
+        """Whether the re-ranker's fusion weights were fitted with this engine's model."""
+        if self._fusion_ok is None:
+            self._fusion_ok = self._check_fusion()
+        return self._fusion_ok
+
+    def _check_fusion(self) -> bool:
+        fusion = self.reranker.fusion if self.reranker is not None else None
+        if fusion is None:
+            return False
+        if self.model_dir is not None and fusion.get("sha256") == model_hash(self.model_dir):
+            return True
+        logger.warning(
+            "The re-ranker's fusion weights were fitted with another model (%s): re-ranking by the "
+            "cross-encoder alone",
+            fusion.get("model"),
+        )
+        return False
 
     def add(
         self,

@@ -168,7 +168,7 @@ def evaluate(model_dir: Path | None, index_dir: Path | None, **options: Any) -> 
             one_catalog=right is None,
         )
         if options["reranker"]:
-            _add_reranker(result, options["reranker"], catalog, pairs, graded)
+            _add_reranker(result, options["reranker"], model_dir, catalog, pairs, graded)
         if options["scores"]:
             write_scores(options["scores"], catalog.ids[pairs.left], catalog.ids[pairs.right], result)
     report: dict[str, Any] = {"model": str(model_dir), **result.report}
@@ -182,16 +182,30 @@ def evaluate(model_dir: Path | None, index_dir: Path | None, **options: Any) -> 
     echo_report(report, options["as_json"])
 
 
-def _add_reranker(result: Any, path: Path, catalog: Any, pairs: Any, graded: Any) -> None:
+def _add_reranker(result: Any, path: Path, model_dir: Path, catalog: Any, pairs: Any, graded: Any) -> None:
     import numpy as np
 
+    from simsearch.engine import model_hash
     from simsearch.evaluation.evaluate import add_reranker
-    from simsearch.models.cross import CrossEncoder
+    from simsearch.models.cross import CrossEncoder, fuse
 
     cross = CrossEncoder.load(path)
     texts = np.asarray(cross.texts(catalog.fields), dtype=object)
     scores = cross.predict(texts[pairs.left].tolist(), texts[pairs.right].tolist())
     add_reranker(result, scores, threshold=cross.threshold, graded=graded)
+    fusion = cross.fusion
+    if fusion is None:
+        return
+    if fusion.get("sha256") != model_hash(model_dir):
+        result.notes.append(
+            f"The re-ranker's fusion weights were fitted with another model ({fusion.get('model')}): "
+            "only the cross-encoder alone is reported."
+        )
+        return
+    fused = fuse(scores, result.distances, fusion["weights"])
+    add_reranker(
+        result, fused, threshold=fusion.get("threshold"), graded=graded, name="cross-encoder + tower"
+    )
 
 
 def _identification(index_dir: Path, options: dict[str, Any]) -> None:

