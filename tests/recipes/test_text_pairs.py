@@ -66,3 +66,9 @@ def test_pretrained_recipe_runs_as_documented(tmp_path: Path) -> None:
     assert graded["n_pairs"] == 60
     # all-MiniLM-L6-v2 barely moved by 3 steps already orders STS-B pairs well.
     assert graded["spearman (tower)"] > 0.6
+    reranker = json.loads((tmp_path / "models/stsb-reranker/config.json").read_text())
+    assert reranker["kind"] == "cross-encoder" and reranker["training"]["epochs"] == 1
+    assert reranker["fusion"]["validation"]["pairs"] == 60
+    for name in ("cross-encoder", "cross-encoder + tower"):
+        assert -1.0 <= graded[f"spearman ({name})"] <= 1.0
+        assert report[f"pairs ({name})"]["n_pairs"] == 60
