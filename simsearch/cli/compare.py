@@ -14,21 +14,27 @@ from simsearch.errors import DataError
 
 @click.command()
 @click.option("--model", "model_dir", type=click.Path(exists=True, path_type=Path), required=True)
+@click.option(
+    "--reranker",
+    type=click.Path(exists=True, path_type=Path),
+    help="A cross-encoder directory (`simsearch train-reranker`): also its score of the pair, "
+    "fused with the distance when it was fitted with this model, and its decision.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.argument("a")
 @click.argument("b")
-def compare(model_dir: Path, a: str, b: str, as_json: bool) -> None:
+def compare(model_dir: Path, a: str, b: str, as_json: bool, reranker: Path | None) -> None:
     """Compare items A and B: two image paths, two texts, or two JSON records ('{"name": ...}').
 
     Prints the distance, the head's probability of "same" and the decision at the calibrated
-    threshold.
+    threshold (with --reranker, the cross-encoder's score and decision too).
     """
     from simsearch.models.siamese import SiameseModel
 
     model = SiameseModel.load(model_dir)
     left, right = _item(a, model.kind), _item(b, model.kind)
     result = model.compare(left, right)
-    payload = {
+    payload: dict[str, Any] = {
         "distance": result.distance,
         "probability": result.probability,
         "same": result.same,
@@ -36,6 +42,8 @@ def compare(model_dir: Path, a: str, b: str, as_json: bool) -> None:
         "metric": model.metric,
         "threshold": result.threshold,
     }
+    if reranker is not None:
+        payload["reranker"] = _rerank(reranker, model_dir, left, right, result.distance, model.kind)
     if as_json:
         click.echo(json.dumps(payload, indent=2))
         return
@@ -46,6 +54,34 @@ def compare(model_dir: Path, a: str, b: str, as_json: bool) -> None:
         f"decision:           {verdict} by {result.decided_by} "
         f"(calibrated thresholds: {_thresholds(result.threshold)})"
     )
+    if reranker is not None:
+        cross = payload["reranker"]
+        verdict = "" if cross["same"] is None else f" -> {'SAME' if cross['same'] else 'DIFFERENT'}"
+        click.echo(
+            f"{cross['name'] + ':':<20}{cross['score']:.4f}"
+            + (f" (threshold {cross['threshold']:.4f}){verdict}" if cross["threshold"] is not None else "")
+        )
+
+
+def _rerank(path: Path, model_dir: Path, left: Any, right: Any, distance: float, kind: str) -> dict[str, Any]:
+    from simsearch.engine import model_hash
+    from simsearch.models.cross import CrossEncoder
+
+    if kind == "image":
+        raise DataError("Expected a text or record model with --reranker. Received: an image model")
+    cross = CrossEncoder.load(path)
+    a = cross.texts({k: [v] for k, v in left.items()} if isinstance(left, dict) else [left])
+    b = cross.texts({k: [v] for k, v in right.items()} if isinstance(right, dict) else [right])
+    fusion = cross.fusion
+    fused = fusion is not None and fusion.get("sha256") == model_hash(model_dir)
+    score = float(cross.score(a, b, [distance] if fused else None)[0])
+    threshold = fusion.get("threshold") if fused and fusion is not None else cross.threshold
+    return {
+        "name": "cross-encoder + tower" if fused else "cross-encoder",
+        "score": score,
+        "threshold": threshold,
+        "same": None if threshold is None else score >= float(threshold),
+    }
 
 
 def _item(value: str, kind: str) -> Any:

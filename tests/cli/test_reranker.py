@@ -200,3 +200,17 @@ def test_fusion_is_left_out_with_another_model(corpus: Path, trained: tuple[Path
     report = json.loads(result.output)  # type: ignore[attr-defined]
     assert "pairs (cross-encoder)" in report and "pairs (cross-encoder + tower)" not in report
     assert "fitted with another model" in report["notes"]
+
+
+def test_compare_reports_the_fused_score_and_its_decision(trained: tuple[Path, Path]) -> None:
+    model, reranker = trained
+    a, b = "the red dog sat on a mat", "the red dog sat on a case"
+    result = invoke("compare", "--model", str(model), "--reranker", str(reranker), "--json", a, b)
+    payload = json.loads(result.output)  # type: ignore[attr-defined]
+    expected = _fused_scores(model, reranker, a, [b])[0]
+    cross = payload["reranker"]
+    assert cross["name"] == "cross-encoder + tower"
+    assert cross["score"] == pytest.approx(float(expected), abs=1e-4)
+    assert cross["same"] == (cross["score"] >= cross["threshold"])
+    text = invoke("compare", "--model", str(model), "--reranker", str(reranker), a, b)
+    assert "cross-encoder + tower:" in text.output  # type: ignore[attr-defined]
