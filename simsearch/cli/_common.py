@@ -12,7 +12,7 @@ from simsearch.data.items import Items
 from simsearch.errors import DataError
 
 TOWERS = ("image", "text", "record")
-LOSSES = ("contrastive", "triplet", "bce", "softmax", "cosent")
+LOSSES = ("contrastive", "triplet", "bce", "softmax", "cosent")  # = models.training.LOSSES (tested)
 
 
 def split_list(value: str | None) -> list[str] | None:

@@ -310,3 +310,11 @@ def test_train_on_pairs_over_two_catalogues(tmp_path: Path) -> None:
         '{"name": "sony speaker 2", "price": 3}',
     )
     assert 0.0 <= json.loads(result.output)["probability"] <= 1.0  # type: ignore[attr-defined]
+
+
+def test_the_cli_offers_exactly_the_losses_training_knows() -> None:
+    # The CLI keeps its own copy so that `--help` needs no TensorFlow; the two must not drift.
+    from simsearch.cli._common import LOSSES as CLI_LOSSES
+    from simsearch.models.training import LOSSES
+
+    assert CLI_LOSSES == LOSSES
