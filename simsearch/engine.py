@@ -122,9 +122,13 @@ class SearchEngine:
     def rerank_default(self) -> int:
         """The re-rank depth used when a search names none: 0 when the head did not beat the
         tower's distance on held-out data when the model was trained; with a cross-encoder
-        re-ranker, always `DEFAULT_RERANK_DEPTH`."""
+        re-ranker, always `DEFAULT_RERANK_DEPTH` (except for searches by vectors, which have no
+        text for it)."""
         if self.reranker is not None:
             return DEFAULT_RERANK_DEPTH
+        return self._head_default()
+
+    def _head_default(self) -> int:
         helps = bool(self.model.config.get("head", {}).get("rerank_default", False))
         return DEFAULT_RERANK_DEPTH if helps else 0
 
@@ -154,8 +158,12 @@ class SearchEngine:
         ]
         if len(given) != 1:
             raise ConfigError(f"Expected exactly one of items, vectors or ids. Received: {given or 'none'}")
-        depth = self.rerank_default if rerank is None else rerank
-        if self.reranker is not None and depth:
+        cross = self.reranker is not None and (vectors is None or rerank is not None)
+        if cross:  # a cross-encoder needs texts: vectors alone fall back to the head's default
+            depth = DEFAULT_RERANK_DEPTH if rerank is None else rerank
+        else:
+            depth = self._head_default() if rerank is None else rerank
+        if cross and depth:
             hits = self._search(
                 items,
                 vectors,

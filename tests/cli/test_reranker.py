@@ -214,3 +214,23 @@ def test_compare_reports_the_fused_score_and_its_decision(trained: tuple[Path, P
     assert cross["same"] == (cross["score"] >= cross["threshold"])
     text = invoke("compare", "--model", str(model), "--reranker", str(reranker), a, b)
     assert "cross-encoder + tower:" in text.output  # type: ignore[attr-defined]
+
+
+def test_engine_searches_by_vectors_without_the_cross_encoder(
+    corpus: Path, trained: tuple[Path, Path]
+) -> None:
+    from simsearch.engine import SearchEngine
+    from simsearch.errors import ConfigError
+
+    model, reranker = trained
+    index = corpus / "index_vectors"
+    invoke(
+        "build-index", "--model", str(model), "--catalog", str(corpus / "catalog.csv"), "--index", str(index)
+    )
+    engine = SearchEngine.load(index, reranker=reranker)
+    plain = SearchEngine.load(index)
+    xq = engine.model.encode(["the red dog sat on a mat"])
+    # No text to read: the model's own default applies, as without a re-ranker.
+    assert engine.search(vectors=xq, k=3) == plain.search(vectors=xq, k=3)
+    with pytest.raises(ConfigError, match="Expected items or ids to re-rank with a cross-encoder"):
+        engine.search(vectors=xq, k=3, rerank=5)
