@@ -97,7 +97,8 @@ _PATH = click.Path(exists=True, path_type=Path)
     "--reranker",
     type=_PATH,
     help="A cross-encoder directory (`simsearch train-reranker`): with --pairs, also report its "
-    "scores of the same pairs, as 'pairs (cross-encoder)'.",
+    "scores of the same pairs, as 'pairs (cross-encoder)', and 'pairs (cross-encoder + tower)' "
+    "when its fusion weights were fitted with this model.",
 )
 @click.option("--no-plots", is_flag=True, help="Skip the plots.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")

@@ -41,6 +41,7 @@ from keras import layers
 from simsearch.data.items import Items
 from simsearch.data.pairs import Pairs
 from simsearch.errors import ConfigError, DataError, ModelDirError
+from simsearch.models.tokenizer import record_texts
 
 __all__ = ["CROSS_FORMAT_VERSION", "CrossEncoder", "fit_fusion", "fuse", "item_texts", "train_reranker"]
 
@@ -61,7 +62,7 @@ def item_texts(content: Mapping[str, Any] | Sequence[Any], fields: Sequence[str]
     Args:
         content: a sequence of texts, or field name -> `(n,)` column (a catalogue's content or
             the index's metadata columns).
-        fields: the fields to read, in order (None: the single column of `content`).
+        fields: the fields to read, in order (None: every column of `content`, in its order).
 
     Example:
     >>> item_texts({"title": ["sony tv"], "price": [399.0]}, ["title", "price"])
@@ -74,12 +75,7 @@ def item_texts(content: Mapping[str, Any] | Sequence[Any], fields: Sequence[str]
     if missing:
         raise DataError(f"Expected the fields {names} in the items. Missing: {missing}")
     columns = [[_text(value) for value in content[name]] for name in names]
-    if len(names) == 1:
-        return columns[0]
-    return [
-        "; ".join(f"{name}: {value}" for name, value in zip(names, row, strict=True) if value)
-        for row in zip(*columns, strict=True)
-    ]
+    return columns[0] if len(names) == 1 else record_texts(names, columns)
 
 
 def _text(value: Any) -> str:
