@@ -85,6 +85,10 @@ class SearchEngine:
         self.path = None if path is None else Path(path)
         self.model_dir = None if model_dir is None else Path(model_dir)
         self.searcher = Searcher(index, score_pairs=model.score_pairs)
+        if reranker is not None and model.kind == "image":
+            raise ConfigError(
+                "Expected a text or record model with a cross-encoder re-ranker. Received: an image model"
+            )
         self.reranker = reranker
         self._fusion_ok: bool | None = None  # decided on the first re-ranked search
 
@@ -126,9 +130,12 @@ class SearchEngine:
         text for it)."""
         if self.reranker is not None:
             return DEFAULT_RERANK_DEPTH
-        return self._head_default()
+        return self.head_rerank_default
 
-    def _head_default(self) -> int:
+    @property
+    def head_rerank_default(self) -> int:
+        """The pairwise head's default re-rank depth: `DEFAULT_RERANK_DEPTH` when the head beat
+        the tower's distance on held-out data when the model was trained, else 0."""
         helps = bool(self.model.config.get("head", {}).get("rerank_default", False))
         return DEFAULT_RERANK_DEPTH if helps else 0
 
@@ -162,7 +169,7 @@ class SearchEngine:
         if cross:  # a cross-encoder needs texts: vectors alone fall back to the head's default
             depth = DEFAULT_RERANK_DEPTH if rerank is None else rerank
         else:
-            depth = self._head_default() if rerank is None else rerank
+            depth = self.head_rerank_default if rerank is None else rerank
         if cross and depth:
             hits = self._search(
                 items,
@@ -174,7 +181,7 @@ class SearchEngine:
                 params=params,
                 exclude_self=exclude_self,
             )
-            return self._cross_rerank(hits, items, ids, depth=depth, k=k if radius is None else None)
+            return self.cross_rerank(hits, items=items, ids=ids, depth=depth, k=k if radius is None else None)
         return self._search(
             items, vectors, ids, k=k, rerank=depth, radius=radius, params=params, exclude_self=exclude_self
         )
@@ -204,11 +211,20 @@ class SearchEngine:
             return self.searcher.range_search(xq, radius, params=params, rerank=bool(rerank))
         return self.searcher.search(xq, k, rerank=rerank, params=params)
 
-    def _cross_rerank(
-        self, hits: list[list[Hit]], items: Any, ids: Sequence[Any] | None, *, depth: int, k: int | None
+    def cross_rerank(
+        self,
+        hits: list[list[Hit]],
+        *,
+        items: Any = None,
+        ids: Sequence[Any] | None = None,
+        depth: int,
+        k: int | None,
     ) -> list[list[Hit]]:
-        """Re-score the top `depth` hits by the cross-encoder: query texts from `items` (or the
-        index's metadata of `ids`), hit texts from their metadata."""
+        """Re-score each query's top `depth` hits by the re-ranker (fused with their distance
+        when it was fitted with this model) and keep `k` (None: all): query texts from `items`
+        (or the index's metadata of `ids`), hit texts from their metadata."""
+        if self.reranker is None:
+            raise ConfigError("Expected a cross-encoder re-ranker. Received: none was loaded")
         from simsearch.search.rerank import rerank_by
 
         if items is None and ids is None:

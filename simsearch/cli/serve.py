@@ -68,6 +68,12 @@ logger = logging.getLogger(__name__)
     help="Save the index (and empty the journal of writes) once the journal holds this many bytes.",
 )
 @click.option(
+    "--reranker",
+    type=_PATH,
+    help="A cross-encoder directory (`simsearch train-reranker`): searches by raw items or ids "
+    "re-score their top 50 with it (text and record models).",
+)
+@click.option(
     "--faiss-threads",
     type=click.IntRange(min=1),
     default=1,
@@ -103,7 +109,8 @@ def serve(
     IndexService, create_app = _server()
     from simsearch.engine import SearchEngine
 
-    service = IndexService(SearchEngine.load(index_dir, model_dir=model_dir), config).start()
+    engine = SearchEngine.load(index_dir, model_dir=model_dir, reranker=options["reranker"])
+    service = IndexService(engine, config).start()
     address = sock.getsockname()
     click.echo(
         f"Serving {len(service.engine.index)} items from {index_dir} on http://{_url_host(address[0])}:"

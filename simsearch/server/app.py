@@ -207,7 +207,8 @@ def search(body: SearchRequest, service: Service) -> JSONResponse:
         _check_batch(len(body.items), service)
         image = service.engine.model.kind == "image"
         labels = range(len(body.items)) if image else body.items
-        rows = service.search(options, vectors=service.encode(_decode(body.items, service)))
+        content = _decode(body.items, service)
+        rows = service.search(options, vectors=service.encode(content), items=content)
     results = [{"query": q, "hits": [h.to_dict() for h in row]} for q, row in zip(labels, rows, strict=True)]
     return JSONResponse({"results": results})
 
@@ -297,10 +298,17 @@ def _options(body: SearchRequest, service: IndexService) -> SearchOptions:
     given = {name: getattr(body, name) for name in ("nprobe", "ef_search") if getattr(body, name) is not None}
     return SearchOptions(
         k=body.k,
-        rerank=service.engine.rerank_default if body.rerank is None else body.rerank,
+        rerank=_rerank_default(body, service) if body.rerank is None else body.rerank,
         radius=body.radius,
         params=SearchParams(**given) if given else None,
     )
+
+
+def _rerank_default(body: SearchRequest, service: IndexService) -> int:
+    """The engine's default depth; searches by vectors carry no text for a cross-encoder, so
+    theirs is the pairwise head's."""
+    engine = service.engine
+    return engine.head_rerank_default if body.vectors is not None else engine.rerank_default
 
 
 def _decode(items: Sequence[Any], service: IndexService) -> Any:

@@ -86,7 +86,11 @@ class SearchRequest(_Body):
     )
     k: StrictInt = Field(10, ge=1, description="Neighbours per query (at most the server's max_k).")
     rerank: StrictInt | None = Field(
-        None, ge=0, description="Re-rank the N nearest by the pairwise head; null: the model's default."
+        None,
+        ge=0,
+        description="Re-rank the N nearest by the pairwise head, or by the cross-encoder when the "
+        "server loaded one (raw items and ids only); null: the default (the model's, or 50 with a "
+        "cross-encoder).",
     )
     radius: FiniteFloat | None = Field(
         None,
@@ -192,6 +196,9 @@ class StatsResponse(BaseModel):
     tombstones: int
     model: dict[str, Any]
     rerank_default: int
+    reranker: str | None = Field(
+        default=None, description="The cross-encoder re-ranker's encoder, when `serve --reranker` loaded one."
+    )
     journal: dict[str, Any] | None
     writes: str
     batching: bool

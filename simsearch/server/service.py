@@ -23,7 +23,7 @@ import functools
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -128,9 +128,17 @@ class IndexService:
         *,
         vectors: Any = None,
         ids: Sequence[Any] | None = None,
+        items: Any = None,
     ) -> list[list[Hit]]:
-        """Search with vectors or catalogue ids (each id query leaves its own item out)."""
+        """Search with vectors or catalogue ids (each id query leaves its own item out).
+
+        With a cross-encoder re-ranker loaded (`SearchEngine.reranker`), `options.rerank > 0`
+        re-scores the top hits with it: `items` (the decoded raw items the `vectors` were
+        encoded from) or the ids' stored metadata give the query texts.
+        """
         self._check_options(options)
+        if self.engine.reranker is not None and options.rerank:
+            return self._cross_search(options, vectors=vectors, ids=ids, items=items)
         if ids is not None:
             return self._search_ids(self.coerce_ids(ids), options)
         xq = self._vectors(vectors, "vectors")
@@ -138,6 +146,25 @@ class IndexService:
         if batcher is not None and options.radius is None:
             return batcher.submit((xq, options)).result()
         return self._search_vectors(xq, options)
+
+    def _cross_search(
+        self, options: SearchOptions, *, vectors: Any, ids: Sequence[Any] | None, items: Any
+    ) -> list[list[Hit]]:
+        if ids is None and items is None:
+            raise ConfigError(
+                "Expected items or ids to re-rank with the cross-encoder (vectors carry no text). "
+                f"Received: vectors with rerank={options.rerank}; send rerank=0"
+            )
+        wide = replace(options, k=max(options.k, options.rerank), rerank=0)
+        hits = self.search(wide, vectors=vectors, ids=ids)
+        if ids is not None:  # the id queries' own stored texts; the hits carry theirs
+            with self.lock.read():
+                items = self.engine.index.metadata(self.coerce_ids(ids))
+        # The cross-encoder runs outside the lock: writes wait only for the FAISS search.
+        rows = self.engine.cross_rerank(
+            hits, items=items, depth=options.rerank, k=options.k if options.radius is None else None
+        )
+        return [row[: self.config.max_k] for row in rows]
 
     def coerce_ids(self, ids: Sequence[Any]) -> list[Any]:
         """Ids as the index holds them: text such as `"17"` becomes an int in an int-id index."""
@@ -163,6 +190,7 @@ class IndexService:
             "metric": index.metric,
             "model": self._model_info,
             "rerank_default": self.engine.rerank_default,
+            "reranker": None if self.engine.reranker is None else self.engine.reranker.config.get("encoder"),
             "journal": None if journal is None else {"records": journal.records, "bytes": journal.size},
             "writes": self.config.writes,
             "batching": self.config.batching,

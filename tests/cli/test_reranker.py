@@ -234,3 +234,36 @@ def test_engine_searches_by_vectors_without_the_cross_encoder(
     assert engine.search(vectors=xq, k=3) == plain.search(vectors=xq, k=3)
     with pytest.raises(ConfigError, match="Expected items or ids to re-rank with a cross-encoder"):
         engine.search(vectors=xq, k=3, rerank=5)
+
+
+def test_http_search_re_ranks_raw_items_and_ids_with_the_cross_encoder(
+    corpus: Path, trained: tuple[Path, Path]
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from simsearch.engine import SearchEngine
+    from simsearch.server import IndexService, ServerConfig
+    from simsearch.server.app import create_app
+
+    model, reranker = trained
+    index = corpus / "index_http"
+    invoke(
+        "build-index", "--model", str(model), "--catalog", str(corpus / "catalog.csv"), "--index", str(index)
+    )
+    service = IndexService(SearchEngine.load(index, reranker=reranker), ServerConfig())
+    texts = _texts(corpus)
+    query = "the blue tv sat on a case"
+    with TestClient(create_app(service)) as client:
+        assert client.get("/stats").json()["reranker"] == str(corpus / "bert")
+        by_text = client.post("/search", json={"items": [query], "k": 4}).json()["results"][0]["hits"]
+        expected = sorted(_fused_scores(model, reranker, query, list(texts.values())), reverse=True)[:4]
+        assert [h["score"] for h in by_text] == pytest.approx(expected, abs=1e-4)
+        by_id = client.post("/search", json={"ids": ["s3"], "k": 2}).json()["results"][0]["hits"]
+        others = [t for i, t in texts.items() if i != "s3"]
+        expected = sorted(_fused_scores(model, reranker, texts["s3"], others), reverse=True)[:2]
+        assert [h["score"] for h in by_id] == pytest.approx(expected, abs=1e-4)
+        vector = SiameseModel.load(model).encode([query]).tolist()
+        plain = client.post("/search", json={"vectors": vector, "k": 3})  # no text: no cross-encoder
+        assert plain.status_code == 200
+        refused = client.post("/search", json={"vectors": vector, "k": 3, "rerank": 5})
+        assert refused.status_code == 400 and "vectors carry no text" in refused.json()["detail"]
