@@ -254,7 +254,7 @@ class SearchEngine:
         fusion = self.reranker.fusion if self.reranker is not None else None
         if fusion is None:
             return False
-        if self.model_dir is not None and fusion.get("sha256") == model_hash(self.model_dir):
+        if self.reranker.fitted_with(self.model_dir):
             return True
         logger.warning(
             "The re-ranker's fusion weights were fitted with another model (%s): re-ranking by the "

@@ -64,7 +64,6 @@ def compare(model_dir: Path, a: str, b: str, as_json: bool, reranker: Path | Non
 
 
 def _rerank(path: Path, model_dir: Path, left: Any, right: Any, distance: float, kind: str) -> dict[str, Any]:
-    from simsearch.engine import model_hash
     from simsearch.models.cross import CrossEncoder
 
     if kind == "image":
@@ -73,7 +72,7 @@ def _rerank(path: Path, model_dir: Path, left: Any, right: Any, distance: float,
     a = cross.texts({k: [v] for k, v in left.items()} if isinstance(left, dict) else [left])
     b = cross.texts({k: [v] for k, v in right.items()} if isinstance(right, dict) else [right])
     fusion = cross.fusion
-    fused = fusion is not None and fusion.get("sha256") == model_hash(model_dir)
+    fused = cross.fitted_with(model_dir)
     score = float(cross.score(a, b, [distance] if fused else None)[0])
     threshold = fusion.get("threshold") if fused and fusion is not None else cross.threshold
     return {

@@ -186,7 +186,6 @@ def evaluate(model_dir: Path | None, index_dir: Path | None, **options: Any) -> 
 def _add_reranker(result: Any, path: Path, model_dir: Path, catalog: Any, pairs: Any, graded: Any) -> None:
     import numpy as np
 
-    from simsearch.engine import model_hash
     from simsearch.evaluation.evaluate import add_reranker
     from simsearch.models.cross import CrossEncoder, fuse
 
@@ -197,7 +196,7 @@ def _add_reranker(result: Any, path: Path, model_dir: Path, catalog: Any, pairs:
     fusion = cross.fusion
     if fusion is None:
         return
-    if fusion.get("sha256") != model_hash(model_dir):
+    if not cross.fitted_with(model_dir):
         result.notes.append(
             f"The re-ranker's fusion weights were fitted with another model ({fusion.get('model')}): "
             "only the cross-encoder alone is reported."

@@ -41,7 +41,7 @@ from keras import layers
 from simsearch.data.items import Items
 from simsearch.data.pairs import Pairs
 from simsearch.errors import ConfigError, DataError, ModelDirError
-from simsearch.models.tokenizer import record_texts
+from simsearch.models.tokenizer import parse_tokenizer, record_texts
 
 __all__ = ["CROSS_FORMAT_VERSION", "CrossEncoder", "fit_fusion", "fuse", "item_texts", "train_reranker"]
 
@@ -136,6 +136,14 @@ class CrossEncoder:
         path and sha256, and the fused score's threshold; None when it was trained without one."""
         fusion = self.config.get("fusion")
         return None if fusion is None else dict(fusion)
+
+    def fitted_with(self, model_dir: str | os.PathLike[str] | None) -> bool:
+        """Whether the fusion weights were fitted with the siamese model in `model_dir` (same
+        sha256); False without fusion weights or a model directory."""
+        from simsearch.engine import model_hash
+
+        fusion = self.fusion
+        return fusion is not None and model_dir is not None and fusion.get("sha256") == model_hash(model_dir)
 
     def score(
         self,
@@ -506,17 +514,7 @@ def _canonical(name: str) -> str:
 
 
 def _tokenizer(tokenizer_json: str, max_length: int) -> Any:
-    try:
-        from tokenizers import Tokenizer
-    except ImportError as exc:
-        raise ConfigError(
-            "Expected the `tokenizers` package for a cross-encoder. Received: it is not installed "
-            "(pip install 'simsearch[pretrained]')"
-        ) from exc
-    try:
-        tokenizer = Tokenizer.from_str(tokenizer_json)
-    except Exception as exc:  # the Rust library raises its own Exception type
-        raise ConfigError(f"Expected a Hugging Face tokenizer.json. Received: {exc}") from exc
+    tokenizer = parse_tokenizer(tokenizer_json, "a cross-encoder")
     tokenizer.no_padding()
     tokenizer.enable_truncation(max_length=max_length, strategy="longest_first")
     return tokenizer

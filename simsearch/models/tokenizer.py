@@ -22,7 +22,7 @@ from keras import layers
 
 from simsearch.errors import ConfigError
 
-__all__ = ["SubwordTokenizer", "record_texts"]
+__all__ = ["SubwordTokenizer", "parse_tokenizer", "record_texts"]
 
 ASSET = "tokenizer.json"
 
@@ -38,6 +38,22 @@ def record_texts(fields: Sequence[str], columns: Sequence[Sequence[str]]) -> lis
         "; ".join(f"{name}: {value}" for name, value in zip(fields, row, strict=True) if value.strip())
         for row in zip(*columns, strict=True)
     ]
+
+
+def parse_tokenizer(tokenizer_json: str, user: str) -> Any:
+    """A Hugging Face `tokenizers.Tokenizer` from a `tokenizer.json`'s content; `user` names
+    what needs it in the error when the package is missing."""
+    try:
+        from tokenizers import Tokenizer
+    except ImportError as exc:
+        raise ConfigError(
+            f"Expected the `tokenizers` package for {user}. Received: it is not installed "
+            "(pip install 'simsearch[pretrained]')"
+        ) from exc
+    try:
+        return Tokenizer.from_str(tokenizer_json)
+    except Exception as exc:  # the Rust library raises its own Exception type
+        raise ConfigError(f"Expected a Hugging Face tokenizer.json. Received: {exc}") from exc
 
 
 def _decode(values: Any) -> list[str]:
@@ -81,17 +97,7 @@ class SubwordTokenizer(layers.Layer):
 
     def set_tokenizer(self, tokenizer_json: str) -> None:
         """Use the tokenizer serialised in `tokenizer_json` (a `tokenizer.json`'s content)."""
-        try:
-            from tokenizers import Tokenizer
-        except ImportError as exc:
-            raise ConfigError(
-                "Expected the `tokenizers` package for a pretrained text encoder. Received: it is not "
-                "installed (pip install 'simsearch[pretrained]')"
-            ) from exc
-        try:
-            tokenizer = Tokenizer.from_str(tokenizer_json)
-        except Exception as exc:  # the Rust library raises its own Exception type
-            raise ConfigError(f"Expected a Hugging Face tokenizer.json. Received: {exc}") from exc
+        tokenizer = parse_tokenizer(tokenizer_json, "a pretrained text encoder")
         padding = tokenizer.padding or {}
         pad_id = int(padding.get("pad_id", 0))
         pad_token = padding.get("pad_token") or tokenizer.id_to_token(pad_id) or "[PAD]"
