@@ -71,6 +71,22 @@ def trained(corpus: Path) -> tuple[Path, Path]:
     return model, reranker
 
 
+@pytest.fixture(scope="module")
+def index(corpus: Path, trained: tuple[Path, Path]) -> Path:
+    """The catalogue indexed with the trained model, once; the tests only read it."""
+    path = corpus / "index"
+    invoke(
+        "build-index",
+        "--model",
+        str(trained[0]),
+        "--catalog",
+        str(corpus / "catalog.csv"),
+        "--index",
+        str(path),
+    )
+    return path
+
+
 def _texts(corpus: Path) -> dict[str, str]:
     lines = (corpus / "catalog.csv").read_text().splitlines()[1:]
     return dict(line.split(",", 1) for line in lines)
@@ -123,12 +139,10 @@ def test_evaluate_reports_the_cross_encoders_scores_of_the_pairs(
     assert report["pairs (cross-encoder + tower)"]["f1"] == pytest.approx(expected["f1"], abs=1e-6)
 
 
-def test_query_orders_the_top_hits_by_the_cross_encoder(corpus: Path, trained: tuple[Path, Path]) -> None:
+def test_query_orders_the_top_hits_by_the_cross_encoder(
+    corpus: Path, trained: tuple[Path, Path], index: Path
+) -> None:
     model, reranker = trained
-    index = corpus / "index"
-    invoke(
-        "build-index", "--model", str(model), "--catalog", str(corpus / "catalog.csv"), "--index", str(index)
-    )
     query = "the red dog sat on a mat"
     result = invoke(
         "query", "--index", str(index), "--reranker", str(reranker), "--text", query, "-k", "5", "--json"
@@ -169,12 +183,10 @@ def test_reranker_misuse_gets_one_clear_line(corpus: Path, trained: tuple[Path, 
     assert bad.exit_code == 1 and "Error:" in bad.output
 
 
-def test_query_by_id_reads_the_querys_stored_text(corpus: Path, trained: tuple[Path, Path]) -> None:
+def test_query_by_id_reads_the_querys_stored_text(
+    corpus: Path, trained: tuple[Path, Path], index: Path
+) -> None:
     model, reranker = trained
-    index = corpus / "index_ids"
-    invoke(
-        "build-index", "--model", str(model), "--catalog", str(corpus / "catalog.csv"), "--index", str(index)
-    )
     result = invoke(
         "query", "--index", str(index), "--reranker", str(reranker), "--id", "s0", "-k", "3", "--json"
     )
@@ -217,16 +229,12 @@ def test_compare_reports_the_fused_score_and_its_decision(trained: tuple[Path, P
 
 
 def test_engine_searches_by_vectors_without_the_cross_encoder(
-    corpus: Path, trained: tuple[Path, Path]
+    trained: tuple[Path, Path], index: Path
 ) -> None:
     from simsearch.engine import SearchEngine
     from simsearch.errors import ConfigError
 
-    model, reranker = trained
-    index = corpus / "index_vectors"
-    invoke(
-        "build-index", "--model", str(model), "--catalog", str(corpus / "catalog.csv"), "--index", str(index)
-    )
+    reranker = trained[1]
     engine = SearchEngine.load(index, reranker=reranker)
     plain = SearchEngine.load(index)
     xq = engine.model.encode(["the red dog sat on a mat"])
@@ -237,7 +245,7 @@ def test_engine_searches_by_vectors_without_the_cross_encoder(
 
 
 def test_http_search_re_ranks_raw_items_and_ids_with_the_cross_encoder(
-    corpus: Path, trained: tuple[Path, Path]
+    corpus: Path, trained: tuple[Path, Path], index: Path
 ) -> None:
     from fastapi.testclient import TestClient
 
@@ -246,10 +254,6 @@ def test_http_search_re_ranks_raw_items_and_ids_with_the_cross_encoder(
     from simsearch.server.app import create_app
 
     model, reranker = trained
-    index = corpus / "index_http"
-    invoke(
-        "build-index", "--model", str(model), "--catalog", str(corpus / "catalog.csv"), "--index", str(index)
-    )
     service = IndexService(SearchEngine.load(index, reranker=reranker), ServerConfig())
     texts = _texts(corpus)
     query = "the blue tv sat on a case"
