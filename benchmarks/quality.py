@@ -83,7 +83,8 @@ def main() -> None:
     parser.add_argument("--recipes", default=",".join(BUDGETS))
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     parser.add_argument(
-        "--variant", help="The tower variant of recipes that have several (text_pairs: linear, pretrained)."
+        "--variant",
+        help="The tower variant of recipes that have several (text_pairs: linear, pretrained, mpnet).",
     )
     args = parser.parse_args()
     names = args.recipes.split(",")

