@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,11 +27,16 @@ from simsearch.dedup._checks import (
     check_scores,
 )
 from simsearch.dedup.pairs import DuplicatePairs
+from simsearch.errors import ConfigError
 from simsearch.index import FaissIndex, SearchParams
 from simsearch.index._checks import IdArray, check_embeddings, check_ids
 from simsearch.search.rerank import ScorePairs
 
-__all__ = ["DEDUP_PARAMS", "find_duplicates", "match_catalogues"]
+__all__ = ["DEDUP_PARAMS", "ScoreIds", "find_duplicates", "match_catalogues"]
+
+# `score_ids(left_ids, right_ids, distances) -> (n,)` scores in [0, 1] of pairs named by id, for
+# scorers that read the items themselves rather than their embeddings (a cross-encoder).
+ScoreIds = Callable[[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[np.float32]], npt.ArrayLike]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +58,11 @@ class _Filters:
     max_distance: float | None
     score_pairs: ScorePairs | None
     min_score: float | None
+    score_ids: ScoreIds | None = None
+
+    @property
+    def scored(self) -> bool:
+        return self.score_pairs is not None or self.score_ids is not None
 
 
 @dataclass
@@ -72,6 +82,7 @@ def find_duplicates(
     max_distance: float | None = None,
     score_pairs: ScorePairs | None = None,
     min_score: float | None = None,
+    score_ids: ScoreIds | None = None,
     query_ids: Sequence[Any] | npt.ArrayLike | None = None,
     chunk_size: int = 4096,
     params: SearchParams | None = None,
@@ -93,7 +104,10 @@ def find_duplicates(
             cosine, Euclidean for l2); None keeps every candidate.
         score_pairs: `score_pairs(u, v) -> (n,)` P(same) on `(n, dim) float32` embeddings, as
             stored in the index; when given, every kept candidate gets a score.
-        min_score: keep pairs whose score is `>= min_score` (needs `score_pairs`).
+        min_score: keep pairs whose score is `>= min_score` (needs `score_pairs` or `score_ids`).
+        score_ids: instead of `score_pairs`, `score_ids(left_ids, right_ids, distances) -> (n,)`
+            scores in [0, 1] of the candidates named by their index ids, with their distances:
+            for scorers that read the items rather than their embeddings (a cross-encoder).
         query_ids: search only these items (e.g. the ones just added) against the whole index;
             default all. Pairs between two query items are still reported once.
         chunk_size: query rows per FAISS search; bounds the memory of candidates and scoring.
@@ -105,7 +119,8 @@ def find_duplicates(
         `DuplicatePairs`, sorted by left then right catalogue position.
 
     Raises:
-        ConfigError: k < 1, thresholds out of range, `min_score` without `score_pairs`.
+        ConfigError: k < 1, thresholds out of range, `min_score` without a scorer, both
+            `score_pairs` and `score_ids`.
         DataError: `query_ids` not in the index; `score_pairs` returning other than `(n,)`
             probabilities.
 
@@ -114,7 +129,7 @@ def find_duplicates(
     >>> pairs = find_duplicates(index, k=20, score_pairs=model.score_pairs, min_score=0.9)
     >>> new = find_duplicates(index, max_distance=0.05, query_ids=just_added)
     """
-    filters = _filters(k, max_distance, score_pairs, min_score, index.metric)
+    filters = _filters(k, max_distance, score_pairs, min_score, index.metric, score_ids)
     chunk_size = check_chunk_size(chunk_size)
     catalogue = index.ids
     lookup = IdLookup(catalogue, "index")
@@ -151,6 +166,7 @@ def match_catalogues(
     max_distance: float | None = None,
     score_pairs: ScorePairs | None = None,
     min_score: float | None = None,
+    score_ids: ScoreIds | None = None,
     chunk_size: int = 4096,
     params: SearchParams | None = None,
     progress: bool = True,
@@ -158,7 +174,8 @@ def match_catalogues(
     """Match every item of catalogue B against the indexed catalogue A (record linkage).
 
     The filters are those of `find_duplicates`; nothing is excluded by id, as A and B may share
-    ids. `score_pairs(u, v)` gets A's embeddings as `u` and B's as `v`.
+    ids. `score_pairs(u, v)` gets A's embeddings as `u` and B's as `v`; `score_ids(left_ids,
+    right_ids, distances)` gets A's ids, then B's.
 
     Args:
         index: the index of catalogue A.
@@ -172,7 +189,7 @@ def match_catalogues(
     Example:
     >>> matches = match_catalogues(index_a, model.encode(items_b), ids_b, k=5, max_distance=0.1)
     """
-    filters = _filters(k, max_distance, score_pairs, min_score, index.metric)
+    filters = _filters(k, max_distance, score_pairs, min_score, index.metric, score_ids)
     chunk_size = check_chunk_size(chunk_size)
     xq = check_embeddings(xq, index.dim, "xq")
     b_ids = check_ids(query_ids, len(xq), None, "query_ids")
@@ -220,6 +237,9 @@ def _self_join_chunk(
     lo, hi = np.minimum(q_pos, n_pos), np.maximum(q_pos, n_pos)
     first = _first_of_each(lo * len(catalogue) + hi, dist[r, c])
     found, r = _Found(lo[first], hi[first], dist[r, c][first], None), r[first]
+    if filters.score_ids is not None:
+        left, right = catalogue[found.left], catalogue[found.right]
+        return _scored(found, filters, filters.score_ids, left, right, found.distances)
     if filters.score_pairs is None:
         return found
     return _score_self_join(index, catalogue, found, rows[r], xq[r], filters)
@@ -238,7 +258,8 @@ def _score_self_join(
     partner = index.get(catalogue[np.where(query_is_left, found.right, found.left)])
     u = np.where(query_is_left[:, None], xq, partner)
     v = np.where(query_is_left[:, None], partner, xq)
-    return _scored(found, u, v, filters)
+    assert filters.score_pairs is not None  # checked by the caller
+    return _scored(found, filters, filters.score_pairs, u, v)
 
 
 def _match_chunk(
@@ -256,17 +277,18 @@ def _match_chunk(
         keep &= dist <= filters.max_distance
     r, c = np.nonzero(keep)  # row-major: by B's row, then nearest first
     found = _Found(nbr[r, c], b_ids[r], dist[r, c], None)
+    if filters.score_ids is not None:
+        return _scored(found, filters, filters.score_ids, found.left, found.right, found.distances)
     if filters.score_pairs is None:
         return found
-    return _scored(found, index.get(found.left), xq[r], filters)
+    return _scored(found, filters, filters.score_pairs, index.get(found.left), xq[r])
 
 
-def _scored(
-    found: _Found, u: npt.NDArray[np.float32], v: npt.NDArray[np.float32], filters: _Filters
-) -> _Found:
-    """Score the pairs `(u, v)` and keep those at or above `min_score`."""
-    assert filters.score_pairs is not None  # checked by the callers
-    scores = check_scores(filters.score_pairs(u, v), len(u)) if len(u) else np.empty(0, np.float32)
+def _scored(found: _Found, filters: _Filters, score: Callable[..., npt.ArrayLike], *args: Any) -> _Found:
+    """Score the pairs with `score(*args)` (called only when there are any) and keep those at or
+    above `min_score`."""
+    n = len(found.left)
+    scores = check_scores(score(*args), n) if n else np.empty(0, np.float32)
     keep = scores >= filters.min_score if filters.min_score is not None else slice(None)
     return _Found(found.left[keep], found.right[keep], found.distances[keep], scores[keep])
 
@@ -296,8 +318,8 @@ def _first_of_each(keys: npt.NDArray[np.int64], distances: npt.NDArray[np.float3
 
 def _concat(found: list[_Found], left_dtype: Any, right_dtype: Any, filters: _Filters) -> DuplicatePairs:
     if not found:
-        return DuplicatePairs.empty(left_dtype, scored=filters.score_pairs is not None)
-    scores = None if filters.score_pairs is None else np.concatenate([f.scores for f in found])
+        return DuplicatePairs.empty(left_dtype, scored=filters.scored)
+    scores = np.concatenate([f.scores for f in found]) if filters.scored else None
     return DuplicatePairs(
         np.concatenate([f.left for f in found]).astype(left_dtype, copy=False),
         np.concatenate([f.right for f in found]).astype(right_dtype, copy=False),
@@ -306,13 +328,24 @@ def _concat(found: list[_Found], left_dtype: Any, right_dtype: Any, filters: _Fi
     )
 
 
-def _filters(k: Any, max_distance: Any, score_pairs: Any, min_score: Any, metric: str) -> _Filters:
+def _filters(
+    k: Any, max_distance: Any, score_pairs: Any, min_score: Any, metric: str, score_ids: Any = None
+) -> _Filters:
     check_score_pairs(score_pairs)
+    if score_ids is not None:
+        if score_pairs is not None:
+            raise ConfigError("Expected score_pairs or score_ids, not both. Received: both")
+        if not callable(score_ids):
+            raise ConfigError(
+                "Expected score_ids as a callable score_ids(left_ids, right_ids, distances) -> (n,). "
+                f"Received: {type(score_ids).__name__}"
+            )
     return _Filters(
         check_k(k),
         check_max_distance(max_distance, metric),
         score_pairs,
-        check_min_score(min_score, score_pairs),
+        check_min_score(min_score, score_pairs if score_ids is None else score_ids),
+        score_ids,
     )
 
 

@@ -127,6 +127,43 @@ def test_score_pairs_without_min_score_scores_every_pair(index: FaissIndex) -> N
     assert pairs.scores is not None and len(pairs) and np.all(pairs.scores == np.float32(0.3))
 
 
+def test_score_ids_gets_the_pairs_by_id_with_their_distances(catalogue: npt.NDArray[np.float32]) -> None:
+    ids = np.array([f"item{i}" for i in range(len(catalogue))], dtype=object)
+    index = flat(catalogue, ids)
+    seen: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def score_ids(left: np.ndarray, right: np.ndarray, distances: np.ndarray) -> np.ndarray:
+        seen.append((left, right, distances))  # a scorer that reads the items, e.g. their text
+        return np.array([float(int(a[4:]) % 2 == 0) for a in left])  # keep pairs with an even left id
+
+    candidates = find_duplicates(index, k=5, max_distance=THRESHOLD, chunk_size=500)
+    scored = find_duplicates(
+        index, k=5, max_distance=THRESHOLD, score_ids=score_ids, min_score=0.5, chunk_size=500
+    )
+    keep = np.array([int(a[4:]) % 2 == 0 for a in candidates.left_ids])
+    assert 0 < keep.sum() < len(candidates)
+    assert pair_set(scored) == pair_set(candidates.select(keep))
+    assert scored.scores is not None and np.all(scored.scores == 1.0)
+    called = {(a, b): d for left, right, dist in seen for a, b, d in zip(left, right, dist, strict=True)}
+    for a, b, d, _ in candidates:  # every candidate scored once, as (left, right, its distance)
+        assert called[(a, b)] == pytest.approx(d, abs=1e-6)
+    assert len(called) == len(candidates) and len(seen) == len(range(0, len(catalogue), 500))
+
+
+def test_match_catalogues_score_ids_gets_a_then_b(
+    index: FaissIndex, catalogue: npt.NDArray[np.float32]
+) -> None:
+    xq = catalogue[:5] + 0.001
+    b_ids = ["b0", "b1", "b2", "b3", "b4"]
+
+    def score_ids(left: np.ndarray, right: np.ndarray, distances: np.ndarray) -> np.ndarray:
+        assert right.tolist() == b_ids and np.all(distances < 0.01)
+        return np.where(left == 3, 0.9, 0.1)  # B's 4th row is A's item 3
+
+    matches = match_catalogues(index, xq, b_ids, k=1, score_ids=score_ids, min_score=0.5)
+    assert list(matches) == [(3, "b3", pytest.approx(0.0, abs=1e-3), pytest.approx(0.9))]
+
+
 def test_query_ids_join_new_items_against_all(catalogue: npt.NDArray[np.float32]) -> None:
     ids = np.arange(len(catalogue))
     index = flat(catalogue, ids)
@@ -190,6 +227,8 @@ def test_match_catalogues_scores_a_then_b(index: FaissIndex, catalogue: npt.NDAr
         ({"min_score": -0.1, "score_pairs": np.minimum}, ConfigError, "Received: min_score=-0.1"),
         ({"min_score": 0.5}, ConfigError, "Expected score_pairs .* Received: None"),
         ({"score_pairs": "head"}, ConfigError, "Expected score_pairs as a callable"),
+        ({"score_ids": "cross"}, ConfigError, "Expected score_ids as a callable"),
+        ({"score_ids": np.minimum, "score_pairs": np.minimum}, ConfigError, "not both"),
         ({"chunk_size": 0}, ConfigError, "Expected chunk_size"),
         (
             {"query_ids": [1, 99_999]},
@@ -208,6 +247,8 @@ def test_match_catalogues_scores_a_then_b(index: FaissIndex, catalogue: npt.NDAr
         "negative-score",
         "score-without-head",
         "head-not-callable",
+        "score-ids-not-callable",
+        "both-scorers",
         "chunk0",
         "unknown-int-id",
         "str-id-in-int-index",
