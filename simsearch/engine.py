@@ -18,7 +18,7 @@ import hashlib
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -243,6 +243,40 @@ class SearchEngine:
 
         longest = max(map(len, hits), default=1) or 1
         return rerank_by(hits, score_hits, depth=depth, k=longest if k is None else k)
+
+    def cross_pair_scorer(self, right: Any = None) -> Callable[..., npt.NDArray[np.float32]]:
+        """`score_ids(left_ids, right_ids, distances) -> (n,)` by the re-ranker, for
+        `find_duplicates` / `match_catalogues`: left texts from the index's metadata, right texts
+        from it too or, for a match, from `right` (catalogue B: a mapping id -> text).
+
+        Scores are the cross-encoder's probabilities, or its fusion with the distance when it was
+        fitted with this model, clipped to [0, 1] (the fusion is a regression on 0/1 targets).
+        """
+        reranker = self.reranker
+        if reranker is None:
+            raise ConfigError("Expected a cross-encoder re-ranker. Received: none was loaded")
+        fused = self._fusion_applies()
+
+        def texts(ids: npt.NDArray[Any]) -> list[str]:
+            return reranker.texts(_columns(self.index.metadata(ids)))
+
+        def score_ids(left: Any, right_ids: Any, distances: Any) -> npt.NDArray[np.float32]:
+            b = texts(right_ids) if right is None else [right[i] for i in right_ids]
+            scores = reranker.score(texts(left), b, distances if fused else None)
+            return np.clip(scores, 0.0, 1.0) if fused else scores
+
+        return score_ids
+
+    @property
+    def cross_calibration(self) -> tuple[float | None, list[list[float]]]:
+        """The re-ranker's decision threshold and held-out precision curve, both of the score
+        `cross_pair_scorer` gives (the fused one's when the fusion applies)."""
+        if self.reranker is None:
+            raise ConfigError("Expected a cross-encoder re-ranker. Received: none was loaded")
+        store = self.reranker.fusion if self._fusion_applies() else self.reranker.config
+        assert store is not None  # the fusion applies only when there is one
+        threshold = store.get("threshold")
+        return (None if threshold is None else float(threshold)), list(store.get("curve") or [])
 
     def _fusion_applies(self) -> bool:
         """Whether the re-ranker's fusion weights were fitted with this engine's model."""

@@ -5,6 +5,11 @@ Thresholds, in order of precedence: `--threshold T` (head probability at least T
 index distance at most T otherwise), `--min-precision P` (the loosest threshold whose precision
 on the model's held-out pairs reached P), else the calibrated best-F1 threshold stored with the
 index. Without re-ranking nothing loads TensorFlow: the index alone answers.
+
+`--reranker DIR` (local engine) re-scores the candidates with a cross-encoder instead of the
+head (`simsearch train-reranker`), reading the items' texts: the index's stored metadata, and
+catalogue B's rows for `match`. Its thresholds and precision curve are the cross-encoder's (or
+its fusion's with the model's distance, when it was fitted with this model).
 """
 
 from __future__ import annotations
@@ -53,6 +58,13 @@ def _common_options(command: Any) -> Any:
         click.option("--ef-search", type=int, default=128, show_default=True, help="HNSW search depth."),
         click.option("--chunk-size", type=int, default=4096, show_default=True, help="Items per search."),
         click.option("--model", "model_dir", type=_PATH, help="Model directory (default: the index's)."),
+        click.option(
+            "--reranker",
+            "reranker_dir",
+            type=_PATH,
+            help="Re-score candidates with this cross-encoder (simsearch train-reranker) instead of "
+            "the head, from the items' texts; its own calibrated threshold. Local engine only.",
+        ),
     ]
     command = engine_options(command)
     for option in reversed(options):
@@ -99,6 +111,7 @@ def dedup_command(index_dir: Path, out: Path, **options: Any) -> None:
     """
     from simsearch.dedup import find_duplicates, group_pairs, read_groups, write_groups, write_pairs
 
+    _check_reranker(options)
     dask = check_engine(options)
     check_out = _check_output(dask)
     check_out(out)
@@ -159,6 +172,7 @@ def match_command(index_dir: Path, catalog: Path, out: Path, **options: Any) -> 
     from simsearch.dedup import match_catalogues, write_pairs
     from simsearch.engine import encode_batches
 
+    _check_reranker(options)
     dask = check_engine(options)
     _check_output(dask)(out)
     job = _open(index_dir, options, need_model=True)
@@ -177,7 +191,10 @@ def match_command(index_dir: Path, catalog: Path, out: Path, **options: Any) -> 
     if len(items) == 0:
         raise DataError(f"Expected a non-empty catalogue B. Received: 0 items in '{catalog}'")
     xq = encode_batches(job.model, items.content(), len(items), options["batch_size"])
-    pairs = match_catalogues(job.index, xq, items.ids, **job.filters(options))
+    right = None
+    if job.engine is not None and job.engine.reranker is not None:  # B's texts, by id
+        right = dict(zip(items.ids.tolist(), job.engine.reranker.texts(items.content()), strict=True))
+    pairs = match_catalogues(job.index, xq, items.ids, **job.filters(options, right))
     write_pairs(pairs, out)
     click.echo(f"{len(pairs)} matches for {len(items)} items of {catalog} ({job.rule}) -> {out}")
 
@@ -193,14 +210,19 @@ class _Job:
     max_distance: float | None
     min_score: float | None
     rule: str
+    engine: Any = None  # the SearchEngine when the model is loaded
 
-    def filters(self, options: dict[str, Any]) -> dict[str, Any]:
+    def filters(self, options: dict[str, Any], right: dict[Any, str] | None = None) -> dict[str, Any]:
+        """`find_duplicates` / `match_catalogues` keywords; `right`: catalogue B's texts by id
+        for the cross-encoder."""
         from simsearch.index import SearchParams
 
+        cross = self.rerank and self.engine is not None and self.engine.reranker is not None
         return {
             "k": options["k"],
             "max_distance": self.max_distance,
-            "score_pairs": self.model.score_pairs if self.rerank else None,
+            "score_pairs": self.model.score_pairs if self.rerank and not cross else None,
+            "score_ids": self.engine.cross_pair_scorer(right) if cross else None,
             "min_score": self.min_score,
             "chunk_size": options["chunk_size"],
             "params": SearchParams(nprobe=options["nprobe"], ef_search=options["ef_search"]),
@@ -228,27 +250,43 @@ class _Job:
         return {"max_distance": self.max_distance, "min_score": None}
 
 
+def _check_reranker(options: dict[str, Any]) -> None:
+    """--reranker needs --rerank and the local engine: checked before anything is read."""
+    if options["reranker_dir"] is not None and (not options["rerank"] or options["engine"] == "dask"):
+        raise ConfigError(
+            "Expected --reranker with --rerank on the local engine. Received: "
+            + ("--no-rerank" if not options["rerank"] else "--engine dask")
+        )
+
+
 def _open(index_dir: Path, options: dict[str, Any], need_model: bool = False) -> _Job:
     from simsearch.index import load_index, read_manifest
 
     rerank = bool(options["rerank"])
     if not rerank and options["max_distance"] is not None:
         raise ConfigError("Expected --max-distance only with --rerank (else use --threshold). Received: both")
+    reranker = options["reranker_dir"]
+    engine = None
     if rerank or need_model:
         from simsearch.engine import SearchEngine
 
-        engine = SearchEngine.load(index_dir, model_dir=options["model_dir"])
+        engine = SearchEngine.load(index_dir, model_dir=options["model_dir"], reranker=reranker)
         index, model, model_dir = engine.index, engine.model, engine.model_dir
         threshold, curves = model.threshold, model.calibration
+        if reranker is not None:
+            cut, curve = engine.cross_calibration
+            threshold, curves = {"cross-encoder score": cut}, {"cross-encoder score": curve}
     else:
         extra = read_manifest(index_dir).get("extra", {})
         index, model, model_dir = load_index(index_dir), None, None
         threshold, curves = extra.get("threshold") or {}, extra.get("calibration") or {}
-    key = "probability" if rerank else "distance"
+    key = "distance" if not rerank else "probability" if reranker is None else "cross-encoder score"
     value, rule = _threshold(options, key, threshold, curves)
     if rerank:
-        return _Job(index, model, model_dir, True, options["max_distance"], value, rule)
-    return _Job(index, model, model_dir, False, value, None, rule)
+        if reranker is not None and options["threshold"] is None:
+            value = min(max(value, 0.0), 1.0)  # a fused score's calibrated cut; its scores are clipped
+        return _Job(index, model, model_dir, True, options["max_distance"], value, rule, engine)
+    return _Job(index, model, model_dir, False, value, None, rule, engine)
 
 
 def _threshold(
@@ -256,7 +294,7 @@ def _threshold(
 ) -> tuple[float, str]:
     from simsearch.evaluation.metrics import threshold_for_precision
 
-    sign = ">=" if key == "probability" else "<="
+    sign = "<=" if key == "distance" else ">="
     if options["threshold"] is not None and options["min_precision"] is not None:
         raise ConfigError("Expected --threshold or --min-precision, not both. Received: both")
     if options["threshold"] is not None:

@@ -483,7 +483,7 @@ def _validation(
 ) -> dict[str, Any]:
     """Held-out metrics of `scores`; the threshold chosen on them goes to `store[key]`."""
     from simsearch.evaluation.correlation import pearson, spearman
-    from simsearch.evaluation.metrics import calibrate_threshold, pair_metrics
+    from simsearch.evaluation.metrics import calibrate_threshold, pair_metrics, precision_curve
 
     report: dict[str, Any] = {"pairs": len(pairs.same)}
     if pairs.score is not None:
@@ -493,6 +493,7 @@ def _validation(
         threshold = calibrate_threshold(pairs.same, scores, criterion=criterion)
         store[key] = threshold
         store["threshold_criterion"] = criterion
+        store["curve"] = precision_curve(pairs.same, scores)  # for dedup/match --min-precision
         report.update(pair_metrics(pairs.same, scores, threshold))
     return report
 

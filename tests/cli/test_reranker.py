@@ -271,3 +271,84 @@ def test_http_search_re_ranks_raw_items_and_ids_with_the_cross_encoder(
         assert plain.status_code == 200
         refused = client.post("/search", json={"vectors": vector, "k": 3, "rerank": 5})
         assert refused.status_code == 400 and "vectors carry no text" in refused.json()["detail"]
+
+
+def _read_pairs(path: Path) -> dict[tuple[str, str], tuple[float, float]]:
+    rows = [line.split(",") for line in path.read_text().splitlines()]
+    assert rows[0] == ["left_id", "right_id", "distance", "score"]
+    return {(r[0], r[1]): (float(r[2]), float(r[3])) for r in rows[1:]}
+
+
+def test_dedup_and_match_score_candidates_with_the_cross_encoder(
+    corpus: Path, trained: tuple[Path, Path], index: Path, tmp_path: Path
+) -> None:
+    model, reranker = trained
+    texts = _texts(corpus)
+    # Every candidate (k=3, any distance) by the index alone, then the same ones re-scored.
+    invoke(
+        "dedup", "--index", str(index), "--out", str(tmp_path / "all.csv"), "-k", "3", "--no-rerank",
+        "--threshold", "2.0",
+    )  # fmt: skip
+    candidates = [line.split(",")[:2] for line in (tmp_path / "all.csv").read_text().splitlines()[1:]]
+    expected = {
+        (a, b): float(np.clip(_fused_scores(model, reranker, texts[a], [texts[b]])[0], 0, 1))
+        for a, b in candidates
+    }
+    cut = float(np.median(list(expected.values())))
+    kept = {pair: score for pair, score in expected.items() if score >= cut}
+    assert 0 < len(kept) < len(expected)
+    result = invoke(
+        "dedup", "--index", str(index), "--out", str(tmp_path / "cross.csv"), "-k", "3",
+        "--reranker", str(reranker), "--threshold", str(cut),
+    )  # fmt: skip
+    assert f"cross-encoder score >= {cut:.4g}" in result.output  # type: ignore[attr-defined]
+    got = _read_pairs(tmp_path / "cross.csv")
+    assert set(got) == set(kept)
+    assert [got[p][1] for p in kept] == pytest.approx(list(kept.values()), abs=1e-4)
+
+    # match: catalogue B's texts are read from its file, A's from the index.
+    queries = ["the red dog sat on a case", "the blue ipad sat on a mat"]
+    (tmp_path / "b.csv").write_text("id,text\n" + "".join(f"b{i},{q}\n" for i, q in enumerate(queries)))
+    result = invoke(
+        "match", "--index", str(index), "--catalog", str(tmp_path / "b.csv"), "--out",
+        str(tmp_path / "m.csv"), "-k", "4", "--reranker", str(reranker), "--threshold", "0.0",
+    )  # fmt: skip
+    got = _read_pairs(tmp_path / "m.csv")
+    assert len(got) == 8  # threshold 0: every candidate kept, with its score
+    for (a, b), (_, score) in got.items():
+        query = queries[int(b[1:])]
+        assert score == pytest.approx(
+            float(np.clip(_fused_scores(model, reranker, texts[a], [query])[0], 0, 1)), abs=1e-4
+        )
+
+
+def test_dedup_reranker_uses_its_calibration_and_refuses_what_it_cannot_do(
+    corpus: Path, trained: tuple[Path, Path], index: Path, tmp_path: Path
+) -> None:
+    reranker = trained[1]
+    fusion = json.loads((reranker / "config.json").read_text())["fusion"]
+    result = invoke(
+        "dedup", "--index", str(index), "--out", str(tmp_path / "p.csv"), "--reranker", str(reranker)
+    )
+    assert f"cross-encoder score >= {fusion['threshold']:.4g}, calibrated" in result.output  # type: ignore[attr-defined]
+    assert len(fusion["curve"]) > 1  # the held-out precision curve, for --min-precision
+    result = invoke(
+        "dedup", "--index", str(index), "--out", str(tmp_path / "q.csv"), "--reranker", str(reranker),
+        "--min-precision", "0.5",
+    )  # fmt: skip
+    assert "held-out precision >= 0.5" in result.output  # type: ignore[attr-defined]
+    for extra in (["--no-rerank"], ["--engine", "dask"]):
+        bad = CliRunner().invoke(
+            cli,
+            [
+                "dedup",
+                "--index",
+                str(index),
+                "--out",
+                str(tmp_path / "r.csv"),
+                "--reranker",
+                str(reranker),
+                *extra,
+            ],
+        )
+        assert bad.exit_code == 1 and "Expected --reranker with --rerank on the local engine" in bad.output
