@@ -128,7 +128,13 @@ class SearchEngine:
         tower's distance on held-out data when the model was trained; with a cross-encoder
         re-ranker, always `DEFAULT_RERANK_DEPTH` (except for searches by vectors, which have no
         text for it)."""
-        if self.reranker is not None:
+        return self.default_depth()
+
+    def default_depth(self, *, by_vectors: bool = False) -> int:
+        """The re-rank depth of a search that names none: `DEFAULT_RERANK_DEPTH` for the
+        cross-encoder when one is loaded and the search has texts to give it (items or ids);
+        else the pairwise head's (`head_rerank_default`), as for searches by vectors."""
+        if self.reranker is not None and not by_vectors:
             return DEFAULT_RERANK_DEPTH
         return self.head_rerank_default
 
@@ -166,10 +172,7 @@ class SearchEngine:
         if len(given) != 1:
             raise ConfigError(f"Expected exactly one of items, vectors or ids. Received: {given or 'none'}")
         cross = self.reranker is not None and (vectors is None or rerank is not None)
-        if cross:  # a cross-encoder needs texts: vectors alone fall back to the head's default
-            depth = DEFAULT_RERANK_DEPTH if rerank is None else rerank
-        else:
-            depth = self.head_rerank_default if rerank is None else rerank
+        depth = self.default_depth(by_vectors=vectors is not None) if rerank is None else rerank
         if cross and depth:
             hits = self._search(
                 items,

@@ -298,17 +298,14 @@ def _options(body: SearchRequest, service: IndexService) -> SearchOptions:
     given = {name: getattr(body, name) for name in ("nprobe", "ef_search") if getattr(body, name) is not None}
     return SearchOptions(
         k=body.k,
-        rerank=_rerank_default(body, service) if body.rerank is None else body.rerank,
+        rerank=(
+            service.engine.default_depth(by_vectors=body.vectors is not None)
+            if body.rerank is None
+            else body.rerank
+        ),
         radius=body.radius,
         params=SearchParams(**given) if given else None,
     )
-
-
-def _rerank_default(body: SearchRequest, service: IndexService) -> int:
-    """The engine's default depth; searches by vectors carry no text for a cross-encoder, so
-    theirs is the pairwise head's."""
-    engine = service.engine
-    return engine.head_rerank_default if body.vectors is not None else engine.rerank_default
 
 
 def _decode(items: Sequence[Any], service: IndexService) -> Any:
