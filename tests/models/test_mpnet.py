@@ -25,7 +25,6 @@ pytest.importorskip("tokenizers", reason="the pretrained extra (tokenizers) is n
 pytest.importorskip("safetensors", reason="the pretrained extra (safetensors) is not installed")
 
 from safetensors.numpy import load_file, save_file
-from scipy.special import erf
 from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
 from tokenizers.models import WordPiece
 
@@ -35,7 +34,15 @@ from simsearch.models.cross import CrossEncoder
 from simsearch.models.pretrained import SPLIT_ENCODERS, resolve_pretrained, unpack_split_zip
 from simsearch.models.towers import TextTowerConfig, build_text_tower
 
-from .test_pretrained import SENTENCES, WORDS
+from .test_pretrained import (
+    MPNET_ATTENTION,
+    SENTENCES,
+    WORDS,
+    layer_norm,
+    numpy_blocks,
+    random_blocks,
+    sampler,
+)
 
 SPECIAL = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 TINY = {
@@ -67,12 +74,7 @@ def write_tiny_mpnet(root: Path, seed: int = 0) -> dict[str, np.ndarray]:
     (root / "1_Pooling" / "config.json").write_text(
         json.dumps({"word_embedding_dimension": TINY["hidden_size"], "pooling_mode_mean_tokens": True})
     )
-    rng = np.random.default_rng(seed)
-    d, inner = TINY["hidden_size"], TINY["intermediate_size"]
-
-    def normal(*shape: int, std: float = 0.5) -> np.ndarray:
-        return (rng.standard_normal(shape) * std).astype(np.float32)
-
+    d, normal = TINY["hidden_size"], sampler(np.random.default_rng(seed))
     tensors = {
         "embeddings.word_embeddings.weight": normal(TINY["vocab_size"], d),
         "embeddings.position_embeddings.weight": normal(TINY["max_position_embeddings"], d),
@@ -82,22 +84,8 @@ def write_tiny_mpnet(root: Path, seed: int = 0) -> dict[str, np.ndarray]:
         "encoder.relative_attention_bias.weight": normal(32, TINY["num_attention_heads"], std=1.0),
         "pooler.dense.weight": normal(d, d),
         "pooler.dense.bias": normal(d),
+        **random_blocks(normal, TINY, MPNET_ATTENTION),
     }
-    shapes = {
-        "attention.attn.q": (d, d),
-        "attention.attn.k": (d, d),
-        "attention.attn.v": (d, d),
-        "attention.attn.o": (d, d),
-        "intermediate.dense": (inner, d),
-        "output.dense": (d, inner),
-    }
-    for i in range(TINY["num_hidden_layers"]):
-        for name, (out, inp) in shapes.items():
-            tensors[f"encoder.layer.{i}.{name}.weight"] = normal(out, inp, std=inp**-0.5)
-            tensors[f"encoder.layer.{i}.{name}.bias"] = normal(out, std=0.1)
-        for name in ("attention.LayerNorm", "output.LayerNorm"):
-            tensors[f"encoder.layer.{i}.{name}.weight"] = 1 + normal(d, std=0.1)
-            tensors[f"encoder.layer.{i}.{name}.bias"] = normal(d, std=0.1)
     save_file(tensors, str(root / "model.safetensors"))
     return tensors
 
@@ -123,49 +111,24 @@ def t5_bucket(relative: int, num_buckets: int = 32, max_distance: int = 128) -> 
     return offset + min(exact + int(spread), half - 1)
 
 
-def _layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> np.ndarray:
-    mean = x.mean(-1, keepdims=True)
-    return (x - mean) / np.sqrt(((x - mean) ** 2).mean(-1, keepdims=True) + eps) * gamma + beta
-
-
-def _linear(x: np.ndarray, w: Mapping[str, np.ndarray], name: str) -> np.ndarray:
-    return x @ w[f"{name}.weight"].astype(np.float64).T + w[f"{name}.bias"]
-
-
 def numpy_mpnet_states(
     w: Mapping[str, np.ndarray], config: Mapping[str, Any], tokens: np.ndarray
 ) -> np.ndarray:
-    """`MPNetModel`'s last hidden states `(len(tokens), d)` of one unpadded sequence, in float64."""
-    heads, eps, n = config["num_attention_heads"], config["layer_norm_eps"], len(tokens)
+    """`MPNetModel`'s last hidden states `(len(tokens), d)` of one unpadded sequence, in float64:
+    positions from `pad_token_id + 1`, no token types, each head's bias for the T5 bucket of
+    `key - query` on its attention scores."""
+    n = len(tokens)
     positions = np.arange(n) + config["pad_token_id"] + 1
     x = w["embeddings.word_embeddings.weight"][tokens] + w["embeddings.position_embeddings.weight"][positions]
-    x = _layer_norm(
-        x.astype(np.float64), w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps
+    x = layer_norm(
+        x.astype(np.float64),
+        w["embeddings.LayerNorm.weight"],
+        w["embeddings.LayerNorm.bias"],
+        config["layer_norm_eps"],
     )
     buckets = np.array([[t5_bucket(j - i) for j in range(n)] for i in range(n)])
     position_bias = w["encoder.relative_attention_bias.weight"][buckets]  # (query, key, heads)
-    for layer in range(config["num_hidden_layers"]):
-        p = f"encoder.layer.{layer}."
-        q, k, v = (_linear(x, w, f"{p}attention.attn.{name}") for name in ("q", "k", "v"))
-        dh = x.shape[1] // heads
-        context = np.zeros_like(x)
-        for h in range(heads):
-            cols = slice(h * dh, (h + 1) * dh)
-            scores = q[:, cols] @ k[:, cols].T / math.sqrt(dh) + position_bias[:, :, h]
-            probs = np.exp(scores - scores.max(1, keepdims=True))
-            probs /= probs.sum(1, keepdims=True)
-            context[:, cols] = probs @ v[:, cols]
-        x = _layer_norm(
-            x + _linear(context, w, f"{p}attention.attn.o"),
-            w[f"{p}attention.LayerNorm.weight"],
-            w[f"{p}attention.LayerNorm.bias"],
-            eps,
-        )
-        inner = _linear(x, w, f"{p}intermediate.dense")
-        inner = 0.5 * inner * (1.0 + erf(inner / math.sqrt(2.0)))
-        fed = _linear(inner, w, f"{p}output.dense")
-        x = _layer_norm(x + fed, w[f"{p}output.LayerNorm.weight"], w[f"{p}output.LayerNorm.bias"], eps)
-    return x
+    return numpy_blocks(w, config, x, MPNET_ATTENTION, position_bias)
 
 
 def _encodings(root: Path, max_length: int) -> Tokenizer:

@@ -102,12 +102,45 @@ SENTENCES = [
 ]
 
 
+# Where `BertModel` and `MPNetModel` name a block's attention projections (q, k, v, output) and
+# the layer norm after it.
+BERT_ATTENTION = (
+    ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"),
+    "attention.output.LayerNorm",
+)
+MPNET_ATTENTION = (
+    ("attention.attn.q", "attention.attn.k", "attention.attn.v", "attention.attn.o"),
+    "attention.LayerNorm",
+)
+
+
+def sampler(rng: np.random.Generator) -> Any:
+    """`normal(*shape, std=0.5)`: float32 Gaussian draws from `rng`."""
+    return lambda *shape, std=0.5: (rng.standard_normal(shape) * std).astype(np.float32)
+
+
+def random_blocks(normal: Any, config: Mapping[str, Any], attention: tuple[tuple[str, ...], str]) -> dict:
+    """Random weights of the encoder's `num_hidden_layers` blocks, named as in `attention`."""
+    d, inner = config["hidden_size"], config["intermediate_size"]
+    projections, norm = attention
+    shapes = {
+        **{name: (d, d) for name in projections},
+        "intermediate.dense": (inner, d),
+        "output.dense": (d, inner),
+    }
+    tensors = {}
+    for i in range(config["num_hidden_layers"]):
+        for name, (out, inp) in shapes.items():
+            tensors[f"encoder.layer.{i}.{name}.weight"] = normal(out, inp, std=inp**-0.5)
+            tensors[f"encoder.layer.{i}.{name}.bias"] = normal(out, std=0.1)
+        for name in (norm, "output.LayerNorm"):
+            tensors[f"encoder.layer.{i}.{name}.weight"] = 1 + normal(d, std=0.1)
+            tensors[f"encoder.layer.{i}.{name}.bias"] = normal(d, std=0.1)
+    return tensors
+
+
 def _tiny_weights(rng: np.random.Generator) -> dict[str, np.ndarray]:
-    d, inner, n = TINY["hidden_size"], TINY["intermediate_size"], TINY["num_hidden_layers"]
-
-    def normal(*shape: int, std: float = 0.5) -> np.ndarray:
-        return (rng.standard_normal(shape) * std).astype(np.float32)
-
+    d, normal = TINY["hidden_size"], sampler(rng)
     tensors = {
         "embeddings.word_embeddings.weight": normal(TINY["vocab_size"], d),
         "embeddings.position_embeddings.weight": normal(TINY["max_position_embeddings"], d),
@@ -118,22 +151,7 @@ def _tiny_weights(rng: np.random.Generator) -> dict[str, np.ndarray]:
         "pooler.dense.weight": normal(d, d),  # unused by sentence encoders, present in the files
         "pooler.dense.bias": normal(d),
     }
-    shapes = {
-        "attention.self.query": (d, d),
-        "attention.self.key": (d, d),
-        "attention.self.value": (d, d),
-        "attention.output.dense": (d, d),
-        "intermediate.dense": (inner, d),
-        "output.dense": (d, inner),
-    }
-    for i in range(n):
-        for name, (out, inp) in shapes.items():
-            tensors[f"encoder.layer.{i}.{name}.weight"] = normal(out, inp, std=inp**-0.5)
-            tensors[f"encoder.layer.{i}.{name}.bias"] = normal(out, std=0.1)
-        for name in ("attention.output.LayerNorm", "output.LayerNorm"):
-            tensors[f"encoder.layer.{i}.{name}.weight"] = 1 + normal(d, std=0.1)
-            tensors[f"encoder.layer.{i}.{name}.bias"] = normal(d, std=0.1)
-    return tensors
+    return {**tensors, **random_blocks(normal, TINY, BERT_ATTENTION)}
 
 
 def write_tiny_bert(root: Path, seed: int = 0) -> dict[str, np.ndarray]:
@@ -161,7 +179,7 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # --- The oracle: BertModel + mean pooling + L2 normalisation, written out in NumPy --------------
 
 
-def _layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> np.ndarray:
+def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> np.ndarray:
     mean = x.mean(-1, keepdims=True)
     var = ((x - mean) ** 2).mean(-1, keepdims=True)
     return (x - mean) / np.sqrt(var + eps) * gamma + beta
@@ -171,40 +189,52 @@ def _linear(x: np.ndarray, w: Mapping[str, np.ndarray], name: str) -> np.ndarray
     return x @ w[f"{name}.weight"].astype(np.float64).T + w[f"{name}.bias"]
 
 
-def numpy_bert_states(
-    w: Mapping[str, np.ndarray], config: Mapping[str, Any], tokens: np.ndarray, types: np.ndarray
+def numpy_blocks(
+    w: Mapping[str, np.ndarray],
+    config: Mapping[str, Any],
+    x: np.ndarray,
+    attention: tuple[tuple[str, ...], str] = BERT_ATTENTION,
+    position_bias: np.ndarray | None = None,
 ) -> np.ndarray:
-    """`BertModel`'s last hidden states `(len(tokens), d)` of one unpadded sequence, in float64."""
+    """The post-norm encoder blocks on embedded `x` `(length, d)`, in float64; `position_bias`
+    `(length, length, heads)` is added to each head's attention scores (MPNet)."""
     heads, eps = config["num_attention_heads"], config["layer_norm_eps"]
-    x = (
-        w["embeddings.word_embeddings.weight"][tokens]
-        + w["embeddings.position_embeddings.weight"][: len(tokens)]
-        + w["embeddings.token_type_embeddings.weight"][types]
-    ).astype(np.float64)
-    x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
+    (query, key, value, output), norm = attention
     for i in range(config["num_hidden_layers"]):
         p = f"encoder.layer.{i}."
-        q, k, v = (_linear(x, w, f"{p}attention.self.{n}") for n in ("query", "key", "value"))
+        q, k, v = (_linear(x, w, f"{p}{name}") for name in (query, key, value))
         dh = x.shape[1] // heads
         context = np.zeros_like(x)
         for h in range(heads):
             cols = slice(h * dh, (h + 1) * dh)
             scores = q[:, cols] @ k[:, cols].T / math.sqrt(dh)
+            if position_bias is not None:
+                scores = scores + position_bias[:, :, h]
             probs = np.exp(scores - scores.max(1, keepdims=True))
             probs /= probs.sum(1, keepdims=True)
             context[:, cols] = probs @ v[:, cols]
-        attended = _linear(context, w, f"{p}attention.output.dense")
-        x = _layer_norm(
-            x + attended,
-            w[f"{p}attention.output.LayerNorm.weight"],
-            w[f"{p}attention.output.LayerNorm.bias"],
-            eps,
-        )
+        attended = _linear(context, w, f"{p}{output}")
+        x = layer_norm(x + attended, w[f"{p}{norm}.weight"], w[f"{p}{norm}.bias"], eps)
         inner = _linear(x, w, f"{p}intermediate.dense")
         inner = 0.5 * inner * (1.0 + erf(inner / math.sqrt(2.0)))  # exact GELU
         fed = _linear(inner, w, f"{p}output.dense")
-        x = _layer_norm(x + fed, w[f"{p}output.LayerNorm.weight"], w[f"{p}output.LayerNorm.bias"], eps)
+        x = layer_norm(x + fed, w[f"{p}output.LayerNorm.weight"], w[f"{p}output.LayerNorm.bias"], eps)
     return x
+
+
+def numpy_bert_states(
+    w: Mapping[str, np.ndarray], config: Mapping[str, Any], tokens: np.ndarray, types: np.ndarray
+) -> np.ndarray:
+    """`BertModel`'s last hidden states `(len(tokens), d)` of one unpadded sequence, in float64."""
+    x = (
+        w["embeddings.word_embeddings.weight"][tokens]
+        + w["embeddings.position_embeddings.weight"][: len(tokens)]
+        + w["embeddings.token_type_embeddings.weight"][types]
+    ).astype(np.float64)
+    x = layer_norm(
+        x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], config["layer_norm_eps"]
+    )
+    return numpy_blocks(w, config, x)
 
 
 def numpy_sentence_embeddings(
