@@ -276,10 +276,7 @@ class SearchEngine:
         `cross_pair_scorer` gives (the fused one's when the fusion applies)."""
         if self.reranker is None:
             raise ConfigError("Expected a cross-encoder re-ranker. Received: none was loaded")
-        store = self.reranker.fusion if self._fusion_applies() else self.reranker.config
-        assert store is not None  # the fusion applies only when there is one
-        threshold = store.get("threshold")
-        return (None if threshold is None else float(threshold)), list(store.get("curve") or [])
+        return self.reranker.calibration(self._fusion_applies())
 
     def _fusion_applies(self) -> bool:
         """Whether the re-ranker's fusion weights were fitted with this engine's model."""

@@ -71,10 +71,9 @@ def _rerank(path: Path, model_dir: Path, left: Any, right: Any, distance: float,
     cross = CrossEncoder.load(path)
     a = cross.texts({k: [v] for k, v in left.items()} if isinstance(left, dict) else [left])
     b = cross.texts({k: [v] for k, v in right.items()} if isinstance(right, dict) else [right])
-    fusion = cross.fusion
     fused = cross.fitted_with(model_dir)
     score = float(cross.score(a, b, [distance] if fused else None)[0])
-    threshold = fusion.get("threshold") if fused and fusion is not None else cross.threshold
+    threshold, _ = cross.calibration(fused)
     return {
         "name": "cross-encoder + tower" if fused else "cross-encoder",
         "score": score,

@@ -61,12 +61,12 @@ def check_min_score(min_score: Any, score_pairs: Any = True) -> float | None:
     return float(min_score)
 
 
-def check_score_pairs(score_pairs: Any) -> None:
+def check_score_pairs(
+    score_pairs: Any, name: str = "score_pairs", call: str = "score_pairs(u, v) -> (n,) P(same)"
+) -> None:
+    """A scorer is None or a callable; `name` and `call` say which one and how it is called."""
     if score_pairs is not None and not callable(score_pairs):
-        raise ConfigError(
-            "Expected score_pairs as a callable score_pairs(u, v) -> (n,) P(same). "
-            f"Received: {type(score_pairs).__name__}"
-        )
+        raise ConfigError(f"Expected {name} as a callable {call}. Received: {type(score_pairs).__name__}")
 
 
 def check_scores(scores: Any, n: int) -> npt.NDArray[np.float32]:

@@ -332,14 +332,9 @@ def _filters(
     k: Any, max_distance: Any, score_pairs: Any, min_score: Any, metric: str, score_ids: Any = None
 ) -> _Filters:
     check_score_pairs(score_pairs)
-    if score_ids is not None:
-        if score_pairs is not None:
-            raise ConfigError("Expected score_pairs or score_ids, not both. Received: both")
-        if not callable(score_ids):
-            raise ConfigError(
-                "Expected score_ids as a callable score_ids(left_ids, right_ids, distances) -> (n,). "
-                f"Received: {type(score_ids).__name__}"
-            )
+    check_score_pairs(score_ids, "score_ids", "score_ids(left_ids, right_ids, distances) -> (n,)")
+    if score_ids is not None and score_pairs is not None:
+        raise ConfigError("Expected score_pairs or score_ids, not both. Received: both")
     return _Filters(
         check_k(k),
         check_max_distance(max_distance, metric),

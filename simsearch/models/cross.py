@@ -137,6 +137,15 @@ class CrossEncoder:
         fusion = self.config.get("fusion")
         return None if fusion is None else dict(fusion)
 
+    def calibration(self, fused: bool) -> tuple[float | None, list[list[float]]]:
+        """The decision threshold and held-out precision curve (`[threshold, precision, recall]`
+        rows; empty when not stored) of the fused score when `fused`, else of the probability."""
+        store = self.fusion if fused else self.config
+        if store is None:
+            raise ConfigError("Expected fusion weights for the fused score. Received: none were fitted")
+        threshold = store.get("threshold")
+        return (None if threshold is None else float(threshold)), list(store.get("curve") or [])
+
     def fitted_with(self, model_dir: str | os.PathLike[str] | None) -> bool:
         """Whether the fusion weights were fitted with the siamese model in `model_dir` (same
         sha256); False without fusion weights or a model directory."""
