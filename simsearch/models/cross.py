@@ -244,9 +244,7 @@ class CrossEncoder:
         """Per pair, the token ids and token types of `[CLS] left [SEP] right [SEP]`, cut to
         `max_length` (the longer text loses tokens first)."""
         if len(left) != len(right):
-            raise DataError(
-                f"Expected as many left as right texts. Received: {len(left)} and {len(right)}"
-            )
+            raise DataError(f"Expected as many left as right texts. Received: {len(left)} and {len(right)}")
         encodings = self._tokenizer.encode_batch(list(zip(map(str, left), map(str, right), strict=True)))
         return (
             [np.asarray(e.ids, np.int32) for e in encodings],
@@ -473,24 +471,21 @@ def train_reranker(
         logger.warning("No valid pairs: the cross-encoder keeps its last epoch and has no threshold")
         return cross
     probabilities = cross.predict(valid[0], valid[1])
-    cross.config["validation"] = _validation(
-        valid_pairs, probabilities, threshold_criterion, cross.config, key="threshold"
-    )
+    cross.config["validation"] = _validation(valid_pairs, probabilities, threshold_criterion, cross.config)
     if tower is not None:
         distances = _pair_distances(tower, catalog, valid_pairs)
         weights = fit_fusion(probabilities, distances, valid[2])
         fused = fuse(probabilities, distances, weights)
         cross.config["fusion"] = {"weights": weights, **(tower_reference or {})}
         cross.config["fusion"]["validation"] = _validation(
-            valid_pairs, fused, threshold_criterion, cross.config["fusion"], key="threshold"
+            valid_pairs, fused, threshold_criterion, cross.config["fusion"]
         )
     return cross
 
 
-def _validation(
-    pairs: Pairs, scores: np.ndarray, criterion: str, store: dict[str, Any], *, key: str
-) -> dict[str, Any]:
-    """Held-out metrics of `scores`; the threshold chosen on them goes to `store[key]`."""
+def _validation(pairs: Pairs, scores: np.ndarray, criterion: str, store: dict[str, Any]) -> dict[str, Any]:
+    """Held-out metrics of `scores`; the threshold chosen on them, its criterion and the
+    precision curve go to `store` (the config read by `CrossEncoder.calibration`)."""
     from simsearch.evaluation.correlation import pearson, spearman
     from simsearch.evaluation.metrics import calibrate_threshold, pair_metrics, precision_curve
 
@@ -500,7 +495,7 @@ def _validation(
         report["pearson"] = pearson(scores, pairs.score)
     if 0 < pairs.same.sum() < len(pairs.same):
         threshold = calibrate_threshold(pairs.same, scores, criterion=criterion)
-        store[key] = threshold
+        store["threshold"] = threshold
         store["threshold_criterion"] = criterion
         store["curve"] = precision_curve(pairs.same, scores)  # for dedup/match --min-precision
         report.update(pair_metrics(pairs.same, scores, threshold))

