@@ -33,13 +33,14 @@ def timed_simsearch(*args: str | Path) -> float:
     return (time.perf_counter() - start) / 60
 
 
-def train_once(model: Path, *args: str | Path) -> float | None:
-    """`simsearch train ARGS` unless MODEL already holds a model; the training's wall minutes,
-    kept beside the model in MODEL.minutes (None for a model trained elsewhere without one)."""
+def train_once(model: Path, *args: str | Path, command: str = "train") -> float | None:
+    """`simsearch COMMAND ARGS --out MODEL` (`train` or `train-reranker`) unless MODEL already
+    holds a model; the training's wall minutes, kept beside the model in MODEL.minutes (None for
+    a model trained elsewhere without one)."""
     record = model.with_name(model.name + ".minutes")
     if (model / "config.json").exists():
         return float(record.read_text()) if record.exists() else None
-    minutes = timed_simsearch("train", *args, "--out", model)
+    minutes = timed_simsearch(command, *args, "--out", model)
     record.write_text(f"{minutes:.2f}\n")
     return minutes
 

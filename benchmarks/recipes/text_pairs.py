@@ -16,7 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.recipes._common import evaluate_json, recipe_main, row, simsearch, train_pairs_once
+from benchmarks.recipes._common import (
+    evaluate_json,
+    recipe_main,
+    row,
+    simsearch,
+    train_once,
+    train_pairs_once,
+)
 
 # prepare-pairs arguments, paths relative to text_pairs/.
 CORPORA: dict[str, list[str]] = {
@@ -51,7 +58,9 @@ BASELINE = "TF-IDF char 2-4 cosine"
 # The towers: "linear" (learned TF-IDF n-gram weights, from scratch, bce on the labels) and
 # "pretrained" (all-MiniLM-L6-v2 fine-tuned with CoSENT, 4 epochs of batches of 32, as
 # sentence-transformers fine-tunes on STS-B) and "mpnet" (the same with all-mpnet-base-v2).
-# See docs/recipes/text_pairs.md.
+# A variant with "reranker" also trains a cross-encoder on the same encoder, fused with its
+# tower (`train-reranker ARGS --model TOWER`), and reports it in a row of its own whose "+ head"
+# column is the cross-encoder + tower score. See docs/recipes/text_pairs.md.
 VARIANTS: dict[str, dict[str, Any]] = {
     "linear": {
         "args": ["--tower", "text", "--architecture", "linear", "--embedding-dim", "512", "--fields", "text"],
@@ -65,6 +74,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
         ],
         "batch_size": 32,
         "epochs": {"mrpc": 4, "stsb": 4, "sick": 12},  # SICK's valid Spearman rose until 12
+        # `simsearch train-reranker --model TOWER` on the same encoder (BERT's pooler).
+        "reranker": ["--epochs", "4"],
     },
     # all-mpnet-base-v2 (12 layers, width 768; about 3x MiniLM's time per step here), same recipe.
     "mpnet": {
@@ -75,6 +86,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "batch_size": 32,
         # STS-B measured at 2 (24 min per epoch here); MRPC and SICK not run with MPNet yet.
         "epochs": {"mrpc": 2, "stsb": 2, "sick": 4},
+        # Mean pooling, as all-mpnet-base-v2 was trained to pool (22 min per epoch here).
+        "reranker": [
+            "--pretrained", "all-mpnet-base-v2", "--pooling", "mean", "--sequence-length", "128",
+            "--epochs", "3",
+        ],
     },
 }  # fmt: skip
 # Per corpus: STS-B and SICK train and stop on the graded score; MRPC is judged by accuracy
@@ -175,30 +191,43 @@ def run(
         model = work_dir / "models" / f"{name}-{variant}"
         args = [*setup["args"], *CORPUS_ARGS[name], *(extra_train_args or [])]
         minutes = train(folder, model, epochs, args, setup["batch_size"])
+        reranked: list[str | Path] = []
+        if "reranker" in setup:
+            reranker = work_dir / "models" / f"{name}-{variant}-reranker"
+            cross_minutes = train_once(
+                reranker, "--quiet", "--pairs", folder / "train.csv", "--valid-pairs", folder / "valid.csv",
+                "--catalog", folder / "catalog.csv", "--model", model, *setup["reranker"], *CORPUS_ARGS[name],
+                command="train-reranker",
+            )  # fmt: skip
+            reranked = ["--reranker", reranker]
         report = evaluate_json(
-            "--model",
-            model,
-            "--pairs",
-            folder / "test.csv",
-            "--catalog",
-            folder / "catalog.csv",
-            "--score-column",
-            "score",
-            "--k",
-            "1,5,10",
-        )
+            "--model", model, "--pairs", folder / "test.csv", "--catalog", folder / "catalog.csv",
+            "--score-column", "score", "--k", "1,5,10", *reranked,
+        )  # fmt: skip
         (work_dir / f"{name}-{variant}-report.json").write_text(json.dumps(report, indent=1))
         base = tfidf_baseline(folder, criterion=CRITERION.get(name, "f1"))
         rows.extend(_rows(name, variant, report, base, minutes))
+        if reranked:
+            both = None if minutes is None or cross_minutes is None else minutes + cross_minutes
+            rows.extend(_rows(name, variant, report, base, both, fused=True))
     return rows
 
 
 def _rows(
-    name: str, variant: str, report: dict[str, Any], base: dict[str, Any], minutes: float
+    name: str,
+    variant: str,
+    report: dict[str, Any],
+    base: dict[str, Any],
+    minutes: float | None,
+    fused: bool = False,
 ) -> list[dict]:
-    tower, head = report["pairs (tower distance)"], report.get("pairs (pairwise head)") or {}
-    graded, retrieval = report["graded similarity"], report["pair retrieval"]
-    dataset = f"{NAMES[name]} test ({variant} tower)"
+    """The quality-table rows of one corpus: the tower and its pairwise head, or (`fused`) the
+    tower and the cross-encoder + tower score in the head's column."""
+    tower, graded = report["pairs (tower distance)"], report["graded similarity"]
+    retrieval = report["pair retrieval"]
+    scorer = "cross-encoder + tower" if fused else "head"
+    head = report.get("pairs (cross-encoder + tower)" if fused else "pairs (pairwise head)") or {}
+    dataset = f"{NAMES[name]} test ({variant} tower{', cross-encoder re-ranker' if fused else ''})"
 
     def make(metric: str, t: float | None, h: float | None, b: float) -> dict[str, Any]:
         anchor, source = ANCHORS.get((name, metric), (None, None))
@@ -218,19 +247,16 @@ def _rows(
     out = [
         make("accuracy", pct(tower["accuracy"]), pct(head.get("accuracy")), pct(base["accuracy"])),
         make("F1", pct(tower["f1"]), pct(head.get("f1")), pct(base["f1"])),
-        make(
-            "recall@1 (paraphrase retrieval)",
-            pct(retrieval["recall@1"]),
-            None,
-            pct(base["retrieval"]["recall@1"]),
-        ),
     ]
+    if not fused:  # paraphrase retrieval is the tower's alone: evaluate does not re-rank it
+        recall = pct(retrieval["recall@1"]), None, pct(base["retrieval"]["recall@1"])
+        out.append(make("recall@1 (paraphrase retrieval)", *recall))
     if name == "stsb":
         out.append(
             make(
                 "spearman x100",
                 pct(graded["spearman (tower)"]),
-                pct(graded.get("spearman (head)")),
+                pct(graded.get(f"spearman ({scorer})")),
                 pct(base["spearman"]),
             )
         )
@@ -238,7 +264,10 @@ def _rows(
         r = lambda v: None if v is None else round(v, 3)  # noqa: E731
         out.append(
             make(
-                "pearson r", r(graded["pearson (tower)"]), r(graded.get("pearson (head)")), r(base["pearson"])
+                "pearson r",
+                r(graded["pearson (tower)"]),
+                r(graded.get(f"pearson ({scorer})")),
+                r(base["pearson"]),
             )
         )
     return out
