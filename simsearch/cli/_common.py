@@ -42,6 +42,13 @@ def load_data(
     return load_items(path, fields=fields, image_size=size, labelled=labelled)
 
 
+def model_fields(model: Any) -> list[str] | None:
+    """The catalogue fields a siamese model reads (text then numeric; None for images)."""
+    spec = model.config["inputs"]
+    fields = [*spec.get("text_fields", []), *spec.get("numeric_fields", [])]
+    return fields or None
+
+
 def load_catalogs(paths: tuple[Path, ...], fields: list[str] | None) -> tuple[Items, Items | None]:
     from simsearch.data.loaders import load_table
 

@@ -13,6 +13,7 @@ from simsearch.cli._common import (
     echo_report,
     load_catalogs,
     load_pair_file,
+    model_fields,
     split_list,
 )
 from simsearch.cli._identify import (
@@ -126,7 +127,7 @@ def evaluate(model_dir: Path | None, index_dir: Path | None, **options: Any) -> 
     from simsearch.models.siamese import SiameseModel
 
     model = SiameseModel.load(model_dir)
-    fields = split_list(options["fields"]) or _model_fields(model)
+    fields = split_list(options["fields"]) or model_fields(model)
     embeddings: Any = None
     labels: Any = None
     if options["data"]:
@@ -243,12 +244,6 @@ def _lake_runs(model: Any, path: Path) -> dict[str, Any]:
         model.encode, load_lake_runs(path, image_size=tuple(size)), metric=model.metric
     )
     return {"accuracy": result.accuracy, "ci95": list(result.ci95), "trials": result.n_trials}
-
-
-def _model_fields(model: Any) -> list[str] | None:
-    spec = model.config["inputs"]
-    fields = [*spec.get("text_fields", []), *spec.get("numeric_fields", [])]
-    return fields or None
 
 
 def _write_plots(folder: Path, result: Any, model: Any, embeddings: Any, labels: Any) -> Path:

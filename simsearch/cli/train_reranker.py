@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from simsearch.cli._common import combine, load_catalogs, load_pair_file, split_list
+from simsearch.cli._common import combine, load_catalogs, load_pair_file, model_fields, split_list
 from simsearch.errors import ConfigError
 
 _PATH = click.Path(exists=True, path_type=Path)
@@ -112,13 +112,7 @@ def train_reranker(**options: Any) -> None:
     from simsearch.models.cross import train_reranker as train
 
     fields = split_list(options["fields"])
-    left, right = load_catalogs(options["catalog"], fields)
-    catalog, offset = combine(left, right)
-    score = options["score_column"]
-    pairs = load_pair_file(options["pairs"], left, right, offset, score)
-    valid = (
-        load_pair_file(options["valid_pairs"], left, right, offset, score) if options["valid_pairs"] else None
-    )
+    loaded = fields
     tower, reference = None, None
     if options["model_dir"]:
         from simsearch.engine import model_hash
@@ -126,6 +120,16 @@ def train_reranker(**options: Any) -> None:
 
         tower = SiameseModel.load(options["model_dir"])
         reference = {"model": str(options["model_dir"].resolve()), "sha256": model_hash(options["model_dir"])}
+        # The tower's fields too (its distances are fused), checked before the training.
+        if fields:
+            loaded = [*fields, *(f for f in model_fields(tower) or [] if f not in fields)]
+    left, right = load_catalogs(options["catalog"], loaded)
+    catalog, offset = combine(left, right)
+    score = options["score_column"]
+    pairs = load_pair_file(options["pairs"], left, right, offset, score)
+    valid = (
+        load_pair_file(options["valid_pairs"], left, right, offset, score) if options["valid_pairs"] else None
+    )
     cross = train(
         catalog,
         pairs,

@@ -423,6 +423,15 @@ def train_reranker(
         raise DataError("Expected text or record items for a cross-encoder. Received: images")
     fields = list(fields) if fields else list(catalog.fields)
     texts = np.asarray(item_texts(catalog.fields, fields), dtype=object)
+    if tower is not None:  # its distances are fused after the training: check its fields first
+        spec = tower.config.get("inputs", {})
+        needed = [*spec.get("text_fields", []), *spec.get("numeric_fields", [])]
+        missing = [name for name in needed if name not in catalog.fields]
+        if missing:
+            raise DataError(
+                f"Expected the tower's fields {needed} in the catalogue too (for the fusion). "
+                f"Missing: {missing}"
+            )
     graded = pairs.score is not None
     if graded:
         assert pairs.score is not None  # for mypy

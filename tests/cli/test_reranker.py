@@ -352,3 +352,25 @@ def test_dedup_reranker_uses_its_calibration_and_refuses_what_it_cannot_do(
             ],
         )
         assert bad.exit_code == 1 and "Expected --reranker with --rerank on the local engine" in bad.output
+
+
+def test_reranker_reading_other_fields_than_the_model_still_fuses(corpus: Path, tmp_path: Path) -> None:
+    """--fields picks what the cross-encoder reads; the --model's own fields are loaded too, for
+    its fused distances (they were left out, and the run failed after its training)."""
+    rows = (corpus / "catalog.csv").read_text().splitlines()[1:]
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text("id,text,title\n" + "".join(f"{r},{r.split(',')[1].upper()}\n" for r in rows))
+    model, reranker = tmp_path / "model", tmp_path / "cross"
+    invoke(
+        "train", "--pairs", str(corpus / "train.csv"), "--catalog", str(catalog), "--tower", "text",
+        "--fields", "text", "--architecture", "linear", "--out", str(model), *TINY,
+    )  # fmt: skip
+    result = invoke(
+        "train-reranker", "--pairs", str(corpus / "train.csv"), "--valid-pairs", str(corpus / "valid.csv"),
+        "--catalog", str(catalog), "--fields", "title", "--score-column", "score",
+        "--pretrained", str(corpus / "bert"), "--epochs", "1", "--batch-size", "8", "--sequence-length", "32",
+        "--model", str(model), "--out", str(reranker), "--quiet",
+    )  # fmt: skip
+    assert "Saved cross-encoder re-ranker (title)" in result.output  # type: ignore[attr-defined]
+    config = json.loads((reranker / "config.json").read_text())
+    assert config["fields"] == ["title"] and config["fusion"]["validation"]["pairs"] == 40

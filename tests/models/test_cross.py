@@ -154,6 +154,24 @@ def test_bad_inputs_name_what_was_expected(tiny: tuple[Path, dict[str, np.ndarra
         CrossEncoder.load(tmp_path / "nowhere")
 
 
+def test_a_tower_whose_fields_are_missing_is_refused_before_training(
+    tiny: tuple[Path, dict[str, np.ndarray]],
+) -> None:
+    from types import SimpleNamespace
+
+    from simsearch.data.items import Items
+    from simsearch.data.pairs import Pairs
+    from simsearch.models.cross import train_reranker
+
+    catalog = Items(
+        ids=np.array(["a", "b"]), labels=np.array([-1, -1]), classes=(), fields={"title": np.array(LEFT[:2])}
+    )
+    pairs = Pairs(left=np.array([0]), right=np.array([1]), same=np.array([1], np.int8))
+    tower = SimpleNamespace(config={"inputs": {"text_fields": ["name"], "numeric_fields": ["price"]}})
+    with pytest.raises(DataError, match=r"tower's fields \['name', 'price'\].*Missing: \['name', 'price'\]"):
+        train_reranker(catalog, pairs, valid_pairs=pairs, pretrained=tiny[0], max_length=16, tower=tower)
+
+
 def test_fusion_recovers_known_weights_and_fuses_by_its_formula() -> None:
     # SYNTHETIC scores: targets built exactly from the two features.
     rng = np.random.default_rng(0)
