@@ -43,10 +43,10 @@ def load_data(
 
 
 def model_fields(model: Any) -> list[str] | None:
-    """The catalogue fields a siamese model reads (text then numeric; None for images)."""
-    spec = model.config["inputs"]
-    fields = [*spec.get("text_fields", []), *spec.get("numeric_fields", [])]
-    return fields or None
+    """The catalogue fields a loaded siamese model reads (text then numeric; None for images)."""
+    from simsearch.models.inputs import input_fields  # Keras is loaded with the model already
+
+    return input_fields(model.config["inputs"]) or None
 
 
 def load_catalogs(paths: tuple[Path, ...], fields: list[str] | None) -> tuple[Items, Items | None]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from simsearch.cli._common import load_data
+from simsearch.cli._common import load_data, model_fields
 from simsearch.data.items import Items
 
 _GRID_QUERIES = 8
@@ -40,7 +40,7 @@ def identify(index_dir: Path, probes_path: Path, options: dict[str, Any]) -> tup
 
     engine = SearchEngine.load(index_dir)
     model = engine.model
-    probes = load_for_model(probes_path, model, _fields(model))
+    probes = load_for_model(probes_path, model, model_fields(model))
     ks = sorted({int(k) for k in options["ks"]})
     hits = engine.search(items=probes.content(), k=max(ks), rerank=0)
     gallery = {hit_class(h) for h in _gallery_hits(engine)}
@@ -79,11 +79,6 @@ def _threshold(model: Any, options: dict[str, Any]) -> float:
     if model.threshold.get("distance") is None:
         raise ModelDirError("Expected a calibrated distance threshold in the model. Received: none")
     return float(model.threshold["distance"])
-
-
-def _fields(model: Any) -> list[str] | None:
-    spec = model.config["inputs"]
-    return [*spec.get("text_fields", []), *spec.get("numeric_fields", [])] or None
 
 
 def _gallery_hits(engine: Any) -> list[Any]:

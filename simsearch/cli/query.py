@@ -95,10 +95,9 @@ def _queries(source: str, options: dict[str, Any], engine: Any) -> tuple[list[An
         records = [json_record(r, "--record") for r in options["records"]]
         return records, {"items": records}
     from simsearch.data.loaders import load_table
+    from simsearch.models.inputs import input_fields
 
-    spec = engine.model.config["inputs"]
-    fields = [*spec.get("text_fields", []), *spec.get("numeric_fields", [])]
-    table = load_table(options["queries"], fields=fields)
+    table = load_table(options["queries"], fields=input_fields(engine.model.config["inputs"]))
     return [str(i) for i in table.ids], {"items": table.content()}
 
 

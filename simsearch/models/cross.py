@@ -41,6 +41,7 @@ from keras import layers
 from simsearch.data.items import Items
 from simsearch.data.pairs import Pairs
 from simsearch.errors import ConfigError, DataError, ModelDirError
+from simsearch.models.inputs import input_fields
 from simsearch.models.tokenizer import parse_tokenizer, record_texts
 
 __all__ = ["CROSS_FORMAT_VERSION", "CrossEncoder", "fit_fusion", "fuse", "item_texts", "train_reranker"]
@@ -424,8 +425,7 @@ def train_reranker(
     fields = list(fields) if fields else list(catalog.fields)
     texts = np.asarray(item_texts(catalog.fields, fields), dtype=object)
     if tower is not None:  # its distances are fused after the training: check its fields first
-        spec = tower.config.get("inputs", {})
-        needed = [*spec.get("text_fields", []), *spec.get("numeric_fields", [])]
+        needed = input_fields(tower.config.get("inputs", {}))
         missing = [name for name in needed if name not in catalog.fields]
         if missing:
             raise DataError(

@@ -12,9 +12,15 @@ import numpy.typing as npt
 
 from simsearch.errors import DataError
 
-__all__ = ["image_inputs", "prepare_inputs", "table_inputs"]
+__all__ = ["image_inputs", "input_fields", "prepare_inputs", "table_inputs"]
 
 TEXT_INPUT = "text"
+
+
+def input_fields(spec: Mapping[str, Any]) -> list[str]:
+    """The catalogue fields a model's input `spec` reads: its text fields, then its numeric ones
+    (none for images)."""
+    return [*spec.get("text_fields", []), *spec.get("numeric_fields", [])]
 
 
 def prepare_inputs(content: Any, kind: str, spec: Mapping[str, Any]) -> Any:
