@@ -49,7 +49,10 @@ def compare(model_dir: Path, a: str, b: str, as_json: bool, reranker: Path | Non
         return
     verdict = "SAME" if result.same else "DIFFERENT"
     click.echo(f"distance ({model.metric}): {result.distance:.4f}")
-    click.echo(f"head probability:   {result.probability:.4f}")
+    trained = model.config.get("head", {}).get("trained", True)
+    label = "head probability:" if trained else "head score:"
+    note = "" if trained else " (head not trained: not a calibrated probability)"
+    click.echo(f"{label:<20}{result.probability:.4f}{note}")
     click.echo(
         f"decision:           {verdict} by {result.decided_by} "
         f"(calibrated thresholds: {_thresholds(result.threshold)})"

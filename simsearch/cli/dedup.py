@@ -35,9 +35,10 @@ def _common_options(command: Any) -> Any:
         click.option("-k", "--k", "k", type=int, default=10, show_default=True, help="Candidates per item."),
         click.option(
             "--rerank/--no-rerank",
-            default=True,
-            show_default=True,
-            help="Re-score candidates with the model's pairwise head and keep by its probability.",
+            default=None,
+            help="Re-score candidates with the model's pairwise head and keep by its probability "
+            "(--rerank), or keep by the distance (--no-rerank). Default: the head decides only "
+            "when it was trained and beat the distance on held-out data; else the distance does.",
         ),
         click.option(
             "--threshold",
@@ -252,17 +253,36 @@ class _Job:
 
 def _check_reranker(options: dict[str, Any]) -> None:
     """--reranker needs --rerank and the local engine: checked before anything is read."""
-    if options["reranker_dir"] is not None and (not options["rerank"] or options["engine"] == "dask"):
+    if options["reranker_dir"] is not None and (options["rerank"] is False or options["engine"] == "dask"):
         raise ConfigError(
             "Expected --reranker with --rerank on the local engine. Received: "
-            + ("--no-rerank" if not options["rerank"] else "--engine dask")
+            + ("--no-rerank" if options["rerank"] is False else "--engine dask")
         )
+
+
+def _head_decides(index_dir: Path, options: dict[str, Any]) -> bool:
+    """The model's own rule, read without loading it: does its head decide (trained, and it beat
+    the distance on held-out data)? A cross-encoder re-ranker, when given, always does."""
+    import json
+
+    from simsearch.index import read_manifest
+
+    if options["reranker_dir"] is not None:
+        return True
+    if options["model_dir"] is not None:
+        config = json.loads((Path(options["model_dir"]) / "config.json").read_text())
+        head = config.get("head", {})
+    else:
+        head = read_manifest(index_dir).get("extra", {})
+    return bool(head.get("decides", head.get("rerank_default", False)))
 
 
 def _open(index_dir: Path, options: dict[str, Any], need_model: bool = False) -> _Job:
     from simsearch.index import load_index, read_manifest
 
-    rerank = bool(options["rerank"])
+    chosen = options["rerank"] is not None
+    rerank = bool(options["rerank"]) if chosen else _head_decides(index_dir, options)
+    options = {**options, "rerank": rerank}
     if not rerank and options["max_distance"] is not None:
         raise ConfigError("Expected --max-distance only with --rerank (else use --threshold). Received: both")
     reranker = options["reranker_dir"]
@@ -282,6 +302,12 @@ def _open(index_dir: Path, options: dict[str, Any], need_model: bool = False) ->
         threshold, curves = extra.get("threshold") or {}, extra.get("calibration") or {}
     key = "distance" if not rerank else "probability" if reranker is None else "cross-encoder score"
     value, rule = _threshold(options, key, threshold, curves)
+    if not chosen and options["reranker_dir"] is None:
+        rule = (
+            f"the head decides (it beat the distance on held-out data): {rule}"
+            if rerank
+            else f"the distance decides (the head did not beat it on held-out data): {rule}"
+        )
     if rerank:
         if reranker is not None and options["threshold"] is None:
             value = min(max(value, 0.0), 1.0)  # a fused score's calibrated cut; its scores are clipped

@@ -114,9 +114,11 @@ _PATH = click.Path(exists=True, path_type=Path)
     "mobilenetv3_large, efficientnet_b0; see --backbone-weights), linear (one dense layer started "
     "as PCA + within-class whitening of the training images) or pixels (raw pixels, nothing "
     "learned: the baseline). Record: linear (default, learned TF-IDF n-gram weights) "
-    "or mlp or hybrid (linear beside a pretrained sentence encoder). Text: sequence (default: "
-    "words + conv/GRU/mean pooling + char n-grams), linear or pretrained (a sentence encoder, "
-    "see --pretrained).",
+    "or mlp or hybrid (linear beside a pretrained sentence encoder). Text: linear (default: "
+    "learned TF-IDF n-gram weights, TF-IDF cosine before training), sequence (words + "
+    "conv/GRU/mean pooling + char n-grams) or pretrained (a sentence encoder, see --pretrained). "
+    "Whatever the choice, the non-learned baseline (raw pixels, TF-IDF) is measured beside it and "
+    "saved instead when training does not beat it on held-out data.",
 )
 @click.option(
     "--pretrained",
@@ -177,6 +179,14 @@ _PATH = click.Path(exists=True, path_type=Path)
     show_default=True,
     help="Epochs without improvement before stopping.",
 )
+@click.option(
+    "--baseline-check/--no-baseline-check",
+    default=True,
+    show_default=True,
+    help="Measure the non-learned baseline (raw pixels, TF-IDF) and the untrained tower beside "
+    "the trained one on the held-out data and save whichever is best; --no-baseline-check "
+    "always saves the trained tower.",
+)
 @click.option("--val-fraction", type=float, default=0.2, show_default=True)
 @click.option("--head-epochs", type=int, default=10, show_default=True)
 @click.option(
@@ -210,20 +220,18 @@ def train(**options: Any) -> None:
         )
     if options["pairs"] and options["tower"] == "image":
         raise ConfigError("Expected a text or record tower with --pairs. Received: tower='image'")
-    from simsearch.models.training import TrainConfig, train_items, train_pairs
+    from simsearch.data.requirements import check_items_trainable, check_pairs_trainable
 
-    config = _train_config(options, TrainConfig)
-    settings = _tower_settings(options)
     fields = split_list(options["fields"])
+    settings = _tower_settings(options)
+    # The data are read and checked before the model code (and TensorFlow) loads.
     if options["data"]:
         items = load_data(options["data"], fields=fields, image_size=options["image_size"])
+        check_items_trainable(items)
         val = (
             load_data(options["val_data"], fields=fields, image_size=options["image_size"])
             if options["val_data"]
             else None
-        )
-        model = train_items(
-            items, tower=options["tower"], tower_settings=settings, config=config, val_items=val
         )
     else:
         left, right = load_catalogs(options["catalog"], fields)
@@ -235,6 +243,15 @@ def train(**options: Any) -> None:
             if options["valid_pairs"]
             else None
         )
+        check_pairs_trainable(pairs, held_out=val_pairs is not None)
+    from simsearch.models.training import TrainConfig, train_items, train_pairs
+
+    config = _train_config(options, TrainConfig)
+    if options["data"]:
+        model = train_items(
+            items, tower=options["tower"], tower_settings=settings, config=config, val_items=val
+        )
+    else:
         model = train_pairs(
             catalog,
             pairs,
@@ -266,6 +283,7 @@ def _train_config(options: dict[str, Any], cls: type) -> Any:
         monitor=options["monitor"],
         patience=options["patience"],
         val_fraction=options["val_fraction"],
+        keep_baseline=options["baseline_check"],
         head_epochs=options["head_epochs"],
         threshold_criterion=options["threshold_criterion"],
         seed=options["seed"],
@@ -282,7 +300,7 @@ ARCHITECTURES = {
         *("pixels", "linear"),
     ),
     "record": ("linear", "mlp", "hybrid"),
-    "text": ("sequence", "linear", "pretrained"),
+    "text": ("linear", "sequence", "pretrained"),
 }
 ENCODER_ARCHITECTURES = ("pretrained", "hybrid")  # towers with a pretrained sentence encoder
 BACKBONE_ARCHITECTURES = ("mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0")
@@ -370,13 +388,28 @@ def _summary(model: Any, out: Path) -> None:
     threshold = model.threshold
     head = model.config.get("head", {})
     click.echo(f"Saved {model.kind} model ({model.dim}-d, {model.metric}) to {out}")
-    click.echo(
-        f"Calibrated thresholds: distance <= {threshold.get('distance'):.4f}, "
-        f"head probability >= {threshold.get('probability'):.4f} ({threshold.get('criterion')})"
-    )
-    if head:
+    validation = model.config.get("validation")
+    if validation:
+        from simsearch.models.selection import describe
+
+        click.echo(describe(validation))
+    parts = [f"distance <= {threshold['distance']:.4f}"]
+    if threshold.get("probability") is not None:
+        parts.append(f"head probability >= {threshold['probability']:.4f}")
+    click.echo(f"Calibrated thresholds: {', '.join(parts)} ({threshold.get('criterion')})")
+    if head.get("decides", head.get("rerank_default")):
         click.echo(
-            f"Held-out re-ranking of the top {head['depth']}: precision@1 {head['tower_precision_at_1']:.4f} "
-            f"by distance, {head['head_precision_at_1']:.4f} by the head; re-ranking "
-            f"{'on' if head['rerank_default'] else 'off'} by default"
+            f"The head decides: on held-out data it beat the distance (precision@1 "
+            f"{head['head_precision_at_1']:.4f} against {head['tower_precision_at_1']:.4f}, average "
+            f"precision {head['head_ap']:.4f} against {head['distance_ap']:.4f}); re-ranking of the "
+            f"top {head['depth']} on by default"
         )
+    elif head.get("trained", True) and "head_precision_at_1" in head:
+        click.echo(
+            f"The distance decides: the head did not beat it on held-out data (precision@1 "
+            f"{head['head_precision_at_1']:.4f} against {head['tower_precision_at_1']:.4f}, average "
+            f"precision {head['head_ap']:.4f} against {head['distance_ap']:.4f}); re-ranking off by default"
+        )
+    else:
+        reason = head.get("reason", "no held-out group had a match and enough negatives")
+        click.echo(f"The distance decides: the head was not trained ({reason}); re-ranking off by default")

@@ -12,6 +12,7 @@ import contextlib
 import functools
 import io
 import logging
+import os
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
@@ -123,12 +124,23 @@ def _image_tree(root: Path) -> Iterator[Tree]:
 
 
 def _folder_tree(root: Path) -> Tree:
+    """The image files under `root`, following symbolic links to folders and files (a class
+    folder that links elsewhere is read); a link back to a folder already walked is skipped."""
     tree: Tree = {}
-    for file in sorted(root.rglob("*")):
-        rel = PurePosixPath(file.relative_to(root).as_posix())
-        if _is_image(rel) and file.is_file():
-            tree[rel] = file.read_bytes
-    return tree
+    seen: set[str] = set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs.sort()
+        for name in files:
+            file = Path(folder, name)
+            rel = PurePosixPath(file.relative_to(root).as_posix())
+            if _is_image(rel) and file.is_file():
+                tree[rel] = file.read_bytes
+    return dict(sorted(tree.items()))
 
 
 def _zip_tree(archive: zipfile.ZipFile) -> Tree:

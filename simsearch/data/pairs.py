@@ -16,7 +16,7 @@ from simsearch.data._sampling import ClassMembers, check_count, other_classes
 from simsearch.data.items import Items
 from simsearch.errors import ConfigError, DataError
 
-__all__ = ["Pairs", "make_pairs", "split_by_class", "split_by_group"]
+__all__ = ["Pairs", "make_pairs", "split_by_class", "split_by_group", "split_within_classes"]
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,35 @@ def split_by_class(
         `(train, val)`, both keeping the full `classes` tuple so labels stay comparable.
     """
     in_val = _held_out(items.labels.astype(str), items.labels >= 0, val_fraction, seed, "classes")
+    return items.subset(~in_val), items.subset(in_val)
+
+
+def split_within_classes(
+    items: Items, *, val_fraction: float = 0.2, seed: int = 0
+) -> tuple[Items, Items]:
+    """Hold out `val_fraction` of each class's items (at least one, never its last one), for
+    data with too few classes to hold whole classes out: validation then asks what the use
+    asks, new items of known classes searched against the others.
+
+    Classes with a single item stay in train; unlabelled items too.
+
+    Returns:
+        `(train, val)`, both keeping the full `classes` tuple.
+    """
+    if not 0.0 < val_fraction < 1.0:
+        raise ConfigError(f"Expected val_fraction in (0, 1). Received: val_fraction={val_fraction}")
+    rng = np.random.default_rng(seed)
+    in_val = np.zeros(len(items), bool)
+    for label in np.unique(items.labels[items.labels >= 0]):
+        rows = np.flatnonzero(items.labels == label)
+        if len(rows) >= 2:
+            n_val = min(len(rows) - 1, max(1, round(len(rows) * val_fraction)))
+            in_val[rng.choice(rows, size=n_val, replace=False)] = True
+    if not in_val.any():
+        raise DataError(
+            "Expected a class with at least 2 items to hold one out for validation. "
+            f"Received: {len(np.unique(items.labels[items.labels >= 0]))} classes of 1 item each"
+        )
     return items.subset(~in_val), items.subset(in_val)
 
 

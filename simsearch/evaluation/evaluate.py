@@ -13,7 +13,7 @@ import numpy.typing as npt
 from simsearch.data.pairs import Pairs, make_pairs
 from simsearch.errors import DataError
 from simsearch.evaluation.correlation import pearson, spearman
-from simsearch.evaluation.metrics import calibrate_threshold, equal_error_rate, pair_metrics
+from simsearch.evaluation.metrics import calibrate_threshold, equal_error_rate, pair_metrics, reliability
 from simsearch.evaluation.oneshot import n_way_k_shot_accuracy
 from simsearch.evaluation.retrieval import pair_retrieval_metrics, retrieval_metrics
 
@@ -71,6 +71,15 @@ def _pair_sections(
             notes.append("No stored head threshold: calibrated on these pairs (optimistic).")
         sections["pairs (pairwise head)"] = pair_metrics(same, probabilities, float(stored["probability"]))
         sections["pairs (pairwise head)"]["eer"] = equal_error_rate(same, probabilities)
+        rows, ece = reliability(same, probabilities)
+        sections["pairs (pairwise head)"]["expected_calibration_error"] = ece
+        # Is the head's score a probability? Predicted against observed, bin by bin.
+        sections["reliability (pairwise head)"] = {
+            f"p {row['low']:.1f}-{row['high']:.1f}": (
+                f"n {row['n']}, predicted {row['predicted']:.3f}, observed {row['observed']:.3f}"
+            )
+            for row in rows
+        }
     return sections, distances, probabilities
 
 

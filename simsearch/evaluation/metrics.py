@@ -216,6 +216,37 @@ def pair_metrics(same: npt.ArrayLike, scores: npt.ArrayLike, threshold: float) -
     }
 
 
+def reliability(
+    same: npt.ArrayLike, probabilities: npt.ArrayLike, bins: int = 10
+) -> tuple[list[dict[str, float]], float]:
+    """How well predicted probabilities match observed frequencies on labelled pairs.
+
+    Returns:
+        `(rows, ece)`: one row per non-empty bin of `[low, high)` (the last bin closed), with
+        `low`, `high`, `n`, `predicted` (mean probability) and `observed` (share of same pairs);
+        `ece` is the expected calibration error, `sum(n / N * |predicted - observed|)`.
+
+    Example:
+        >>> rows, ece = reliability([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9], bins=2)
+        >>> round(ece, 2)
+        0.15
+    """
+    same_arr, p = _check_pairs(same, probabilities)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, bins - 1)
+    rows, ece = [], 0.0
+    for b in range(bins):
+        chosen = which == b
+        n = int(chosen.sum())
+        if not n:
+            continue
+        predicted, observed = float(p[chosen].mean()), float(same_arr[chosen].mean())
+        rows.append({"low": float(edges[b]), "high": float(edges[b + 1]), "n": n,
+                     "predicted": predicted, "observed": observed})  # fmt: skip
+        ece += n / len(p) * abs(predicted - observed)
+    return rows, float(ece)
+
+
 CRITERIA = ("f1", "accuracy")
 
 

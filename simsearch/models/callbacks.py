@@ -18,7 +18,7 @@ from simsearch.evaluation.metrics import average_precision, roc_auc
 from simsearch.evaluation.oneshot import n_way_k_shot_accuracy
 from simsearch.evaluation.retrieval import retrieval_metrics
 
-__all__ = ["PairValidation", "RetrievalValidation"]
+__all__ = ["PairValidation", "RetrievalValidation", "catalogue_retrieval", "pair_validation_metrics"]
 
 
 def _encode(tower: keras.Model, x: Any) -> npt.NDArray[np.float32]:
@@ -27,7 +27,15 @@ def _encode(tower: keras.Model, x: Any) -> npt.NDArray[np.float32]:
 
 class RetrievalValidation(keras.callbacks.Callback):
     """Log `val_precision_at_1`, `val_recall_at_5` and `val_oneshot` (N-way one-shot accuracy,
-    within groups when given) on held-out classes."""
+    within groups when given) on held-out items.
+
+    Without `catalogue`, every held-out item queries the other held-out ones. With
+    `catalogue=(x, labels)`, each held-out item queries the catalogue and the other held-out
+    items, as a search runs against a whole indexed catalogue: training items of the same
+    classes (a new photo of a known person), or of other classes, as distractors that a catalogue
+    of everything holds (held-out classes). `val_oneshot` is drawn among the held-out items
+    alone, when `n_way >= 2`.
+    """
 
     def __init__(
         self,
@@ -39,19 +47,38 @@ class RetrievalValidation(keras.callbacks.Callback):
         metric: str = "cosine",
         n_way: int = 20,
         n_trials: int = 500,
+        catalogue: tuple[Any, npt.NDArray[np.int64]] | None = None,
     ) -> None:
         super().__init__()
         self.tower, self.x_val, self.labels = tower, x_val, labels
         self.groups, self.metric = groups, metric
         self.n_way, self.n_trials = n_way, n_trials
+        self.catalogue = catalogue
+
+    @property
+    def n_queries(self) -> int:
+        return int((self.labels >= 0).sum())
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if logs is None:
-            return
-        embeddings = _encode(self.tower, self.x_val)
-        retrieval = retrieval_metrics(embeddings, self.labels, ks=(1, 5), metric=self.metric)  # type: ignore[arg-type]
-        logs["val_precision_at_1"] = float(retrieval["precision@1"])
-        logs["val_recall_at_5"] = float(retrieval["recall@5"])
+        if logs is not None:
+            logs.update(self.measure())
+
+    def measure(self, tower: keras.Model | None = None) -> dict[str, float]:
+        """The validation metrics of `tower` (default: the one being trained)."""
+        tower = tower or self.tower
+        embeddings = _encode(tower, self.x_val)
+        logs: dict[str, float]
+        if self.catalogue is not None:
+            x_catalogue, catalogue_labels = self.catalogue
+            logs = catalogue_retrieval(
+                embeddings, self.labels, _encode(tower, x_catalogue), catalogue_labels, self.metric
+            )
+        else:
+            retrieval = retrieval_metrics(embeddings, self.labels, ks=(1, 5), metric=self.metric)  # type: ignore[arg-type]
+            logs = {
+                "val_precision_at_1": float(retrieval["precision@1"]),
+                "val_recall_at_5": float(retrieval["recall@5"]),
+            }
         if self.n_way >= 2:
             groups = (
                 self.groups
@@ -68,6 +95,38 @@ class RetrievalValidation(keras.callbacks.Callback):
                 seed=0,
             )
             logs["val_oneshot"] = float(result.accuracy)
+        return logs
+
+
+def catalogue_retrieval(
+    xq: npt.NDArray[np.float32],
+    q_labels: npt.NDArray[np.int64],
+    xb: npt.NDArray[np.float32],
+    b_labels: npt.NDArray[np.int64],
+    metric: str = "cosine",
+) -> dict[str, float]:
+    """`val_precision_at_1` and `val_recall_at_5` of queries `xq` searched, by brute force, in
+    the catalogue `xb` plus the other queries (each query leaves itself out)."""
+    keep = q_labels >= 0
+    xq, q_labels = xq[keep], q_labels[keep]
+    base = np.concatenate([xq, xb])
+    base_labels = np.concatenate([q_labels, b_labels])
+    if metric == "cosine":
+        xq, base = _unit(xq), _unit(base)
+    hits = np.zeros((len(xq), 5), bool)
+    for start in range(0, len(xq), 1024):
+        rows = np.arange(start, min(start + 1024, len(xq)))
+        if metric == "cosine":
+            d = -(xq[rows] @ base.T)
+        else:
+            d = (xq[rows] ** 2).sum(1)[:, None] - 2 * xq[rows] @ base.T + (base**2).sum(1)[None, :]
+        d[np.arange(len(rows)), rows] = np.inf  # the query itself
+        top = np.argsort(d, axis=1, kind="stable")[:, :5]
+        hits[rows, : top.shape[1]] = base_labels[top] == q_labels[rows, None]
+    return {
+        "val_precision_at_1": float(hits[:, 0].mean()),
+        "val_recall_at_5": float(hits.any(axis=1).mean()),
+    }
 
 
 def _groups_usable(groups: npt.NDArray[np.str_], labels: npt.NDArray[np.int64], n_way: int) -> bool:
@@ -82,23 +141,43 @@ class PairValidation(keras.callbacks.Callback):
         super().__init__()
         self.tower, self.x, self.pairs, self.metric = tower, x, pairs, metric
         self.rows = np.unique(np.concatenate([pairs.left, pairs.right]))
+        self.scores: list[npt.NDArray[np.float32]] = []
+
+    @property
+    def n_queries(self) -> int:
+        return len(self.pairs)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if logs is None:
-            return
-        subset = _take(self.x, self.rows)
-        encoded = _encode(self.tower, subset)
+        if logs is not None:
+            logs.update(self.measure())
+
+    def similarities(self, tower: keras.Model | None = None) -> npt.NDArray[np.float32]:
+        """`(n_pairs,)` similarity of each held-out pair: cosine, or minus the l2 distance."""
+        encoded = _encode(tower or self.tower, _take(self.x, self.rows))
         embeddings = np.zeros((int(self.rows.max()) + 1, encoded.shape[1]), np.float32)
         embeddings[self.rows] = encoded
         u, v = embeddings[self.pairs.left], embeddings[self.pairs.right]
         if self.metric == "cosine":
-            score = np.sum(_unit(u) * _unit(v), axis=1)
-        else:
-            score = -np.linalg.norm(u - v, axis=1)
-        logs["val_average_precision"] = float(average_precision(self.pairs.same, score))
-        logs["val_auc"] = float(roc_auc(self.pairs.same, score))
-        if self.pairs.score is not None:
-            logs["val_spearman"] = float(spearman(score, self.pairs.score))
+            return np.sum(_unit(u) * _unit(v), axis=1)
+        return -np.linalg.norm(u - v, axis=1)
+
+    def measure(self, tower: keras.Model | None = None) -> dict[str, float]:
+        """The validation metrics of `tower` (default: the one being trained); the pairs'
+        similarities are kept in `self.scores` (one array per call)."""
+        score = self.similarities(tower)
+        self.scores.append(score)
+        return pair_validation_metrics(self.pairs, score)
+
+
+def pair_validation_metrics(pairs: Pairs, score: npt.NDArray[np.float32]) -> dict[str, float]:
+    """`val_average_precision`, `val_auc` and, with graded pairs, `val_spearman` of `score`."""
+    logs = {
+        "val_average_precision": float(average_precision(pairs.same, score)),
+        "val_auc": float(roc_auc(pairs.same, score)),
+    }
+    if pairs.score is not None:
+        logs["val_spearman"] = float(spearman(score, pairs.score))
+    return logs
 
 
 def _unit(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

@@ -415,11 +415,17 @@ def rerank_report(
     depth: int = 20,
     max_queries: int = 5000,
     seed: int = 0,
+    query_rows: npt.NDArray[np.int64] | None = None,
 ) -> RerankReport:
-    """Measure what re-ranking the tower's top `depth` by the head does to precision@1."""
+    """Measure what re-ranking the tower's top `depth` by the head does to precision@1.
+
+    Every labelled row with a same-class other row is a query, or only those in `query_rows`
+    (held-out items searched among the training ones)."""
     rng = np.random.default_rng(seed)
     counts = np.bincount(labels[labels >= 0])
     valid = np.flatnonzero((labels >= 0) & (counts[np.maximum(labels, 0)] >= 2))
+    if query_rows is not None:
+        valid = np.intersect1d(valid, query_rows)
     queries = rng.choice(valid, size=min(max_queries, valid.size), replace=False)
     lists = neighbour_lists(embeddings, queries, depth)
     u = np.repeat(embeddings[queries], depth, axis=0)

@@ -77,10 +77,11 @@ class ImageTowerConfig:
 
 @dataclass(frozen=True)
 class TextTowerConfig:
-    """Settings of a text tower: word sequence with `pooling` plus a char n-gram TF-IDF bag
-    (`architecture="sequence"`), or the linear TF-IDF tower of `RecordTowerConfig` over the one
-    text (`"linear"`: char 2-4-gram and word bags with learned n-gram weights, a fixed random
-    projection to `embedding_dim`; untrained, its cosine is TF-IDF cosine).
+    """Settings of a text tower: the linear TF-IDF tower of `RecordTowerConfig` over the one
+    text (`architecture="linear"`, the default: char 2-4-gram and word bags with learned n-gram
+    weights, a fixed random projection to `embedding_dim`; untrained, its cosine is TF-IDF
+    cosine, the non-learned baseline), or a word sequence with `pooling` plus a char n-gram
+    TF-IDF bag (`"sequence"`, which lost to TF-IDF on a held-out similar-question set).
 
     `"pretrained"`: the sentence encoder `pretrained` (a known name or a model directory) as
     sentence-transformers runs it (mean pooling, L2 normalisation), fine-tuned by training
@@ -89,9 +90,9 @@ class TextTowerConfig:
     (`embedding_dim` does not apply).
     """
 
-    architecture: Literal["sequence", "linear", "pretrained"] = "sequence"
+    architecture: Literal["sequence", "linear", "pretrained"] = "linear"
     word_weight: float = 0.5
-    embedding_dim: int = 128
+    embedding_dim: int = 512
     pooling: Literal["conv", "gru", "mean"] = "conv"
     max_tokens: int = 20_000
     sequence_length: int = 64

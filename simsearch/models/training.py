@@ -19,16 +19,28 @@ import numpy as np
 import numpy.typing as npt
 
 from simsearch.data.items import Items
-from simsearch.data.pairs import Pairs, make_pairs, split_by_class
+from simsearch.data.pairs import Pairs, make_pairs, split_by_class, split_within_classes
+from simsearch.data.requirements import check_items_trainable, check_pairs_trainable
 from simsearch.errors import ConfigError, DataError
 from simsearch.evaluation.evaluate import pair_distances
 from simsearch.models import head_training
-from simsearch.models.callbacks import PairValidation, RetrievalValidation
+from simsearch.models.callbacks import PairValidation, RetrievalValidation, pair_validation_metrics
 from simsearch.models.head import build_head_model
 from simsearch.models.inputs import prepare_inputs
 from simsearch.models.layers import RandomAffine
 from simsearch.models.losses import ContrastiveLoss, CoSENTLoss, PairBCELoss, SoftmaxLoss, TripletLoss
 from simsearch.models.optimizers import build_optimizer, encoder_variables
+from simsearch.models.selection import (
+    CV_FOLDS,
+    MIN_VALIDATION_CLASSES,
+    SMALL_PAIR_SET,
+    Selection,
+    baseline_settings,
+    bootstrap_interval,
+    choose,
+    interval_for,
+    pair_folds,
+)
 from simsearch.models.siamese import SiameseModel
 from simsearch.models.tower_factory import TOWERS, build_tower
 from simsearch.models.trainers import EmbeddingTrainer, PairTrainer
@@ -71,6 +83,9 @@ class TrainConfig:
             `"f1"` or `"accuracy"`.
         checkpoint_dir: where the best weights are written during training (optional).
         log_dir: TensorBoard log directory (optional).
+        keep_baseline: save the non-learned baseline (or the untrained start state) instead
+            of the trained tower when training does not beat it on held-out data
+            (`simsearch.models.selection`); False always saves the trained tower.
     """
 
     loss: Literal["contrastive", "triplet", "bce", "softmax", "cosent"] = "softmax"
@@ -97,6 +112,7 @@ class TrainConfig:
     seed: int = 0
     checkpoint_dir: str | None = None
     log_dir: str | None = None
+    keep_baseline: bool = True
     verbose: Any = "auto"
 
     def __post_init__(self) -> None:
@@ -161,7 +177,9 @@ def _optimizer(config: TrainConfig, tower_model: keras.Model) -> keras.optimizer
     )
 
 
-def _callbacks(config: TrainConfig, validation: keras.callbacks.Callback, monitor: str) -> list[Any]:
+def _callbacks(config: TrainConfig, validation: keras.callbacks.Callback | None, monitor: str) -> list[Any]:
+    if validation is None:  # a fixed number of epochs, chosen beforehand
+        return [keras.callbacks.TensorBoard(log_dir=config.log_dir)] if config.log_dir else []
     mode = "min" if "loss" in monitor else "max"
     callbacks: list[Any] = [
         validation,
@@ -238,20 +256,46 @@ def train_items(
     """
     keras.utils.set_random_seed(config.seed)
     _check_tower(tower, items)
+    check_items_trainable(items)
+    split = "given" if val_items is not None else item_split(items, config.val_fraction)
     if val_items is None:
-        items, val_items = split_by_class(items, val_fraction=config.val_fraction, seed=config.seed)
+        divide = split_by_class if split == "classes" else split_within_classes
+        items, val_items = divide(items, val_fraction=config.val_fraction, seed=config.seed)
     train = rotate_classes(items) if config.rotate_classes else items
-    model_tower, spec, settings = build_tower(tower, train, tower_settings or {})
+    settings_in = tower_settings or {}
+    model_tower, spec, settings = build_tower(tower, train, settings_in)
     x_train = prepare_inputs(train.content(), tower, spec)
     x_val = prepare_inputs(val_items.content(), tower, spec)
     metric = "cosine" if settings.get("normalize", True) else "l2"
-    n_way = min(20, len(np.unique(val_items.labels[val_items.labels >= 0])))
+    n_way = 0 if split == "items" else min(20, _n_classes(val_items.labels))
     validation = RetrievalValidation(
-        model_tower, x_val, val_items.labels, groups=val_items.groups, metric=metric, n_way=n_way
+        model_tower,
+        x_val,
+        val_items.labels,
+        groups=val_items.groups,
+        metric=metric,
+        n_way=n_way,
+        catalogue=_validation_catalogue(x_train, train.labels, config.seed),
     )
+    start = validation.measure()
     monitor = config.monitor or "val_precision_at_1"
+    if monitor not in start:  # one-shot needs held-out classes; few classes hold out items
+        logger.warning(
+            "%s is not measured on held-out items of the training classes: early stopping "
+            "follows val_precision_at_1", monitor,
+        )  # fmt: skip
+        monitor = "val_precision_at_1"
     config = dataclasses.replace(config, monitor=monitor)  # the model's config says what was used
+    initial = model_tower.get_weights()
     history = _fit_tower(model_tower, tower, x_train, train.labels, config, validation, monitor)
+    selection = Selection(split, validation.n_queries, monitor)
+    model_tower, spec, settings = _select(
+        selection, (model_tower, spec, settings), initial, start, history, validation,
+        baseline=lambda s: build_tower(tower, train, s), settings_in=settings_in, kind=tower,
+        keep_baseline=config.keep_baseline,
+    )  # fmt: skip
+    if selection.chosen != "trained":
+        history = {}
     head, head_history, threshold, head_summary = _finish_head(
         model_tower,
         x_train,
@@ -261,13 +305,103 @@ def train_items(
         config,
         metric,
         cos_scale=_cos_scale(history, config),
+        fit_on_validation=split != "items",
     )
     history.update(head_history)
     model_config = _model_config(
         tower, spec, settings, metric, config, threshold, head_summary, history, dim=_width(model_tower)
     )
     model_config["classes"] = {"train": _n_classes(train.labels), "validation": _n_classes(val_items.labels)}
+    model_config["validation"] = selection.as_config()
     return SiameseModel(model_tower, head, model_config, history)
+
+
+MAX_DISTRACTORS = 5000  # training items searched beside the held-out ones at each validation
+
+
+def _validation_catalogue(
+    x_train: Any, labels: npt.NDArray[np.int64], seed: int
+) -> tuple[Any, npt.NDArray[np.int64]]:
+    """The training items (at most `MAX_DISTRACTORS`, drawn at random) that validation queries
+    search beside the held-out items: the catalogue of a real search holds everything."""
+    if len(labels) <= MAX_DISTRACTORS:
+        return x_train, labels
+    rows = np.sort(np.random.default_rng(seed).choice(len(labels), MAX_DISTRACTORS, replace=False))
+    x = {k: v[rows] for k, v in x_train.items()} if isinstance(x_train, dict) else x_train[rows]
+    return x, labels[rows]
+
+
+def item_split(items: Items, val_fraction: float) -> str:
+    """`"classes"` when enough classes can be held out whole for one-shot validation to mean
+    something, else `"items"` (held-out items of the training classes)."""
+    n_val = round(_n_classes(items.labels) * val_fraction)
+    return "classes" if n_val >= MIN_VALIDATION_CLASSES else "items"
+
+
+def _select(
+    selection: Selection,
+    built: tuple[keras.Model, dict[str, Any], dict[str, Any]],
+    initial: list[Any],
+    start: dict[str, float],
+    history: dict[str, list[float]],
+    validation: Any,
+    *,
+    baseline: Any,
+    settings_in: dict[str, Any],
+    kind: str,
+    keep_baseline: bool = True,
+) -> tuple[keras.Model, dict[str, Any], dict[str, Any]]:
+    """Keep the best of baseline, start state and trained tower on the held-out data (see
+    `simsearch.models.selection`); fills `selection` and returns the tower to save."""
+    monitor = selection.metric
+    mode = "min" if "loss" in monitor else "max"
+    model_tower, spec, settings = built
+    scores: dict[str, float] = {}
+    baseline_built = None
+    own = baseline_settings(kind, settings_in)
+    if own is None:
+        scores["baseline"] = start.get(monitor, float("nan"))
+    else:
+        baseline_built = baseline(own)
+        scores["baseline"] = validation.measure(baseline_built[0]).get(monitor, float("nan"))
+        if model_tower.trainable_weights:
+            scores["initial"] = start.get(monitor, float("nan"))
+    if history.get(monitor):
+        values = history[monitor]
+        scores["trained"] = float(min(values) if mode == "min" else max(values))
+    selection.scores = scores
+    selection.chosen = choose(scores, mode) if keep_baseline or "trained" not in scores else "trained"
+    if selection.chosen == "baseline" and baseline_built is not None:
+        logger.warning(
+            "Training did not beat the non-learned baseline on held-out data (%s %.4f against "
+            "%.4f): the baseline tower is saved",
+            monitor, scores.get("trained", float("nan")), scores["baseline"],
+        )  # fmt: skip
+        model_tower, spec, settings = baseline_built
+    elif selection.chosen != "trained":
+        model_tower.set_weights(initial)
+        logger.warning(
+            "Training did not beat the untrained tower on held-out data (%s %.4f against %.4f): "
+            "the start state is saved",
+            monitor, scores.get("trained", float("nan")), scores[selection.chosen],
+        )  # fmt: skip
+    if selection.interval is None:
+        value = scores.get(selection.chosen, float("nan"))
+        selection.interval = _interval(validation, model_tower, monitor, value)
+    return model_tower, spec, settings
+
+
+def _interval(validation: Any, tower: keras.Model, monitor: str, value: float) -> tuple[float, float] | None:
+    """95% interval of the saved tower's held-out `monitor`: bootstrap over the pairs, or
+    Wilson over the queries."""
+    if isinstance(validation, PairValidation):
+        return bootstrap_interval(
+            lambda p, s: pair_validation_metrics(p, s).get(monitor, float("nan")),
+            validation.pairs,
+            validation.similarities(tower),
+        )
+    n = validation.n_trials if "oneshot" in monitor else validation.n_queries
+    return interval_for(monitor, value, n)
 
 
 def _n_classes(labels: npt.NDArray[np.int64]) -> int:
@@ -291,9 +425,12 @@ def _fit_tower(
     x_train: Any,
     labels: npt.NDArray[np.int64],
     config: TrainConfig,
-    validation: keras.callbacks.Callback,
+    validation: keras.callbacks.Callback | None,
     monitor: str,
+    epochs: int | None = None,
 ) -> dict[str, list[float]]:
+    """Train on labelled items; `validation` None trains `epochs` (default `config.epochs`)
+    without early stopping."""
     from simsearch.data.pipeline import episode_dataset
 
     if not tower_model.trainable_weights:  # the raw-pixel baseline: nothing to learn
@@ -301,8 +438,8 @@ def _fit_tower(
     if config.loss not in ("triplet", "softmax"):
         n_pairs = config.steps_per_epoch * config.batch_size * min(config.epochs, 5)
         pairs = make_pairs(labels, n_pairs, positive_fraction=config.positive_fraction, seed=config.seed)
-        return _fit_pair_tower(tower_model, kind, x_train, pairs, config, validation, monitor)
-    p, k = config.p_k
+        return _fit_pair_tower(tower_model, kind, x_train, pairs, config, validation, monitor, epochs)
+    p, k = _episode_shape(config, labels)
     learn_scale = config.loss == "softmax" and config.scale is None
     trainer = EmbeddingTrainer(tower_model, _augment_layer(kind, config), learn_scale=learn_scale)
     trainer.compile(
@@ -311,7 +448,7 @@ def _fit_tower(
     data = episode_dataset(x_train, labels, p=p, k=k, n_batches=config.steps_per_epoch, seed=config.seed)
     fit = trainer.fit(
         data.repeat(),
-        epochs=config.epochs,
+        epochs=epochs or config.epochs,
         steps_per_epoch=config.steps_per_epoch,
         callbacks=_callbacks(config, validation, monitor),
         verbose=config.verbose,
@@ -321,6 +458,17 @@ def _fit_tower(
     if trainer.scale is not None:
         history["scale"] = [trainer.scale]
     return history
+
+
+def _episode_shape(config: TrainConfig, labels: npt.NDArray[np.int64]) -> tuple[int, int]:
+    """P×K of the episodes: the configured P, or with fewer classes of 2+ items than the default
+    P, all of them, with K grown to keep the batch size (2-5 classes train as well)."""
+    p, k = config.p_k
+    usable = int((np.bincount(labels[labels >= 0]) >= 2).sum()) if (labels >= 0).any() else 0
+    if config.classes_per_batch is None and 2 <= usable < p:
+        p, k = usable, max(2, config.batch_size // usable)
+        logger.info("%d classes: episodes of %d classes x %d items", usable, p, k)
+    return p, k
 
 
 def _batch_loss(config: TrainConfig) -> keras.losses.Loss:
@@ -342,6 +490,7 @@ def _finish_head(
     config: TrainConfig,
     metric: str,
     cos_scale: float = 10.0,
+    fit_on_validation: bool = True,
 ) -> tuple[keras.Model, dict[str, list[float]], dict[str, Any], dict[str, Any]]:
     """Fit the head listwise on the tower's own hard candidates, measure what re-ranking gains on
     held-out classes, and calibrate both thresholds there.
@@ -349,21 +498,30 @@ def _finish_head(
     The head learns from the tower's mistakes on classes it was not trained on (half of the
     validation classes) when there are enough of them: on its own training classes the tower
     is overconfident, and a head fitted there did not carry over to new classes. The other half
-    calibrates the head and measures it.
+    calibrates the head and measures it. Without held-out classes (`fit_on_validation=False`:
+    held-out items of the training classes) the head learns from the training items and the
+    held-out items calibrate and measure it.
     """
     e_val = _encode(tower_model, x_val)
     fit_rows, check_rows = _halves(val_labels, config.seed)
-    if len(fit_rows) >= 200:
+    queries = None
+    if fit_on_validation and len(fit_rows) >= 200:
         e_fit, fit_labels = e_val[fit_rows], val_labels[fit_rows]
         e_check, check_labels = e_val[check_rows], val_labels[check_rows]
-    else:
+    elif fit_on_validation:
         e_fit, fit_labels = _encode(tower_model, x_train), train_labels
         e_check, check_labels = e_val, val_labels
+    else:  # held-out items of the training classes, searched among the training items
+        e_fit, fit_labels = _encode(tower_model, x_train), train_labels
+        e_check = np.concatenate([e_val, e_fit])
+        check_labels = np.concatenate([val_labels, train_labels])
+        queries = np.arange(len(e_val))
     head = build_head_model(e_val.shape[1], cos_scale=cos_scale)
     history = head_training.fit_head_listwise(
         head, e_fit, fit_labels, epochs=config.head_epochs, seed=config.seed
     )
-    check_pairs = _calibration_pairs(e_check, check_labels, config.seed)
+    trained = bool(history)
+    check_pairs = _calibration_pairs(e_check, check_labels, config.seed, left_rows=queries)
     history.update(head_training.fit_calibration(head, e_check, check_pairs))
     threshold, pair_report = _calibrate(
         head,
@@ -373,8 +531,10 @@ def _finish_head(
         normalised=metric == "cosine",
         criterion=config.threshold_criterion,
     )
-    rerank = head_training.rerank_report(head, e_check, check_labels, seed=config.seed)
-    return head, history, threshold, _head_summary(pair_report, rerank)
+    rerank = head_training.rerank_report(
+        head, e_check, check_labels, seed=config.seed, query_rows=queries
+    )
+    return head, history, threshold, _head_summary(pair_report, rerank, trained=trained)
 
 
 def _halves(labels: npt.NDArray[np.int64], seed: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
@@ -393,25 +553,45 @@ def _cos_scale(history: dict[str, list[float]], config: TrainConfig) -> float:
 
 
 def _head_summary(
-    pair_report: head_training.HeadReport, rerank: head_training.RerankReport
+    pair_report: head_training.HeadReport, rerank: head_training.RerankReport, *, trained: bool
 ) -> dict[str, Any]:
+    """The head's held-out record and the one rule every command follows: the head decides
+    (re-ranks searches, keeps or drops pairs) only when it was trained and beat the tower's
+    distance on held-out data, both as a ranking (precision@1, significant) and on pairs
+    (average precision); otherwise the distance and its threshold decide."""
+    decides = trained and rerank.head_helps and pair_report.head_helps
     return {
         **dataclasses.asdict(pair_report),
         **dataclasses.asdict(rerank),
-        "rerank_default": rerank.head_helps,
+        "trained": trained,
+        "decides": decides,
+        "rerank_default": decides,
     }
 
 
 def _calibration_pairs(
-    embeddings: npt.NDArray[np.float32], labels: npt.NDArray[np.int64], seed: int
+    embeddings: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.int64],
+    seed: int,
+    left_rows: npt.NDArray[np.int64] | None = None,
 ) -> Pairs:
+    """The tower's hard pairs and random ones among `embeddings`; with `left_rows`, only the
+    pairs with one side among them (the held-out items), that side put on the left."""
     hard = head_training.mine_hard_pairs(embeddings, labels, seed=seed + 1)
     rand = make_pairs(labels, max(len(hard), 2000), seed=seed + 2)
-    return Pairs(
+    pairs = Pairs(
         np.concatenate([hard.left, rand.left]),
         np.concatenate([hard.right, rand.right]),
         np.concatenate([hard.same, rand.same]),
     )
+    if left_rows is None:
+        return pairs
+    held = np.isin(pairs.left, left_rows)
+    flipped = ~held & np.isin(pairs.right, left_rows)
+    left = np.where(flipped, pairs.right, pairs.left)
+    right = np.where(flipped, pairs.left, pairs.right)
+    keep = held | flipped
+    return Pairs(left[keep], right[keep], pairs.same[keep])
 
 
 def _calibrate(
@@ -474,27 +654,47 @@ def train_pairs(
     triplet) learn from the entities that the positive pairs link; pair losses (contrastive, bce)
     from the pairs themselves, the given negatives included.
 
+    The tower saved is the best of its non-learned baseline, its start state and its trained
+    state on held-out pairs (`simsearch.models.selection`). Fewer than `SMALL_PAIR_SET` pairs and
+    no `val_pairs`: the epoch count and the distance threshold come from `CV_FOLDS`-fold
+    cross-validation, and the head is not trained (too few pairs to show it helps).
+
     Args:
         catalog: the items the pairs point into (text or record fields).
         pairs: training pairs, positions into `catalog`.
-        val_pairs: held-out pairs for early stopping and thresholds; None = 20% of `pairs`.
+        val_pairs: held-out pairs for early stopping and thresholds; None = 20% of `pairs`
+            (cross-validation below `SMALL_PAIR_SET` pairs).
     """
     keras.utils.set_random_seed(config.seed)
     _check_tower(tower, catalog)
+    check_pairs_trainable(pairs, held_out=val_pairs is not None)
+    # Graded pairs are judged by how well the tower orders them (Spearman), as STS-B is.
+    graded = pairs.score is not None and (val_pairs is None or val_pairs.score is not None)
+    monitor = config.monitor or ("val_spearman" if graded else "val_average_precision")
+    config = dataclasses.replace(config, monitor=monitor)  # the model's config says what was used
+    if val_pairs is None and len(pairs) < SMALL_PAIR_SET:
+        return _train_pairs_cross_validated(catalog, pairs, tower, tower_settings or {}, config)
+    split = "given" if val_pairs is not None else "pairs"
     if val_pairs is None:
         pairs, val_pairs = _split_pairs(pairs, config.val_fraction, config.seed)
-    model_tower, spec, settings = build_tower(tower, catalog, tower_settings or {})
+    settings_in = tower_settings or {}
+    model_tower, spec, settings = build_tower(tower, catalog, settings_in)
     x = prepare_inputs(catalog.content(), tower, spec)
     metric = "cosine" if settings.get("normalize", True) else "l2"
     validation = PairValidation(model_tower, x, val_pairs, metric=metric)
-    # Graded pairs are judged by how well the tower orders them (Spearman), as STS-B is.
-    monitor = config.monitor or ("val_spearman" if val_pairs.score is not None else "val_average_precision")
-    config = dataclasses.replace(config, monitor=monitor)  # the model's config says what was used
     entity = entity_labels(len(catalog), pairs)
-    if config.loss in ("triplet", "softmax"):
-        history = _fit_tower(model_tower, tower, x, entity, config, validation, monitor)
-    else:
-        history = _fit_pair_tower(model_tower, tower, x, pairs, config, validation, monitor)
+    start = validation.measure()
+    initial = model_tower.get_weights()
+    history = _fit_on_pairs(model_tower, tower, x, pairs, entity, config, validation, monitor)
+    selection = Selection(split, len(val_pairs), monitor)
+    model_tower, spec, settings = _select(
+        selection, (model_tower, spec, settings), initial, start, history, validation,
+        baseline=lambda s: build_tower(tower, catalog, s), settings_in=settings_in, kind=tower,
+        keep_baseline=config.keep_baseline,
+    )  # fmt: skip
+    if selection.chosen != "trained":
+        history = {}
+        x = prepare_inputs(catalog.content(), tower, spec)
     embeddings = _encode(model_tower, x)
     head = build_head_model(embeddings.shape[1], cos_scale=_cos_scale(history, config))
     graded_range = None
@@ -503,13 +703,14 @@ def train_pairs(
         head_history, graded_range = head_training.fit_head_graded(
             head, embeddings, pairs, val_pairs, epochs=3 * config.head_epochs
         )
+        trained = bool(head_history)
         history.update(head_history)
     else:
-        history.update(
-            head_training.fit_head_listwise(
-                head, embeddings, entity, epochs=config.head_epochs, seed=config.seed
-            )
+        head_history = head_training.fit_head_listwise(
+            head, embeddings, entity, epochs=config.head_epochs, seed=config.seed
         )
+        trained = bool(head_history)
+        history.update(head_history)
         history.update(head_training.fit_calibration(head, embeddings, val_pairs))
     threshold, pair_report = _calibrate(
         head,
@@ -521,14 +722,136 @@ def train_pairs(
     )
     val_entity = entity_labels(len(catalog), val_pairs)
     rerank = head_training.rerank_report(head, embeddings, val_entity, seed=config.seed)
-    summary = _head_summary(pair_report, rerank)
+    summary = _head_summary(pair_report, rerank, trained=trained)
     model_config = _model_config(
         tower, spec, settings, metric, config, threshold, summary, history, dim=_width(model_tower)
     )
     model_config["pairs"] = {"train": len(pairs), "validation": len(val_pairs)}
+    model_config["validation"] = selection.as_config()
     if graded_range is not None:
         model_config["head"]["output"] = {"graded_score": list(graded_range)}
     return SiameseModel(model_tower, head, model_config, history)
+
+
+def _fit_on_pairs(
+    model_tower: keras.Model,
+    kind: str,
+    x: Any,
+    pairs: Pairs,
+    entity: npt.NDArray[np.int64],
+    config: TrainConfig,
+    validation: keras.callbacks.Callback | None,
+    monitor: str,
+    epochs: int | None = None,
+) -> dict[str, list[float]]:
+    """Train on labelled pairs with the configured loss: batch losses over the entities the
+    positive pairs link, pair losses over the pairs."""
+    if config.loss in ("triplet", "softmax"):
+        return _fit_tower(model_tower, kind, x, entity, config, validation, monitor, epochs=epochs)
+    return _fit_pair_tower(model_tower, kind, x, pairs, config, validation, monitor, epochs=epochs)
+
+
+def _train_pairs_cross_validated(
+    catalog: Items, pairs: Pairs, kind: str, settings_in: dict[str, Any], config: TrainConfig
+) -> SiameseModel:
+    """Few pairs: choose the epoch count (0 = the start state) by the mean held-out metric over
+    `CV_FOLDS` folds, calibrate the distance threshold on the folds' held-out similarities at
+    that count, then train on all the pairs for that many epochs."""
+    monitor = str(config.monitor)
+    mode = "min" if "loss" in monitor else "max"
+    model_tower, spec, settings = build_tower(kind, catalog, settings_in)
+    x = prepare_inputs(catalog.content(), kind, spec)
+    metric = "cosine" if settings.get("normalize", True) else "l2"
+    initial = model_tower.get_weights()
+    folds = pair_folds(pairs, CV_FOLDS, config.seed)
+    fold_config = dataclasses.replace(config, patience=config.epochs, checkpoint_dir=None, log_dir=None)
+    curves, held_scores = [], []
+    for f, rows in enumerate(folds):
+        model_tower.set_weights(initial)
+        train_rows = np.setdiff1d(np.arange(len(pairs)), rows)
+        fold_train, fold_val = pairs.take(train_rows), pairs.take(rows)
+        validation = PairValidation(model_tower, x, fold_val, metric=metric)
+        start = validation.measure()[monitor]
+        entity = entity_labels(len(catalog), fold_train)
+        fold_history = _fit_on_pairs(
+            model_tower, kind, x, fold_train, entity, fold_config, validation, monitor
+        )
+        curve = [start, *fold_history.get(monitor, [])]
+        curves.append(curve + [curve[-1]] * (config.epochs + 1 - len(curve)))
+        held_scores.append(validation.scores)
+        logger.info("Fold %d/%d: %s by epoch %s", f + 1, len(folds), monitor, np.round(curve, 4).tolist())
+    mean_curve = np.mean(np.asarray(curves, dtype=np.float64), axis=0)
+    pick = np.argmin if mode == "min" else np.argmax
+    best_epochs = int(pick(mean_curve)) if config.keep_baseline else 1 + int(pick(mean_curve[1:]))
+    scores = {"baseline": float(mean_curve[0])}
+    if best_epochs:
+        scores["trained"] = float(mean_curve[best_epochs])
+    held_out = np.empty(len(pairs), np.float32)
+    for rows, seen in zip(folds, held_scores, strict=True):
+        held_out[rows] = seen[min(best_epochs, len(seen) - 1)]
+    own = baseline_settings(kind, settings_in)
+    baseline_score = None
+    if own is not None:  # a tower that does not start as its baseline: measure the baseline too
+        b_tower, b_spec, b_settings = build_tower(kind, catalog, own)
+        b_x = prepare_inputs(catalog.content(), kind, b_spec)
+        b_scores = PairValidation(b_tower, b_x, pairs, metric=metric).similarities()
+        baseline_score = np.mean(
+            [pair_validation_metrics(pairs.take(r), b_scores[r])[monitor] for r in folds]
+        )
+        scores = {"baseline": float(baseline_score), "initial": float(mean_curve[0]), **(
+            {"trained": float(mean_curve[best_epochs])} if best_epochs else {}
+        )}  # fmt: skip
+    chosen = choose(scores, mode) if config.keep_baseline else "trained"
+    model_tower.set_weights(initial)
+    history: dict[str, list[float]] = {}
+    if chosen == "baseline" and own is not None:
+        model_tower, spec, settings, x = b_tower, b_spec, b_settings, b_x
+        held_out = b_scores
+    elif chosen == "trained":
+        entity = entity_labels(len(catalog), pairs)
+        history = _fit_on_pairs(
+            model_tower, kind, x, pairs, entity, config, None, monitor, epochs=best_epochs
+        )
+    if chosen != "trained":
+        logger.warning(
+            "Training did not beat the %s on %d-fold cross-validation (%s %.4f against %.4f): "
+            "it is saved",
+            "non-learned baseline" if chosen == "baseline" else "untrained tower", len(folds), monitor,
+            float(np.max(mean_curve[1:]) if mode == "max" else np.min(mean_curve[1:])), scores[chosen],
+        )  # fmt: skip
+    selection = Selection(
+        "cross-validation", len(pairs), monitor, scores, chosen, folds=len(folds), epochs=best_epochs
+    )
+    selection.interval = bootstrap_interval(
+        lambda p, s: pair_validation_metrics(p, s).get(monitor, float("nan")), pairs, held_out
+    )
+    embeddings = _encode(model_tower, x)
+    head = build_head_model(embeddings.shape[1], cos_scale=_cos_scale(history, config))
+    distances = (1.0 - held_out) if metric == "cosine" else -held_out
+    threshold = _distance_threshold(distances, pairs, config.threshold_criterion)
+    reason = f"{len(pairs)} labelled pairs: too few to show on held-out pairs that a head helps"
+    summary = {"trained": False, "decides": False, "rerank_default": False, "depth": 0, "reason": reason}
+    model_config = _model_config(
+        kind, spec, settings, metric, config, threshold, summary, history, dim=_width(model_tower)
+    )
+    model_config["pairs"] = {"train": len(pairs), "validation": 0, "cross_validated": len(pairs)}
+    model_config["validation"] = selection.as_config()
+    return SiameseModel(model_tower, head, model_config, history)
+
+
+def _distance_threshold(distances: npt.NDArray[np.float32], pairs: Pairs, criterion: str) -> dict[str, Any]:
+    """The distance threshold and its precision curve, from held-out pair distances; no head
+    probability threshold (the head does not decide)."""
+    from simsearch.evaluation.metrics import calibrate_threshold, precision_curve
+
+    value = -calibrate_threshold(pairs.same, -distances, criterion=criterion)
+    curve = [[-t, p, r] for t, p, r in precision_curve(pairs.same, -distances)]
+    return {
+        "distance": float(value),
+        "probability": None,
+        "criterion": f"best_{criterion}",
+        "curves": {"distance": curve},
+    }
 
 
 def _fit_pair_tower(
@@ -537,8 +860,9 @@ def _fit_pair_tower(
     x: Any,
     pairs: Pairs,
     config: TrainConfig,
-    validation: keras.callbacks.Callback,
+    validation: keras.callbacks.Callback | None,
     monitor: str,
+    epochs: int | None = None,
 ) -> dict[str, list[float]]:
     from simsearch.data.pipeline import pair_dataset
 
@@ -560,7 +884,7 @@ def _fit_pair_tower(
     steps = min(config.steps_per_epoch, max(1, math.ceil(len(pairs) / config.batch_size)))
     fit = trainer.fit(
         data,
-        epochs=config.epochs,
+        epochs=epochs or config.epochs,
         steps_per_epoch=steps,
         callbacks=_callbacks(config, validation, monitor),
         verbose=config.verbose,

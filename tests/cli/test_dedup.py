@@ -47,9 +47,12 @@ def model(tmp_path_factory: pytest.TempPathFactory, names: list[str]) -> Path:
     rows += [f"a{i},b{(i + 7) % len(names)},0" for i in range(len(names))]
     pairs = root / "pairs.csv"
     pairs.write_text("left_id,right_id,label\n" + "\n".join(rows) + "\n")
+    valid = root / "valid.csv"  # given held-out pairs: the head is trained (no cross-validation)
+    valid.write_text("left_id,right_id,label\n" + "\n".join(rows[::3]) + "\n")
     out = root / "model"
-    invoke("train", "--pairs", str(pairs), "--catalog", str(left), "--catalog", str(right),
-           "--tower", "record", "--fields", "name", "--loss", "bce", "--out", str(out), *TINY)  # fmt: skip
+    invoke("train", "--pairs", str(pairs), "--valid-pairs", str(valid), "--catalog", str(left),
+           "--catalog", str(right), "--tower", "record", "--fields", "name", "--loss", "bce",
+           "--out", str(out), *TINY)  # fmt: skip
     return out
 
 
@@ -106,20 +109,33 @@ def test_dedup_without_head_equals_brute_force(index: Path, tmp_path: Path) -> N
     assert all(r["score"] == "" for r in rows)
 
 
-def test_dedup_reranks_by_default_at_the_calibrated_threshold(
+def test_dedup_by_default_follows_the_models_rule_for_the_head(
     index: Path, model: Path, tmp_path: Path
 ) -> None:
+    config = json.loads((model / "config.json").read_text())
+    text = invoke("dedup", "--index", str(index), "--out", str(tmp_path / "default.csv"))
+    if config["head"]["decides"]:
+        assert "the head decides (it beat the distance on held-out data): probability >=" in text
+    else:
+        cut = config["threshold"]["distance"]
+        rule = "the distance decides (the head did not beat it on held-out data)"
+        assert f"{rule}: distance <= {cut:.4g}" in text
+        assert all(float(r["distance"]) <= cut + 1e-6 for r in read(tmp_path / "default.csv"))
+
+
+def test_dedup_reranks_at_the_calibrated_threshold(index: Path, model: Path, tmp_path: Path) -> None:
     from simsearch.index import load_index
     from simsearch.models.siamese import SiameseModel
 
     head = SiameseModel.load(model)
     cut = head.threshold["probability"]
-    text = invoke("dedup", "--index", str(index), "--out", str(tmp_path / "calibrated.csv"))
+    text = invoke("dedup", "--index", str(index), "--out", str(tmp_path / "calibrated.csv"), "--rerank")
     assert f"probability >= {cut:.4g}, calibrated" in text
     assert all(float(r["score"]) >= cut for r in read(tmp_path / "calibrated.csv"))
     # Every candidate kept: each is scored by the head, on the stored embeddings.
     out = tmp_path / "pairs.jsonl"
-    invoke("dedup", "--index", str(index), "--out", str(out), "--groups", "--threshold", "0", "-k", "3")
+    invoke("dedup", "--index", str(index), "--out", str(out), "--groups", "--threshold", "0", "-k", "3",
+           "--rerank")  # fmt: skip
     rows = read(out)
     assert len(rows) >= 70 * 3 / 2
     assert all(r["left_id"] != r["right_id"] for r in rows)
@@ -183,7 +199,7 @@ def test_match_against_brute_force(index: Path, model: Path, names: list[str], t
 def test_match_reranked_finds_the_twins(index: Path, names: list[str], tmp_path: Path) -> None:
     b = write_csv(tmp_path / "b.csv", [n[:-1] + "y" for n in names[:15]], "b")
     out = tmp_path / "matches.parquet"
-    invoke("match", "--index", str(index), "--catalog", str(b), "--out", str(out), "-k", "5")
+    invoke("match", "--index", str(index), "--catalog", str(b), "--out", str(out), "-k", "5", "--rerank")
     import pyarrow.parquet as pq
 
     table = pq.read_table(out).to_pydict()
@@ -195,7 +211,7 @@ def test_match_reranked_finds_the_twins(index: Path, names: list[str], tmp_path:
     ("args", "message"),
     [
         (["--no-rerank", "--threshold", "-1"], "max_distance"),
-        (["--threshold", "1.5"], "min_score"),
+        (["--rerank", "--threshold", "1.5"], "min_score"),
         (["--threshold", "0.5", "--min-precision", "0.9"], "not both"),
         (["--no-rerank", "--max-distance", "0.1"], "only with --rerank"),
         (["--existing-groups", "{index}/manifest.json"], "--groups FILE"),

@@ -112,7 +112,7 @@ def test_dedup_and_match_on_dask_are_the_local_ones(
 ) -> None:
     index = str(build(record_model, catalogue, tmp_path / "index"))
     dask = ["--engine", "dask", "--scheduler", cluster.scheduler_address, "--partitions", "3"]
-    common = ["--index", index, "--threshold", "0.3", "-k", "3", "--chunk-size", "25", "--groups"]
+    common = ["--index", index, "--rerank", "--threshold", "0.3", "-k", "3", "--chunk-size", "25", "--groups"]
     invoke("dedup", *common, "--out", str(tmp_path / "local.parquet"))
     text = invoke("dedup", *common, "--out", str(tmp_path / "dask.parquet"), *dask)
     assert "duplicate pairs among 70 items (probability >= 0.3)" in text
@@ -130,7 +130,7 @@ def test_dedup_and_match_on_dask_are_the_local_ones(
     assert ids.tolist() == want_ids.tolist() and groups.tolist() == want_groups.tolist()
     # Catalogue B matched against A.
     b = write_csv(tmp_path / "b.csv", [n[:-1] + "x" for n in names], "b")
-    match = ["--index", index, "--catalog", str(b), "--threshold", "0.2", "-k", "2"]
+    match = ["--index", index, "--catalog", str(b), "--rerank", "--threshold", "0.2", "-k", "2"]
     invoke("match", *match, "--out", str(tmp_path / "m-local.parquet"))
     assert "matches for 60 items" in invoke("match", *match, "--out", str(tmp_path / "m.parquet"), *dask)
     want, found = read_pairs(tmp_path / "m-local.parquet"), read_pairs(tmp_path / "m.parquet")

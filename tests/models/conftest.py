@@ -30,6 +30,7 @@ TINY_RUN: dict[str, Any] = {
     "batch_size": 32,
     "head_epochs": 1,
     "augment": False,  # ~2 s of tracing per run; covered by test_trainers and test_layers
+    "keep_baseline": False,  # these 2-epoch towers test training itself (selection: test_selection)
     "verbose": 0,
 }
 

@@ -118,7 +118,7 @@ def test_fine_tuning_a_hybrid_tower_trains_the_encoder_slowly_and_saves(
     settings.update(text_fields=["title", "brand"], numeric_fields=["price"])
     config = TrainConfig(
         loss="bce", learning_rate=1e-2, encoder_learning_rate=1e-5, epochs=2, steps_per_epoch=3,
-        batch_size=16, head_epochs=1, verbose=0,
+        batch_size=16, head_epochs=1, verbose=0, keep_baseline=False,
     )  # fmt: skip
     before = build_record_tower(
         catalog.fields, _record_config(architecture="hybrid", pretrained=str(tiny_dir), freeze_layers=1)

@@ -16,6 +16,7 @@ from simsearch.models import training
 from simsearch.models.siamese import Comparison, SiameseModel
 from simsearch.models.training import (
     TrainConfig,
+    _split_pairs,
     entity_labels,
     rotate_classes,
     train_items,
@@ -158,6 +159,7 @@ def synthetic_catalog() -> tuple[Items, Pairs]:
 def test_train_pairs_on_a_synthetic_catalogue(synthetic_catalog: tuple[Items, Pairs]) -> None:
     catalog, pairs = synthetic_catalog
     settings = {
+        "architecture": "sequence",
         "embedding_dim": 16,
         "hidden": 32,
         "token_dim": 8,
@@ -165,9 +167,14 @@ def test_train_pairs_on_a_synthetic_catalogue(synthetic_catalog: tuple[Items, Pa
         "ngram_tokens": 500,
     }
     config = TrainConfig(
-        loss="softmax", epochs=2, steps_per_epoch=5, batch_size=16, head_epochs=1, verbose=0
+        loss="softmax", epochs=2, steps_per_epoch=5, batch_size=16, head_epochs=1, verbose=0,
+        keep_baseline=False,
+    )  # fmt: skip
+    # Given held-out pairs: the split path (60 pairs alone would be cross-validated).
+    train, valid = _split_pairs(pairs, 0.2, 0)
+    model = train_pairs(
+        catalog, train, tower="text", tower_settings=settings, config=config, val_pairs=valid
     )
-    model = train_pairs(catalog, pairs, tower="text", tower_settings=settings, config=config)
     assert isinstance(model, SiameseModel)
     assert (model.kind, model.dim, model.metric) == ("text", 16, "cosine")
     assert model.config["inputs"] == {"text_fields": ["title"]}
@@ -192,9 +199,14 @@ def test_train_pairs_with_cosent_on_graded_scores(synthetic_catalog: tuple[Items
     # Graded SYNTHETIC scores: typo twins 5, neighbouring products 1, far ones 0.
     n = len(SYNTHETIC_TITLES)
     graded = Pairs(pairs.left, pairs.right, pairs.same, np.r_[np.full(n, 5.0), np.ones(n), np.zeros(n)])
-    settings = {"embedding_dim": 16, "hidden": 32, "token_dim": 8, "max_tokens": 500, "ngram_tokens": 500}
-    config = TrainConfig(loss="cosent", epochs=3, steps_per_epoch=4, batch_size=16, head_epochs=1, verbose=0)
-    model = train_pairs(catalog, graded, tower="text", tower_settings=settings, config=config)
+    settings = {"architecture": "sequence", "embedding_dim": 16, "hidden": 32, "token_dim": 8,
+                "max_tokens": 500, "ngram_tokens": 500}  # fmt: skip
+    config = TrainConfig(
+        loss="cosent", epochs=3, steps_per_epoch=4, batch_size=16, head_epochs=1, verbose=0,
+        keep_baseline=False,
+    )  # fmt: skip
+    train, valid = _split_pairs(graded, 0.2, 0)
+    model = train_pairs(catalog, train, tower="text", tower_settings=settings, config=config, val_pairs=valid)
     # Held-out pairs with scores give the Spearman measure that early stopping follows.
     assert len(model.history["val_spearman"]) == len(model.history["loss"]) == 3
     assert all(-1.0 <= v <= 1.0 for v in model.history["val_spearman"])

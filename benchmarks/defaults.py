@@ -1,0 +1,290 @@
+"""Defaults only, on small real slices: the trained model against its non-learned baseline.
+
+For every shared dataset, what a user with little labelled data has: 300 labelled pairs drawn
+from the training split (products, sentence pairs), or 5 classes with half their items labelled
+(characters, faces, signatures). The README's commands run with no tuned flag (`simsearch
+train`, then the saved model on the dataset's held-out data), and the non-learned baseline runs
+the same way on the same slice:
+
+- pairs: test F1 at the threshold stored with the model (the head's when the head decides, else
+  the distance's) and average precision; TF-IDF character 2-4-gram cosine with its best-F1
+  threshold on the same 300 pairs;
+- items: held-out items of the 5 classes searched against the labelled ones, precision@1;
+  nearest neighbour on raw pixels at the same size.
+
+    python benchmarks/defaults.py --data-root ../shared/data --work runs/defaults [--only abt-buy]
+    python benchmarks/defaults.py --work runs/defaults-sequence --only mrpc \
+        --train-args "--architecture sequence"
+
+Writes `WORK/defaults.json` and prints the Markdown table for `benchmarks/RESULTS.md`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+N_PAIRS = 300
+N_CLASSES = 5
+SIMSEARCH = [sys.executable, "-m", "simsearch"]
+EXTRA: list[str] = []  # --train-args: a variant against the defaults (e.g. another architecture)
+
+# name -> (folder under data root, catalogue fields, tower)
+PRODUCTS = {
+    "Abt-Buy": ("product_matching/deepmatcher/Abt-Buy", "name,description,price", "record"),
+    "Amazon-Google": ("product_matching/deepmatcher/Amazon-Google", "title,manufacturer,price", "record"),
+    "Walmart-Amazon": (
+        "product_matching/deepmatcher/Walmart-Amazon",
+        "title,category,brand,modelno,price",
+        "record",
+    ),
+}
+TEXTS = {
+    "MRPC": ["--format", "mrpc", "--train", "mrpc/msr_paraphrase_train.txt", "--test",
+             "mrpc/msr_paraphrase_test.txt"],
+    "STS-B": ["--format", "stsb", "--train", "stsbenchmark/sts-train.csv", "--valid",
+              "stsbenchmark/sts-dev.csv", "--test", "stsbenchmark/sts-test.csv"],
+    "SICK": ["--format", "sick", "--input", "sick/SICK.txt"],
+}  # fmt: skip
+
+
+def run(args: list[str]) -> str:
+    done = subprocess.run([*SIMSEARCH, *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"simsearch {' '.join(args)} failed:\n{done.stderr[-2000:]}")
+    return done.stdout
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def sample_pairs(src: Path, out: Path, n: int, seed: int) -> None:
+    rows = read_rows(src)
+    random.Random(seed).shuffle(rows)
+    keys = [k for k in rows[0] if k in ("left_id", "right_id", "label", "score")]
+    with out.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows[:n])
+
+
+def tfidf_pairs(catalogs: list[Path], fields: list[str], train: Path, test: Path) -> dict[str, float]:
+    """TF-IDF char 2-4-gram cosine: best-F1 threshold on the training pairs, F1 and AP on test."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from simsearch.evaluation.metrics import calibrate_threshold, pair_metrics
+
+    tables = [read_rows(c) for c in catalogs]
+    texts = [[" ".join(r.get(f, "") or "" for f in fields).lower() for r in rows] for rows in tables]
+    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True)
+    vectorizer.fit([t for side in texts for t in side])
+    x = [vectorizer.transform(side) for side in texts]
+    pos = [{r["id"]: i for i, r in enumerate(rows)} for rows in tables]
+    right = 1 if len(tables) == 2 else 0
+
+    def scores(path: Path) -> tuple[np.ndarray, np.ndarray]:
+        rows = read_rows(path)
+        a = [pos[0][r["left_id"]] for r in rows]
+        b = [pos[right][r["right_id"]] for r in rows]
+        sims = np.asarray(x[0][a].multiply(x[right][b]).sum(axis=1)).ravel()
+        return sims, np.array([int(float(r["label"])) for r in rows])
+
+    s_train, y_train = scores(train)
+    s_test, y_test = scores(test)
+    report = pair_metrics(y_test, s_test, calibrate_threshold(y_train, s_train))
+    return {"f1": report["f1"], "average_precision": report["average_precision"]}
+
+
+def model_pairs(model: Path, catalogs: list[Path], test: Path) -> dict[str, Any]:
+    cat = [a for c in catalogs for a in ("--catalog", str(c))]
+    args = ["evaluate", "--model", str(model), "--pairs", str(test), *cat, "--json", "--no-plots"]
+    report = json.loads(run(args))
+    config = json.loads((model / "config.json").read_text())
+    decides = config.get("head", {}).get("decides", config.get("head", {}).get("rerank_default", False))
+    section = report["pairs (pairwise head)" if decides else "pairs (tower distance)"]
+    return {
+        "f1": section["f1"],
+        "average_precision": section["average_precision"],
+        "decided_by": "head" if decides else "distance",
+        "validation": config.get("validation"),
+        "architecture": config["tower_settings"].get("architecture"),
+    }
+
+
+def pairs_case(name: str, catalogs: list[Path], fields: str, tower: str, train_src: Path, test: Path,
+               work: Path, seed: int) -> dict[str, Any]:  # fmt: skip
+    work.mkdir(parents=True, exist_ok=True)
+    train = work / "train.csv"
+    sample_pairs(train_src, train, N_PAIRS, seed)
+    cat = [a for c in catalogs for a in ("--catalog", str(c))]
+    start = time.time()
+    run(["train", "--pairs", str(train), *cat, "--tower", tower, "--fields", fields,
+         "--out", str(work / "model"), "--quiet", *EXTRA])  # fmt: skip
+    minutes = (time.time() - start) / 60
+    trained = model_pairs(work / "model", catalogs, test)
+    baseline = tfidf_pairs(catalogs, fields.split(","), train, test)
+    return {"dataset": name, "kind": "pairs", "n": N_PAIRS, "minutes": minutes, "trained": trained,
+            "baseline": baseline}  # fmt: skip
+
+
+def write_images(images: np.ndarray, labels: np.ndarray, root: Path) -> None:
+    from PIL import Image
+
+    for i, (image, label) in enumerate(zip(images, labels, strict=True)):
+        folder = root / f"class{label:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(folder / f"{i:05d}.png")
+
+
+def image_slice(name: str, data_root: Path, seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(images uint8 (n, h, w), labels, extra train flags) of 5 classes of the dataset."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    if name == "Omniglot":
+        d = np.load(data_root / "omniglot/omniglot_images_evaluation.npz")
+        chars = rng.choice(len(d["images"]), N_CLASSES, replace=False)
+        images = d["images"][chars].reshape(-1, 105, 105)
+        images = np.where(images > 0, 255, 0).astype(np.uint8) if images.max() <= 1 else images
+        return images, np.repeat(np.arange(N_CLASSES), 20), ["--image-size", "28"]
+    if name == "ORL":
+        people = rng.choice(40, N_CLASSES, replace=False) + 1
+        files = [sorted((data_root / f"faces/att_orl_faces/s{p}").glob("*.pgm")) for p in people]
+        images = np.stack([np.asarray(Image.open(f).convert("L")) for fs in files for f in fs])
+        return images, np.repeat(np.arange(N_CLASSES), 10), []
+    folder = data_root / "signatures/sigcomp2009_nisdcc_preview"
+    genuine = sorted(p for p in folder.glob("*.png") if p.name[:3] == p.name[3:6])
+    writers = sorted({p.name[:3] for p in genuine})
+    chosen = rng.choice(writers, N_CLASSES, replace=False)
+    files = [p for w in chosen for p in genuine if p.name[:3] == w]
+    images = np.stack([np.asarray(Image.open(f).convert("L").resize((128, 64))) for f in files])
+    labels = np.array([list(chosen).index(p.name[:3]) for p in files])
+    return images, labels, []
+
+
+def nn_precision(xq: np.ndarray, yq: np.ndarray, xb: np.ndarray, yb: np.ndarray, metric: str) -> float:
+    if metric == "cosine":
+        xq = xq / np.maximum(np.linalg.norm(xq, axis=1, keepdims=True), 1e-12)
+        xb = xb / np.maximum(np.linalg.norm(xb, axis=1, keepdims=True), 1e-12)
+        nearest = np.argmax(xq @ xb.T, axis=1)
+    else:
+        nearest = np.argmin(((xq[:, None, :] - xb[None, :, :]) ** 2).sum(-1), axis=1)
+    return float(np.mean(yb[nearest] == yq))
+
+
+def images_case(name: str, data_root: Path, work: Path, seed: int) -> dict[str, Any]:
+    from simsearch.data.loaders import load_items
+    from simsearch.engine import encode_batches
+    from simsearch.models.siamese import SiameseModel
+
+    shutil.rmtree(work, ignore_errors=True)
+    images, labels, flags = image_slice(name, data_root, seed)
+    rng = np.random.default_rng(seed)
+    query = np.zeros(len(labels), bool)
+    for label in np.unique(labels):
+        rows = np.flatnonzero(labels == label)
+        query[rng.choice(rows, len(rows) // 2, replace=False)] = True
+    write_images(images[~query], labels[~query], work / "labelled")
+    write_images(images[query], labels[query], work / "queries")
+    start = time.time()
+    run(["train", "--data", str(work / "labelled"), "--tower", "image", *flags,
+         "--out", str(work / "model"), "--quiet", *EXTRA])  # fmt: skip
+    minutes = (time.time() - start) / 60
+    model = SiameseModel.load(work / "model")
+    size = model.config["inputs"]["image_size"]
+    base = load_items(work / "labelled", image_size=tuple(size))
+    queries = load_items(work / "queries", image_size=tuple(size))
+    xb = encode_batches(model, base.content(), len(base), 256)
+    xq = encode_batches(model, queries.content(), len(queries), 256)
+    trained = nn_precision(xq, queries.labels, xb, base.labels, model.metric)
+    flat_q = queries.images.reshape(len(queries), -1).astype(np.float32)
+    flat_b = base.images.reshape(len(base), -1).astype(np.float32)
+    pixels = nn_precision(flat_q, queries.labels, flat_b, base.labels, "l2")
+    return {
+        "dataset": name, "kind": "items", "n": int((~query).sum()), "minutes": minutes,
+        "trained": {"precision_at_1": trained, "validation": model.config.get("validation"),
+                    "architecture": model.config["tower_settings"].get("architecture")},
+        "baseline": {"precision_at_1": pixels}, "queries": int(query.sum()),
+    }  # fmt: skip
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    lines = [
+        "| dataset | slice | metric | trained (defaults) | saved tower | validation | decided by | baseline "
+        "| minutes |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        v = r["trained"].get("validation") or {}
+        chosen = f"{r['trained']['architecture']} ({v.get('chosen', '?')})"
+        val = f"{v.get('split', '?')} n={v.get('n', '?')}"
+        if r["kind"] == "pairs":
+            for metric in ("f1", "average_precision"):
+                lines.append(
+                    f"| {r['dataset']} | {r['n']} pairs | test {metric} | {100 * r['trained'][metric]:.1f} | "
+                    f"{chosen} | {val} | {r['trained']['decided_by']} | {100 * r['baseline'][metric]:.1f} "
+                    f"(TF-IDF char 2-4) | {r['minutes']:.1f} |"
+                )
+        else:
+            lines.append(
+                f"| {r['dataset']} | {N_CLASSES} classes, {r['n']} labelled, {r['queries']} queries | "
+                f"precision@1 | {100 * r['trained']['precision_at_1']:.1f} | {chosen} | {val} | distance | "
+                f"{100 * r['baseline']['precision_at_1']:.1f} (raw pixels) | {r['minutes']:.1f} |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-root", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--work", type=Path, default=Path("runs/defaults"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", action="append", help="Dataset names (case-insensitive).")
+    parser.add_argument("--train-args", default="", help="Extra train flags: a variant, not the defaults.")
+    args = parser.parse_args()
+    EXTRA.extend(args.train_args.split())
+    wanted = {n.lower() for n in args.only} if args.only else None
+    results_path = args.work / "defaults.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else []
+    done = {r["dataset"] for r in results}
+    names = [*PRODUCTS, *TEXTS, "Omniglot", "ORL", "SigComp2009"]
+    for name in names:
+        if (wanted and name.lower() not in wanted) or (not wanted and name in done):
+            continue
+        work = args.work / name
+        if name in PRODUCTS:
+            folder, fields, tower = PRODUCTS[name]
+            src = args.data_root / folder
+            result = pairs_case(name, [src / "tableA.csv", src / "tableB.csv"], fields, tower,
+                                src / "train.csv", src / "test.csv", work, args.seed)  # fmt: skip
+        elif name in TEXTS:
+            data = work / "data"
+            if not (data / "catalog.csv").exists():
+                flags = [a if not a.endswith((".txt", ".csv")) else str(args.data_root / "text_pairs" / a)
+                         for a in TEXTS[name]]  # fmt: skip
+                run(["prepare-pairs", *flags, "--out", str(data)])
+            result = pairs_case(name, [data / "catalog.csv"], "text", "text", data / "train.csv",
+                                data / "test.csv", work, args.seed)  # fmt: skip
+        else:
+            result = images_case(name, args.data_root, work, args.seed)
+        results = [r for r in results if r["dataset"] != name] + [result]
+        results_path.parent.mkdir(parents=True, exist_ok=True)
+        results_path.write_text(json.dumps(results, indent=2))
+        print(table([result]).splitlines()[-1], flush=True)
+    print(table(sorted(results, key=lambda r: names.index(r["dataset"]))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""The non-learned baseline as a training candidate, and validation that says how sure it is.
+
+A trained tower is saved only when held-out validation says it beats what needed no training.
+The candidates, measured on the same held-out data with the same metric:
+
+- `baseline`: the non-learned baseline of the tower's kind: raw pixels for images, TF-IDF
+  cosine over character and word n-grams (the untrained linear tower) for texts and records.
+  The linear towers *are* their baseline before training, so for them it is the start state.
+- `initial`: the tower as built, before its first step (a pretrained encoder, a PCA whitening),
+  when it is not the baseline itself.
+- `trained`: the best epoch of training.
+
+Ties go to the simpler candidate, in that order. Small data changes how validation is drawn:
+when `val_fraction` of the classes is fewer than `MIN_VALIDATION_CLASSES`, items are held out
+within their classes (new items of known classes searched against the others, as such a
+catalogue is used), not as whole classes; fewer than `SMALL_PAIR_SET` labelled pairs are
+cross-validated in `CV_FOLDS` folds.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from simsearch.data.pairs import Pairs
+from simsearch.data.requirements import CV_FOLDS, SMALL_PAIR_SET
+from simsearch.evaluation.oneshot import wilson_interval
+
+__all__ = [
+    "CV_FOLDS",
+    "SMALL_PAIR_SET",
+    "Selection",
+    "baseline_settings",
+    "bootstrap_interval",
+    "choose",
+    "pair_folds",
+]
+
+logger = logging.getLogger(__name__)
+
+MIN_VALIDATION_CLASSES = 5  # fewer held-out classes than this and one-shot validation means little
+CANDIDATES = ("baseline", "initial", "trained")  # simplest first: a tie keeps the simpler one
+
+# What each kind's baseline keeps of the tower's settings (the inputs it reads, its metric).
+_KEPT = {
+    "image": ("image_size", "channels", "invert", "normalize"),
+    "text": ("normalize",),
+    "record": ("text_fields", "numeric_fields", "normalize"),
+}
+DEFAULT_ARCHITECTURES = {"image": "light", "text": "linear", "record": "linear"}
+
+
+def baseline_settings(kind: str, settings: dict[str, Any]) -> dict[str, Any] | None:
+    """The settings of `kind`'s non-learned baseline tower, or None when the tower built from
+    `settings` starts as that baseline (the linear text and record towers, raw pixels)."""
+    architecture = settings.get("architecture") or DEFAULT_ARCHITECTURES[kind]
+    own = "pixels" if kind == "image" else "linear"
+    if architecture == own:
+        return None
+    kept = {k: settings[k] for k in _KEPT[kind] if k in settings}
+    return {**kept, "architecture": own}
+
+
+def _better(a: float, b: float, mode: str) -> bool:
+    return a < b if mode == "min" else a > b
+
+
+def choose(scores: dict[str, float], mode: str = "max") -> str:
+    """The best candidate by held-out `scores`; a later (more trained) one must beat the best
+    earlier one strictly. NaN scores never win."""
+    best: str | None = None
+    for name in CANDIDATES:
+        value = scores.get(name)
+        if value is None or not np.isfinite(value):
+            continue
+        if best is None or _better(value, scores[best], mode):
+            best = name
+    if best is None:
+        return "trained"
+    return best
+
+
+@dataclass
+class Selection:
+    """What validation saw: its kind and size, each candidate's score and the one kept.
+
+    Attributes:
+        split: `"classes"` (held-out classes), `"items"` (held-out items of known classes),
+            `"pairs"` (held-out pairs), `"given"` (the caller's validation set) or
+            `"cross-validation"` (k folds of the labelled pairs).
+        n: held-out queries (items) or pairs.
+        metric: the monitored metric.
+        scores: each candidate's held-out value of `metric`.
+        chosen: the candidate saved.
+        interval: 95% interval of the chosen candidate's value.
+        folds: the number of folds, for cross-validation.
+        epochs: the trained epoch count cross-validation chose (0 = the start state).
+    """
+
+    split: str
+    n: int
+    metric: str
+    scores: dict[str, float] = field(default_factory=dict)
+    chosen: str = "trained"
+    interval: tuple[float, float] | None = None
+    folds: int | None = None
+    epochs: int | None = None
+
+    def as_config(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "split": self.split,
+            "n": self.n,
+            "metric": self.metric,
+            "scores": {k: float(v) for k, v in self.scores.items()},
+            "chosen": self.chosen,
+            "value": float(self.scores.get(self.chosen, float("nan"))),
+        }
+        if self.interval is not None:
+            out["interval95"] = [float(self.interval[0]), float(self.interval[1])]
+        if self.folds is not None:
+            out["folds"] = self.folds
+        if self.epochs is not None:
+            out["epochs"] = self.epochs
+        return out
+
+
+def describe(validation: dict[str, Any]) -> str:
+    """One line for `train`'s summary: what validation had and what was kept."""
+    what = {
+        "classes": "held-out items of held-out classes",
+        "items": "held-out items of the training classes",
+        "pairs": "held-out pairs",
+        "given": "given validation items or pairs",
+        "cross-validation": f"pairs in {validation.get('folds')}-fold cross-validation",
+    }.get(validation["split"], validation["split"])
+    scores = ", ".join(f"{name} {value:.4f}" for name, value in validation["scores"].items())
+    interval = validation.get("interval95")
+    band = f" (95% interval {interval[0]:.4f}-{interval[1]:.4f})" if interval else ""
+    kept = {
+        "baseline": "the non-learned baseline is saved: training did not beat it",
+        "initial": "the untrained start state is saved: training did not beat it",
+        "trained": "the trained tower is saved",
+    }[validation["chosen"]]
+    return (
+        f"Validation on {validation['n']} {what}, {validation['metric']}: {scores}{band}; {kept}"
+    )
+
+
+def interval_for(metric: str, value: float, n: int) -> tuple[float, float] | None:
+    """A Wilson interval for the share-of-queries metrics (precision@1, recall@5, one-shot)."""
+    if n <= 0 or not np.isfinite(value) or not any(
+        key in metric for key in ("precision_at_1", "recall_at", "oneshot")
+    ):
+        return None
+    return wilson_interval(round(value * n), n)
+
+
+def bootstrap_interval(
+    fn: Any,
+    pairs: Pairs,
+    score: npt.NDArray[np.float32],
+    *,
+    n_boot: int = 200,
+    seed: int = 0,
+) -> tuple[float, float] | None:
+    """The 2.5-97.5 percentile interval of `fn(pairs, score)` over pair resamples (those
+    without both labels are skipped)."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_boot):
+        rows = rng.integers(0, len(pairs), len(pairs))
+        sample = pairs.take(rows)
+        if sample.same.min() == sample.same.max():
+            continue
+        values.append(fn(sample, score[rows]))
+    if len(values) < n_boot // 2:
+        return None
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def pair_folds(pairs: Pairs, k: int = CV_FOLDS, seed: int = 0) -> list[npt.NDArray[np.int64]]:
+    """`k` disjoint held-out row sets covering `pairs`, stratified by label (each fold gets its
+    share of the positives and of the negatives)."""
+    rng = np.random.default_rng(seed)
+    fold = np.empty(len(pairs), np.int64)
+    start = 0  # each label continues where the last one stopped, so the folds' sizes differ by 1
+    for label in (0, 1):
+        rows = rng.permutation(np.flatnonzero(pairs.same == label))
+        fold[rows] = (start + np.arange(len(rows))) % k
+        start = (start + len(rows)) % k
+    return [np.flatnonzero(fold == f) for f in range(k)]

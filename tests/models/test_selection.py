@@ -1,0 +1,127 @@
+"""The baseline as a training candidate: choosing, folds, intervals, and train_* keeping it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simsearch.data.items import Items
+from simsearch.data.pairs import Pairs
+from simsearch.models.selection import baseline_settings, bootstrap_interval, choose, pair_folds
+from simsearch.models.training import TrainConfig, train_items, train_pairs
+
+
+@pytest.mark.parametrize(
+    ("scores", "expected"),
+    [
+        pytest.param({"baseline": 0.8, "trained": 0.9}, "trained", id="trained-wins"),
+        pytest.param({"baseline": 0.8, "trained": 0.8}, "baseline", id="tie-keeps-baseline"),
+        pytest.param({"baseline": 0.8, "initial": 0.85, "trained": 0.84}, "initial", id="initial"),
+        pytest.param({"baseline": 0.9, "initial": 0.5, "trained": 0.7}, "baseline", id="baseline"),
+        pytest.param({"baseline": float("nan"), "trained": 0.1}, "trained", id="nan-never-wins"),
+    ],
+)
+def test_choose_keeps_the_simplest_best_candidate(scores: dict[str, float], expected: str) -> None:
+    assert choose(scores) == expected
+
+
+def test_choose_minimises_losses() -> None:
+    assert choose({"baseline": 0.5, "trained": 0.4}, mode="min") == "trained"
+
+
+@pytest.mark.parametrize(
+    ("kind", "settings", "expected"),
+    [
+        pytest.param("image", {}, {"architecture": "pixels"}, id="light-image"),
+        pytest.param("image", {"architecture": "pixels"}, None, id="pixels-is-its-own"),
+        pytest.param("text", {}, None, id="linear-text-default"),
+        pytest.param("text", {"architecture": "sequence"}, {"architecture": "linear"}, id="sequence"),
+        pytest.param(
+            "record",
+            {"architecture": "mlp", "text_fields": ["name"], "hidden": 8},
+            {"architecture": "linear", "text_fields": ["name"]},
+            id="mlp-record",
+        ),
+    ],
+)
+def test_baseline_settings(kind: str, settings: dict, expected: dict | None) -> None:
+    assert baseline_settings(kind, settings) == expected
+
+
+def test_pair_folds_cover_the_pairs_once_and_share_each_label() -> None:
+    same = np.r_[np.ones(12), np.zeros(38)].astype(np.int8)
+    pairs = Pairs(np.arange(50), np.arange(50), same)
+    folds = pair_folds(pairs, 5, seed=3)
+    assert sorted(np.concatenate(folds).tolist()) == list(range(50))
+    assert all(int(same[f].sum()) in (2, 3) for f in folds)
+    assert all(len(f) == 10 for f in folds)
+
+
+def test_bootstrap_interval_brackets_the_value() -> None:
+    rng = np.random.default_rng(0)
+    same = rng.integers(0, 2, 400).astype(np.int8)
+    score = same + rng.normal(0, 0.8, 400).astype(np.float32)
+    pairs = Pairs(np.arange(400), np.arange(400), same)
+
+    def accuracy(p: Pairs, s: np.ndarray) -> float:
+        return float(np.mean((s > 0.5) == (p.same == 1)))
+
+    low, high = bootstrap_interval(accuracy, pairs, score)
+    assert low < accuracy(pairs, score) < high
+    assert high - low < 0.15
+
+
+def _titles() -> list[str]:
+    # SYNTHETIC catalogue: product-like titles, each with a typo twin.
+    brands = ["sony", "canon", "nikon", "apple", "dell", "asus", "lg", "bose", "jbl", "acer"]
+    kinds = ["camera", "laptop", "speaker", "monitor", "phone", "tablet"]
+    return [f"{b} {k} model {i}{j}" for i, b in enumerate(brands) for j, k in enumerate(kinds)]
+
+
+def test_small_pair_sets_are_cross_validated_and_never_lose_to_tfidf() -> None:
+    titles = _titles()
+    twins = [t.replace("model", "modle") for t in titles]
+    n = len(titles)
+    catalog = Items(
+        ids=np.arange(2 * n).astype(str), labels=np.full(2 * n, -1), classes=(),
+        fields={"title": np.array(titles + twins, dtype=object)},
+    )  # fmt: skip
+    rng = np.random.default_rng(0)
+    left = np.r_[np.arange(n), np.arange(n)]
+    right = np.r_[np.arange(n) + n, (np.arange(n) + rng.integers(1, n, n)) % n + n]
+    pairs = Pairs(left, right, np.r_[np.ones(n), np.zeros(n)].astype(np.int8))
+    config = TrainConfig(loss="bce", epochs=3, steps_per_epoch=2, batch_size=32, verbose=0)
+    model = train_pairs(catalog, pairs, tower="text", tower_settings={"embedding_dim": 64}, config=config)
+    validation = model.config["validation"]
+    assert validation["split"] == "cross-validation"
+    assert (validation["folds"], validation["n"]) == (5, 2 * n)
+    assert validation["scores"]["baseline"] <= validation["value"]
+    assert validation["chosen"] in ("baseline", "trained")
+    assert validation["interval95"][0] <= validation["value"] <= validation["interval95"][1]
+    assert model.config["head"]["decides"] is False
+    assert model.threshold["probability"] is None and model.threshold["distance"] > 0
+
+
+def test_few_classes_validate_on_held_out_items_and_keep_pixels_when_training_loses() -> None:
+    # SYNTHETIC images: 3 classes of noisy bars; a 1-epoch conv tower cannot beat raw pixels.
+    rng = np.random.default_rng(0)
+    images, labels = [], []
+    for label in range(3):
+        for _ in range(12):
+            image = rng.integers(0, 40, (16, 16)).astype(np.uint8)
+            image[:, 4 * label : 4 * label + 4] = 250
+            images.append(image[..., None])
+            labels.append(label)
+    items = Items(
+        ids=np.arange(36).astype(str), labels=np.array(labels), classes=("a", "b", "c"),
+        images=np.stack(images),
+    )  # fmt: skip
+    config = TrainConfig(loss="softmax", epochs=1, steps_per_epoch=1, batch_size=12, head_epochs=1,
+                         augment=False, verbose=0)  # fmt: skip
+    model = train_items(items, tower="image", tower_settings={"blocks": 1, "filters": 2}, config=config)
+    validation = model.config["validation"]
+    assert validation["split"] == "items"
+    assert validation["scores"]["baseline"] == 1.0  # the bars are apart in pixel space
+    assert validation["chosen"] == "baseline"
+    assert model.config["tower_settings"]["architecture"] == "pixels"
+    assert model.dim == 16 * 16
