@@ -28,13 +28,12 @@ import numpy.typing as npt
 
 import simsearch
 from simsearch.errors import DataError, ModelDirError
+from simsearch.model_config import FORMAT_VERSION, read_config
 
 __all__ = ["FORMAT_VERSION", "Comparison", "SiameseModel", "load_keras_file", "write_model_dir"]
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-_FILES = ("tower.keras", "head.keras", "config.json")
 
 
 @dataclass(frozen=True)
@@ -229,32 +228,6 @@ def load_keras_file(path: Path) -> keras.Model:
         ) from exc
 
 
-def read_config(root: Path) -> dict[str, Any]:
-    """Read and check `config.json` of a model directory."""
-    if not root.is_dir():
-        raise ModelDirError(f"Expected a model directory. Received: '{root}' (not a directory)")
-    missing = [name for name in _FILES if not (root / name).exists()]
-    if missing:
-        raise ModelDirError(f"Expected {list(_FILES)} in model directory '{root}'. Missing: {missing}")
-    try:
-        config = json.loads((root / "config.json").read_text())
-    except json.JSONDecodeError as exc:
-        raise ModelDirError(f"Expected JSON in '{root / 'config.json'}'. Received: {exc}") from exc
-    version = config.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ModelDirError(
-            f"Expected a simsearch model directory of format_version {FORMAT_VERSION}. Received: "
-            f"format_version={version!r} (written by simsearch {config.get('simsearch_version', '?')}) "
-            f"in '{root}'. Retrain it with this version."
-        )
-    for key in ("kind", "inputs", "dim", "metric"):
-        if key not in config:
-            raise ModelDirError(
-                f"Expected key {key!r} in '{root / 'config.json'}'. Received: {sorted(config)}"
-            )
-    return config
-
-
 def _inference_copy(model: keras.Model) -> keras.Model:
     """The model without its optimizer, so the file holds what inference needs and nothing else."""
     if getattr(model, "optimizer", None) is None:
@@ -282,9 +255,7 @@ def _replace_dir(tmp: Path, target: Path) -> None:
 def _one(item: Any, kind: str) -> Any:
     if kind == "image":
         return [item] if isinstance(item, (str, os.PathLike)) else np.asarray(item)[None]
-    if isinstance(item, Mapping):
-        return {name: [value] for name, value in item.items()}
-    return [item]
+    return [item]  # a record stays one: the record rule fills the fields it leaves out
 
 
 def _json_default(value: Any) -> Any:
