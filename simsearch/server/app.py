@@ -1,5 +1,6 @@
 """The HTTP API: a FastAPI app over one `IndexService`.
 
+    GET  /                redirect to /docs (Swagger UI, served with its assets: works offline)
     GET  /health          liveness
     GET  /ready           readiness (503 after a journal failure)
     GET  /stats           item count, index kind, dim, metric, model, journal, limits
@@ -38,6 +39,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import simsearch
 from simsearch.errors import DuplicateIdError, IndexFileError, NotBuiltError, SimsearchError, UnknownIdError
 from simsearch.index import SearchParams
+from simsearch.server.docs import add_docs
 from simsearch.server.items import decode_items
 from simsearch.server.limits import BodyLimit
 from simsearch.server.schemas import (
@@ -118,7 +120,10 @@ def create_app(service: IndexService) -> FastAPI:
         version=simsearch.__version__,
         summary="Similarity search over one index directory: search, compare, get and update items.",
         lifespan=lifespan,
+        docs_url=None,  # served by add_docs from local assets: FastAPI's default is a CDN
+        redoc_url=None,
     )
+    add_docs(app)
     app.state.service = service
     app.add_middleware(BodyLimit, max_bytes=service.config.max_body_bytes)
     app.add_exception_handler(SimsearchError, _simsearch_error)  # type: ignore[arg-type]
