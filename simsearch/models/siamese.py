@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +53,8 @@ class SiameseModel:
 
     Args:
         tower: `keras.Model` from an item to `(dim,)`.
-        head: `keras.Model` from `{"u", "v"}` embeddings to `(n,)` P(same).
+        head: `keras.Model` from `{"u", "v"}` embeddings to `(n,)` P(same); None with
+            `head_file`, read on first use.
         config: the settings written to `config.json` (`kind`, `inputs`, `dim`, `metric`, `threshold`, ...).
         history: per-epoch training metrics.
 
@@ -65,14 +67,29 @@ class SiameseModel:
     def __init__(
         self,
         tower: keras.Model,
-        head: keras.Model,
+        head: keras.Model | None,
         config: Mapping[str, Any],
         history: Mapping[str, list[float]] | None = None,
+        *,
+        head_file: Path | None = None,
     ) -> None:
         self.tower = tower
-        self.head = head
+        self._head = head
+        self._head_file = head_file
+        self._head_lock = threading.Lock()
         self.config = dict(config)
         self.history = dict(history or {})
+
+    @property
+    def head(self) -> keras.Model:
+        """The pairwise head; a loaded model reads its `head.keras` on first use, so that a
+        search that does not re-rank never pays for it."""
+        with self._head_lock:
+            if self._head is None:
+                if self._head_file is None:
+                    raise ModelDirError("Expected a pairwise head. Received: none, and no head.keras to load")
+                self._head = load_keras_file(self._head_file)
+            return self._head
 
     @property
     def kind(self) -> str:
@@ -184,10 +201,9 @@ class SiameseModel:
         # For inference only: compiling would also restore the optimizer state of the last fit,
         # which need not match the trainable weights (the head's calibration freezes most).
         tower = load_keras_file(root / "tower.keras")
-        head = load_keras_file(root / "head.keras")
         history_path = root / "history.json"
         history = json.loads(history_path.read_text()) if history_path.exists() else {}
-        return cls(tower, head, config, history)
+        return cls(tower, None, config, history, head_file=root / "head.keras")
 
 
 def write_model_dir(
