@@ -417,6 +417,7 @@ def _manifest_extra(model: Any, model_dir: Path | None) -> dict[str, Any]:
         "model": {**reference, "kind": model.kind, "dim": model.dim, "metric": model.metric},
         "threshold": model.threshold,
         "calibration": model.calibration,
+        "calibrated_on": model.config.get("calibrated_on"),  # "one catalogue" or "two catalogues"
         "rerank_default": bool(model.config.get("head", {}).get("rerank_default", False)),
     }
 

@@ -243,6 +243,9 @@ def train(**options: Any) -> None:
             config=config,
             val_pairs=val_pairs,
         )
+    # Where the thresholds were calibrated, for dedup (one catalogue) and match (two) to say so.
+    two = not options["data"] and len(options["catalog"]) == 2
+    model.config["calibrated_on"] = "two catalogues" if two else "one catalogue"
     model.save(options["out"])
     _summary(model, options["out"])
 

@@ -27,6 +27,6 @@ def test_a_query_prints_no_tensorflow_log(record_index: RecordIndex, inherited: 
 
 
 def test_help_texts_show_no_doubled_percent_signs() -> None:
-    for name, command in cli.commands.items():
+    for name in cli.commands:
         result = CliRunner().invoke(cli, [name, "--help"])
         assert result.exit_code == 0 and "%%" not in result.output, name
