@@ -11,6 +11,7 @@
     PUT  /items           upsert items                                     write
     POST /items/delete    delete items by id                               write
     POST /checkpoint      save the index now, empty the journal            write
+    /review ...           with `serve --review PAIRS`: the review and labelling page (review.py)
 
 Write endpoints need `X-API-Key` when the server has a key, and are refused (403) when it has
 none unless it was started with `--allow-writes`. Errors are `{"detail": "Expected .... Received:
@@ -42,6 +43,8 @@ from simsearch.index import SearchParams
 from simsearch.server.docs import add_docs
 from simsearch.server.items import decode_items
 from simsearch.server.limits import BodyLimit
+from simsearch.server.review import ReviewQueue
+from simsearch.server.review import router as review_router
 from simsearch.server.schemas import (
     AddRequest,
     CompareRequest,
@@ -99,9 +102,10 @@ _API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="Needed 
 router = APIRouter()
 
 
-def create_app(service: IndexService) -> FastAPI:
+def create_app(service: IndexService, review: ReviewQueue | None = None) -> FastAPI:
     """Return the ASGI app serving `service`; it starts the service (if not yet) and closes it
-    (checkpoint) with the app's lifespan.
+    (checkpoint) with the app's lifespan. With `review`, the review and labelling page too
+    (`/review`, `simsearch.server.review`).
 
     Example:
     >>> app = create_app(IndexService(SearchEngine.load("indexes/catalogue"), ServerConfig()))
@@ -131,6 +135,9 @@ def create_app(service: IndexService) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _server_error)
     app.include_router(router)
+    if review is not None:
+        app.state.review = review
+        app.include_router(review_router)
     return app
 
 
