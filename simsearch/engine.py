@@ -26,23 +26,24 @@ import numpy as np
 import numpy.typing as npt
 
 from simsearch.data.items import Items
+from simsearch.data.records import check_records, input_fields
 from simsearch.errors import ConfigError, DataError, IndexFileError
 from simsearch.index import FaissIndex, IndexConfig, SearchParams, load_index, read_manifest, save_index
+from simsearch.model_config import MODEL_FILES
 from simsearch.search.hits import Hit
 from simsearch.search.searcher import Searcher
 
-__all__ = ["DEFAULT_RERANK_DEPTH", "SearchEngine", "build_index", "model_hash"]
+__all__ = ["DEFAULT_RERANK_DEPTH", "SearchEngine", "build_index", "model_hash", "recorded_model_dir"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_RERANK_DEPTH = 50
-_MODEL_FILES = ("tower.keras", "head.keras", "config.json")
 
 
 def model_hash(model_dir: str | os.PathLike[str]) -> str:
     """sha256 over a model directory's tower, head and config files."""
     digest = hashlib.sha256()
-    for name in _MODEL_FILES:
+    for name in MODEL_FILES:
         path = Path(model_dir) / name
         digest.update(name.encode())
         with path.open("rb") as f:
@@ -105,9 +106,8 @@ class SearchEngine:
         and a cross-encoder directory as its re-ranker when `reranker` is given."""
         from simsearch.models.siamese import SiameseModel
 
-        extra = read_manifest(path).get("extra", {})
-        recorded = extra.get("model", {})
-        model_path = Path(model_dir) if model_dir is not None else _recorded_path(path, recorded)
+        recorded = read_manifest(path).get("extra", {}).get("model", {})
+        model_path = Path(model_dir) if model_dir is not None else recorded_model_dir(path)
         if verify and recorded.get("sha256") and model_hash(model_path) != recorded["sha256"]:
             raise IndexFileError(
                 f"Expected the model the index was built with (sha256 {recorded['sha256'][:12]}…). "
@@ -171,6 +171,8 @@ class SearchEngine:
         ]
         if len(given) != 1:
             raise ConfigError(f"Expected exactly one of items, vectors or ids. Received: {given or 'none'}")
+        if _is_records(items):  # the record rule, before the tower and the cross-encoder read them
+            items = check_records(items, input_fields(self.model.config["inputs"]))
         cross = self.reranker is not None and (vectors is None or rerank is not None)
         depth = self.default_depth(by_vectors=vectors is not None) if rerank is None else rerank
         if cross and depth:
@@ -204,9 +206,12 @@ class SearchEngine:
         if ids is not None:
             ids = [self.coerce_id(i) for i in ids]
             if radius is not None:
-                return self.searcher.range_search(
+                rows = self.searcher.range_search(
                     self.index.get(ids), radius, params=params, rerank=bool(rerank)
                 )
+                if not exclude_self:
+                    return rows
+                return [[hit for hit in row if hit.id != i] for i, row in zip(ids, rows, strict=True)]
             return self.searcher.search_ids(ids, k, rerank=rerank, params=params, exclude_self=exclude_self)
         xq = self.model.encode(items) if items is not None else np.asarray(vectors, dtype=np.float32)
         _check_vectors(xq, self.index.dim)
@@ -330,7 +335,14 @@ class SearchEngine:
         return saved
 
     def coerce_id(self, value: Any) -> Any:
-        """Turn an id given as text (CLI, JSON) into the index's id type."""
+        """Turn an id given as text (CLI) into the index's id type, and an integer into text for
+        an index of text ids (built before integer ids stayed integers)."""
+        if (
+            isinstance(value, (int, np.integer))
+            and not isinstance(value, bool)
+            and self.index.id_kind == "str"
+        ):
+            return str(value)
         if isinstance(value, str) and len(self.index) and self.index.id_kind == "int":
             try:
                 return int(value)
@@ -405,11 +417,15 @@ def _manifest_extra(model: Any, model_dir: Path | None) -> dict[str, Any]:
         "model": {**reference, "kind": model.kind, "dim": model.dim, "metric": model.metric},
         "threshold": model.threshold,
         "calibration": model.calibration,
+        "calibrated_on": model.config.get("calibrated_on"),  # "one catalogue" or "two catalogues"
         "rerank_default": bool(model.config.get("head", {}).get("rerank_default", False)),
     }
 
 
-def _recorded_path(index_dir: str | os.PathLike[str], recorded: dict[str, Any]) -> Path:
+def recorded_model_dir(index_dir: str | os.PathLike[str]) -> Path:
+    """The model directory an index's manifest records; `IndexFileError` when it has none or it
+    is gone."""
+    recorded = read_manifest(index_dir).get("extra", {}).get("model", {})
     if not recorded.get("path"):
         raise IndexFileError(
             f"Expected a model reference in the manifest of '{index_dir}'. Received: none; pass model_dir"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
@@ -26,3 +27,53 @@ def one_faiss_thread() -> Iterator[None]:
     faiss.omp_set_num_threads(1)
     yield
     faiss.omp_set_num_threads(before)
+
+
+@dataclass(frozen=True)
+class RecordIndex:
+    """A tiny record model (`name` text, `price` number), its catalogue (integer ids) and index."""
+
+    model_dir: Path
+    catalog: Path
+    index_dir: Path
+
+
+PRODUCTS = [
+    ("sony turntable", 99.0),
+    ("sony tv 40 inch", 399.0),
+    ("samsung tv 40 inch", 379.0),
+    ("canon camera", 249.0),
+    ("nikon camera", 259.0),
+    ("apple iphone case", 19.0),
+    ("belkin iphone case", 15.0),
+    ("bose speaker", 129.0),
+]
+
+
+@pytest.fixture(scope="session")
+def record_index(tmp_path_factory: pytest.TempPathFactory) -> RecordIndex:
+    """An untrained record model over `PRODUCTS` (ids 0..7) and its Flat index: the plumbing is
+    under test, not the quality."""
+    from simsearch.data.loaders import load_table
+    from simsearch.engine import build_index
+    from simsearch.models import SiameseModel, build_head_model
+    from simsearch.models.towers import RecordTowerConfig, build_record_tower
+
+    root = tmp_path_factory.mktemp("records")
+    catalog = root / "products.csv"
+    catalog.write_text("id,name,price\n" + "".join(f"{i},{n},{p}\n" for i, (n, p) in enumerate(PRODUCTS)))
+    items = load_table(catalog, fields=["name", "price"])
+    tower = build_record_tower(
+        items.fields, RecordTowerConfig(text_fields=("name",), numeric_fields=("price",), embedding_dim=16)
+    )
+    config = {
+        "kind": "record",
+        "inputs": {"text_fields": ["name"], "numeric_fields": ["price"]},
+        "dim": 16,
+        "metric": "cosine",
+        "threshold": {"distance": 0.3, "probability": 0.5},
+        "head": {"rerank_default": False},
+    }
+    SiameseModel(tower, build_head_model(16), config).save(root / "model")
+    build_index(root / "model", items, root / "index", factory="Flat")
+    return RecordIndex(root / "model", catalog, root / "index")

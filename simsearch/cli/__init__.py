@@ -7,8 +7,13 @@ line on stderr and exit code 1.
 
 from __future__ import annotations
 
+import contextlib
+import importlib.abc
+import importlib.util
 import logging
 import os
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -16,7 +21,7 @@ import click
 import simsearch
 from simsearch.errors import SimsearchError
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "main", "quiet_tensorflow"]
 
 
 class _Group(click.Group):
@@ -31,14 +36,69 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(simsearch.__version__, prog_name="simsearch")
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option(
+    "-v", "--verbose", count=True, help="More log output, TensorFlow's start-up log included (-vv for debug)."
+)
 @click.pass_context
 def cli(ctx: click.Context, verbose: int) -> None:
     """simsearch: siamese embeddings, FAISS search and duplicate detection."""
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    else:
+        quiet_tensorflow()
     ctx.ensure_object(dict)
+
+
+def quiet_tensorflow() -> None:
+    """Silence TensorFlow's start-up log (oneDNN, CUDA stubs, `failed call to cuInit`, ...)
+    before TensorFlow loads, without loading it.
+
+    The C++ log level covers what TensorFlow logs once running; the lines absl writes before its
+    log is initialised ignore every level, so file descriptor 2 is muted while `tensorflow`
+    imports (an import error is raised after it is restored, and shows).
+    """
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"  # over an inherited 2, which still lets cuInit errors through
+    for name in ("absl", "tensorflow"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    if "tensorflow" not in sys.modules and not any(isinstance(f, _MutedImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _MutedImport("tensorflow"))
+
+
+class _MutedImport(importlib.abc.MetaPathFinder):
+    """Import one top-level module with file descriptor 2 pointed at /dev/null."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None:
+            run = spec.loader.exec_module
+
+            def exec_module(module: Any) -> None:
+                with _muted_stderr():
+                    run(module)
+
+            spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+@contextlib.contextmanager
+def _muted_stderr() -> Iterator[None]:
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _register() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from simsearch.data.items import Items
+from simsearch.data.records import input_fields
 from simsearch.errors import DataError
 
 TOWERS = ("image", "text", "record")
@@ -44,9 +45,16 @@ def load_data(
 
 def model_fields(model: Any) -> list[str] | None:
     """The catalogue fields a loaded siamese model reads (text then numeric; None for images)."""
-    from simsearch.models.inputs import input_fields  # Keras is loaded with the model already
-
     return input_fields(model.config["inputs"]) or None
+
+
+def index_model_dir(index_dir: Path, model_dir: Path | None) -> Path:
+    """The model directory of an index: `model_dir` when given, else the one its manifest records."""
+    if model_dir is not None:
+        return model_dir
+    from simsearch.engine import recorded_model_dir
+
+    return recorded_model_dir(index_dir)
 
 
 def load_catalogs(paths: tuple[Path, ...], fields: list[str] | None) -> tuple[Items, Items | None]:

@@ -9,7 +9,9 @@ from typing import Any
 import click
 
 from simsearch.cli._common import json_record
+from simsearch.data.records import check_records, input_fields
 from simsearch.errors import DataError
+from simsearch.model_config import read_config
 
 
 @click.command()
@@ -29,10 +31,11 @@ def compare(model_dir: Path, a: str, b: str, as_json: bool, reranker: Path | Non
     Prints the distance, the head's probability of "same" and the decision at the calibrated
     threshold (with --reranker, the cross-encoder's score and decision too).
     """
+    config = read_config(model_dir)  # the items are checked before TensorFlow loads
+    left, right = (_item(value, config) for value in (a, b))
     from simsearch.models.siamese import SiameseModel
 
     model = SiameseModel.load(model_dir)
-    left, right = _item(a, model.kind), _item(b, model.kind)
     result = model.compare(left, right)
     payload: dict[str, Any] = {
         "distance": result.distance,
@@ -85,14 +88,16 @@ def _rerank(path: Path, model_dir: Path, left: Any, right: Any, distance: float,
     }
 
 
-def _item(value: str, kind: str) -> Any:
+def _item(value: str, config: dict[str, Any]) -> Any:
+    kind = config.get("kind")
     if kind == "image":
         path = Path(value)
         if not path.is_file():
             raise DataError(f"Expected an image file for the image model. Received: '{value}' (no such file)")
         return str(path)
     if kind == "record":
-        return json_record(value, "the record model")
+        record = json_record(value, "the record model")
+        return check_records([record], input_fields(config.get("inputs", {})))[0]
     return value
 
 

@@ -121,7 +121,7 @@ def dedup_command(index_dir: Path, out: Path, **options: Any) -> None:
         raise ConfigError("Expected --groups FILE with --existing-groups. Received: no --groups")
     if groups_out is not None:
         check_out(groups_out)
-    job = _open(index_dir, options)
+    job = _open(index_dir, options, pairs_of="one catalogue")
     existing = read_groups(options["existing_groups"]) if options["existing_groups"] else None
     new_ids = _new_ids(job.index, existing) if existing is not None else None
     if dask:
@@ -158,6 +158,14 @@ def dedup_command(index_dir: Path, out: Path, **options: Any) -> None:
 @click.option("--out", type=_OUT, required=True, help="Matches file: .csv, .jsonl or .parquet.")
 @click.option("--fields", help="Comma-separated content fields of B (default: the model's).")
 @click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option(
+    "--one-to-one",
+    type=click.Choice(["greedy", "hungarian"]),
+    is_flag=False,
+    flag_value="greedy",
+    help="Keep each item of A and of B in at most one match: greedy (bare flag; strongest pair "
+    "first) or hungarian (largest total score, needs SciPy). Local engine only.",
+)
 @_common_options
 def match_command(index_dir: Path, catalog: Path, out: Path, **options: Any) -> None:
     """Match every item of catalogue B against the indexed catalogue A.
@@ -170,13 +178,15 @@ def match_command(index_dir: Path, catalog: Path, out: Path, **options: Any) -> 
     simsearch match --index indexes/abt --catalog buy.jsonl --out matches.parquet --engine dask
     """
     from simsearch.cli.index import _load_catalog
-    from simsearch.dedup import match_catalogues, write_pairs
+    from simsearch.dedup import match_catalogues, one_to_one, write_pairs
     from simsearch.engine import encode_batches
 
     _check_reranker(options)
     dask = check_engine(options)
+    if dask and options["one_to_one"]:
+        raise ConfigError("Expected --one-to-one on the local engine. Received: --engine dask")
     _check_output(dask)(out)
-    job = _open(index_dir, options, need_model=True)
+    job = _open(index_dir, options, need_model=True, pairs_of="two catalogues")
     if dask:
         from simsearch.cli._common import split_list
         from simsearch.distributed import match_catalog_dask
@@ -196,8 +206,11 @@ def match_command(index_dir: Path, catalog: Path, out: Path, **options: Any) -> 
     if job.engine is not None and job.engine.reranker is not None:  # B's texts, by id
         right = dict(zip(items.ids.tolist(), job.engine.reranker.texts(items.content()), strict=True))
     pairs = match_catalogues(job.index, xq, items.ids, **job.filters(options, right))
+    if options["one_to_one"]:
+        pairs = one_to_one(pairs, options["one_to_one"])
     write_pairs(pairs, out)
-    click.echo(f"{len(pairs)} matches for {len(items)} items of {catalog} ({job.rule}) -> {out}")
+    kind = f", one-to-one ({options['one_to_one']})" if options["one_to_one"] else ""
+    click.echo(f"{len(pairs)} matches for {len(items)} items of {catalog} ({job.rule}{kind}) -> {out}")
 
 
 @dataclass
@@ -277,7 +290,10 @@ def _head_decides(index_dir: Path, options: dict[str, Any]) -> bool:
     return bool(head.get("decides", head.get("rerank_default", False)))
 
 
-def _open(index_dir: Path, options: dict[str, Any], need_model: bool = False) -> _Job:
+def _open(index_dir: Path, options: dict[str, Any], *, pairs_of: str, need_model: bool = False) -> _Job:
+    """Open the index (and its model when needed) and decide the rule and its threshold;
+    `pairs_of` is the kind of pairs searched ("one catalogue" for dedup, "two catalogues" for
+    match)."""
     from simsearch.index import load_index, read_manifest
 
     chosen = options["rerank"] is not None
@@ -293,15 +309,20 @@ def _open(index_dir: Path, options: dict[str, Any], need_model: bool = False) ->
         engine = SearchEngine.load(index_dir, model_dir=options["model_dir"], reranker=reranker)
         index, model, model_dir = engine.index, engine.model, engine.model_dir
         threshold, curves = model.threshold, model.calibration
+        calibrated_on = model.config.get("calibrated_on")
         if reranker is not None:
             cut, curve = engine.cross_calibration
             threshold, curves = {"cross-encoder score": cut}, {"cross-encoder score": curve}
+            calibrated_on = None  # train-reranker does not record it
     else:
         extra = read_manifest(index_dir).get("extra", {})
         index, model, model_dir = load_index(index_dir), None, None
         threshold, curves = extra.get("threshold") or {}, extra.get("calibration") or {}
+        calibrated_on = extra.get("calibrated_on")
     key = "distance" if not rerank else "probability" if reranker is None else "cross-encoder score"
     value, rule = _threshold(options, key, threshold, curves)
+    if options["threshold"] is None:
+        rule = _provenance(rule, calibrated_on, pairs_of)
     if not chosen and options["reranker_dir"] is None:
         rule = (
             f"the head decides (it beat the distance on held-out data): {rule}"
@@ -336,6 +357,28 @@ def _threshold(
         )
     value = float(threshold[key])
     return value, f"{key} {sign} {value:.4g}, calibrated"
+
+
+def _provenance(rule: str, calibrated_on: str | None, pairs_of: str) -> str:
+    """The rule's label with the pairs its threshold was calibrated on, and a warning when they
+    are of another kind than the pairs searched: precision measured on pairs across two
+    catalogues says little about near-duplicates inside one (colour and size variants), and the
+    other way round."""
+    if calibrated_on is None:
+        return f"{rule} (on held-out pairs of a kind the model does not record)"
+    there, here = _PAIRS.get(calibrated_on, calibrated_on), _PAIRS[pairs_of]
+    if calibrated_on == pairs_of:
+        return f"{rule} on held-out pairs {there}"
+    logger.warning(
+        "The threshold was calibrated on pairs %s, not %s as searched here: its precision may not "
+        "hold. Check a sample of the pairs, or pass --threshold",
+        there,
+        here,
+    )
+    return f"{rule} on pairs {there}: NOT verified on pairs {here}"
+
+
+_PAIRS = {"one catalogue": "within one catalogue", "two catalogues": "across two catalogues"}
 
 
 def _check_output(dask: bool) -> Any:

@@ -8,8 +8,10 @@ from typing import Any
 
 import click
 
-from simsearch.cli._common import json_record
+from simsearch.cli._common import index_model_dir, json_record
+from simsearch.data.records import check_records, input_fields
 from simsearch.errors import ConfigError
+from simsearch.model_config import read_config
 
 _PATH = click.Path(exists=True, path_type=Path)
 
@@ -57,13 +59,16 @@ def query(index_dir: Path, model_dir: Path | None, **options: Any) -> None:
             "Expected exactly one of --id, --text, --record, --image or --queries. "
             f"Received: {sources or 'none'}"
         )
+    # Inputs are checked against the model's config.json before TensorFlow loads (15-35 s).
+    config = read_config(index_model_dir(index_dir, model_dir))
+    labels, kwargs = _queries(sources[0], options, config)
     from simsearch.engine import SearchEngine
 
     engine = SearchEngine.load(index_dir, model_dir=model_dir, reranker=options["reranker"])
-    params = _params(options)
-    labels, kwargs = _queries(sources[0], options, engine)
+    if "ids" in kwargs:
+        labels = kwargs["ids"] = [engine.coerce_id(i) for i in kwargs["ids"]]
     hits = engine.search(
-        **kwargs, k=options["k"], rerank=options["rerank"], radius=options["radius"], params=params
+        **kwargs, k=options["k"], rerank=options["rerank"], radius=options["radius"], params=_params(options)
     )
     for label, row in zip(labels, hits, strict=True):
         if options["as_json"]:
@@ -80,8 +85,10 @@ def _params(options: dict[str, Any]) -> Any:
     return SearchParams(**values) if values else None
 
 
-def _queries(source: str, options: dict[str, Any], engine: Any) -> tuple[list[Any], dict[str, Any]]:
-    kind = engine.model.kind
+def _queries(
+    source: str, options: dict[str, Any], config: dict[str, Any]
+) -> tuple[list[Any], dict[str, Any]]:
+    kind, fields = str(config.get("kind")), input_fields(config.get("inputs", {}))
     if source == "ids":
         return list(options["ids"]), {"ids": list(options["ids"])}
     if source == "images":
@@ -92,13 +99,12 @@ def _queries(source: str, options: dict[str, Any], engine: Any) -> tuple[list[An
         return list(options["texts"]), {"items": list(options["texts"])}
     if source == "records":
         _require(kind, "record", "--record")
-        records = [json_record(r, "--record") for r in options["records"]]
-        return records, {"items": records}
+        given = [json_record(r, "--record") for r in options["records"]]
+        return given, {"items": check_records(given, fields)}
     from simsearch.data.loaders import load_table
-    from simsearch.models.inputs import input_fields
 
-    table = load_table(options["queries"], fields=input_fields(engine.model.config["inputs"]))
-    return [str(i) for i in table.ids], {"items": table.content()}
+    table = load_table(options["queries"], fields=fields)
+    return table.ids.tolist(), {"items": table.content()}
 
 
 def _require(kind: str, wanted: str, option: str) -> None:

@@ -81,6 +81,18 @@ logger = logging.getLogger(__name__)
     help="FAISS's OpenMP threads per search call: concurrent requests already use the cores, and "
     "OpenMP's spin-waiting slows everything on a busy machine.",
 )
+@click.option(
+    "--review",
+    "review_pairs",
+    type=_PATH,
+    help="Candidate pairs (a dedup or match output) to review and label at /review, least "
+    "certain first; labels export as a `train --pairs` file.",
+)
+@click.option(
+    "--labels",
+    type=click.Path(path_type=Path),
+    help="Where --review's labels are kept, as JSON lines (default: PAIRS.labels.jsonl beside it).",
+)
 @click.pass_context
 def serve(
     ctx: click.Context, index_dir: Path, model_dir: Path | None, host: str, port: int, **options: Any
@@ -111,13 +123,23 @@ def serve(
 
     engine = SearchEngine.load(index_dir, model_dir=model_dir, reranker=options["reranker"])
     service = IndexService(engine, config).start()
+    review = _review(options["review_pairs"], options["labels"], engine) if options["review_pairs"] else None
     address = sock.getsockname()
     click.echo(
         f"Serving {len(service.engine.index)} items from {index_dir} on http://{_url_host(address[0])}:"
         f"{address[1]} (writes: {config.writes})",
         err=True,
     )
-    _run(create_app(service), sock, ctx.find_root().params.get("verbose", 0))
+    _run(create_app(service, review), sock, ctx.find_root().params.get("verbose", 0))
+
+
+def _review(pairs_path: Path, labels: Path | None, engine: Any) -> Any:
+    from simsearch.dedup import read_pairs
+    from simsearch.server.labels import LabelLog
+    from simsearch.server.review import ReviewQueue
+
+    log = LabelLog(labels or pairs_path.with_name(f"{pairs_path.stem}.labels.jsonl"))
+    return ReviewQueue(read_pairs(pairs_path), log, engine.model.threshold)
 
 
 def _server() -> tuple[Any, Any]:

@@ -65,7 +65,7 @@ _PATH = click.Path(exists=True, path_type=Path)
 @click.option(
     "--numeric-scales",
     help="Record towers: widths, on the log scale, of the kernels that compare numeric fields "
-    "(0.3: values 25%% apart agree at 0.7); comma-separated, default 0.1,0.3,1.0; 'none' for no "
+    "(0.3: values 25% apart agree at 0.7); comma-separated, default 0.1,0.3,1.0; 'none' for no "
     "kernel (the numbers then enter only through a learned linear term).",
 )
 @click.option("--optimizer", type=click.Choice(["adam", "adamw", "sgd"]), default="adam", show_default=True)
@@ -260,6 +260,9 @@ def train(**options: Any) -> None:
             config=config,
             val_pairs=val_pairs,
         )
+    # Where the thresholds were calibrated, for dedup (one catalogue) and match (two) to say so.
+    two = not options["data"] and len(options["catalog"]) == 2
+    model.config["calibrated_on"] = "two catalogues" if two else "one catalogue"
     model.save(options["out"])
     _summary(model, options["out"])
 

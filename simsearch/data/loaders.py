@@ -19,6 +19,7 @@ from simsearch.data.arrays import check_unique_ids, encode_labels, load_arrays, 
 from simsearch.data.image_folder import load_image_folder, resize_images
 from simsearch.data.items import Items
 from simsearch.data.pairs import Pairs
+from simsearch.data.records import table_ids
 from simsearch.errors import ConfigError, DataError
 
 __all__ = [
@@ -95,8 +96,9 @@ def load_table(
 
     A column whose non-empty values all parse as numbers becomes `float32` (NaN where empty); any
     other column stays `str` ('' where empty). Without a label column every label is -1 and
-    `classes` is empty (an unlabelled catalogue, as matched by pair files); without an id column
-    the ids are the row numbers as str.
+    `classes` is empty (an unlabelled catalogue, as matched by pair files). Ids are `int64` when
+    every one is a plain integer, else `str` (`simsearch.data.records.table_ids`); without an id
+    column they are the row numbers.
 
     Args:
         path: a `.csv`, `.jsonl` or `.json` (one object per line, or a list of objects) file.
@@ -111,7 +113,7 @@ def load_table(
     header, rows = _read_rows(path)
     names = _content_columns(header, fields, (id_column, label_column), path)
     row_numbers = [str(i) for i in range(len(rows))]
-    ids = np.array(_cells(rows, id_column) if id_column in header else row_numbers)
+    ids = table_ids(_cells(rows, id_column) if id_column in header else row_numbers)
     check_unique_ids(ids, path)
     if label_column in header:
         labels, classes = encode_labels(np.array(_cells(rows, label_column), dtype=str))

@@ -54,6 +54,7 @@ from simsearch.dedup.files import (
 )
 from simsearch.dedup.grouping import METHODS, assign_groups, group_pairs
 from simsearch.dedup.join import DEDUP_PARAMS, find_duplicates, match_catalogues
+from simsearch.dedup.one_to_one import ONE_TO_ONE, one_to_one
 from simsearch.dedup.pairs import DuplicatePairs, Pair
 
 __all__ = [
@@ -61,6 +62,7 @@ __all__ = [
     "FORMATS",
     "GROUP_COLUMNS",
     "METHODS",
+    "ONE_TO_ONE",
     "PAIR_COLUMNS",
     "DuplicatePairs",
     "Pair",
@@ -70,6 +72,7 @@ __all__ = [
     "find_duplicates",
     "group_pairs",
     "match_catalogues",
+    "one_to_one",
     "read_groups",
     "read_pairs",
     "write_groups",

@@ -8,7 +8,9 @@ rows, so it is cheap however large the catalogue:
     .parquet       row groups, of one file or of a folder of `*.parquet` files
     image folder   the sorted image paths, as `load_image_folder(labelled=False)` lists them
 
-A partition reads into the same `Items` a local load gives for its rows: ids as text (tables) or
+A partition reads into the same `Items` a local load gives for its rows: ids as the catalogue's
+(tables: int64 when all are plain integers, else text, as `simsearch.data.records.table_ids`
+decides; a file whose ids are integers in one partition only fails the build on mixed id kinds) or
 paths relative to the folder (images), the `label` column or class folder as the class. Column
 types come from the model (`numeric_fields` become float32, NaN where empty; every other field
 stays text), where a local load guesses them from the values: the two agree unless a text field
@@ -31,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simsearch.data.items import Items
+from simsearch.data.records import table_ids
 from simsearch.errors import ConfigError, DataError
 
 __all__ = ["CatalogSpec", "Partition", "plan_partitions", "read_partition"]
@@ -280,7 +283,7 @@ def _wanted_columns(spec: CatalogSpec, header: Sequence[str], partition: Partiti
 
 
 def _table_items(columns: dict[str, list[Any]], spec: CatalogSpec, partition: Partition) -> Items:
-    ids = np.array([str(v) for v in columns.get(spec.id_column, [])])
+    ids = table_ids([str(v) for v in columns.get(spec.id_column, [])])
     if spec.label_column in columns:
         classes = tuple(sorted({str(v) for v in columns[spec.label_column]}))
         code = {name: i for i, name in enumerate(classes)}

@@ -10,17 +10,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from simsearch.data.records import check_records, input_fields
 from simsearch.errors import DataError
 
 __all__ = ["image_inputs", "input_fields", "prepare_inputs", "table_inputs"]
 
 TEXT_INPUT = "text"
-
-
-def input_fields(spec: Mapping[str, Any]) -> list[str]:
-    """The catalogue fields a model's input `spec` reads: its text fields, then its numeric ones
-    (none for images)."""
-    return [*spec.get("text_fields", []), *spec.get("numeric_fields", [])]
 
 
 def prepare_inputs(content: Any, kind: str, spec: Mapping[str, Any]) -> Any:
@@ -93,7 +88,8 @@ def _columns(content: Any, names: Sequence[str]) -> dict[str, Any]:
     if isinstance(content, Mapping):
         return dict(content)
     if isinstance(content, Sequence) and content and isinstance(content[0], Mapping):
-        return {name: [row.get(name) for row in content] for name in names}
+        records = check_records(content, names)  # the record rule (simsearch.data.records)
+        return {name: [row[name] for row in records] for name in names}
     raise DataError(
         f"Expected records as a dict of columns or a list of dicts with fields {list(names)}. "
         f"Received: {type(content).__name__}"

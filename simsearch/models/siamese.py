@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,13 +29,12 @@ import numpy.typing as npt
 
 import simsearch
 from simsearch.errors import DataError, ModelDirError
+from simsearch.model_config import FORMAT_VERSION, read_config
 
 __all__ = ["FORMAT_VERSION", "Comparison", "SiameseModel", "load_keras_file", "write_model_dir"]
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-_FILES = ("tower.keras", "head.keras", "config.json")
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,8 @@ class SiameseModel:
 
     Args:
         tower: `keras.Model` from an item to `(dim,)`.
-        head: `keras.Model` from `{"u", "v"}` embeddings to `(n,)` P(same).
+        head: `keras.Model` from `{"u", "v"}` embeddings to `(n,)` P(same); None with
+            `head_file`, read on first use.
         config: the settings written to `config.json` (`kind`, `inputs`, `dim`, `metric`, `threshold`, ...).
         history: per-epoch training metrics.
 
@@ -66,14 +67,29 @@ class SiameseModel:
     def __init__(
         self,
         tower: keras.Model,
-        head: keras.Model,
+        head: keras.Model | None,
         config: Mapping[str, Any],
         history: Mapping[str, list[float]] | None = None,
+        *,
+        head_file: Path | None = None,
     ) -> None:
         self.tower = tower
-        self.head = head
+        self._head = head
+        self._head_file = head_file
+        self._head_lock = threading.Lock()
         self.config = dict(config)
         self.history = dict(history or {})
+
+    @property
+    def head(self) -> keras.Model:
+        """The pairwise head; a loaded model reads its `head.keras` on first use, so that a
+        search that does not re-rank never pays for it."""
+        with self._head_lock:
+            if self._head is None:
+                if self._head_file is None:
+                    raise ModelDirError("Expected a pairwise head. Received: none, and no head.keras to load")
+                self._head = load_keras_file(self._head_file)
+            return self._head
 
     @property
     def kind(self) -> str:
@@ -185,10 +201,9 @@ class SiameseModel:
         # For inference only: compiling would also restore the optimizer state of the last fit,
         # which need not match the trainable weights (the head's calibration freezes most).
         tower = load_keras_file(root / "tower.keras")
-        head = load_keras_file(root / "head.keras")
         history_path = root / "history.json"
         history = json.loads(history_path.read_text()) if history_path.exists() else {}
-        return cls(tower, head, config, history)
+        return cls(tower, None, config, history, head_file=root / "head.keras")
 
 
 def write_model_dir(
@@ -229,32 +244,6 @@ def load_keras_file(path: Path) -> keras.Model:
         ) from exc
 
 
-def read_config(root: Path) -> dict[str, Any]:
-    """Read and check `config.json` of a model directory."""
-    if not root.is_dir():
-        raise ModelDirError(f"Expected a model directory. Received: '{root}' (not a directory)")
-    missing = [name for name in _FILES if not (root / name).exists()]
-    if missing:
-        raise ModelDirError(f"Expected {list(_FILES)} in model directory '{root}'. Missing: {missing}")
-    try:
-        config = json.loads((root / "config.json").read_text())
-    except json.JSONDecodeError as exc:
-        raise ModelDirError(f"Expected JSON in '{root / 'config.json'}'. Received: {exc}") from exc
-    version = config.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ModelDirError(
-            f"Expected a simsearch model directory of format_version {FORMAT_VERSION}. Received: "
-            f"format_version={version!r} (written by simsearch {config.get('simsearch_version', '?')}) "
-            f"in '{root}'. Retrain it with this version."
-        )
-    for key in ("kind", "inputs", "dim", "metric"):
-        if key not in config:
-            raise ModelDirError(
-                f"Expected key {key!r} in '{root / 'config.json'}'. Received: {sorted(config)}"
-            )
-    return config
-
-
 def _inference_copy(model: keras.Model) -> keras.Model:
     """The model without its optimizer, so the file holds what inference needs and nothing else."""
     if getattr(model, "optimizer", None) is None:
@@ -282,9 +271,7 @@ def _replace_dir(tmp: Path, target: Path) -> None:
 def _one(item: Any, kind: str) -> Any:
     if kind == "image":
         return [item] if isinstance(item, (str, os.PathLike)) else np.asarray(item)[None]
-    if isinstance(item, Mapping):
-        return {name: [value] for name, value in item.items()}
-    return [item]
+    return [item]  # a record stays one: the record rule fills the fields it leaves out
 
 
 def _json_default(value: Any) -> Any:

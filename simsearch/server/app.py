@@ -1,5 +1,6 @@
 """The HTTP API: a FastAPI app over one `IndexService`.
 
+    GET  /                redirect to /docs (Swagger UI, served with its assets: works offline)
     GET  /health          liveness
     GET  /ready           readiness (503 after a journal failure)
     GET  /stats           item count, index kind, dim, metric, model, journal, limits
@@ -10,6 +11,7 @@
     PUT  /items           upsert items                                     write
     POST /items/delete    delete items by id                               write
     POST /checkpoint      save the index now, empty the journal            write
+    /review ...           with `serve --review PAIRS`: the review and labelling page (review.py)
 
 Write endpoints need `X-API-Key` when the server has a key, and are refused (403) when it has
 none unless it was started with `--allow-writes`. Errors are `{"detail": "Expected .... Received:
@@ -38,8 +40,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import simsearch
 from simsearch.errors import DuplicateIdError, IndexFileError, NotBuiltError, SimsearchError, UnknownIdError
 from simsearch.index import SearchParams
+from simsearch.server.docs import add_docs
 from simsearch.server.items import decode_items
 from simsearch.server.limits import BodyLimit
+from simsearch.server.review import ReviewQueue
+from simsearch.server.review import router as review_router
 from simsearch.server.schemas import (
     AddRequest,
     CompareRequest,
@@ -97,9 +102,10 @@ _API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="Needed 
 router = APIRouter()
 
 
-def create_app(service: IndexService) -> FastAPI:
+def create_app(service: IndexService, review: ReviewQueue | None = None) -> FastAPI:
     """Return the ASGI app serving `service`; it starts the service (if not yet) and closes it
-    (checkpoint) with the app's lifespan.
+    (checkpoint) with the app's lifespan. With `review`, the review and labelling page too
+    (`/review`, `simsearch.server.review`).
 
     Example:
     >>> app = create_app(IndexService(SearchEngine.load("indexes/catalogue"), ServerConfig()))
@@ -118,7 +124,10 @@ def create_app(service: IndexService) -> FastAPI:
         version=simsearch.__version__,
         summary="Similarity search over one index directory: search, compare, get and update items.",
         lifespan=lifespan,
+        docs_url=None,  # served by add_docs from local assets: FastAPI's default is a CDN
+        redoc_url=None,
     )
+    add_docs(app)
     app.state.service = service
     app.add_middleware(BodyLimit, max_bytes=service.config.max_body_bytes)
     app.add_exception_handler(SimsearchError, _simsearch_error)  # type: ignore[arg-type]
@@ -126,6 +135,9 @@ def create_app(service: IndexService) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _server_error)
     app.include_router(router)
+    if review is not None:
+        app.state.review = review
+        app.include_router(review_router)
     return app
 
 

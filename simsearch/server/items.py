@@ -4,7 +4,8 @@
   is allowed), decoded, converted and resized to the tower's input as `simsearch.models` does for
   files;
 - text models: each item is a string;
-- record models: each item is a JSON object with the model's fields.
+- record models: each item is a JSON object of the model's fields, under the record rule of
+  `simsearch.data.records` (unknown fields refused, fields left out are missing values).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from simsearch.data.records import check_records, input_fields
 from simsearch.errors import DataError
 
 __all__ = ["MAX_IMAGE_PIXELS", "decode_image", "decode_items"]
@@ -40,12 +42,7 @@ def decode_items(items: Sequence[Any], kind: str, spec: Mapping[str, Any]) -> An
         )
     if kind == "text":
         return [_text(item, i, "a text") for i, item in enumerate(items)]
-    for i, item in enumerate(items):
-        if not isinstance(item, Mapping):
-            raise DataError(
-                f"Expected a JSON object with the model's fields as item {i}. Received: {type(item).__name__}"
-            )
-    return list(items)
+    return check_records(items, input_fields(spec))
 
 
 def decode_image(text: str, size: tuple[int, ...], channels: int) -> npt.NDArray[np.float32]:

@@ -258,3 +258,32 @@ def test_interrupted_dedup_leaves_no_output(
     assert result.exit_code != 0
     assert not out.exists()
     assert not [p.name for p in tmp_path.iterdir() if "pairs" in p.name]  # nor a temporary file
+
+
+def test_dedup_says_its_threshold_comes_from_two_catalogue_pairs(
+    index: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # `model` was trained on pairs across two catalogues (A and B); dedup searches within one.
+    out = tmp_path / "pairs.csv"
+    with caplog.at_level("WARNING"):
+        text = invoke("dedup", "--index", str(index), "--out", str(out), "--min-precision", "0.9")
+    assert "held-out precision >= 0.9 on pairs across two catalogues: NOT verified on pairs within" in text
+    assert any("calibrated on pairs across two catalogues" in r.getMessage() for r in caplog.records)
+
+
+def test_match_says_where_its_threshold_comes_from(index: Path, names: list[str], tmp_path: Path) -> None:
+    b = write_csv(tmp_path / "b.csv", [n[:-1] + "y" for n in names[:15]], "b")
+    out = tmp_path / "matches.csv"
+    text = invoke("match", "--index", str(index), "--catalog", str(b), "--out", str(out), "--no-rerank")
+    assert "calibrated on held-out pairs across two catalogues" in text and "NOT" not in text
+
+
+@pytest.mark.parametrize("method", ["greedy", "hungarian"])
+def test_match_one_to_one(index: Path, names: list[str], tmp_path: Path, method: str) -> None:
+    b = write_csv(tmp_path / "b.csv", [n[:-1] + "y" for n in names[:15]], "b")
+    out = tmp_path / "matches.csv"
+    args = ["--catalog", str(b), "--out", str(out), "--no-rerank", "--threshold", "2", "-k", "5"]
+    text = invoke("match", "--index", str(index), *args, "--one-to-one", method)
+    rows = read(out)
+    assert f"one-to-one ({method})" in text and len(rows) == 15  # every item of B, each A once
+    assert len({r["left_id"] for r in rows}) == len({r["right_id"] for r in rows}) == 15

@@ -372,7 +372,7 @@ def test_jsonl_table_without_id_or_label(tmp_path: Path) -> None:
     rows = [{"title": "a", "year": 1999}, {"title": "b", "year": None}, {"title": "c"}]
     path.write_text("\n".join(json.dumps(row) for row in rows) + "\n\n")
     items = load_table(path, fields=["title", "year"])
-    assert items.ids.tolist() == ["0", "1", "2"]
+    assert items.ids.tolist() == [0, 1, 2]  # row numbers, as ints like any plain-integer ids
     assert items.classes == ()
     assert items.labels.tolist() == [-1, -1, -1]
     assert items.fields["title"].tolist() == ["a", "b", "c"]
@@ -398,7 +398,7 @@ def test_table_errors(tmp_path: Path) -> None:
     ):
         load_table(path, fields=["title", "price"])
     path.write_text("id,name\n1,a\n1,b\n")
-    with pytest.raises(DataError, match=r"unique ids.*\['1'\]"):
+    with pytest.raises(DataError, match=r"unique ids.*\[1\]"):
         load_table(path)
     path.write_text("")
     with pytest.raises(DataError, match="empty table"):

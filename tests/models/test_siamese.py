@@ -241,3 +241,11 @@ def test_encode_rejects_bad_shapes(tiny_model: SiameseModel, content: np.ndarray
 def test_score_pairs_rejects_embeddings_of_another_width(tiny_model: SiameseModel) -> None:
     with pytest.raises(DataError, match=f"Expected two \\(n, {tiny_model.dim}\\) arrays"):
         tiny_model.score_pairs(np.zeros((3, 4)), np.zeros((3, 4)))
+
+
+def test_a_loaded_model_reads_its_head_on_first_use(tiny_model: SiameseModel, saved: Path) -> None:
+    model = SiameseModel.load(saved)
+    assert model._head is None  # a search that does not re-rank never pays for head.keras
+    u = model.encode(np.zeros((2, 28, 28, 1), np.float32))
+    np.testing.assert_allclose(model.score_pairs(u, u), tiny_model.score_pairs(u, u), atol=1e-6)
+    assert model._head is not None
