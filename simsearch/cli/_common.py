@@ -11,7 +11,7 @@ import click
 from simsearch.data.items import Items
 from simsearch.errors import DataError
 
-TOWERS = ("image", "text", "record")
+TOWERS = ("image", "text", "record", "face")  # = models.tower_factory.TOWERS
 LOSSES = ("contrastive", "triplet", "bce", "softmax", "cosent")  # = models.training.LOSSES (tested)
 
 

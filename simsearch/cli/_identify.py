@@ -18,7 +18,12 @@ _GRID_K = 5
 
 
 def load_for_model(path: Path, model: Any, fields: list[str] | None, labelled: bool = True) -> Items:
-    """Load items as the model takes them: images at its (square) size, else its fields."""
+    """Load items as the model takes them: images at its (square) size, photos for a face model
+    (at their size), else its fields."""
+    if model.kind == "face":
+        from simsearch.cli._faces import load_faces
+
+        return load_faces(path, model.config["inputs"].get("face", {}), labelled=labelled)
     if model.kind != "image":
         return load_data(path, fields=fields, image_size=None, labelled=labelled)
     size = model.config["inputs"].get("image_size")

@@ -14,11 +14,14 @@ import numpy.typing as npt
 
 from simsearch.data.pairs import Pairs
 from simsearch.evaluation.correlation import spearman
+from simsearch.evaluation.evaluate import all_pairs_far_curve, tar_at_far
 from simsearch.evaluation.metrics import average_precision, roc_auc
 from simsearch.evaluation.oneshot import n_way_k_shot_accuracy
 from simsearch.evaluation.retrieval import retrieval_metrics
 
-__all__ = ["PairValidation", "RetrievalValidation"]
+__all__ = ["VAL_MAX_FAR", "PairValidation", "RetrievalValidation", "take_rows"]
+
+VAL_MAX_FAR = 0.001  # the false-accept rate of `val_tar_at_far`
 
 
 def _encode(tower: keras.Model, x: Any) -> npt.NDArray[np.float32]:
@@ -26,8 +29,10 @@ def _encode(tower: keras.Model, x: Any) -> npt.NDArray[np.float32]:
 
 
 class RetrievalValidation(keras.callbacks.Callback):
-    """Log `val_precision_at_1`, `val_recall_at_5` and `val_oneshot` (N-way one-shot accuracy,
-    within groups when given) on held-out classes."""
+    """Log `val_precision_at_1`, `val_recall_at_5`, `val_oneshot` (N-way one-shot accuracy,
+    within groups when given) and `val_tar_at_far` (genuine pairs accepted at a false-accept
+    rate of at most `VAL_MAX_FAR`, over every pair of up to 400 held-out items) on held-out
+    classes."""
 
     def __init__(
         self,
@@ -68,6 +73,9 @@ class RetrievalValidation(keras.callbacks.Callback):
                 seed=0,
             )
             logs["val_oneshot"] = float(result.accuracy)
+        curve = all_pairs_far_curve(embeddings, self.labels, self.metric)
+        if curve is not None:
+            logs["val_tar_at_far"] = tar_at_far(curve, VAL_MAX_FAR)
 
 
 def _groups_usable(groups: npt.NDArray[np.str_], labels: npt.NDArray[np.int64], n_way: int) -> bool:
@@ -86,7 +94,7 @@ class PairValidation(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is None:
             return
-        subset = _take(self.x, self.rows)
+        subset = take_rows(self.x, self.rows)
         encoded = _encode(self.tower, subset)
         embeddings = np.zeros((int(self.rows.max()) + 1, encoded.shape[1]), np.float32)
         embeddings[self.rows] = encoded
@@ -105,7 +113,8 @@ def _unit(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def _take(x: Any, rows: npt.NDArray[np.int64]) -> Any:
+def take_rows(x: Any, rows: npt.NDArray[np.int64]) -> Any:
+    """The `rows` of tower inputs: an array, or a dict of columns."""
     if isinstance(x, dict):
         return {name: column[rows] for name, column in x.items()}
     return x[rows]

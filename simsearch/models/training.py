@@ -23,7 +23,7 @@ from simsearch.data.pairs import Pairs, make_pairs, split_by_class
 from simsearch.errors import ConfigError, DataError
 from simsearch.evaluation.evaluate import pair_distances
 from simsearch.models import head_training
-from simsearch.models.callbacks import PairValidation, RetrievalValidation
+from simsearch.models.callbacks import PairValidation, RetrievalValidation, take_rows
 from simsearch.models.head import build_head_model
 from simsearch.models.inputs import prepare_inputs
 from simsearch.models.layers import RandomAffine
@@ -249,9 +249,14 @@ def train_items(
     validation = RetrievalValidation(
         model_tower, x_val, val_items.labels, groups=val_items.groups, metric=metric, n_way=n_way
     )
-    monitor = config.monitor or "val_precision_at_1"
+    # A pretrained face descriptor is near perfect at one-shot on a few held-out people: how many
+    # genuine pairs it accepts at a low false-accept rate still tells two towers apart.
+    monitor = config.monitor or ("val_tar_at_far" if tower == "face" else "val_precision_at_1")
     config = dataclasses.replace(config, monitor=monitor)  # the model's config says what was used
+    start = _validate(validation, monitor) if tower == "face" else None
+    initial = model_tower.get_weights()
     history = _fit_tower(model_tower, tower, x_train, train.labels, config, validation, monitor)
+    kept = None if start is None else _keep_better(model_tower, initial, start, history, monitor)
     head, head_history, threshold, head_summary = _finish_head(
         model_tower,
         x_train,
@@ -267,7 +272,46 @@ def train_items(
         tower, spec, settings, metric, config, threshold, head_summary, history, dim=_width(model_tower)
     )
     model_config["classes"] = {"train": _n_classes(train.labels), "validation": _n_classes(val_items.labels)}
+    far = _far_curve(model_tower, x_val, val_items.labels, metric)
+    if far is not None:
+        model_config["threshold"].setdefault("curves", {})["far"] = far
+    if kept is not None:
+        model_config["kept"] = kept
     return SiameseModel(model_tower, head, model_config, history)
+
+
+def _validate(validation: keras.callbacks.Callback, monitor: str) -> float:
+    """The validation metric of the tower as it is, before any training."""
+    logs: dict[str, Any] = {}
+    validation.on_epoch_end(-1, logs)
+    if monitor not in logs:
+        raise ConfigError(f"Expected a validation metric among {sorted(logs)}. Received: monitor={monitor!r}")
+    return float(logs[monitor])
+
+
+def _keep_better(
+    tower_model: keras.Model, initial: list[Any], start: float, history: dict[str, list[float]], monitor: str
+) -> dict[str, Any]:
+    """Put the untrained (pretrained) weights back unless training beat them on `monitor` over
+    the held-out classes: fine-tuning must not lose to the frozen embedder."""
+    lower = "loss" in monitor
+    trained = history.get(monitor) or [start]
+    best = min(trained) if lower else max(trained)
+    improved = best < start if lower else best > start
+    if not improved:
+        tower_model.set_weights(initial)
+        logger.info("Kept the frozen tower: %s %.4f before training, best %.4f after", monitor, start, best)
+    return {"weights": "fine-tuned" if improved else "frozen", monitor: {"frozen": start, "fine-tuned": best}}
+
+
+def _far_curve(
+    tower_model: keras.Model, x_val: Any, labels: npt.NDArray[np.int64], metric: str
+) -> dict[str, Any] | None:
+    """The false-accept curve of every pair of held-out items, read by `--max-far`."""
+    from simsearch.evaluation.evaluate import all_pairs_far_curve
+
+    rows = np.flatnonzero(labels >= 0)
+    return all_pairs_far_curve(_encode(tower_model, take_rows(x_val, rows)), labels[rows], metric)
 
 
 def _n_classes(labels: npt.NDArray[np.int64]) -> int:
@@ -277,10 +321,11 @@ def _n_classes(labels: npt.NDArray[np.int64]) -> int:
 def _check_tower(tower: str, items: Items) -> None:
     if tower not in TOWERS:
         raise ConfigError(f"Expected tower to be one of {list(TOWERS)}. Received: tower={tower!r}")
-    if (tower == "image") != (items.images is not None):
+    if (tower in ("image", "face")) != (items.images is not None):
         have = "images" if items.images is not None else f"fields {sorted(items.fields)}"
+        wanted = "images" if tower in ("image", "face") else "text or record fields"
         raise DataError(
-            f"Expected {'images' if tower == 'image' else 'text or record fields'} for the {tower} tower. "
+            f"Expected {wanted} for the {tower} tower. "
             f"Received: {have}"
         )
 
