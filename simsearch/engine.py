@@ -29,6 +29,7 @@ from simsearch.data.items import Items
 from simsearch.errors import ConfigError, DataError, IndexFileError
 from simsearch.index import FaissIndex, IndexConfig, SearchParams, load_index, read_manifest, save_index
 from simsearch.search.hits import Hit
+from simsearch.search.identify import Identity, choose_threshold, decide
 from simsearch.search.searcher import Searcher
 
 __all__ = ["DEFAULT_RERANK_DEPTH", "SearchEngine", "build_index", "model_hash"]
@@ -91,6 +92,8 @@ class SearchEngine:
             )
         self.reranker = reranker
         self._fusion_ok: bool | None = None  # decided on the first re-ranked search
+        # {"max_far", "threshold", "n_impostor"} chosen at enrolment (`enrol --max-far`), or {}
+        self.identification: dict[str, Any] = {}
 
     @classmethod
     def load(
@@ -120,7 +123,9 @@ class SearchEngine:
             from simsearch.models.cross import CrossEncoder
 
             cross = CrossEncoder.load(reranker)
-        return cls(index, SiameseModel.load(model_path), path=path, model_dir=model_path, reranker=cross)
+        engine = cls(index, SiameseModel.load(model_path), path=path, model_dir=model_path, reranker=cross)
+        engine.identification = dict(extra.get("identify") or {})
+        return engine
 
     @property
     def rerank_default(self) -> int:
@@ -213,6 +218,50 @@ class SearchEngine:
         if radius is not None:
             return self.searcher.range_search(xq, radius, params=params, rerank=bool(rerank))
         return self.searcher.search(xq, k, rerank=rerank, params=params)
+
+    @property
+    def identify_threshold(self) -> float | None:
+        """The distance threshold chosen at enrolment (`set_false_accept_rate`), if any."""
+        value = self.identification.get("threshold")
+        return None if value is None else float(value)
+
+    def set_false_accept_rate(self, max_far: float) -> float:
+        """Choose and keep (saved with the index) the identification threshold whose false-accept
+        rate on the model's held-out impostor pairs is at most `max_far`; returns it."""
+        from simsearch.evaluation.metrics import threshold_for_far
+
+        curve = self.model.calibration.get("far") or {}
+        threshold = threshold_for_far(curve, max_far)
+        self.identification = {"max_far": max_far, "threshold": threshold, "n_impostor": curve["n_impostor"]}
+        return threshold
+
+    def identify(
+        self,
+        items: Any = None,
+        *,
+        vectors: npt.ArrayLike | None = None,
+        threshold: float | None = None,
+        min_precision: float | None = None,
+        max_far: float | None = None,
+    ) -> list[Identity]:
+        """Identify each query (raw items or vectors) as the identity of its nearest enrolled
+        item, or "unknown" beyond the threshold (`choose_threshold`: given, for `min_precision`
+        or `max_far`, else the one set at enrolment, else the model's calibrated one).
+
+        Example:
+        >>> engine.identify(["door/0412.jpg"])[0]
+        Identity(identity='ann', distance=0.31, accepted=True, threshold=0.52, ...)
+        """
+        t = choose_threshold(
+            self.model.threshold,
+            self.model.calibration,
+            self.identify_threshold,
+            threshold=threshold,
+            min_precision=min_precision,
+            max_far=max_far,
+        )
+        hits = self.search(items, vectors=vectors, k=1, rerank=0)
+        return [decide(row, t) for row in hits]
 
     def cross_rerank(
         self,
@@ -323,9 +372,13 @@ class SearchEngine:
         target = Path(path) if path is not None else self.path
         if target is None:
             raise ConfigError("Expected a path to save the index to. Received: none")
-        saved = save_index(
-            target, self.index, None if target == self.path else _manifest_extra(self.model, self.model_dir)
-        )
+        extra = None if target == self.path else _manifest_extra(self.model, self.model_dir)
+        if self.identification:
+            if extra is None:
+                written = (target / "manifest.json").exists()
+                extra = dict(read_manifest(target).get("extra", {})) if written else {}
+            extra["identify"] = self.identification
+        saved = save_index(target, self.index, extra)
         self.path = target
         return saved
 

@@ -14,7 +14,9 @@ is never loaded. Nothing is downloaded at run time.
 
 Tightly cropped photos (ORL: 92x112, the face fills the frame) leave the detector without the
 context around a face it was trained with: when it finds nothing, it is run again on the photo
-padded by `pad` of its size on each side. Then `on_no_face` decides: `"error"`, `"skip"` (the
+padded by `pad` of its size on each side, then on that upsampled once more (on ORL this finds
+396 of the 400 faces instead of 387, and 20-way one-shot over the 40 people rises from 98.1% to
+98.85%). Then `on_no_face` decides: `"error"`, `"skip"` (the
 photo is left out by `face_mask`) or `"whole-image"` (the whole photo is the face box).
 Several faces: `on_many_faces="error"` or `"largest"`.
 
@@ -148,7 +150,7 @@ def find_face(
     if not boxes and config.pad > 0:
         p = round(config.pad * max(h, w))
         target = np.ascontiguousarray(np.pad(photo, ((p, p), (p, p), (0, 0)), mode="edge"))
-        boxes = list(detector(target, config.upsample))
+        boxes = list(detector(target, config.upsample)) or list(detector(target, config.upsample + 1))
     if len(boxes) > 1 and config.on_many_faces == "error":
         raise FaceError(
             f"Expected one face in {name}. Received: {len(boxes)} faces; crop the photo or pass "
