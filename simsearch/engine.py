@@ -86,7 +86,7 @@ class SearchEngine:
         self.path = None if path is None else Path(path)
         self.model_dir = None if model_dir is None else Path(model_dir)
         self.searcher = Searcher(index, score_pairs=model.score_pairs)
-        if reranker is not None and model.kind == "image":
+        if reranker is not None and model.kind in ("image", "face"):
             raise ConfigError(
                 "Expected a text or record model with a cross-encoder re-ranker. Received: an image model"
             )

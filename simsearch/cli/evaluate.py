@@ -186,7 +186,7 @@ def evaluate(model_dir: Path | None, index_dir: Path | None, **options: Any) -> 
     if not options["no_plots"]:
         folder = options["plots"] or model_dir / "plots"
         report["plots"] = str(_write_plots(folder, result, model, embeddings, labels))
-        if options["data"] and model.kind == "image":
+        if options["data"] and model.kind in ("image", "face"):
             neighbours_plot(folder, items, embeddings, model.metric)
     echo_report(report, options["as_json"])
 

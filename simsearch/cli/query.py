@@ -85,7 +85,7 @@ def _queries(source: str, options: dict[str, Any], engine: Any) -> tuple[list[An
     if source == "ids":
         return list(options["ids"]), {"ids": list(options["ids"])}
     if source == "images":
-        _require(kind, "image", "--image")
+        _require("image" if kind == "face" else kind, "image", "--image")  # a face model reads photos
         return [str(p) for p in options["images"]], {"items": [str(p) for p in options["images"]]}
     if source == "texts":
         _require(kind, "text", "--text")
