@@ -38,7 +38,11 @@ def test_bad_settings(settings: dict[str, object]) -> None:
 @needs_dlib
 def test_only_the_free_model_files_are_used() -> None:
     names = sorted(p.name for p in model_files().values())
-    assert names == ["dlib_face_recognition_resnet_model_v1.dat", "shape_predictor_5_face_landmarks.dat"]
+    assert names == [
+        "dlib_face_recognition_resnet_model_v1.dat",
+        "mmod_human_face_detector.dat",
+        "shape_predictor_5_face_landmarks.dat",
+    ]  # never the package's shape_predictor_68_face_landmarks.dat (non-commercial)
 
 
 def _photo(person: int, n: int) -> np.ndarray:
@@ -93,7 +97,17 @@ def test_a_tight_crop_is_found_after_padding() -> None:
     photo = _photo(2, 2)
     found = find_face(photo, FaceConfig(pad=0.25))
     assert found is not None and found[0].shape[0] > photo.shape[0]
-    assert find_face(photo, FaceConfig(pad=0.0, on_no_face="skip")) is None
+    assert find_face(photo, FaceConfig(pad=0.0, cnn_fallback=False, on_no_face="skip")) is None
+
+
+@needs_dlib
+@needs_orl
+def test_the_cnn_detector_finds_what_hog_misses() -> None:
+    # s2/6.pgm: missed by the HOG detector even padded; the CNN detector finds it
+    photo = _photo(2, 6)
+    assert find_face(photo, FaceConfig(cnn_fallback=False, on_no_face="skip")) is None
+    found = find_face(photo, FaceConfig())
+    assert found is not None and found[0] is photo
 
 
 @needs_dlib
