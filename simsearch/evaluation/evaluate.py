@@ -64,8 +64,17 @@ def all_pairs_far_curve(
     same = (y[rows][left] == y[rows][right]).astype(np.int64)
     if same.all() or not same.any():
         return None
-    distances = pair_distances(e[rows][:, None, :], e[rows][None, :, :], metric)[left, right]
-    return far_curve(same, distances)
+    return far_curve(same, _distance_matrix(e[rows], metric)[left, right])
+
+
+def _distance_matrix(e: np.ndarray, metric: str) -> npt.NDArray[np.float64]:
+    """`(n, n)` distances of `pair_distances` from the Gram matrix (memory n², not n² dim)."""
+    x = e.astype(np.float64)
+    if metric == "cosine":
+        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        return 1.0 - x @ x.T
+    sq = np.sum(x * x, axis=1)
+    return np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * x @ x.T, 0.0))
 
 
 def tar_at_far(curve: Mapping[str, Any], max_far: float) -> float:

@@ -56,6 +56,12 @@ def test_all_pairs_curve_matches_a_loop_over_pairs() -> None:
     pairs = [(i, j) for i in range(30) for j in range(i + 1, 30)]
     d = np.array([pair_distances(e[i], e[j], "l2") for i, j in pairs])
     same = np.array([labels[i] == labels[j] for i, j in pairs], dtype=np.int64)
-    assert curve == far_curve(same, d)
+    expected = far_curve(same, d)
+    assert (curve["n_impostor"], curve["n_genuine"]) == (expected["n_impostor"], expected["n_genuine"])
+    np.testing.assert_allclose(curve["rows"], expected["rows"], atol=1e-5)
+    cosine = all_pairs_far_curve(e, labels, "cosine")
+    d_cos = np.array([pair_distances(e[i], e[j], "cosine") for i, j in pairs])
+    assert cosine is not None
+    np.testing.assert_allclose(cosine["rows"], far_curve(same, d_cos)["rows"], atol=1e-5)
     assert tar_at_far(curve, 0.0) == pytest.approx((d[same == 1] < d[same == 0].min()).mean())
     assert all_pairs_far_curve(e[:5], labels[:5], "l2") is None  # one class: no impostor pair
