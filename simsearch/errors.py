@@ -6,6 +6,7 @@ one clean line on stderr and exit code 1.
     SimsearchError
     ├── DataError            bad or unreadable input data (wrong columns, one class, mixed shapes, ...)
     │   ├── UnknownIdError   catalogue ids that are not in the index (HTTP 404)
+    │   ├── FaceError        a photo without exactly one usable face (no face, or several)
     │   └── DuplicateIdError catalogue ids already in the index, added again (HTTP 409)
     ├── ConfigError          an unknown name or an invalid setting (tower, loss, optimiser, margin, ...)
     ├── ModelDirError        a model directory that is missing, incomplete or from another version
@@ -23,6 +24,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DuplicateIdError",
+    "FaceError",
     "IndexFileError",
     "ModelDirError",
     "NotBuiltError",
@@ -46,6 +48,10 @@ class UnknownIdError(DataError):
 
 class DuplicateIdError(DataError):
     """Catalogue ids already in the index, added again (upsert replaces items instead)."""
+
+
+class FaceError(DataError):
+    """A photo in which no face, or more than one, was found where one was expected."""
 
 
 class ConfigError(SimsearchError, ValueError):

@@ -105,6 +105,7 @@ def _register() -> None:
     from simsearch.cli.compare import compare
     from simsearch.cli.dedup import dedup_command, match_command
     from simsearch.cli.evaluate import evaluate
+    from simsearch.cli.faces import enrol, identify
     from simsearch.cli.index import add_command, build_index_command, delete_command
     from simsearch.cli.prepare import prepare_pairs
     from simsearch.cli.query import query
@@ -121,6 +122,8 @@ def _register() -> None:
     cli.add_command(match_command)
     cli.add_command(prepare_pairs)
     cli.add_command(train_reranker)
+    cli.add_command(enrol)
+    cli.add_command(identify)
 
 
 _register()

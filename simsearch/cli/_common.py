@@ -12,7 +12,7 @@ from simsearch.data.items import Items
 from simsearch.data.records import input_fields
 from simsearch.errors import DataError
 
-TOWERS = ("image", "text", "record")
+TOWERS = ("image", "text", "record", "face")  # = models.tower_factory.TOWERS
 LOSSES = ("contrastive", "triplet", "bce", "softmax", "cosent")  # = models.training.LOSSES (tested)
 
 

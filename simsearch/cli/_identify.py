@@ -5,20 +5,26 @@ files, and the nearest-neighbour plots."""
 from __future__ import annotations
 
 import csv
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from simsearch.cli._common import load_data, model_fields
 from simsearch.data.items import Items
+from simsearch.search.identify import hit_identity as hit_class
 
 _GRID_QUERIES = 8
 _GRID_K = 5
 
 
 def load_for_model(path: Path, model: Any, fields: list[str] | None, labelled: bool = True) -> Items:
-    """Load items as the model takes them: images at its (square) size, else its fields."""
+    """Load items as the model takes them: images at its (square) size, photos for a face model
+    (at their size), else its fields."""
+    if model.kind == "face":
+        from simsearch.cli._faces import load_faces
+
+        return load_faces(path, model.config["inputs"].get("face", {}), labelled=labelled)
     if model.kind != "image":
         return load_data(path, fields=fields, image_size=None, labelled=labelled)
     size = model.config["inputs"].get("image_size")
@@ -26,15 +32,10 @@ def load_for_model(path: Path, model: Any, fields: list[str] | None, labelled: b
     return load_data(path, fields=None, image_size=int(size[0]) if square else None, labelled=labelled)
 
 
-def hit_class(hit: Any) -> str:
-    """A gallery item's class: its stored label, else the folder of its id (`s1/3.pgm` -> `s1`)."""
-    label = (hit.metadata or {}).get("label")
-    return str(label) if label is not None else PurePosixPath(str(hit.id)).parent.as_posix()
-
-
 def identify(index_dir: Path, probes_path: Path, options: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     """Search every labelled probe in the index and score open-set identification at the
-    threshold (`--threshold`, `--min-precision`, else the model's calibrated distance threshold)."""
+    threshold (`--threshold`, `--min-precision`, `--max-far`, else the index's from `enrol
+    --max-far`, else the model's calibrated distance threshold)."""
     from simsearch.engine import SearchEngine
     from simsearch.evaluation.identification import identification_metrics
 
@@ -48,7 +49,7 @@ def identify(index_dir: Path, probes_path: Path, options: dict[str, Any]) -> tup
     width = max(len(row) for row in hits)
     classes = np.array([[hit_class(h) for h in _pad(row, width)] for row in hits], dtype=object)
     distances = np.array([[h.distance for h in _pad(row, width)] for row in hits], dtype=np.float64)
-    threshold = _threshold(model, options)
+    threshold = _threshold(model, options, engine.identify_threshold)
     report = identification_metrics(probe_classes, classes, distances, gallery, threshold, ks=ks)
     report["n_gallery_items"] = len(engine.index)
     result = {
@@ -63,22 +64,20 @@ def identify(index_dir: Path, probes_path: Path, options: dict[str, Any]) -> tup
     return {"index": str(index_dir), "identification (open set)": report}, result
 
 
-def _threshold(model: Any, options: dict[str, Any]) -> float:
-    """`--threshold`, else the threshold for `--min-precision` on the model's held-out pairs, else
-    the calibrated (best-F1) one."""
-    from simsearch.errors import ConfigError, ModelDirError
-    from simsearch.evaluation.metrics import threshold_for_precision
+def _threshold(model: Any, options: dict[str, Any], stored: float | None = None) -> float:
+    """`--threshold`, else the threshold for `--min-precision` or `--max-far` on the model's
+    held-out pairs, else the one `stored` in the index at enrolment, else the calibrated (best-F1)
+    one."""
+    from simsearch.search.identify import choose_threshold
 
-    if options["threshold"] is not None and options.get("min_precision") is not None:
-        raise ConfigError("Expected --threshold or --min-precision, not both. Received: both")
-    if options["threshold"] is not None:
-        return float(options["threshold"])
-    if options.get("min_precision") is not None:
-        curve = model.calibration.get("distance") or []
-        return threshold_for_precision(curve, float(options["min_precision"]))
-    if model.threshold.get("distance") is None:
-        raise ModelDirError("Expected a calibrated distance threshold in the model. Received: none")
-    return float(model.threshold["distance"])
+    return choose_threshold(
+        model.threshold,
+        model.calibration,
+        stored,
+        threshold=options.get("threshold"),
+        min_precision=options.get("min_precision"),
+        max_far=options.get("max_far"),
+    )
 
 
 def _gallery_hits(engine: Any) -> list[Any]:

@@ -72,8 +72,8 @@ def compare(model_dir: Path, a: str, b: str, as_json: bool, reranker: Path | Non
 def _rerank(path: Path, model_dir: Path, left: Any, right: Any, distance: float, kind: str) -> dict[str, Any]:
     from simsearch.models.cross import CrossEncoder
 
-    if kind == "image":
-        raise DataError("Expected a text or record model with --reranker. Received: an image model")
+    if kind in ("image", "face"):
+        raise DataError(f"Expected a text or record model with --reranker. Received: an {kind} model")
     cross = CrossEncoder.load(path)
     a = cross.texts({k: [v] for k, v in left.items()} if isinstance(left, dict) else [left])
     b = cross.texts({k: [v] for k, v in right.items()} if isinstance(right, dict) else [right])
@@ -90,7 +90,7 @@ def _rerank(path: Path, model_dir: Path, left: Any, right: Any, distance: float,
 
 def _item(value: str, config: dict[str, Any]) -> Any:
     kind = config.get("kind")
-    if kind == "image":
+    if kind in ("image", "face"):
         path = Path(value)
         if not path.is_file():
             raise DataError(f"Expected an image file for the image model. Received: '{value}' (no such file)")

@@ -46,13 +46,20 @@ _PATH = click.Path(exists=True, path_type=Path)
 @click.option(
     "--threshold",
     type=float,
-    help="Distance threshold of --index identification (default: the model's calibrated one).",
+    help="Distance threshold of --index identification (default: the index's from `enrol "
+    "--max-far`, else the model's calibrated one).",
 )
 @click.option(
     "--min-precision",
     type=float,
     help="With --index: the loosest distance threshold whose held-out pair precision reached this "
     "(fewer strangers accepted, fewer enrolled people too).",
+)
+@click.option(
+    "--max-far",
+    type=float,
+    help="With --index: the distance threshold whose false-accept rate on the model's held-out "
+    "impostor pairs is at most this (default: the index's, from `enrol --max-far`).",
 )
 @click.option(
     "--hits", type=click.Path(path_type=Path), help="With --index: write every probe's hits as CSV."
@@ -179,7 +186,7 @@ def evaluate(model_dir: Path | None, index_dir: Path | None, **options: Any) -> 
     if not options["no_plots"]:
         folder = options["plots"] or model_dir / "plots"
         report["plots"] = str(_write_plots(folder, result, model, embeddings, labels))
-        if options["data"] and model.kind == "image":
+        if options["data"] and model.kind in ("image", "face"):
             neighbours_plot(folder, items, embeddings, model.metric)
     echo_report(report, options["as_json"])
 

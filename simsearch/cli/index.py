@@ -123,6 +123,10 @@ def _load_catalog(path: Path, model_dir: Path | None, fields: str | None) -> Any
     config = json.loads((Path(model_dir) / "config.json").read_text()) if model_dir else {}
     spec = config.get("inputs", {})
     names = split_list(fields) or [*spec.get("text_fields", []), *spec.get("numeric_fields", [])] or None
+    if config.get("kind") == "face":
+        from simsearch.cli._faces import load_faces
+
+        return load_faces(path, spec.get("face", {}), labelled=False)
     if config.get("kind") == "image":
         size = spec.get("image_size")
         square = bool(size) and size[0] == size[1]

@@ -92,7 +92,7 @@ def _queries(
     if source == "ids":
         return list(options["ids"]), {"ids": list(options["ids"])}
     if source == "images":
-        _require(kind, "image", "--image")
+        _require("image" if kind == "face" else kind, "image", "--image")  # a face model reads photos
         return [str(p) for p in options["images"]], {"items": [str(p) for p in options["images"]]}
     if source == "texts":
         _require(kind, "text", "--text")

@@ -17,6 +17,7 @@ from simsearch.cli._common import (
     load_pair_file,
     split_list,
 )
+from simsearch.cli._faces import face_options, face_settings
 from simsearch.errors import ConfigError
 
 _PATH = click.Path(exists=True, path_type=Path)
@@ -170,7 +171,9 @@ _PATH = click.Path(exists=True, path_type=Path)
 @click.option(
     "--monitor",
     help="Validation metric for early stopping "
-    "(val_oneshot, val_precision_at_1, val_average_precision, ...).",
+    "(val_oneshot, val_precision_at_1, val_tar_at_far, val_average_precision, ...). Default: "
+    "val_tar_at_far for --tower face (genuine pairs accepted at a 0.1% false-accept rate), "
+    "val_precision_at_1 for other items, val_average_precision for pairs.",
 )
 @click.option(
     "--patience",
@@ -199,6 +202,7 @@ _PATH = click.Path(exists=True, path_type=Path)
 @click.option("--log-dir", type=click.Path(path_type=Path), help="TensorBoard log directory.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@face_options
 def train(**options: Any) -> None:
     """Train a siamese model and write MODEL_DIR (tower, head, config, history).
 
@@ -206,6 +210,9 @@ def train(**options: Any) -> None:
     Labelled items:  simsearch train --data PATH --tower image --loss softmax --out MODEL_DIR
     Labelled pairs:  simsearch train --pairs train.csv --catalog A.csv --catalog B.csv \\
                          --tower record --fields name,price --out MODEL_DIR
+    Faces:           simsearch train --data people/ --tower face --on-no-face whole-image --out MODEL_DIR
+                         (dlib's pretrained face descriptor under a residual layer started at the
+                         identity; the frozen state is kept unless training beats it)
     """
     if bool(options["data"]) == bool(options["pairs"]):
         raise ConfigError(
@@ -218,21 +225,19 @@ def train(**options: Any) -> None:
         raise ConfigError(
             f"Expected --pairs with --score-column. Received: --score-column {options['score_column']}"
         )
-    if options["pairs"] and options["tower"] == "image":
-        raise ConfigError("Expected a text or record tower with --pairs. Received: tower='image'")
+    if options["pairs"] and options["tower"] in ("image", "face"):
+        raise ConfigError(
+            f"Expected a text or record tower with --pairs. Received: tower={options['tower']!r}"
+        )
     from simsearch.data.requirements import check_items_trainable, check_pairs_trainable
 
     fields = split_list(options["fields"])
     settings = _tower_settings(options)
     # The data are read and checked before the model code (and TensorFlow) loads.
     if options["data"]:
-        items = load_data(options["data"], fields=fields, image_size=options["image_size"])
+        items = _load_items(options["data"], options, fields)
         check_items_trainable(items)
-        val = (
-            load_data(options["val_data"], fields=fields, image_size=options["image_size"])
-            if options["val_data"]
-            else None
-        )
+        val = _load_items(options["val_data"], options, fields) if options["val_data"] else None
     else:
         left, right = load_catalogs(options["catalog"], fields)
         catalog, offset = combine(left, right)
@@ -265,6 +270,14 @@ def train(**options: Any) -> None:
     model.config["calibrated_on"] = "two catalogues" if two else "one catalogue"
     model.save(options["out"])
     _summary(model, options["out"])
+
+
+def _load_items(path: Path, options: dict[str, Any], fields: list[str] | None) -> Any:
+    if options["tower"] == "face":
+        from simsearch.cli._faces import load_faces
+
+        return load_faces(path, face_settings(options))
+    return load_data(path, fields=fields, image_size=options["image_size"])
 
 
 def _train_config(options: dict[str, Any], cls: type) -> Any:
@@ -317,6 +330,11 @@ def _default_learning_rate(options: dict[str, Any]) -> float:
 
 
 def _tower_settings(options: dict[str, Any]) -> dict[str, Any]:
+    if options["tower"] == "face":
+        return _face_tower_settings(options)
+    faces = sorted(face_settings(options))
+    if faces:
+        raise ConfigError(f"Expected face options only with --tower face. Received: {faces}")
     settings: dict[str, Any] = {}
     for key in ("dropout", "embedding_dim", "filters", "pooling", "normalize"):
         if options[key] is not None:
@@ -356,6 +374,18 @@ def _tower_settings(options: dict[str, Any]) -> dict[str, Any]:
             settings["numeric_fields"] = numeric
             settings["text_fields"] = [f for f in fields if f not in numeric]
     return settings
+
+
+def _face_tower_settings(options: dict[str, Any]) -> dict[str, Any]:
+    """The face tower takes --dropout, --normalize and the face options; its width is dlib's 128."""
+    wrong = [k for k in ("architecture", "embedding_dim", "filters", "pooling", "image_size") if options[k]]
+    if wrong:
+        raise ConfigError(
+            "Expected no --architecture, --embedding-dim, --filters, --pooling or --image-size with "
+            f"--tower face (dlib's 128-d descriptor of the aligned face). Received: {wrong}"
+        )
+    settings = {k: options[k] for k in ("dropout", "normalize") if options[k] is not None}
+    return {**settings, **face_settings(options)}
 
 
 def _scales(text: str) -> list[float]:

@@ -13,11 +13,25 @@ import numpy.typing as npt
 from simsearch.data.pairs import Pairs, make_pairs
 from simsearch.errors import DataError
 from simsearch.evaluation.correlation import pearson, spearman
-from simsearch.evaluation.metrics import calibrate_threshold, equal_error_rate, pair_metrics, reliability
+from simsearch.evaluation.metrics import (
+    calibrate_threshold,
+    equal_error_rate,
+    far_curve,
+    pair_metrics,
+    reliability,
+)
 from simsearch.evaluation.oneshot import n_way_k_shot_accuracy
 from simsearch.evaluation.retrieval import pair_retrieval_metrics, retrieval_metrics
 
-__all__ = ["Evaluation", "add_reranker", "evaluate_items", "evaluate_pairs", "pair_distances"]
+__all__ = [
+    "Evaluation",
+    "add_reranker",
+    "all_pairs_far_curve",
+    "evaluate_items",
+    "evaluate_pairs",
+    "pair_distances",
+    "tar_at_far",
+]
 
 ScorePairs = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -41,6 +55,38 @@ def pair_distances(u: np.ndarray, v: np.ndarray, metric: str) -> npt.NDArray[np.
         vn = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
         return (1.0 - np.sum(un * vn, axis=-1)).astype(np.float32)
     return np.linalg.norm(u - v, axis=-1).astype(np.float32)
+
+
+def all_pairs_far_curve(
+    embeddings: npt.ArrayLike, labels: npt.ArrayLike, metric: str, max_items: int = 400, seed: int = 0
+) -> dict[str, Any] | None:
+    """The `far_curve` of the distance over every pair of labelled items (at most `max_items`,
+    drawn seeded); None without both genuine and impostor pairs."""
+    e, y = np.asarray(embeddings, dtype=np.float32), np.asarray(labels)
+    rows = np.flatnonzero(y >= 0)
+    if len(rows) > max_items:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, max_items, replace=False))
+    left, right = np.triu_indices(len(rows), 1)
+    same = (y[rows][left] == y[rows][right]).astype(np.int64)
+    if same.all() or not same.any():
+        return None
+    return far_curve(same, _distance_matrix(e[rows], metric)[left, right])
+
+
+def _distance_matrix(e: np.ndarray, metric: str) -> npt.NDArray[np.float64]:
+    """`(n, n)` distances of `pair_distances` from the Gram matrix (memory n², not n² dim)."""
+    x = e.astype(np.float64)
+    if metric == "cosine":
+        x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        return 1.0 - x @ x.T
+    sq = np.sum(x * x, axis=1)
+    return np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2.0 * x @ x.T, 0.0))
+
+
+def tar_at_far(curve: Mapping[str, Any], max_far: float) -> float:
+    """The share of genuine pairs accepted at the loosest threshold of a `far_curve` whose
+    false-accept rate is at most `max_far`."""
+    return float(max(row[2] for row in curve["rows"] if row[1] <= max_far))
 
 
 def _pair_sections(

@@ -2,12 +2,14 @@
 
 Every function takes `same`, `(n,)` 0/1 (1 = the two items are the same item or class), and
 `scores`, `(n,)` float, higher = more similar. A pair is predicted "same" when
-`score >= threshold`. Curves and areas follow scikit-learn's definitions (ties counted as one
-step), so numbers can be compared with published ones; scikit-learn itself is not needed.
+`score >= threshold` (`far_curve` alone takes distances, lower = more similar). Curves and
+areas follow scikit-learn's definitions (ties counted as one step), so numbers can be compared
+with published ones; scikit-learn itself is not needed.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -21,13 +23,17 @@ __all__ = [
     "calibrate_threshold",
     "confusion_at",
     "equal_error_rate",
+    "far_curve",
     "pair_metrics",
     "precision_curve",
     "precision_recall_curve",
     "roc_auc",
     "roc_curve",
+    "threshold_for_far",
     "threshold_for_precision",
 ]
+
+logger = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -333,3 +339,62 @@ def threshold_for_precision(curve: list[list[float]], min_precision: float) -> f
             f"Received: best held-out precision {best:.4f}"
         )
     return float(max(reached, key=lambda row: row[2])[0])
+
+
+def far_curve(same: npt.ArrayLike, distances: npt.ArrayLike, points: int = 200) -> dict[str, Any]:
+    """Summarise the low false-accept end of a distance as rows `[threshold, far, tar]`, by
+    increasing threshold, to be stored with a model and read by `threshold_for_far` (`--max-far`).
+
+    Row m accepts (distance <= threshold) exactly the m closest impostor pairs (`same=0`) of the
+    `n_impostor`: `far = m / n_impostor`, its threshold halfway to the next impostor distance;
+    `tar` is the share of genuine pairs accepted there. The first row (far 0) sits just below the
+    closest impostor pair.
+
+    Example:
+        >>> far_curve([1, 0, 0], [0.1, 0.5, 0.7])["rows"]
+        [[0.4999995, 0.0, 1.0], [0.6, 0.5, 1.0], [0.7, 1.0, 1.0]]
+    """
+    same_arr, d = _check_pairs(same, distances)
+    _require(same_arr, positives=True, negatives=True, what="a false-accept curve")
+    impostor = np.sort(d[same_arr == 0])
+    genuine = np.sort(d[same_arr == 1])
+    m = np.arange(min(points, len(impostor)) + 1)
+    below = np.concatenate([[impostor[0] * (1 - 1e-6)], impostor])[m]
+    above = np.concatenate([impostor, [impostor[-1]]])[m]
+    thresholds = np.where(m == 0, below, (below + above) / 2)
+    thresholds[m == len(impostor)] = impostor[-1]
+    tar = np.searchsorted(genuine, thresholds, side="right") / len(genuine)
+    n = len(impostor)
+    rows = [[float(t), float(i / n), float(a)] for i, t, a in zip(m, thresholds, tar, strict=True)]
+    return {"n_impostor": n, "n_genuine": len(genuine), "rows": rows}
+
+
+def threshold_for_far(curve: dict[str, Any], max_far: float) -> float:
+    """The loosest stored distance threshold whose held-out false-accept rate is at most
+    `max_far`, from a `far_curve`. Below `1 / n_impostor` the held-out pairs cannot tell, and
+    the threshold is the one just below the closest impostor pair (logged).
+
+    Raises:
+        ConfigError: `max_far` outside [0, 1).
+        DataError: no curve stored.
+    """
+    if not 0.0 <= max_far < 1.0:
+        raise ConfigError(f"Expected max_far in [0, 1). Received: max_far={max_far}")
+    if not curve or not curve.get("rows"):
+        raise DataError("Expected a false-accept curve. Received: none stored with the model")
+    rows = curve["rows"]
+    if rows[-1][1] <= max_far and rows[-1][1] < 1.0:
+        logger.warning(
+            "max_far=%g is past the stored curve (false-accept rate up to %g): using its loosest threshold",
+            max_far,
+            rows[-1][1],
+        )
+    if max_far * curve["n_impostor"] < 1:
+        logger.warning(
+            "max_far=%g is below what %d held-out impostor pairs resolve (1/%d): using the threshold "
+            "just below the closest impostor pair",
+            max_far,
+            curve["n_impostor"],
+            curve["n_impostor"],
+        )
+    return float(max(row[0] for row in rows if row[1] <= max_far))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from simsearch.models.bert import BertEncoder, FirstToken, MaskedMeanPooling, TransformerBlock
 from simsearch.models.cross import CrossEncoder
+from simsearch.models.face_tower import FaceTowerConfig, ResidualDense, build_face_tower
 from simsearch.models.head import PairwiseHead, build_head_model
 from simsearch.models.layers import RandomAffine
 from simsearch.models.losses import (
@@ -38,6 +39,7 @@ __all__ = [
     "Comparison",
     "ContrastiveLoss",
     "CrossEncoder",
+    "FaceTowerConfig",
     "FirstToken",
     "ImageTowerConfig",
     "MaskedMeanPooling",
@@ -47,6 +49,7 @@ __all__ = [
     "PositiveScale",
     "RandomAffine",
     "RecordTowerConfig",
+    "ResidualDense",
     "SiameseModel",
     "SoftmaxLoss",
     "SubwordTokenizer",
@@ -54,6 +57,7 @@ __all__ = [
     "TrainConfig",
     "TransformerBlock",
     "TripletLoss",
+    "build_face_tower",
     "build_head_model",
     "build_image_tower",
     "build_record_tower",

@@ -14,11 +14,21 @@ import numpy.typing as npt
 
 from simsearch.data.pairs import Pairs
 from simsearch.evaluation.correlation import spearman
+from simsearch.evaluation.evaluate import all_pairs_far_curve, tar_at_far
 from simsearch.evaluation.metrics import average_precision, roc_auc
 from simsearch.evaluation.oneshot import n_way_k_shot_accuracy
 from simsearch.evaluation.retrieval import retrieval_metrics
 
-__all__ = ["PairValidation", "RetrievalValidation", "catalogue_retrieval", "pair_validation_metrics"]
+__all__ = [
+    "VAL_MAX_FAR",
+    "PairValidation",
+    "RetrievalValidation",
+    "catalogue_retrieval",
+    "pair_validation_metrics",
+    "take_rows",
+]
+
+VAL_MAX_FAR = 0.001  # the false-accept rate of `val_tar_at_far`
 
 
 def _encode(tower: keras.Model, x: Any) -> npt.NDArray[np.float32]:
@@ -26,8 +36,10 @@ def _encode(tower: keras.Model, x: Any) -> npt.NDArray[np.float32]:
 
 
 class RetrievalValidation(keras.callbacks.Callback):
-    """Log `val_precision_at_1`, `val_recall_at_5` and `val_oneshot` (N-way one-shot accuracy,
-    within groups when given) on held-out items.
+    """Log `val_precision_at_1`, `val_recall_at_5`, `val_oneshot` (N-way one-shot accuracy,
+    within groups when given) and `val_tar_at_far` (genuine pairs accepted at a false-accept
+    rate of at most `VAL_MAX_FAR`, over every pair of up to 400 held-out items) on held-out
+    items.
 
     Without `catalogue`, every held-out item queries the other held-out ones. With
     `catalogue=(x, labels)`, each held-out item queries the catalogue and the other held-out
@@ -95,6 +107,9 @@ class RetrievalValidation(keras.callbacks.Callback):
                 seed=0,
             )
             logs["val_oneshot"] = float(result.accuracy)
+        curve = all_pairs_far_curve(embeddings, self.labels, self.metric)
+        if curve is not None:
+            logs["val_tar_at_far"] = tar_at_far(curve, VAL_MAX_FAR)
         return logs
 
 
@@ -153,7 +168,7 @@ class PairValidation(keras.callbacks.Callback):
 
     def similarities(self, tower: keras.Model | None = None) -> npt.NDArray[np.float32]:
         """`(n_pairs,)` similarity of each held-out pair: cosine, or minus the l2 distance."""
-        encoded = _encode(tower or self.tower, _take(self.x, self.rows))
+        encoded = _encode(tower or self.tower, take_rows(self.x, self.rows))
         embeddings = np.zeros((int(self.rows.max()) + 1, encoded.shape[1]), np.float32)
         embeddings[self.rows] = encoded
         u, v = embeddings[self.pairs.left], embeddings[self.pairs.right]
@@ -184,7 +199,8 @@ def _unit(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def _take(x: Any, rows: npt.NDArray[np.int64]) -> Any:
+def take_rows(x: Any, rows: npt.NDArray[np.int64]) -> Any:
+    """The `rows` of tower inputs: an array, or a dict of columns."""
     if isinstance(x, dict):
         return {name: column[rows] for name, column in x.items()}
     return x[rows]

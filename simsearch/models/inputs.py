@@ -13,7 +13,7 @@ import numpy.typing as npt
 from simsearch.data.records import check_records, input_fields
 from simsearch.errors import DataError
 
-__all__ = ["image_inputs", "input_fields", "prepare_inputs", "table_inputs"]
+__all__ = ["face_inputs", "image_inputs", "input_fields", "prepare_inputs", "table_inputs"]
 
 TEXT_INPUT = "text"
 
@@ -22,6 +22,8 @@ def prepare_inputs(content: Any, kind: str, spec: Mapping[str, Any]) -> Any:
     """Return the tower inputs for `content` given the model's `kind` and input `spec`."""
     if kind == "image":
         return image_inputs(content, tuple(spec["image_size"]), int(spec["channels"]))
+    if kind == "face":
+        return face_inputs(content, spec)
     text_fields = list(spec.get("text_fields", []))
     numeric_fields = list(spec.get("numeric_fields", []))
     if kind == "text":
@@ -51,6 +53,19 @@ def image_inputs(content: Any, image_size: tuple[int, int], channels: int) -> np
     if not np.all(np.isfinite(images)):
         raise DataError("Expected finite pixel values. Received: NaN or infinity in the images")
     return images
+
+
+def face_inputs(content: Any, spec: Mapping[str, Any]) -> npt.NDArray[np.float32]:
+    """Return `(n, 128) float32` dlib face descriptors from photos (paths or arrays), found and
+    aligned as `spec["face"]` (a `FaceConfig`) says; `(n, 128)` descriptors pass as they are."""
+    from simsearch.data.faces import DESCRIPTOR_DIM, FaceConfig, face_descriptors
+
+    if not isinstance(content, (str, os.PathLike, Sequence)):
+        array = np.asarray(content)
+        if array.ndim == 2 and array.shape[1] == DESCRIPTOR_DIM and array.dtype != np.uint8:
+            return array.astype(np.float32)
+    photos = [content] if isinstance(content, (str, os.PathLike)) else content
+    return face_descriptors(photos, FaceConfig(**spec.get("face", {})))
 
 
 def _read_image(path: str | os.PathLike[str], image_size: tuple[int, int], channels: int) -> np.ndarray:

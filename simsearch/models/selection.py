@@ -57,6 +57,8 @@ DEFAULT_ARCHITECTURES = {"image": "light", "text": "linear", "record": "linear"}
 def baseline_settings(kind: str, settings: dict[str, Any]) -> dict[str, Any] | None:
     """The settings of `kind`'s non-learned baseline tower, or None when the tower built from
     `settings` starts as that baseline (the linear text and record towers, raw pixels)."""
+    if kind not in DEFAULT_ARCHITECTURES:  # the face tower starts as dlib's frozen descriptor
+        return None
     architecture = settings.get("architecture") or DEFAULT_ARCHITECTURES[kind]
     own = "pixels" if kind == "image" else "linear"
     if architecture == own:

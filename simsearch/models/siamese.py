@@ -110,9 +110,11 @@ class SiameseModel:
         return {key: value for key, value in stored.items() if key != "curves"}
 
     @property
-    def calibration(self) -> dict[str, list[list[float]]]:
+    def calibration(self) -> dict[str, Any]:
         """Held-out `[threshold, precision, recall]` rows for `"probability"` and `"distance"`
-        (empty for models trained before they were stored)."""
+        (empty for models trained before they were stored), and `"far"`, the false-accept curve
+        of the distance on every held-out pair (`evaluation.metrics.far_curve`), when trained on
+        labelled items."""
         return dict((self.config.get("threshold") or {}).get("curves") or {})
 
     def prepare(self, content: Any) -> Any:
@@ -269,7 +271,7 @@ def _replace_dir(tmp: Path, target: Path) -> None:
 
 
 def _one(item: Any, kind: str) -> Any:
-    if kind == "image":
+    if kind in ("image", "face"):
         return [item] if isinstance(item, (str, os.PathLike)) else np.asarray(item)[None]
     return [item]  # a record stays one: the record rule fills the fields it leaves out
 

@@ -8,8 +8,10 @@ from typing import Any
 import keras
 import numpy as np
 
+from simsearch.data.faces import FaceConfig
 from simsearch.data.items import Items
 from simsearch.errors import ConfigError, DataError
+from simsearch.models.face_tower import FaceTowerConfig, build_face_tower
 from simsearch.models.inputs import prepare_inputs
 from simsearch.models.towers import (
     ImageTowerConfig,
@@ -22,8 +24,13 @@ from simsearch.models.towers import (
 
 __all__ = ["TOWERS", "build_tower"]
 
-TOWERS = ("image", "text", "record")
-_CONFIGS: dict[str, type] = {"image": ImageTowerConfig, "text": TextTowerConfig, "record": RecordTowerConfig}
+TOWERS = ("image", "text", "record", "face")
+_CONFIGS: dict[str, type] = {
+    "image": ImageTowerConfig,
+    "text": TextTowerConfig,
+    "record": RecordTowerConfig,
+    "face": FaceTowerConfig,
+}
 
 
 def _settings(kind: str, settings: dict[str, Any]) -> Any:
@@ -46,6 +53,8 @@ def build_tower(
     """
     if kind not in TOWERS:
         raise ConfigError(f"Expected tower to be one of {list(TOWERS)}. Received: tower={kind!r}")
+    if kind == "face":
+        return _face_tower(items, settings)
     if kind == "image":
         if items.images is None:
             raise DataError("Expected images for the image tower. Received: text or record fields")
@@ -77,6 +86,17 @@ def build_tower(
     spec = {"text_fields": text_fields, "numeric_fields": numeric_fields}
     columns = prepare_inputs(items.content(), "record", spec)
     return build_record_tower(columns, config), spec, dataclasses.asdict(config)
+
+
+def _face_tower(items: Items, settings: dict[str, Any]) -> tuple[keras.Model, dict[str, Any], dict[str, Any]]:
+    """The face tower; the face-finding settings (`FaceConfig`) go to the input spec, where
+    `prepare_inputs` reads them to turn photos into dlib descriptors."""
+    if items.images is None:
+        raise DataError("Expected photos for the face tower. Received: text or record fields")
+    face_names = {f.name for f in dataclasses.fields(FaceConfig)}
+    face = FaceConfig(**{k: v for k, v in settings.items() if k in face_names})
+    config = _settings("face", {k: v for k, v in settings.items() if k not in face_names})
+    return build_face_tower(config), {"face": dataclasses.asdict(face)}, dataclasses.asdict(config)
 
 
 def split_fields(items: Items, settings: dict[str, Any]) -> tuple[list[str], list[str]]:

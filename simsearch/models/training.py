@@ -24,7 +24,7 @@ from simsearch.data.requirements import check_items_trainable, check_pairs_train
 from simsearch.errors import ConfigError, DataError
 from simsearch.evaluation.evaluate import pair_distances
 from simsearch.models import head_training
-from simsearch.models.callbacks import PairValidation, RetrievalValidation, _take, pair_validation_metrics
+from simsearch.models.callbacks import PairValidation, RetrievalValidation, pair_validation_metrics, take_rows
 from simsearch.models.head import build_head_model
 from simsearch.models.inputs import prepare_inputs
 from simsearch.models.layers import RandomAffine
@@ -278,7 +278,9 @@ def train_items(
         catalogue=_validation_catalogue(x_train, train.labels, config.seed),
     )
     start = validation.measure()
-    monitor = config.monitor or "val_precision_at_1"
+    # A pretrained face descriptor is near perfect at one-shot on a few held-out people: how many
+    # genuine pairs it accepts at a low false-accept rate still tells two towers apart.
+    monitor = config.monitor or ("val_tar_at_far" if tower == "face" else "val_precision_at_1")
     if monitor not in start:  # one-shot needs held-out classes; few classes hold out items
         logger.warning(
             "%s is not measured on held-out items of the training classes: early stopping "
@@ -313,6 +315,9 @@ def train_items(
     )
     model_config["classes"] = {"train": _n_classes(train.labels), "validation": _n_classes(val_items.labels)}
     model_config["validation"] = selection.as_config()
+    far = _far_curve(model_tower, x_val, val_items.labels, metric)
+    if far is not None:
+        model_config["threshold"].setdefault("curves", {})["far"] = far
     return SiameseModel(model_tower, head, model_config, history)
 
 
@@ -404,6 +409,16 @@ def _interval(validation: Any, tower: keras.Model, monitor: str, value: float) -
     return interval_for(monitor, value, n)
 
 
+def _far_curve(
+    tower_model: keras.Model, x_val: Any, labels: npt.NDArray[np.int64], metric: str
+) -> dict[str, Any] | None:
+    """The false-accept curve of every pair of held-out items, read by `--max-far`."""
+    from simsearch.evaluation.evaluate import all_pairs_far_curve
+
+    rows = np.flatnonzero(labels >= 0)
+    return all_pairs_far_curve(_encode(tower_model, take_rows(x_val, rows)), labels[rows], metric)
+
+
 def _n_classes(labels: npt.NDArray[np.int64]) -> int:
     return len(np.unique(labels[labels >= 0]))
 
@@ -411,10 +426,11 @@ def _n_classes(labels: npt.NDArray[np.int64]) -> int:
 def _check_tower(tower: str, items: Items) -> None:
     if tower not in TOWERS:
         raise ConfigError(f"Expected tower to be one of {list(TOWERS)}. Received: tower={tower!r}")
-    if (tower == "image") != (items.images is not None):
+    if (tower in ("image", "face")) != (items.images is not None):
         have = "images" if items.images is not None else f"fields {sorted(items.fields)}"
+        wanted = "images" if tower in ("image", "face") else "text or record fields"
         raise DataError(
-            f"Expected {'images' if tower == 'image' else 'text or record fields'} for the {tower} tower. "
+            f"Expected {wanted} for the {tower} tower. "
             f"Received: {have}"
         )
 
@@ -901,7 +917,7 @@ def _cosine_head(tower_model: keras.Model, x: Any, pairs: Pairs) -> keras.Model:
     fitted afterwards, on the trained tower's hard candidates.
     """
     rows = np.unique(np.concatenate([pairs.left, pairs.right]))  # only the paired items
-    encoded = _encode(tower_model, _take(x, rows))
+    encoded = _encode(tower_model, take_rows(x, rows))
     where = np.searchsorted(rows, np.concatenate([pairs.left, pairs.right]))
     u, v = encoded[where[: len(pairs)]], encoded[where[len(pairs) :]]
     cos = 1.0 - pair_distances(u, v, "cosine")

@@ -6,6 +6,7 @@
     GET  /stats           item count, index kind, dim, metric, model, journal, limits
     POST /search          k-NN or range search by raw items, vectors or ids, in batches
     POST /compare         two raw items: distance, head probability, decision
+    POST /identify        photos -> enrolled person or "unknown" (face indexes, `simsearch enrol`)
     GET  /items?id=..     stored metadata (and vectors) by id
     POST /items           add items (raw or vectors)                       write
     PUT  /items           upsert items                                     write
@@ -50,6 +51,8 @@ from simsearch.server.schemas import (
     CompareRequest,
     CompareResponse,
     DeleteRequest,
+    IdentifyRequest,
+    IdentifyResponse,
     ItemsResponse,
     SearchRequest,
     SearchResponse,
@@ -217,7 +220,7 @@ def search(body: SearchRequest, service: Service) -> JSONResponse:
     else:
         assert body.items is not None
         _check_batch(len(body.items), service)
-        image = service.engine.model.kind == "image"
+        image = service.engine.model.kind in ("image", "face")
         labels = range(len(body.items)) if image else body.items
         content = _decode(body.items, service)
         rows = service.search(options, vectors=service.encode(content), items=content)
@@ -230,6 +233,26 @@ def compare(body: CompareRequest, service: Service) -> dict[str, Any]:
     """Compare two raw items: distance, head probability and the decision at the threshold."""
     a, b = _decode([body.a, body.b], service)
     return dataclasses.asdict(service.engine.model.compare(a, b))
+
+
+@router.post("/identify", tags=["search"], response_model=IdentifyResponse, responses=_ERRORS)
+def identify(body: IdentifyRequest, service: Service) -> dict[str, Any]:
+    """Identify each photo as the person of its nearest enrolled photo, or "unknown" beyond the
+    threshold: `threshold`, else the one for `max_far`, else the index's (`enrol --max-far`),
+    else the model's calibrated one."""
+    from simsearch.search.identify import choose_threshold, decide
+
+    _check_batch(len(body.items), service)
+    engine = service.engine
+    threshold = choose_threshold(
+        engine.model.threshold,
+        engine.model.calibration,
+        engine.identify_threshold,
+        threshold=body.threshold,
+        max_far=body.max_far,
+    )
+    rows = service.search(SearchOptions(k=1), vectors=service.encode(_decode(body.items, service)))
+    return {"results": [decide(row, threshold).to_dict() for row in rows]}
 
 
 @router.get("/items", tags=["items"], response_model=ItemsResponse, responses=_ERRORS)

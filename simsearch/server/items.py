@@ -3,6 +3,8 @@
 - image models: each item is a base64-encoded image file (PNG, JPEG, ...; a `data:` URL prefix
   is allowed), decoded, converted and resized to the tower's input as `simsearch.models` does for
   files;
+- face models: each item is a base64-encoded photo, decoded at its own size, in which the face
+  is found, aligned and described (dlib) as the model's face settings say;
 - text models: each item is a string;
 - record models: each item is a JSON object of the model's fields, under the record rule of
   `simsearch.data.records` (unknown fields refused, fields left out are missing values).
@@ -23,14 +25,14 @@ import numpy.typing as npt
 from simsearch.data.records import check_records, input_fields
 from simsearch.errors import DataError
 
-__all__ = ["MAX_IMAGE_PIXELS", "decode_image", "decode_items"]
+__all__ = ["MAX_IMAGE_PIXELS", "decode_image", "decode_items", "decode_photo"]
 
 MAX_IMAGE_PIXELS = 4096 * 4096
 
 
 def decode_items(items: Sequence[Any], kind: str, spec: Mapping[str, Any]) -> Any:
     """Return the items as the model's `encode` takes them: `(n, h, w, c) float32` for images,
-    a list of texts or of records otherwise.
+    `(n, 128) float32` face descriptors for face models, a list of texts or of records otherwise.
 
     Raises:
         DataError: an item of the wrong type for the model, or an image that cannot be decoded.
@@ -40,6 +42,11 @@ def decode_items(items: Sequence[Any], kind: str, spec: Mapping[str, Any]) -> An
         return np.stack(
             [decode_image(_text(item, i, "a base64 image"), size, channels) for i, item in enumerate(items)]
         )
+    if kind == "face":
+        from simsearch.models.inputs import face_inputs
+
+        photos = [decode_photo(_text(item, i, "a base64 photo")) for i, item in enumerate(items)]
+        return face_inputs(photos, spec)
     if kind == "text":
         return [_text(item, i, "a text") for i, item in enumerate(items)]
     return check_records(items, input_fields(spec))
@@ -47,6 +54,17 @@ def decode_items(items: Sequence[Any], kind: str, spec: Mapping[str, Any]) -> An
 
 def decode_image(text: str, size: tuple[int, ...], channels: int) -> npt.NDArray[np.float32]:
     """Decode one base64 image file into `(h, w, channels) float32` in [0, 1] at `size`."""
+    image = _open(text, "L" if channels == 1 else "RGB", size)
+    array = np.asarray(image, dtype=np.float32) / 255.0
+    return array[..., None] if channels == 1 else array
+
+
+def decode_photo(text: str) -> npt.NDArray[np.uint8]:
+    """Decode one base64 image file into an `(h, w, 3) uint8` RGB photo at its own size."""
+    return np.asarray(_open(text, "RGB", None), dtype=np.uint8)
+
+
+def _open(text: str, mode: str, size: tuple[int, ...] | None) -> Any:
     from PIL import Image
 
     data = _base64(text)
@@ -55,14 +73,12 @@ def decode_image(text: str, size: tuple[int, ...], channels: int) -> npt.NDArray
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as opened:
                 _check_pixels(opened.size)
-                image = opened.convert("L" if channels == 1 else "RGB")
-                image = image.resize((size[1], size[0]), Image.Resampling.BOX)
-                array = np.asarray(image, dtype=np.float32) / 255.0
+                image = opened.convert(mode)
+                return image if size is None else image.resize((size[1], size[0]), Image.Resampling.BOX)
     except DataError:
         raise
     except Exception as exc:  # untrusted bytes: any decoder failure is bad input
         raise DataError(f"Expected a readable image file (PNG, JPEG, ...). Received: {exc}") from exc
-    return array[..., None] if channels == 1 else array
 
 
 def _base64(text: str) -> bytes:

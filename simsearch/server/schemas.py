@@ -28,6 +28,8 @@ __all__ = [
     "CompareResponse",
     "DeleteRequest",
     "Id",
+    "IdentifyRequest",
+    "IdentifyResponse",
     "Item",
     "ItemsResponse",
     "SearchRequest",
@@ -141,6 +143,32 @@ class CompareResponse(BaseModel):
     same: bool
     threshold: dict[str, Any]
     decided_by: str
+
+
+class IdentifyRequest(_Body):
+    """Photos to identify, and at most one way to set the distance threshold (default: the
+    index's, chosen at enrolment by `enrol --max-far`, else the model's calibrated one)."""
+
+    items: list[Item] = Field(min_length=1, description="Base64-encoded photos.")
+    threshold: FiniteFloat | None = Field(None, ge=0, description="Distance threshold.")
+    max_far: FiniteFloat | None = Field(
+        None, ge=0, lt=1, description="Threshold for this false-accept rate on held-out impostor pairs."
+    )
+
+
+class Identity(BaseModel):
+    """One photo's answer, as `simsearch.search.identify.Identity.to_dict()` and `identify --json`."""
+
+    identity: str = Field(description='The enrolled person, or "unknown".')
+    distance: float = Field(description="Distance to the nearest enrolled photo.")
+    accepted: bool
+    threshold: float
+    nearest_id: int | str | None
+    nearest_identity: str | None
+
+
+class IdentifyResponse(BaseModel):
+    results: list[Identity]
 
 
 class AddRequest(_Body):

@@ -43,10 +43,13 @@ def test_help_and_argument_errors_do_not_import_tensorflow() -> None:
         "assert r.exit_code == 0 and 'train' in r.output, r.output\n"
         "r = CliRunner().invoke(cli, ['train', '--tower', 'nope', '--out', 'x'])\n"
         "assert r.exit_code == 2 and 'nope' in r.output, r.output\n"
-        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+        "for command in ('enrol', 'identify'):\n"
+        "    r = CliRunner().invoke(cli, [command, '--help'])\n"
+        "    assert r.exit_code == 0 and '--on-no-face' in r.output, r.output\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules, 'dlib' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False False"
+    assert out.stdout.strip() == "False False False"
 
 
 @pytest.mark.parametrize(
