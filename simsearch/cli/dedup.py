@@ -276,15 +276,13 @@ def _check_reranker(options: dict[str, Any]) -> None:
 def _head_decides(index_dir: Path, options: dict[str, Any]) -> bool:
     """The model's own rule, read without loading it: does its head decide (trained, and it beat
     the distance on held-out data)? A cross-encoder re-ranker, when given, always does."""
-    import json
-
     from simsearch.index import read_manifest
+    from simsearch.model_config import read_config
 
     if options["reranker_dir"] is not None:
         return True
     if options["model_dir"] is not None:
-        config = json.loads((Path(options["model_dir"]) / "config.json").read_text())
-        head = config.get("head", {})
+        head = read_config(options["model_dir"]).get("head", {})
     else:
         head = read_manifest(index_dir).get("extra", {})
     return bool(head.get("decides", head.get("rerank_default", False)))

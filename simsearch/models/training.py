@@ -332,8 +332,7 @@ def _validation_catalogue(
     if len(labels) <= MAX_DISTRACTORS:
         return x_train, labels
     rows = np.sort(np.random.default_rng(seed).choice(len(labels), MAX_DISTRACTORS, replace=False))
-    x = {k: v[rows] for k, v in x_train.items()} if isinstance(x_train, dict) else x_train[rows]
-    return x, labels[rows]
+    return take_rows(x_train, rows), labels[rows]
 
 
 def item_split(items: Items, val_fraction: float) -> str:
@@ -799,24 +798,20 @@ def _train_pairs_cross_validated(
     mean_curve = np.mean(np.asarray(curves, dtype=np.float64), axis=0)
     pick = np.argmin if mode == "min" else np.argmax
     best_epochs = int(pick(mean_curve)) if config.keep_baseline else 1 + int(pick(mean_curve[1:]))
-    scores = {"baseline": float(mean_curve[0])}
-    if best_epochs:
-        scores["trained"] = float(mean_curve[best_epochs])
     held_out = np.empty(len(pairs), np.float32)
     for rows, seen in zip(folds, held_scores, strict=True):
         held_out[rows] = seen[min(best_epochs, len(seen) - 1)]
     own = baseline_settings(kind, settings_in)
-    baseline_score = None
+    scores: dict[str, float] = {}
     if own is not None:  # a tower that does not start as its baseline: measure the baseline too
         b_tower, b_spec, b_settings = build_tower(kind, catalog, own)
         b_x = prepare_inputs(catalog.content(), kind, b_spec)
         b_scores = PairValidation(b_tower, b_x, pairs, metric=metric).similarities()
-        baseline_score = np.mean(
-            [pair_validation_metrics(pairs.take(r), b_scores[r])[monitor] for r in folds]
-        )
-        scores = {"baseline": float(baseline_score), "initial": float(mean_curve[0]), **(
-            {"trained": float(mean_curve[best_epochs])} if best_epochs else {}
-        )}  # fmt: skip
+        folds_metric = [pair_validation_metrics(pairs.take(r), b_scores[r])[monitor] for r in folds]
+        scores["baseline"] = float(np.mean(folds_metric))
+    scores["baseline" if own is None else "initial"] = float(mean_curve[0])
+    if best_epochs:
+        scores["trained"] = float(mean_curve[best_epochs])
     chosen = choose(scores, mode) if config.keep_baseline else "trained"
     model_tower.set_weights(initial)
     history: dict[str, list[float]] = {}
