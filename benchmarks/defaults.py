@@ -294,6 +294,8 @@ def table(results: list[dict[str, Any]]) -> str:
         v = r["trained"].get("validation") or {}
         chosen = f"{r['trained']['architecture']} ({v.get('chosen', '?')})"
         val = f"{v.get('split', '?')} n={v.get('n', '?')}"
+        if v.get("p_value") is not None:  # the paired test of trained against its rival
+            val += f", p={v['p_value']:.3f}"
         if r["kind"] == "pairs":
             for metric in ("f1", "average_precision"):
                 lines.append(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -54,6 +54,8 @@ class OneShotResult:
         k_shot: support examples per class.
         ci95: Wilson 95% interval of the accuracy, `(low, high)`.
         protocol: how the trials were drawn, for reports.
+        hits: `(n_trials,) bool`, whether each trial was answered correctly (None when not
+            kept), for paired comparisons of two embeddings on the same trials.
     """
 
     accuracy: float
@@ -63,6 +65,7 @@ class OneShotResult:
     k_shot: int
     ci95: tuple[float, float]
     protocol: str
+    hits: npt.NDArray[np.bool_] | None = field(default=None, compare=False, repr=False)
 
 
 class Trials(NamedTuple):
@@ -234,7 +237,14 @@ def _check_embeddings(embeddings: npt.ArrayLike, n: int) -> FloatArray:
     return emb
 
 
-def _result(correct: int, n_trials: int, n_way: int, k_shot: int, protocol: str) -> OneShotResult:
+def _result(
+    correct: int,
+    n_trials: int,
+    n_way: int,
+    k_shot: int,
+    protocol: str,
+    hits: npt.NDArray[np.bool_] | None = None,
+) -> OneShotResult:
     return OneShotResult(
         accuracy=correct / n_trials,
         correct=correct,
@@ -243,6 +253,7 @@ def _result(correct: int, n_trials: int, n_way: int, k_shot: int, protocol: str)
         k_shot=k_shot,
         ci95=wilson_interval(correct, n_trials),
         protocol=protocol,
+        hits=hits,
     )
 
 
@@ -286,7 +297,8 @@ def n_way_k_shot_accuracy(
     protocol = (
         f"{n_way}-way {k_shot}-shot, {scope}, {n_trials} random trials, {metric}, seed={seed}"
     )
-    return _result(int((predicted == trials.answer).sum()), n_trials, n_way, k_shot, protocol)
+    hits = predicted == trials.answer
+    return _result(int(hits.sum()), n_trials, n_way, k_shot, protocol, hits)
 
 
 def _encode(encode: Encode, images: FloatArray) -> FloatArray:

@@ -6,6 +6,8 @@ placed after them in the callback list then read.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -29,6 +31,15 @@ __all__ = [
 ]
 
 VAL_MAX_FAR = 0.001  # the false-accept rate of `val_tar_at_far`
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """A held-out metric as a statistic of `n` resampleable units (queries, trials, classes or
+    pairs): `stat(rows)` is the metric on the units `rows` (with repeats)."""
+
+    n: int
+    stat: Callable[[npt.NDArray[np.int64]], float]
 
 
 def _encode(tower: keras.Model, x: Any) -> npt.NDArray[np.float32]:
@@ -112,6 +123,49 @@ class RetrievalValidation(keras.callbacks.Callback):
             logs["val_tar_at_far"] = tar_at_far(curve, VAL_MAX_FAR)
         return logs
 
+    def outcomes(self, tower: keras.Model, monitor: str) -> Outcomes | None:
+        """`tower`'s held-out `monitor` as a statistic of resampled units, for a paired test
+        against another tower on the same units (`selection.paired_p_value`): queries for
+        precision@1 and recall@5, trials for one-shot (the same trials for every tower), and
+        held-out classes for TAR at the false-accept rate. None for other metrics."""
+        embeddings = _encode(tower, self.x_val)
+        if monitor in ("val_precision_at_1", "val_recall_at_5"):
+            xb, b_labels = (
+                (_encode(tower, self.catalogue[0]), self.catalogue[1])
+                if self.catalogue is not None
+                else (embeddings[:0], self.labels[:0])
+            )
+            hits = catalogue_hits(embeddings, self.labels, xb, b_labels, self.metric)
+            per_query: npt.NDArray[np.bool_] = (
+                hits[:, 0] if monitor == "val_precision_at_1" else np.any(hits, axis=1)
+            )
+            return Outcomes(len(per_query), lambda rows: float(per_query[rows].mean()))
+        if monitor == "val_oneshot" and self.n_way >= 2:
+            result = n_way_k_shot_accuracy(
+                embeddings,
+                self.labels,
+                n_way=self.n_way,
+                n_trials=self.n_trials,
+                groups=self.groups
+                if self.groups is not None and _groups_usable(self.groups, self.labels, self.n_way)
+                else None,
+                metric=self.metric,  # type: ignore[arg-type]
+                seed=0,
+            )
+            trials = np.asarray(result.hits)
+            return Outcomes(len(trials), lambda rows: float(trials[rows].mean()))
+        if monitor == "val_tar_at_far":
+            classes = np.unique(self.labels[self.labels >= 0])
+
+            def tar(rows: npt.NDArray[np.int64]) -> float:
+                # a class drawn twice would pair its items with themselves: each class once
+                keep = np.isin(self.labels, classes[np.unique(rows)])
+                curve = all_pairs_far_curve(embeddings[keep], self.labels[keep], self.metric)
+                return float("nan") if curve is None else tar_at_far(curve, VAL_MAX_FAR)
+
+            return Outcomes(len(classes), tar)
+        return None
+
 
 def catalogue_retrieval(
     xq: npt.NDArray[np.float32],
@@ -122,6 +176,22 @@ def catalogue_retrieval(
 ) -> dict[str, float]:
     """`val_precision_at_1` and `val_recall_at_5` of queries `xq` searched, by brute force, in
     the catalogue `xb` plus the other queries (each query leaves itself out)."""
+    hits = catalogue_hits(xq, q_labels, xb, b_labels, metric)
+    return {
+        "val_precision_at_1": float(hits[:, 0].mean()),
+        "val_recall_at_5": float(hits.any(axis=1).mean()),
+    }
+
+
+def catalogue_hits(
+    xq: npt.NDArray[np.float32],
+    q_labels: npt.NDArray[np.int64],
+    xb: npt.NDArray[np.float32],
+    b_labels: npt.NDArray[np.int64],
+    metric: str = "cosine",
+) -> npt.NDArray[np.bool_]:
+    """`(n_labelled_queries, 5)`: whether each of a query's 5 nearest (as `catalogue_retrieval`
+    searches) has its class."""
     keep = q_labels >= 0
     xq, q_labels = xq[keep], q_labels[keep]
     base = np.concatenate([xq, xb])
@@ -138,10 +208,7 @@ def catalogue_retrieval(
         d[np.arange(len(rows)), rows] = np.inf  # the query itself
         top = np.argsort(d, axis=1, kind="stable")[:, :5]
         hits[rows, : top.shape[1]] = base_labels[top] == q_labels[rows, None]
-    return {
-        "val_precision_at_1": float(hits[:, 0].mean()),
-        "val_recall_at_5": float(hits.any(axis=1).mean()),
-    }
+    return hits
 
 
 def _groups_usable(groups: npt.NDArray[np.str_], labels: npt.NDArray[np.int64], n_way: int) -> bool:
@@ -182,6 +249,26 @@ class PairValidation(keras.callbacks.Callback):
         score = self.similarities(tower)
         self.scores.append(score)
         return pair_validation_metrics(self.pairs, score)
+
+    def outcomes(self, tower: keras.Model, monitor: str) -> Outcomes | None:
+        """`tower`'s held-out `monitor` as a statistic of resampled pairs (see
+        `RetrievalValidation.outcomes`)."""
+        return pair_outcomes(self.pairs, self.similarities(tower), monitor)
+
+
+def pair_outcomes(pairs: Pairs, score: npt.NDArray[np.float32], monitor: str) -> Outcomes | None:
+    """`monitor` (a `pair_validation_metrics` key) of `score` as a statistic of resampled pairs;
+    NaN for a resample without both labels."""
+    if monitor not in pair_validation_metrics(pairs, score):
+        return None
+
+    def stat(rows: npt.NDArray[np.int64]) -> float:
+        sample = pairs.take(rows)
+        if sample.same.min() == sample.same.max():
+            return float("nan")
+        return pair_validation_metrics(sample, score[rows])[monitor]
+
+    return Outcomes(len(pairs), stat)
 
 
 def pair_validation_metrics(pairs: Pairs, score: npt.NDArray[np.float32]) -> dict[str, float]:

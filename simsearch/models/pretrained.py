@@ -31,11 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
-from keras import layers, ops
 
 from simsearch.errors import ConfigError
+from simsearch.models.bags import PositiveScale
 from simsearch.models.bert import BertConfig, BertEncoder, MaskedMeanPooling, load_hf_weights
 from simsearch.models.tokenizer import SubwordTokenizer
 
@@ -247,23 +246,3 @@ def sentence_embedding(
     return MaskedMeanPooling(name="mean_pooling")([hidden, padding_mask])
 
 
-@keras.saving.register_keras_serializable(package="simsearch")
-class PositiveScale(layers.Layer):
-    """Multiply by one learned positive scalar, `exp(theta)`, initialised to `value` (> 0)."""
-
-    def __init__(self, value: float = 1.0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        if value <= 0:
-            raise ConfigError(f"Expected value > 0. Received: value={value}")
-        self.value = float(value)
-
-    def build(self, input_shape: Any) -> None:
-        self.log_scale = self.add_weight(
-            shape=(), initializer=keras.initializers.Constant(np.log(self.value)), name="log_scale"
-        )
-
-    def call(self, inputs: Any) -> Any:
-        return inputs * ops.exp(self.log_scale)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "value": self.value}

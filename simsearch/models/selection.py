@@ -10,7 +10,12 @@ The candidates, measured on the same held-out data with the same metric:
   when it is not the baseline itself.
 - `trained`: the best epoch of training.
 
-Ties go to the simpler candidate, in that order. Small data changes how validation is drawn:
+Ties go to the simpler candidate, in that order, and a more trained candidate must beat the
+simpler one *significantly*: a one-sided paired bootstrap over the held-out units (queries,
+one-shot trials, classes or pairs, `paired_p_value`) must give p < `SIGNIFICANCE`. The best of
+several epochs is an optimistic pick, and on small validation sets a gain of one or two
+queries is noise: a fine-tuned face tower that "won" by 2 genuine pairs of 360 let in 3 times
+as many strangers as the frozen descriptor it replaced. Small data changes how validation is drawn:
 when `val_fraction` of the classes is fewer than `MIN_VALIDATION_CLASSES`, items are held out
 within their classes (new items of known classes searched against the others, as such a
 catalogue is used), not as whole classes; fewer than `SMALL_PAIR_SET` labelled pairs are
@@ -38,10 +43,14 @@ __all__ = [
     "bootstrap_interval",
     "choose",
     "pair_folds",
+    "paired_p_value",
+    "rival",
 ]
 
 logger = logging.getLogger(__name__)
 
+SIGNIFICANCE = 0.05  # one-sided p-value below which a trained tower's gain counts
+N_BOOT = 500
 MIN_VALIDATION_CLASSES = 5  # fewer held-out classes than this and one-shot validation means little
 CANDIDATES = ("baseline", "initial", "trained")  # simplest first: a tie keeps the simpler one
 
@@ -101,6 +110,9 @@ class Selection:
         interval: 95% interval of the chosen candidate's value.
         folds: the number of folds, for cross-validation.
         epochs: the trained epoch count cross-validation chose (0 = the start state).
+        p_value: the paired test of the trained tower against the best simpler candidate
+            (None when not run: no simpler candidate won or could be measured per unit).
+        rival: that simpler candidate.
     """
 
     split: str
@@ -111,6 +123,8 @@ class Selection:
     interval: tuple[float, float] | None = None
     folds: int | None = None
     epochs: int | None = None
+    p_value: float | None = None
+    rival: str | None = None
 
     def as_config(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -127,6 +141,9 @@ class Selection:
             out["folds"] = self.folds
         if self.epochs is not None:
             out["epochs"] = self.epochs
+        if self.p_value is not None:
+            out["p_value"] = float(self.p_value)
+            out["rival"] = self.rival
         return out
 
 
@@ -142,20 +159,62 @@ def describe(validation: dict[str, Any]) -> str:
     scores = ", ".join(f"{name} {value:.4f}" for name, value in validation["scores"].items())
     interval = validation.get("interval95")
     band = f" (95% interval {interval[0]:.4f}-{interval[1]:.4f})" if interval else ""
+    p = validation.get("p_value")
+    rival = {"baseline": "baseline", "initial": "start state"}.get(validation.get("rival") or "", "")
+    beaten = "training did not beat it"
+    if p is not None and validation["chosen"] != "trained":
+        beaten = f"training's gain over the {rival} was not significant (paired bootstrap p={p:.3f})"
     kept = {
-        "baseline": "the non-learned baseline is saved: training did not beat it",
-        "initial": "the untrained start state is saved: training did not beat it",
-        "trained": "the trained tower is saved",
+        "baseline": f"the non-learned baseline is saved: {beaten}",
+        "initial": f"the untrained start state is saved: {beaten}",
+        "trained": "the trained tower is saved"
+        + (f" (better than the {rival}, paired bootstrap p={p:.3f})" if p is not None else ""),
     }[validation["chosen"]]
-    return (
-        f"Validation on {validation['n']} {what}, {validation['metric']}: {scores}{band}; {kept}"
-    )
+    return f"Validation on {validation['n']} {what}, {validation['metric']}: {scores}{band}; {kept}"
+
+
+def rival(scores: dict[str, float], mode: str = "max") -> str | None:
+    """The best candidate simpler than `trained` (what a trained tower must beat), or None."""
+    simpler = {k: v for k, v in scores.items() if k != "trained"}
+    if not any(np.isfinite(v) for v in simpler.values()):
+        return None
+    return choose(simpler, mode)
+
+
+def paired_p_value(
+    trained: Any, simpler: Any, *, n_boot: int = N_BOOT, seed: int = 0, mode: str = "max"
+) -> float | None:
+    """One-sided paired bootstrap p-value that `trained` does not beat `simpler`.
+
+    Both are `callbacks.Outcomes` over the same `n` held-out units; each resample draws `n`
+    units with replacement and compares the two statistics on the same draw. The p-value is
+    `(1 + resamples where trained is not better) / (1 + resamples)`; None when fewer than half
+    the resamples are measurable (e.g. one label only).
+    """
+    if trained.n != simpler.n or trained.n < 2:
+        raise ValueError(
+            f"Expected two outcomes over the same units. Received: n={trained.n} and n={simpler.n}"
+        )
+    rng = np.random.default_rng(seed)
+    not_better = valid = 0
+    for _ in range(n_boot):
+        rows = rng.integers(0, trained.n, trained.n)
+        a, b = trained.stat(rows), simpler.stat(rows)
+        if not (np.isfinite(a) and np.isfinite(b)):
+            continue
+        valid += 1
+        not_better += int(a <= b if mode == "max" else a >= b)
+    if valid < n_boot // 2:
+        return None
+    return (1 + not_better) / (1 + valid)
 
 
 def interval_for(metric: str, value: float, n: int) -> tuple[float, float] | None:
     """A Wilson interval for the share-of-queries metrics (precision@1, recall@5, one-shot)."""
-    if n <= 0 or not np.isfinite(value) or not any(
-        key in metric for key in ("precision_at_1", "recall_at", "oneshot")
+    if (
+        n <= 0
+        or not np.isfinite(value)
+        or not any(key in metric for key in ("precision_at_1", "recall_at", "oneshot"))
     ):
         return None
     return wilson_interval(round(value * n), n)

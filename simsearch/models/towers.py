@@ -22,6 +22,7 @@ from keras import layers, ops
 
 from simsearch.errors import ConfigError, DataError
 from simsearch.models.backbones import BACKBONES, backbone_body
+from simsearch.models.bags import PositiveScale, joined_texts, ngram_bag
 
 __all__ = [
     "ImageTowerConfig",
@@ -530,6 +531,8 @@ class FeatureWeights(layers.Layer):
 class DropOutOfVocabulary(layers.Layer):
     """Zero the first feature of a `TextVectorization` bag: the out-of-vocabulary count.
 
+    Kept to load models saved before `bags.SublinearTfIdf` (idf 0 for that feature) replaced it.
+
     Every n-gram the vocabulary lacks lands in that one feature, so in a TF-IDF bag it carries
     most of a new text's weight (76% of the squared norm of MRPC sentences against a vocabulary
     from 600 training sentences) and makes any two texts look alike: cosine retrieval fell from
@@ -542,17 +545,6 @@ class DropOutOfVocabulary(layers.Layer):
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return input_shape
-
-
-def _word_bag(texts: np.ndarray, max_tokens: int) -> layers.TextVectorization:
-    vectorizer = layers.TextVectorization(
-        max_tokens=max_tokens,
-        standardize="lower_and_strip_punctuation",
-        output_mode="tf_idf",
-        name="word_tfidf",
-    )
-    vectorizer.adapt(texts, batch_size=1024)
-    return vectorizer
 
 
 def _random_projection(name: str, embedding_dim: int, seed: int) -> layers.Dense:
@@ -575,29 +567,35 @@ def _linear_record_tower(
 
 
 def _linear_record_body(columns: Mapping[str, Any], config: RecordTowerConfig) -> tuple[dict[str, Any], Any]:
-    texts = np.concatenate(
-        [_as_text_array(columns[field]) for field in config.text_fields] or [np.array([""], dtype=object)]
-    )
-    inputs: dict[str, Any] = {}
+    """The record's TF-IDF bags (`bags.ngram_bag`: character n-grams, and words times
+    `word_weight`), each L2-normalised and sent through a fixed random projection, plus the
+    numeric fields' encodings; their sum, not yet normalised."""
+    records = joined_texts([_as_text_array(columns[field]) for field in config.text_fields])
+    inputs: dict[str, Any] = {
+        name: keras.Input((), dtype="string", name=name) for name in config.text_fields
+    }
     parts = []
-    if config.text_fields:
-        chars = _char_ngram_bag("shared", texts, config.ngram_tokens)
-        words = _word_bag(texts, config.word_tokens)
-        char_projection = _random_projection("char_projection", config.embedding_dim, seed=1)
-        word_projection = _random_projection("word_projection", config.embedding_dim, seed=2)
-        char_weights = FeatureWeights(name="char_weights")
-        word_weights = FeatureWeights(name="word_weights")
-        known_chars = DropOutOfVocabulary(name="char_known")
-        known_words = DropOutOfVocabulary(name="word_known")
-    for name in config.text_fields:
-        inputs[name] = keras.Input((), dtype="string", name=name)
-        char_bag = char_weights(known_chars(chars(inputs[name])))
-        char_bag = layers.UnitNormalization(name=f"{name}_chars_l2")(char_bag)
-        parts.append(Scale(1.0, name=f"{name}_char_weight")(char_projection(char_bag)))
-        if config.word_weight:
-            word_bag = word_weights(known_words(words(inputs[name])))
-            word_bag = layers.UnitNormalization(name=f"{name}_words_l2")(word_bag)
-            parts.append(Scale(config.word_weight, name=f"{name}_word_weight")(word_projection(word_bag)))
+    units: list[tuple[Literal["chars", "words"], int, float, int]] = [
+        ("chars", config.ngram_tokens, 1.0, 1)
+    ]
+    if config.word_weight:
+        units.append(("words", config.word_tokens, config.word_weight, 2))
+    for unit, max_tokens, weight, seed in units if config.text_fields else []:
+        vectorizer, tfidf = ngram_bag("record", records, max_tokens, unit)
+        singular = unit[:-1]
+        counts = [vectorizer(inputs[name]) for name in config.text_fields]
+        if len(counts) > 1:  # each field's counts times a learned weight, then one bag
+            counts = [
+                PositiveScale(1.0, name=f"{name}_{singular}_field_weight")(c)
+                for name, c in zip(config.text_fields, counts, strict=True)
+            ]
+            bag = layers.Add(name=f"{singular}_counts")(counts)
+        else:
+            bag = counts[0]
+        bag = FeatureWeights(name=f"{singular}_weights")(tfidf(bag))
+        bag = layers.UnitNormalization(name=f"{singular}_l2")(bag)
+        projected = _random_projection(f"{singular}_projection", config.embedding_dim, seed=seed)(bag)
+        parts.append(Scale(weight, name=f"{singular}_weight")(projected))
     for i, name in enumerate(config.numeric_fields):
         inputs[name] = keras.Input((), dtype="float32", name=name)
         encoded = NumericEncoding(name=f"{name}_numeric")(inputs[name])
@@ -617,7 +615,7 @@ def _linear_record_body(columns: Mapping[str, Any], config: RecordTowerConfig) -
 
 
 def _hybrid_record_tower(columns: Mapping[str, Any], config: RecordTowerConfig) -> keras.Model:
-    from simsearch.models.pretrained import PositiveScale, load_pretrained, sentence_embedding
+    from simsearch.models.pretrained import load_pretrained, sentence_embedding
 
     if not config.text_fields:
         raise ConfigError("Expected text fields for the hybrid record tower's encoder. Received: none")

@@ -24,7 +24,13 @@ from simsearch.data.requirements import check_items_trainable, check_pairs_train
 from simsearch.errors import ConfigError, DataError
 from simsearch.evaluation.evaluate import pair_distances
 from simsearch.models import head_training
-from simsearch.models.callbacks import PairValidation, RetrievalValidation, pair_validation_metrics, take_rows
+from simsearch.models.callbacks import (
+    PairValidation,
+    RetrievalValidation,
+    pair_outcomes,
+    pair_validation_metrics,
+    take_rows,
+)
 from simsearch.models.head import build_head_model
 from simsearch.models.inputs import prepare_inputs
 from simsearch.models.layers import RandomAffine
@@ -33,6 +39,7 @@ from simsearch.models.optimizers import build_optimizer, encoder_variables
 from simsearch.models.selection import (
     CV_FOLDS,
     MIN_VALIDATION_CLASSES,
+    SIGNIFICANCE,
     SMALL_PAIR_SET,
     Selection,
     baseline_settings,
@@ -40,6 +47,8 @@ from simsearch.models.selection import (
     choose,
     interval_for,
     pair_folds,
+    paired_p_value,
+    rival,
 )
 from simsearch.models.siamese import SiameseModel
 from simsearch.models.tower_factory import TOWERS, build_tower
@@ -375,24 +384,56 @@ def _select(
         scores["trained"] = float(min(values) if mode == "min" else max(values))
     selection.scores = scores
     selection.chosen = choose(scores, mode) if keep_baseline or "trained" not in scores else "trained"
+    if selection.chosen == "trained" and keep_baseline:
+        _test_gain(selection, validation, model_tower, initial, baseline_built, mode)
+    how = "significantly " if selection.p_value is not None else ""
     if selection.chosen == "baseline" and baseline_built is not None:
         logger.warning(
-            "Training did not beat the non-learned baseline on held-out data (%s %.4f against "
+            "Training did not %sbeat the non-learned baseline on held-out data (%s %.4f against "
             "%.4f): the baseline tower is saved",
-            monitor, scores.get("trained", float("nan")), scores["baseline"],
+            how, monitor, scores.get("trained", float("nan")), scores["baseline"],
         )  # fmt: skip
         model_tower, spec, settings = baseline_built
     elif selection.chosen != "trained":
         model_tower.set_weights(initial)
         logger.warning(
-            "Training did not beat the untrained tower on held-out data (%s %.4f against %.4f): "
+            "Training did not %sbeat the untrained tower on held-out data (%s %.4f against %.4f): "
             "the start state is saved",
-            monitor, scores.get("trained", float("nan")), scores[selection.chosen],
+            how, monitor, scores.get("trained", float("nan")), scores[selection.chosen],
         )  # fmt: skip
     if selection.interval is None:
         value = scores.get(selection.chosen, float("nan"))
         selection.interval = _interval(validation, model_tower, monitor, value)
     return model_tower, spec, settings
+
+
+def _test_gain(
+    selection: Selection,
+    validation: Any,
+    tower: keras.Model,
+    initial: list[Any],
+    baseline_built: tuple[keras.Model, dict[str, Any], dict[str, Any]] | None,
+    mode: str,
+) -> None:
+    """Keep the trained tower only when it beats the best simpler candidate significantly on
+    the same held-out units (`selection.paired_p_value`); else that candidate is chosen."""
+    other = rival(selection.scores, mode)
+    trained = validation.outcomes(tower, selection.metric) if other is not None else None
+    if trained is None:
+        return
+    if other == "baseline" and baseline_built is not None:
+        simpler = validation.outcomes(baseline_built[0], selection.metric)
+    else:  # the start state: the trained tower with its initial weights
+        weights = tower.get_weights()
+        tower.set_weights(initial)
+        simpler = validation.outcomes(tower, selection.metric)
+        tower.set_weights(weights)
+    p = paired_p_value(trained, simpler, mode=mode, seed=0)
+    if p is None or other is None:
+        return
+    selection.p_value, selection.rival = p, other
+    if p >= SIGNIFICANCE:
+        selection.chosen = other
 
 
 def _interval(validation: Any, tower: keras.Model, monitor: str, value: float) -> tuple[float, float] | None:
@@ -813,6 +854,18 @@ def _train_pairs_cross_validated(
     if best_epochs:
         scores["trained"] = float(mean_curve[best_epochs])
     chosen = choose(scores, mode) if config.keep_baseline else "trained"
+    other = rival(scores, mode) if chosen == "trained" and config.keep_baseline else None
+    p_value = None
+    if other is not None:  # the pooled out-of-fold similarities, trained against the rival's
+        start_out = np.empty(len(pairs), np.float32)
+        for rows, seen in zip(folds, held_scores, strict=True):
+            start_out[rows] = seen[0]
+        trained_outcomes = pair_outcomes(pairs, held_out, monitor)
+        rival_outcomes = pair_outcomes(pairs, b_scores if other == "baseline" and own else start_out, monitor)
+        if trained_outcomes is not None and rival_outcomes is not None:
+            p_value = paired_p_value(trained_outcomes, rival_outcomes, mode=mode)
+        if p_value is not None and p_value >= SIGNIFICANCE:
+            chosen = other
     model_tower.set_weights(initial)
     history: dict[str, list[float]] = {}
     if chosen == "baseline" and own is not None:
@@ -825,14 +878,16 @@ def _train_pairs_cross_validated(
         )
     if chosen != "trained":
         logger.warning(
-            "Training did not beat the %s on %d-fold cross-validation (%s %.4f against %.4f): "
+            "Training did not %sbeat the %s on %d-fold cross-validation (%s %.4f against %.4f): "
             "it is saved",
+            "significantly " if p_value is not None else "",
             "non-learned baseline" if chosen == "baseline" else "untrained tower", len(folds), monitor,
             float(np.max(mean_curve[1:]) if mode == "max" else np.min(mean_curve[1:])), scores[chosen],
         )  # fmt: skip
     selection = Selection(
-        "cross-validation", len(pairs), monitor, scores, chosen, folds=len(folds), epochs=best_epochs
-    )
+        "cross-validation", len(pairs), monitor, scores, chosen, folds=len(folds), epochs=best_epochs,
+        p_value=p_value, rival=other if p_value is not None else None,
+    )  # fmt: skip
     selection.interval = bootstrap_interval(
         lambda p, s: pair_validation_metrics(p, s).get(monitor, float("nan")), pairs, held_out
     )

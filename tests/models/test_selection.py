@@ -7,7 +7,16 @@ import pytest
 
 from simsearch.data.items import Items
 from simsearch.data.pairs import Pairs
-from simsearch.models.selection import baseline_settings, bootstrap_interval, choose, pair_folds
+from simsearch.models.callbacks import Outcomes, pair_outcomes
+from simsearch.models.selection import (
+    baseline_settings,
+    bootstrap_interval,
+    choose,
+    describe,
+    pair_folds,
+    paired_p_value,
+    rival,
+)
 from simsearch.models.training import TrainConfig, train_items, train_pairs
 
 
@@ -69,6 +78,53 @@ def test_bootstrap_interval_brackets_the_value() -> None:
     low, high = bootstrap_interval(accuracy, pairs, score)
     assert low < accuracy(pairs, score) < high
     assert high - low < 0.15
+
+
+def _hits(values: np.ndarray) -> Outcomes:
+    return Outcomes(len(values), lambda rows: float(values[rows].mean()))
+
+
+def test_paired_p_value_against_mcnemar() -> None:
+    """On per-query hits the paired bootstrap agrees with McNemar's exact test (the oracle):
+    20 queries won and 2 lost of 400 is significant, 3 won and 1 lost is not."""
+    from simsearch.models.head_training import mcnemar_p_value
+
+    base = np.zeros(400, bool)
+    base[:300] = True
+    clear, slight = base.copy(), base.copy()
+    clear[300:320] = True
+    clear[:2] = False
+    slight[300:303] = True
+    slight[:1] = False
+    assert mcnemar_p_value(20, 2) < 0.01 and mcnemar_p_value(3, 1) > 0.3
+    assert paired_p_value(_hits(clear), _hits(base)) < 0.01
+    assert paired_p_value(_hits(slight), _hits(base)) > 0.1
+    assert paired_p_value(_hits(base), _hits(base)) == 1.0  # equal is never better
+    with pytest.raises(ValueError, match="same units"):
+        paired_p_value(_hits(base), _hits(base[:10]))
+
+
+def test_paired_p_value_on_pairs_and_loss_metrics() -> None:
+    rng = np.random.default_rng(0)
+    same = rng.integers(0, 2, 300).astype(np.int8)
+    pairs = Pairs(np.arange(300), np.arange(300), same)
+    noisy = (same + rng.normal(0, 1.5, 300)).astype(np.float32)
+    sharp = (same + rng.normal(0, 0.3, 300)).astype(np.float32)
+    ap_sharp, ap_noisy = (pair_outcomes(pairs, s, "val_average_precision") for s in (sharp, noisy))
+    assert ap_sharp is not None and ap_noisy is not None
+    assert paired_p_value(ap_sharp, ap_noisy) < 0.01
+    assert paired_p_value(ap_noisy, ap_sharp) > 0.99
+    assert paired_p_value(ap_noisy, ap_sharp, mode="min") < 0.01
+    assert pair_outcomes(pairs, sharp, "val_oneshot") is None
+
+
+def test_rival_and_describe_say_why_the_baseline_stays() -> None:
+    assert rival({"baseline": 0.8, "initial": 0.85, "trained": 0.9}) == "initial"
+    assert rival({"trained": 0.9}) is None
+    validation = {"split": "pairs", "n": 120, "metric": "val_average_precision", "chosen": "baseline"}
+    validation |= {"scores": {"baseline": 0.80, "trained": 0.81}, "p_value": 0.31, "rival": "baseline"}
+    line = describe(validation)
+    assert "not significant (paired bootstrap p=0.310)" in line and "baseline is saved" in line
 
 
 def _titles() -> list[str]:

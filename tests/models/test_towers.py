@@ -59,9 +59,7 @@ class Case:
         if self.kind == "image":
             return build_image_tower(ImageTowerConfig(embedding_dim=DIM, **self.settings))
         if self.kind == "text":
-            return build_text_tower(
-                TITLES, TextTowerConfig(embedding_dim=DIM, **SMALL_TEXT, **self.settings)
-            )
+            return build_text_tower(TITLES, TextTowerConfig(embedding_dim=DIM, **SMALL_TEXT, **self.settings))
         config = RecordTowerConfig(
             text_fields=("title",),
             numeric_fields=("price",),
@@ -91,9 +89,7 @@ CASES = {
     "image-light-raw-inverted": Case(
         "image", {"blocks": 2, "filters": 8, "normalize": False, "invert": True}
     ),
-    "image-koch-65": Case(
-        "image", {"architecture": "koch", "image_size": (65, 65)}
-    ),  # Koch's smallest
+    "image-koch-65": Case("image", {"architecture": "koch", "image_size": (65, 65)}),  # Koch's smallest
     "text-conv": Case("text", {"pooling": "conv"}),
     "text-gru": Case("text", {"pooling": "gru"}),
     "text-mean-words-only": Case("text", {"pooling": "mean", "char_ngrams": False}),
@@ -139,11 +135,7 @@ def test_inference_is_deterministic(built: tuple[Case, keras.Model]) -> None:
 
 
 def _vectorizers(model: keras.Model) -> dict[str, keras.layers.TextVectorization]:
-    return {
-        layer.name: layer
-        for layer in model.layers
-        if isinstance(layer, keras.layers.TextVectorization)
-    }
+    return {layer.name: layer for layer in model.layers if isinstance(layer, keras.layers.TextVectorization)}
 
 
 def test_keras_file_round_trip_keeps_outputs_and_vocabulary(
@@ -178,9 +170,7 @@ def test_config_round_trip_rebuilds_the_same_architecture(built: tuple[Case, ker
 
 def test_koch_tower_has_the_papers_39m_parameters() -> None:
     tower = build_image_tower(
-        ImageTowerConfig(
-            image_size=(105, 105), architecture="koch", embedding_dim=4096, normalize=False
-        )
+        ImageTowerConfig(image_size=(105, 105), architecture="koch", embedding_dim=4096, normalize=False)
     )
     assert 38e6 < tower.count_params() < 40e6
     assert tower.output.shape == (None, 4096)
@@ -251,9 +241,7 @@ BAD_SETTINGS = {
     ),
     "record-dropout-1.5": (
         ConfigError,
-        lambda: build_record_tower(
-            {"title": TITLES}, RecordTowerConfig(text_fields=("title",), dropout=1.5)
-        ),
+        lambda: build_record_tower({"title": TITLES}, RecordTowerConfig(text_fields=("title",), dropout=1.5)),
     ),
     "record-dim-0": (
         ConfigError,
@@ -311,23 +299,83 @@ def test_record_tower_cosine_counts_price_agreement() -> None:
     assert not any(isinstance(layer, NumericKernel) for layer in plain.layers)
 
 
+PRODUCT_TITLES = np.array(
+    ["sony turntable pslx350h belt drive", "sony pslx350h turntable", "bose acoustimass 5 speaker",
+     "bose acoustimass 5 series iii speaker system", "lg dishwasher lds4821ww white",
+     "lg 24 semi integrated dishwasher lds4821wh", "canon powershot sd1100", "apple ipod nano 8gb"],
+    dtype=object,
+)  # fmt: skip
+
+
+def _tfidf_oracle(fit: list[str], texts: list[str]) -> np.ndarray:
+    """scikit-learn's char_wb 2-4-gram TF-IDF with the towers' sublinear tf (log(1 + count)) and
+    Keras's idf (log(1 + n / (1 + df))), rows L2-normalised."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    counts = CountVectorizer(analyzer="char_wb", ngram_range=(2, 4)).fit(fit)
+    df = (counts.transform(fit).toarray() > 0).sum(axis=0)
+    bag = np.log1p(counts.transform(texts).toarray()) * np.log1p(len(fit) / (1 + df))
+    return bag / np.linalg.norm(bag, axis=1, keepdims=True)
+
+
+def test_char_wb_ngrams_match_scikit_learn() -> None:
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from simsearch.models.bags import char_wb_ngrams
+
+    analyzer = CountVectorizer(analyzer="char_wb", ngram_range=(2, 4)).build_analyzer()
+    texts = ["sony dvd-r 4.7gb", "a", "", "  two  spaces "]
+    got = char_wb_ngrams(np.array(texts, dtype=object)).to_list()
+    for text, grams in zip(texts, got, strict=True):
+        assert sorted(g.decode() for g in grams) == sorted(analyzer(text))
+
+
+def test_tfidf_bag_matches_the_formula() -> None:
+    """The bag is sublinear TF-IDF over the record, n-gram by n-gram against the oracle above;
+    unknown n-grams weigh nothing."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from simsearch.models.bags import ngram_bag
+
+    vectorizer, tfidf = ngram_bag("t", PRODUCT_TITLES, 50_000, "chars")
+    new = ["sony turntable qqqq", "zzzz lg dishwasher"]  # unseen n-grams in both
+    bag = np.array(tfidf(vectorizer(np.array(new, dtype=object))))
+    assert bag[:, 0].max() == 0  # the out-of-vocabulary count
+    bag /= np.linalg.norm(bag, axis=1, keepdims=True)
+    oracle = _tfidf_oracle(list(PRODUCT_TITLES), new)
+    sklearn_vocabulary = (
+        CountVectorizer(analyzer="char_wb", ngram_range=(2, 4)).fit(PRODUCT_TITLES).vocabulary_
+    )
+    keras_vocabulary = vectorizer.get_vocabulary()
+    assert sorted(keras_vocabulary[1:]) == sorted(sklearn_vocabulary)
+    columns = [sklearn_vocabulary[token] for token in keras_vocabulary[1:]]
+    assert np.allclose(bag[:, 1:], oracle[:, columns], atol=1e-5)
+
+
 def test_linear_record_tower_starts_as_tfidf_cosine() -> None:
-    """Untrained, the linear tower's cosine follows TF-IDF cosine over the record's text (the
+    """Untrained, the linear tower's cosine is TF-IDF cosine over the record's text (the
     random projection preserves it up to ~1/sqrt(dim))."""
-    texts = np.array(
-        ["sony turntable pslx350h belt drive", "sony pslx350h turntable", "bose acoustimass 5 speaker",
-         "bose acoustimass 5 series iii speaker system", "lg dishwasher lds4821ww white",
-         "lg 24 semi integrated dishwasher lds4821wh", "canon powershot sd1100", "apple ipod nano 8gb"],
-        dtype=object,
-    )  # fmt: skip
+    texts = PRODUCT_TITLES
     config = RecordTowerConfig(text_fields=("title",), embedding_dim=2048, word_weight=0.0)
     tower = build_record_tower({"title": texts}, config)
     assert tower.name == "record_tower"
     assert build_text_tower(texts, TextTowerConfig(architecture="linear")).name == "text_tower"
     e = np.asarray(tower({"title": texts}))
-    chars = tower.get_layer("shared_char_ngrams")
-    bag = np.array(chars(texts))
-    bag /= np.linalg.norm(bag, axis=1, keepdims=True)
+    bag = _tfidf_oracle(list(texts), list(texts))
     iu = np.triu_indices(len(texts), 1)
     assert np.corrcoef((e @ e.T)[iu], (bag @ bag.T)[iu])[0, 1] > 0.95
     assert np.abs((e @ e.T)[iu] - (bag @ bag.T)[iu]).max() < 0.1
+
+
+def test_linear_record_tower_joins_the_fields_into_one_bag() -> None:
+    """Two fields count as one record text, as TF-IDF over the joined fields does: the same
+    words split differently across the fields give the same embedding, untrained."""
+    brand = np.array(["sony", "bose", "lg", "canon"], dtype=object)
+    title = np.array(
+        ["turntable pslx350h", "acoustimass 5 speaker", "dishwasher lds4821ww", "sd1100"], dtype=object
+    )
+    config = RecordTowerConfig(text_fields=("brand", "title"), embedding_dim=256)
+    tower = build_record_tower({"brand": brand, "title": title}, config)
+    apart = np.asarray(tower({"brand": brand, "title": title}))
+    moved = np.asarray(tower({"brand": np.array([""] * 4, dtype=object), "title": brand + " " + title}))
+    assert np.allclose(apart, moved, atol=1e-5)
