@@ -58,7 +58,7 @@ def train_command(
     if kind not in ("text", "record"):
         raise ConfigError(
             "Expected a text or record model to retrain from pair labels (train --pairs reads "
-            f"tables). Received: a {kind} model; train image models on class folders (train --data)"
+            f"tables). Received: kind={kind!r}; train image models on class folders (train --data)"
         )
     if not catalogs:
         raise ConfigError(
@@ -69,7 +69,7 @@ def train_command(
     command = [sys.executable, "-m", "simsearch", "train", "--pairs", str(pairs)]
     for catalog in catalogs:
         command += ["--catalog", str(catalog)]
-    command += ["--tower", kind, "--fields", ",".join(input_fields(inputs)), "--out", str(out), "--quiet"]
+    command += ["--tower", kind, "--fields", ",".join(input_fields(inputs)), "--out", str(out)]
     if kind == "record" and inputs.get("numeric_fields"):
         command += ["--numeric-fields", ",".join(inputs["numeric_fields"])]
     settings = config.get("tower_settings", {})

@@ -221,7 +221,7 @@ def test_retrain_command_is_the_models(record_index: RecordIndex, tmp_path: Path
     assert "--architecture linear" in text and text.endswith("--epochs 2")
     from simsearch.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="Expected a text or record model .* Received: a image model"):
+    with pytest.raises(ConfigError, match=r"Expected a text or record model .* Received: kind='image'"):
         train_command({"kind": "image"}, [record_index.catalog], tmp_path / "p.csv", tmp_path / "m")
 
 
@@ -236,3 +236,23 @@ def test_retrain_folder_inside_the_served_model_is_refused(record_index: RecordI
     labels = "left_id,right_id,label\n" + "".join(f"{i},{i + 1},{int(i < 5)}\n" for i in range(10))
     with pytest.raises(ConfigError, match="Expected a retrain folder outside the served model"):
         job.start(labels, command=[sys.executable, "-c", "pass"])
+
+
+def test_serve_review_options_need_review(record_index: RecordIndex, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from simsearch.cli import cli
+
+    groups = write_groups([0, 1], [0, 0], tmp_path / "groups.csv")
+    args = [
+        "serve",
+        "--index",
+        str(record_index.index_dir),
+        "--groups",
+        str(groups),
+        "--catalog",
+        str(groups),
+    ]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert "Expected --review PAIRS with --groups, --catalog. Received: no --review" in result.output
