@@ -187,6 +187,9 @@ def test_image_pairs_side_by_side_label_with_keys(image_review: Server, tmp_path
         wait.until(lambda _: browser.find_elements(By.CSS_SELECTOR, ".member img"))  # type: ignore[attr-defined]
         wait.until(lambda _: browser.execute_script(all_shown))  # type: ignore[attr-defined]
         _screenshot(browser, "review-image-groups.png", tmp_path)
+        browser.find_elements(By.CSS_SELECTOR, "button.mark")[0].click()  # type: ignore[attr-defined]
+        status = browser.find_element(By.ID, "status")  # type: ignore[attr-defined]
+        wait.until(lambda _: "different (saved)" in status.text)  # a text id, as the folder's paths
     finally:
         browser.quit()  # type: ignore[attr-defined]
 
