@@ -12,7 +12,8 @@ one clean line on stderr and exit code 1.
     ├── ModelDirError        a model directory that is missing, incomplete or from another version
     ├── IndexFileError       an index directory that is missing, corrupted or inconsistent with its manifest
     ├── OutputFileError      an output file that cannot be written (missing folder, no permission, ...)
-    └── NotBuiltError        an index used before `build` gave it any content
+    ├── NotBuiltError        an index used before `build` gave it any content
+    └── BusyError            work that runs one at a time, asked for while it runs (a retraining; HTTP 409)
 
 Messages say what was expected and what was received, in the Keras style:
 "Expected at least 2 classes. Received: classes=1 in 'data/one_class'".
@@ -21,6 +22,7 @@ Messages say what was expected and what was received, in the Keras style:
 from __future__ import annotations
 
 __all__ = [
+    "BusyError",
     "ConfigError",
     "DataError",
     "DuplicateIdError",
@@ -72,3 +74,7 @@ class OutputFileError(SimsearchError, OSError):
 
 class NotBuiltError(SimsearchError, RuntimeError):
     """An index searched, updated or saved before `build`."""
+
+
+class BusyError(SimsearchError, RuntimeError):
+    """Work that runs one at a time (a retraining from the review page), asked for while it runs."""

@@ -93,6 +93,27 @@ logger = logging.getLogger(__name__)
     type=click.Path(path_type=Path),
     help="Where --review's labels are kept, as JSON lines (default: PAIRS.labels.jsonl beside it).",
 )
+@click.option(
+    "--groups",
+    "review_groups",
+    type=_PATH,
+    help="Duplicate groups (`dedup --groups` output) for --review's groups view at /review/groups "
+    "(default: the review pairs grouped by average linkage).",
+)
+@click.option(
+    "--catalog",
+    "catalogs",
+    type=_PATH,
+    multiple=True,
+    help="With --review: the catalogue the index was built from (image folder, .zip or .npz: "
+    "the pages show the images; table: retraining reads it). Twice for a match: A then B.",
+)
+@click.option(
+    "--retrain-dir",
+    type=click.Path(path_type=Path),
+    help="Where --review's retraining writes its runs and new models (default: LABELS.retrain/ "
+    "beside the labels); never the served model.",
+)
 @click.pass_context
 def serve(
     ctx: click.Context, index_dir: Path, model_dir: Path | None, host: str, port: int, **options: Any
@@ -114,6 +135,7 @@ def serve(
         batch_window_ms=options["batch_window_ms"],
         checkpoint_bytes=options["checkpoint_bytes"],
     )
+    _check_review_options(options)
     sock = _bind(host, port)
     import faiss
 
@@ -123,7 +145,7 @@ def serve(
 
     engine = SearchEngine.load(index_dir, model_dir=model_dir, reranker=options["reranker"])
     service = IndexService(engine, config).start()
-    review = _review(options["review_pairs"], options["labels"], engine) if options["review_pairs"] else None
+    review = _review(engine, index_dir, options) if options["review_pairs"] else None
     address = sock.getsockname()
     click.echo(
         f"Serving {len(service.engine.index)} items from {index_dir} on http://{_url_host(address[0])}:"
@@ -133,13 +155,32 @@ def serve(
     _run(create_app(service, review), sock, ctx.find_root().params.get("verbose", 0))
 
 
-def _review(pairs_path: Path, labels: Path | None, engine: Any) -> Any:
-    from simsearch.dedup import read_pairs
-    from simsearch.server.labels import LabelLog
-    from simsearch.server.review import ReviewQueue
+def _check_review_options(options: dict[str, Any]) -> None:
+    from simsearch.errors import ConfigError
 
-    log = LabelLog(labels or pairs_path.with_name(f"{pairs_path.stem}.labels.jsonl"))
-    return ReviewQueue(read_pairs(pairs_path), log, engine.model.threshold)
+    names = {
+        "groups": "review_groups",
+        "catalog": "catalogs",
+        "retrain-dir": "retrain_dir",
+        "labels": "labels",
+    }
+    given = [f"--{flag}" for flag, key in names.items() if options[key]]
+    if given and not options["review_pairs"]:
+        raise ConfigError(f"Expected --review PAIRS with {', '.join(given)}. Received: no --review")
+
+
+def _review(engine: Any, index_dir: Path, options: dict[str, Any]) -> Any:
+    from simsearch.server.review import open_review
+
+    return open_review(
+        engine,
+        options["review_pairs"],
+        labels=options["labels"],
+        groups=options["review_groups"],
+        catalogs=options["catalogs"],
+        retrain_dir=options["retrain_dir"],
+        index_dir=index_dir,
+    )
 
 
 def _server() -> tuple[Any, Any]:

@@ -12,7 +12,8 @@
     PUT  /items           upsert items                                     write
     POST /items/delete    delete items by id                               write
     POST /checkpoint      save the index now, empty the journal            write
-    /review ...           with `serve --review PAIRS`: the review and labelling page (review.py)
+    /review ...           with `serve --review PAIRS`: the review and labelling page, duplicate
+                          groups, images, retraining (review.py, groups.py, images.py, retrain.py)
 
 Write endpoints need `X-API-Key` when the server has a key, and are refused (403) when it has
 none unless it was started with `--allow-writes`. Errors are `{"detail": "Expected .... Received:
@@ -39,13 +40,19 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import simsearch
-from simsearch.errors import DuplicateIdError, IndexFileError, NotBuiltError, SimsearchError, UnknownIdError
+from simsearch.errors import (
+    BusyError,
+    DuplicateIdError,
+    IndexFileError,
+    NotBuiltError,
+    SimsearchError,
+    UnknownIdError,
+)
 from simsearch.index import SearchParams
 from simsearch.server.docs import add_docs
 from simsearch.server.items import decode_items
 from simsearch.server.limits import BodyLimit
-from simsearch.server.review import ReviewQueue
-from simsearch.server.review import router as review_router
+from simsearch.server.review import ReviewQueue, routers
 from simsearch.server.schemas import (
     AddRequest,
     CompareRequest,
@@ -69,6 +76,7 @@ _STATUS: tuple[tuple[type[SimsearchError], int], ...] = (
     (UnknownIdError, 404),
     (DuplicateIdError, 409),
     (NotBuiltError, 409),
+    (BusyError, 409),
     (IndexFileError, 503),
     (SimsearchError, 400),
 )
@@ -120,6 +128,8 @@ def create_app(service: IndexService, review: ReviewQueue | None = None) -> Fast
         if not service.ready and service.failure is None:
             await run_in_threadpool(service.start)
         yield
+        if review is not None and review.retrain is not None:
+            review.retrain.close()
         await run_in_threadpool(service.close)
 
     app = FastAPI(
@@ -140,7 +150,8 @@ def create_app(service: IndexService, review: ReviewQueue | None = None) -> Fast
     app.include_router(router)
     if review is not None:
         app.state.review = review
-        app.include_router(review_router)
+        for review_router in routers():
+            app.include_router(review_router)
     return app
 
 

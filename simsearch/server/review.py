@@ -1,13 +1,18 @@
 """The review and labelling page: candidate pairs (a `dedup` or `match` output) shown one at a
-time, least certain first, with both items' stored fields side by side; keys `s` same, `d`
-different, `u` unsure, `z` undo. Labels go to a `LabelLog` (durable JSON lines); `/review/export`
-gives them as the `left_id,right_id,label` pair file `simsearch train --pairs` reads.
+time, least certain first, with both items' stored fields (and images, for an image catalogue)
+side by side; keys `s` same, `d` different, `u` unsure, `z` undo. Labels go to a `LabelLog`
+(durable JSON lines); `/review/export` gives them as the `left_id,right_id,label` pair file
+`simsearch train --pairs` reads.
 
     GET  /review          the page
     GET  /review/next     the next unlabelled pair, its items and the progress
     POST /review/label    {"left_id", "right_id", "label": "same" | "different" | "unsure"}
     POST /review/undo     take back the latest label
     GET  /review/export   the labels as a pair file (CSV)
+    GET  /review/info     what this review serves: item kind, images, groups, retraining
+
+The rest of the review is in its own modules, mounted with this one (`routers()`): the duplicate
+groups view (`groups.py`), the catalogue's images (`images.py`) and retraining (`retrain.py`).
 
 Uncertainty: the distance of each pair's score from the model's calibrated probability threshold
 (0.5 without one), or of its distance from the distance threshold when the pairs were not
@@ -16,8 +21,12 @@ re-scored; the pairs nearest the threshold, where the model is least sure, come 
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from importlib.resources import files
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import numpy as np
 from fastapi import APIRouter, Request
@@ -25,10 +34,15 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel
 
 from simsearch.dedup.pairs import DuplicatePairs
-from simsearch.errors import UnknownIdError
+from simsearch.errors import ConfigError, UnknownIdError
 from simsearch.server.labels import LabelLog
 
-__all__ = ["ReviewQueue", "router"]
+if TYPE_CHECKING:
+    from simsearch.server.groups import ReviewGroups
+    from simsearch.server.images import ImageSource
+    from simsearch.server.retrain import RetrainJob
+
+__all__ = ["ReviewQueue", "item_view", "open_review", "router", "routers"]
 
 router = APIRouter(prefix="/review", tags=["review"])
 
@@ -40,11 +54,28 @@ class ReviewQueue:
         pairs: the candidates (`read_pairs` of a dedup or match output).
         log: where labels are written.
         threshold: the model's `{"probability", "distance"}` thresholds.
+        images: the catalogue's images, for an image index served with its catalogue.
+        groups: the duplicate groups view's groups; `groups_error` says why there are none.
+        retrain: the retraining job, when the catalogue can be retrained from pair labels.
     """
 
-    def __init__(self, pairs: DuplicatePairs, log: LabelLog, threshold: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        pairs: DuplicatePairs,
+        log: LabelLog,
+        threshold: dict[str, Any],
+        *,
+        images: ImageSource | None = None,
+        groups: ReviewGroups | None = None,
+        groups_error: str | None = None,
+        retrain: RetrainJob | None = None,
+    ) -> None:
         self.pairs = pairs
         self.log = log
+        self.images = images
+        self.groups = groups
+        self.groups_error = groups_error
+        self.retrain = retrain
         if pairs.scores is not None:
             cut = threshold.get("probability")
             margin = np.abs(pairs.scores - (0.5 if cut is None else float(cut)))
@@ -52,6 +83,7 @@ class ReviewQueue:
             cut = threshold.get("distance")
             middle = float(np.median(pairs.distances)) if cut is None else float(cut)
             margin = np.abs(pairs.distances - middle)
+        self.margins = margin
         self.order = np.argsort(margin, kind="stable").tolist()
         self.keys = list(zip(pairs.left_ids.tolist(), pairs.right_ids.tolist(), strict=True))
 
@@ -63,6 +95,61 @@ class ReviewQueue:
     def progress(self) -> dict[str, int]:
         labelled = self.log.labels
         return {"labelled": sum(key in labelled for key in self.keys), "total": len(self.keys)}
+
+
+def open_review(
+    engine: Any,
+    pairs: str | os.PathLike[str],
+    *,
+    labels: str | os.PathLike[str] | None = None,
+    groups: str | os.PathLike[str] | None = None,
+    catalogs: Sequence[str | os.PathLike[str]] = (),
+    retrain_dir: str | os.PathLike[str] | None = None,
+    index_dir: str | os.PathLike[str] | None = None,
+) -> ReviewQueue:
+    """The review of a pairs file (`read_pairs`) over a loaded `SearchEngine`, with its groups,
+    images and retraining, as `simsearch serve --review` starts it.
+
+    Args:
+        engine: the served engine (its index, model and model directory).
+        pairs: the candidate pairs (a `dedup` or `match` output).
+        labels: the labels' JSON-lines file (default: `PAIRS.labels.jsonl` beside the pairs).
+        groups: a `dedup --groups` file (default: the pairs grouped by average linkage).
+        catalogs: the catalogue(s) the index was built from: an image folder, `.zip` or `.npz`
+            (its images are shown) or the table(s) retraining reads.
+        retrain_dir: where retraining runs go (default: `LABELS.retrain/` beside the labels).
+        index_dir: the served index, to name the retrained model's index in the next steps.
+
+    Example:
+    >>> review = open_review(SearchEngine.load("indexes/p"), "pairs.csv", catalogs=["items.csv"])
+    >>> app = create_app(IndexService(engine, ServerConfig()), review)
+    """
+    from simsearch.dedup import read_groups, read_pairs
+    from simsearch.server.groups import ReviewGroups, groups_from_pairs
+    from simsearch.server.retrain import RetrainJob
+
+    pairs = Path(pairs)
+    labels = Path(labels) if labels is not None else pairs.with_name(f"{pairs.stem}.labels.jsonl")
+    log = LabelLog(labels)
+    queue = ReviewQueue(read_pairs(pairs), log, engine.model.threshold)
+    try:
+        ids, numbers = read_groups(groups) if groups else groups_from_pairs(queue.pairs, engine.index.ids)
+        queue.groups = ReviewGroups(ids, numbers, queue.pairs, queue.margins, log)
+    except ConfigError as exc:
+        queue.groups_error = str(exc)
+    if catalogs and engine.model.kind in ("image", "face"):
+        from simsearch.server.images import open_images
+
+        queue.images = open_images(catalogs[0], engine.index)
+    root = Path(retrain_dir) if retrain_dir is not None else labels.with_name(f"{labels.stem}.retrain")
+    queue.retrain = RetrainJob(
+        root,
+        engine.model.config,
+        [Path(c) for c in catalogs],
+        engine.model_dir,
+        None if index_dir is None else Path(index_dir),
+    )
+    return queue
 
 
 class LabelRequest(BaseModel):
@@ -88,17 +175,39 @@ def next_pair(request: Request) -> dict[str, Any]:
     if row is None:
         return {"pair": None, "progress": queue.progress()}
     pairs = queue.pairs
-    left, right = queue.keys[row]
-    index = request.app.state.service.engine.index
+    left, right = (item_view(request, item_id) for item_id in queue.keys[row])
     return {
         "pair": {
-            "left_id": left,
-            "right_id": right,
+            "left_id": left["id"],
+            "right_id": right["id"],
             "distance": float(pairs.distances[row]),
             "score": None if pairs.scores is None else float(pairs.scores[row]),
-            "left": _metadata(index, left),
-            "right": _metadata(index, right),
+            "left": left["fields"],
+            "right": right["fields"],
+            "left_image": left["image"],
+            "right_image": right["image"],
         },
+        "progress": queue.progress(),
+    }
+
+
+@router.get("/info")
+def info(request: Request) -> dict[str, Any]:
+    """What this review serves: the item kind, whether images, groups and retraining are on."""
+    queue = _queue(request)
+    kind = request.app.state.service.engine.model.kind
+    image_kind = kind in ("image", "face")
+    return {
+        "kind": kind,
+        "images": queue.images is not None,
+        "images_note": (
+            "start serve with --catalog (the image folder the index was built from) to see the images"
+            if image_kind and queue.images is None
+            else None
+        ),
+        "groups": None if queue.groups is None else len(queue.groups),
+        "groups_note": queue.groups_error,
+        "retrain": queue.retrain is not None,
         "progress": queue.progress(),
     }
 
@@ -129,9 +238,21 @@ def export(request: Request) -> PlainTextResponse:
     )
 
 
-def _metadata(index: Any, item_id: Any) -> dict[str, Any] | None:
-    """An item's stored fields; None for an id not in the index (the B side of a match)."""
+def item_view(request: Request, item_id: Any) -> dict[str, Any]:
+    """An item as the pages show it: its id, stored fields (None for an id not in the index, the
+    B side of a match) and the url of its image (None without the catalogue's images)."""
+    index = request.app.state.service.engine.index
     try:
-        return dict(index.metadata([item_id])[0] or {})
+        fields: dict[str, Any] | None = dict(index.metadata([item_id])[0] or {})
     except UnknownIdError:
-        return None
+        fields = None
+    images = _queue(request).images
+    url = None if images is None or fields is None else f"/review/image?{urlencode({'id': item_id})}"
+    return {"id": item_id, "fields": fields, "image": url}
+
+
+def routers() -> list[APIRouter]:
+    """The review's routes: pairs (this module), groups, images and retraining."""
+    from simsearch.server import groups, images, retrain
+
+    return [router, groups.router, images.router, retrain.router]
