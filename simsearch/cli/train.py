@@ -187,8 +187,9 @@ _PATH = click.Path(exists=True, path_type=Path)
     default=True,
     show_default=True,
     help="Measure the non-learned baseline (raw pixels, TF-IDF) and the untrained tower beside "
-    "the trained one on the held-out data and save whichever is best; --no-baseline-check "
-    "always saves the trained tower.",
+    "the trained one on the held-out data and save whichever is best (the trained tower only "
+    "when its gain is significant: paired bootstrap p < 0.05); --no-baseline-check always saves "
+    "the trained tower.",
 )
 @click.option("--val-fraction", type=float, default=0.2, show_default=True)
 @click.option("--head-epochs", type=int, default=10, show_default=True)
