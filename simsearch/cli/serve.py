@@ -106,7 +106,7 @@ logger = logging.getLogger(__name__)
     type=_PATH,
     multiple=True,
     help="With --review: the catalogue the index was built from (image folder, .zip or .npz: "
-    "the pages show the images; table: retraining reads it). Twice for a match: A then B.",
+    "the pages show the images; table: neither); retraining reads it. Twice for a match: A then B.",
 )
 @click.option(
     "--retrain-dir",

@@ -46,7 +46,8 @@ _PATH = click.Path(exists=True, path_type=Path)
     "--catalog",
     type=_PATH,
     multiple=True,
-    help="Catalogue CSV/JSONL the pairs point into (once, or twice: left then right).",
+    help="Catalogue the pairs point into: CSV/JSONL (once, or twice: left then right), or with "
+    "--tower image an image folder, .zip or .npz (ids: the images' relative paths).",
 )
 @click.option("--tower", type=click.Choice(TOWERS), required=True, help="Which tower encodes the items.")
 @click.option(
@@ -211,6 +212,8 @@ def train(**options: Any) -> None:
     Labelled items:  simsearch train --data PATH --tower image --loss softmax --out MODEL_DIR
     Labelled pairs:  simsearch train --pairs train.csv --catalog A.csv --catalog B.csv \\
                          --tower record --fields name,price --out MODEL_DIR
+    Image pairs:     simsearch train --pairs labels.csv --catalog images/ --tower image \\
+                         --image-size 64 --out MODEL_DIR   (ids: paths relative to images/)
     Faces:           simsearch train --data people/ --tower face --on-no-face whole-image --out MODEL_DIR
                          (dlib's pretrained face descriptor under a residual layer started at the
                          identity; the frozen state is kept unless training beats it)
@@ -226,9 +229,10 @@ def train(**options: Any) -> None:
         raise ConfigError(
             f"Expected --pairs with --score-column. Received: --score-column {options['score_column']}"
         )
-    if options["pairs"] and options["tower"] in ("image", "face"):
+    if options["pairs"] and options["tower"] == "face":
         raise ConfigError(
-            f"Expected a text or record tower with --pairs. Received: tower={options['tower']!r}"
+            "Expected a text, record or image tower with --pairs. Received: tower='face'; train "
+            "face models on one folder of photos per person (train --data)"
         )
     from simsearch.data.requirements import check_items_trainable, check_pairs_trainable
 
@@ -240,15 +244,7 @@ def train(**options: Any) -> None:
         check_items_trainable(items)
         val = _load_items(options["val_data"], options, fields) if options["val_data"] else None
     else:
-        left, right = load_catalogs(options["catalog"], fields)
-        catalog, offset = combine(left, right)
-        score = options["score_column"]
-        pairs = load_pair_file(options["pairs"], left, right, offset, score)
-        val_pairs = (
-            load_pair_file(options["valid_pairs"], left, right, offset, score)
-            if options["valid_pairs"]
-            else None
-        )
+        catalog, pairs, val_pairs = _load_pairs(options, fields)
         check_pairs_trainable(pairs, held_out=val_pairs is not None)
     from simsearch.models.training import TrainConfig, train_items, train_pairs
 
@@ -271,6 +267,43 @@ def train(**options: Any) -> None:
     model.config["calibrated_on"] = "two catalogues" if two else "one catalogue"
     model.save(options["out"])
     _summary(model, options["out"])
+
+
+def _load_pairs(options: dict[str, Any], fields: list[str] | None) -> tuple[Any, Any, Any]:
+    """The catalogue `Items` of --catalog and the pairs of --pairs, --valid-pairs into it."""
+    if options["tower"] == "image":
+        left, right = _image_catalog(options), None
+    else:
+        left, right = load_catalogs(options["catalog"], fields)
+    catalog, offset = combine(left, right)
+    score = options["score_column"]
+    pairs = load_pair_file(options["pairs"], left, right, offset, score)
+    val_pairs = (
+        load_pair_file(options["valid_pairs"], left, right, offset, score)
+        if options["valid_pairs"]
+        else None
+    )
+    return catalog, pairs, val_pairs
+
+
+def _image_catalog(options: dict[str, Any]) -> Any:
+    """The one image catalogue image pairs point into, its ids the images' relative paths."""
+    from simsearch.data.loaders import load_image_catalog
+
+    paths = options["catalog"]
+    if len(paths) != 1:
+        raise ConfigError(
+            "Expected one --catalog (the image folder, .zip or .npz the pair ids name) with "
+            f"--tower image. Received: {len(paths)}"
+        )
+    if options["fields"] or options["architecture"] == "linear":
+        wrong = "--fields" if options["fields"] else "--architecture linear"
+        raise ConfigError(
+            "Expected no --fields and an architecture other than linear (its start whitens "
+            f"within classes, which pairs do not give) with --pairs --tower image. Received: {wrong}"
+        )
+    size = options["image_size"]
+    return load_image_catalog(paths[0], image_size=None if size is None else (size, size))
 
 
 def _load_items(path: Path, options: dict[str, Any], fields: list[str] | None) -> Any:

@@ -10,6 +10,7 @@ from simsearch.data.arrays import load_arrays, load_npz
 from simsearch.data.image_folder import load_image_folder
 from simsearch.data.items import Items, Kind
 from simsearch.data.loaders import (
+    load_image_catalog,
     load_items,
     load_pairs,
     load_table,
@@ -23,6 +24,7 @@ __all__ = [
     "Pairs",
     "class_balanced_batches",
     "load_arrays",
+    "load_image_catalog",
     "load_image_folder",
     "load_items",
     "load_npz",

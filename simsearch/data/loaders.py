@@ -24,6 +24,7 @@ from simsearch.errors import ConfigError, DataError
 
 __all__ = [
     "load_arrays",
+    "load_image_catalog",
     "load_image_folder",
     "load_items",
     "load_npz",
@@ -83,6 +84,29 @@ def load_items(
         "Expected a folder, .zip, .npz, .csv, .jsonl or .json. "
         f"Received: path='{path}'" + ("" if path.exists() else " (missing)")
     )
+
+
+def load_image_catalog(path: str | Path, *, image_size: tuple[int, int] | None = None) -> Items:
+    """Load images as the unlabelled catalogue a pair file points into (labels -1).
+
+    Ids are those `build-index` and `serve --catalog` give the same images: the paths relative
+    to the folder or zip (`forged/021001_000.png`; class folders optional), or the `.npz` ids.
+
+    Args:
+        path: an image folder, a `.zip` of one, or an `.npz`.
+        image_size: `(h, w)` to resize every image to; None keeps them as loaded.
+
+    Example:
+        >>> images = load_image_catalog("signatures/", image_size=(64, 64))
+        >>> pairs = load_pairs("labels.csv", images)
+    """
+    path = Path(path)
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        raise DataError(
+            f"Expected an image folder, .zip or .npz as the image catalogue. Received: a table '{path}'"
+        )
+    items = load_items(path, image_size=image_size, labelled=False)
+    return Items(ids=items.ids, labels=np.full(len(items), -1, np.int64), classes=(), images=items.images)
 
 
 def load_table(
@@ -280,9 +304,11 @@ def _positions(
     lookup = {str(item_id): position for position, item_id in enumerate(ids.tolist())}
     unknown = sorted({value for value in wanted if value not in lookup})
     if unknown:
+        held = list(lookup)[:3]
         raise DataError(
             f"Expected every {side}_id in '{path}' among the {side} items' ids. "
-            f"Received: {len(unknown)} unknown, e.g. {unknown[:_FEW]}"
+            f"Received: {len(unknown)} unknown, e.g. {unknown[:_FEW]}; the {side} items hold "
+            f"{len(lookup)} ids, e.g. {held}"
         )
     return np.array([lookup[value] for value in wanted], dtype=np.int64)
 

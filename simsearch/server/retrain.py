@@ -1,6 +1,8 @@
-"""Retrain from the review page: `simsearch train --pairs` on the exported labels, in a
-subprocess (TensorFlow training never runs in the server's process, so the API keeps answering),
-one at a time, into a new model directory beside the labels (never the served model's).
+"""Retrain from the review page: `simsearch train --pairs` on the exported labels, over the
+catalogue table (text and record models) or the image folder, `.zip` or `.npz` (image models),
+in a subprocess (TensorFlow training never runs in the server's process, so the API keeps
+answering), one at a time, into a new model directory beside the labels (never the served
+model's).
 
     GET  /review/retrain    the job's state, progress (the latest `Epoch i/n`), its validation
                             line, and the commands that index and serve the new model
@@ -44,6 +46,7 @@ router = APIRouter(prefix="/review", tags=["review"])
 
 _EPOCH = re.compile(r"Epoch (\d+)/(\d+)")
 _PAIR_ARCHITECTURES = ("linear", "mlp", "hybrid", "sequence", "pretrained")
+_IMAGE_ARCHITECTURES = ("light", "koch", "mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0")
 
 
 def train_command(
@@ -51,35 +54,72 @@ def train_command(
 ) -> list[str]:
     """The `simsearch train --pairs` command that retrains a model of `config` on `pairs`.
 
-    The tower kind, its fields and architecture are the served model's; everything else is
-    `train`'s default, which keeps the non-learned baseline when training does not beat it.
+    The tower kind and its inputs are the served model's (fields and architecture; for images
+    the size, inversion and architecture); everything else is `train`'s default, which keeps the
+    non-learned baseline when training does not beat it.
     """
     kind = config.get("kind")
-    if kind not in ("text", "record"):
+    if kind not in ("text", "record", "image"):
         raise ConfigError(
-            "Expected a text or record model to retrain from pair labels (train --pairs reads "
-            f"tables). Received: kind={kind!r}; train image models on class folders (train --data)"
+            "Expected a text, record or image model to retrain from pair labels. Received: "
+            f"kind={kind!r}; train face models on one folder of photos per person (train --data)"
         )
     if not catalogs:
         raise ConfigError(
-            "Expected the catalogue table the index was built from (serve --catalog FILE) to "
-            "retrain. Received: none"
+            "Expected the catalogue the index was built from (serve --catalog: the table, or the "
+            "image folder, .zip or .npz) to retrain. Received: none"
         )
-    inputs = config.get("inputs", {})
+    if kind == "image" and len(catalogs) != 1:
+        raise ConfigError(
+            f"Expected one image catalogue (serve --catalog) to retrain. Received: {len(catalogs)}"
+        )
     command = [sys.executable, "-m", "simsearch", "train", "--pairs", str(pairs)]
     for catalog in catalogs:
         command += ["--catalog", str(catalog)]
-    command += ["--tower", kind, "--fields", ",".join(input_fields(inputs)), "--out", str(out)]
-    if kind == "record" and inputs.get("numeric_fields"):
-        command += ["--numeric-fields", ",".join(inputs["numeric_fields"])]
-    settings = config.get("tower_settings", {})
-    if settings.get("architecture") in _PAIR_ARCHITECTURES:
-        command += ["--architecture", settings["architecture"]]
-        if settings["architecture"] in ("hybrid", "pretrained") and settings.get("pretrained"):
-            command += ["--pretrained", str(settings["pretrained"])]
+    command += ["--tower", kind]
+    command += _image_options(config) if kind == "image" else _table_options(config)
+    command += ["--out", str(out)]
     if epochs is not None:
         command += ["--epochs", str(epochs)]
     return command
+
+
+def _table_options(config: dict[str, Any]) -> list[str]:
+    """The served text or record model's fields and architecture as `train` options."""
+    inputs = config.get("inputs", {})
+    options = ["--fields", ",".join(input_fields(inputs))]
+    if config.get("kind") == "record" and inputs.get("numeric_fields"):
+        options += ["--numeric-fields", ",".join(inputs["numeric_fields"])]
+    settings = config.get("tower_settings", {})
+    if settings.get("architecture") in _PAIR_ARCHITECTURES:
+        options += ["--architecture", settings["architecture"]]
+        if settings["architecture"] in ("hybrid", "pretrained") and settings.get("pretrained"):
+            options += ["--pretrained", str(settings["pretrained"])]
+    return options
+
+
+def _image_options(config: dict[str, Any]) -> list[str]:
+    """The served image model's size (square; else the catalogue's, as `build-index` reads it),
+    inversion and architecture as `train` options. A model that kept raw pixels (its baseline)
+    retrains `train`'s default tower, which is measured against raw pixels again."""
+    size = config.get("inputs", {}).get("image_size")
+    options = ["--image-size", str(size[0])] if size and size[0] == size[1] else []
+    settings = config.get("tower_settings", {})
+    if settings.get("invert"):
+        options.append("--invert")
+    architecture = settings.get("architecture")
+    if architecture == "linear":
+        raise ConfigError(
+            "Expected an image model whose architecture trains from pairs. Received: "
+            "architecture='linear' (its start whitens within classes); train it with train --data"
+        )
+    if architecture in _IMAGE_ARCHITECTURES:
+        options += ["--architecture", architecture]
+        if settings.get("weights"):
+            options += ["--backbone-weights", str(settings["weights"])]
+        if architecture == "light" and settings.get("filters"):
+            options += ["--filters", str(settings["filters"])]
+    return options
 
 
 def check_labels_trainable(exported: str) -> None:
@@ -97,7 +137,8 @@ class RetrainJob:
     Args:
         root: where run folders are made (created if absent).
         config: the served model's config (its kind, fields, architecture).
-        catalogs: the catalogue table(s) the labels' ids point into.
+        catalogs: the catalogue(s) the labels' ids point into: table(s), or one image folder,
+            `.zip` or `.npz`.
         served_model: the served model's directory, which a run never writes.
         index_hint: the served index's directory, to name the new index in the next steps.
     """

@@ -15,6 +15,7 @@ from PIL import Image
 
 from simsearch.data import (
     load_arrays,
+    load_image_catalog,
     load_image_folder,
     load_items,
     load_npz,
@@ -457,6 +458,39 @@ def test_load_pairs_within_one_catalogue(tmp_path: Path) -> None:
     pairs = load_pairs(path, items)
     assert pairs.left.tolist() == [2, 1]
     assert pairs.right.tolist() == [0, 2]
+
+
+def test_image_catalogue_ids_are_relative_paths_as_build_index_names_them(tmp_path: Path) -> None:
+    root = tmp_path / "images"
+    _png(root / "001001_000.png", 10)
+    _png(root / "forged" / "021001_000.png", 200)  # a flat folder beside a sub-folder
+    archive = tmp_path / "images.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for name in ("001001_000.png", "forged/021001_000.png"):
+            z.write(root / name, name)
+    for path in (root, archive):
+        images = load_image_catalog(path, image_size=(4, 4))
+        assert images.ids.tolist() == load_image_folder(path, labelled=False).ids.tolist()
+        assert images.ids.tolist() == ["001001_000.png", "forged/021001_000.png"]
+        assert images.labels.tolist() == [-1, -1] and images.images.shape == (2, 4, 4, 1)
+    npz = load_image_catalog(omniglot_sample("evaluation"))
+    assert npz.ids.tolist() == load_npz(omniglot_sample("evaluation")).ids.tolist()
+    assert (npz.labels == -1).all() and npz.classes == ()
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("left_id,right_id,label\nforged/021001_000.png,001001_000.png,0\n")
+    assert load_pairs(pairs, load_image_catalog(root)).left.tolist() == [1]
+
+
+def test_unknown_pair_ids_name_what_the_catalogue_holds(tmp_path: Path) -> None:
+    items = load_arrays(np.zeros((4, 2, 2)), [-1] * 4, ids=["a/1.png", "a/2.png", "b/1.png", "b/2.png"])
+    path = tmp_path / "pairs.csv"
+    path.write_text("left_id,right_id,label\n1.png,a/2.png,1\n")
+    with pytest.raises(DataError) as caught:
+        load_pairs(path, items)
+    assert str(caught.value) == (
+        f"Expected every left_id in '{path}' among the left items' ids. Received: 1 unknown, e.g. "
+        "['1.png']; the left items hold 4 ids, e.g. ['a/1.png', 'a/2.png', 'b/1.png']"
+    )
 
 
 def test_load_pairs_reads_a_graded_score_column(tmp_path: Path) -> None:

@@ -165,7 +165,8 @@ def test_retrain_needs_the_catalogue(record_engine: Any, pairs_file: Path) -> No
         response = client.post("/review/retrain")
     assert response.status_code == 400
     assert (
-        "Expected the catalogue table the index was built from (serve --catalog FILE)"
+        "Expected the catalogue the index was built from (serve --catalog: the table, or the image "
+        "folder, .zip or .npz)"
         in response.json()["detail"]
     )
 
@@ -221,8 +222,8 @@ def test_retrain_command_is_the_models(record_index: RecordIndex, tmp_path: Path
     assert "--architecture linear" in text and text.endswith("--epochs 2")
     from simsearch.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"Expected a text or record model .* Received: kind='image'"):
-        train_command({"kind": "image"}, [record_index.catalog], tmp_path / "p.csv", tmp_path / "m")
+    with pytest.raises(ConfigError, match=r"Expected a text, record or image model .* Received: kind='face'"):
+        train_command({"kind": "face"}, [record_index.catalog], tmp_path / "p.csv", tmp_path / "m")
 
 
 def test_retrain_folder_inside_the_served_model_is_refused(record_index: RecordIndex, tmp_path: Path) -> None:
