@@ -42,9 +42,9 @@ __all__ = [
     "baseline_settings",
     "bootstrap_interval",
     "choose",
+    "choose_significant",
     "pair_folds",
     "paired_p_value",
-    "rival",
 ]
 
 logger = logging.getLogger(__name__)
@@ -173,12 +173,30 @@ def describe(validation: dict[str, Any]) -> str:
     return f"Validation on {validation['n']} {what}, {validation['metric']}: {scores}{band}; {kept}"
 
 
-def rival(scores: dict[str, float], mode: str = "max") -> str | None:
-    """The best candidate simpler than `trained` (what a trained tower must beat), or None."""
-    simpler = {k: v for k, v in scores.items() if k != "trained"}
-    if not any(np.isfinite(v) for v in simpler.values()):
-        return None
-    return choose(simpler, mode)
+def choose_significant(
+    scores: dict[str, float], outcomes: Any, mode: str = "max"
+) -> tuple[str, float | None, str | None]:
+    """The candidate to save: from the simplest measured one, each more trained candidate
+    replaces the one chosen so far only when it scores better *and* `paired_p_value` of their
+    `outcomes(name)` (a `callbacks.Outcomes`, or None when not measurable per unit: then the
+    scores decide) is below `SIGNIFICANCE`.
+
+    Returns the chosen candidate and the last test run: its p-value and the simpler candidate it
+    was against (None, None when no test ran)."""
+    order = [name for name in CANDIDATES if name in scores and np.isfinite(scores[name])]
+    if not order:
+        return "trained", None, None
+    chosen, p_value, against = order[0], None, None
+    for name in order[1:]:
+        if not _better(scores[name], scores[chosen], mode):
+            continue
+        better, simpler = outcomes(name), outcomes(chosen)
+        p = None if better is None or simpler is None else paired_p_value(better, simpler, mode=mode)
+        if p is not None:
+            p_value, against = p, chosen
+        if p is None or p < SIGNIFICANCE:
+            chosen = name
+    return chosen, p_value, against
 
 
 def paired_p_value(

@@ -39,16 +39,14 @@ from simsearch.models.optimizers import build_optimizer, encoder_variables
 from simsearch.models.selection import (
     CV_FOLDS,
     MIN_VALIDATION_CLASSES,
-    SIGNIFICANCE,
     SMALL_PAIR_SET,
     Selection,
     baseline_settings,
     bootstrap_interval,
     choose,
+    choose_significant,
     interval_for,
     pair_folds,
-    paired_p_value,
-    rival,
 )
 from simsearch.models.siamese import SiameseModel
 from simsearch.models.tower_factory import TOWERS, build_tower
@@ -383,9 +381,10 @@ def _select(
         values = history[monitor]
         scores["trained"] = float(min(values) if mode == "min" else max(values))
     selection.scores = scores
-    selection.chosen = choose(scores, mode) if keep_baseline or "trained" not in scores else "trained"
-    if selection.chosen == "trained" and keep_baseline:
-        _test_gain(selection, validation, model_tower, initial, baseline_built, mode)
+    if keep_baseline:
+        _choose(selection, validation, model_tower, initial, baseline_built, mode)
+    else:
+        selection.chosen = "trained" if "trained" in scores else choose(scores, mode)
     how = "significantly " if selection.p_value is not None else ""
     if selection.chosen == "baseline" and baseline_built is not None:
         logger.warning(
@@ -407,7 +406,7 @@ def _select(
     return model_tower, spec, settings
 
 
-def _test_gain(
+def _choose(
     selection: Selection,
     validation: Any,
     tower: keras.Model,
@@ -415,25 +414,24 @@ def _test_gain(
     baseline_built: tuple[keras.Model, dict[str, Any], dict[str, Any]] | None,
     mode: str,
 ) -> None:
-    """Keep the trained tower only when it beats the best simpler candidate significantly on
-    the same held-out units (`selection.paired_p_value`); else that candidate is chosen."""
-    other = rival(selection.scores, mode)
-    trained = validation.outcomes(tower, selection.metric) if other is not None else None
-    if trained is None:
-        return
-    if other == "baseline" and baseline_built is not None:
-        simpler = validation.outcomes(baseline_built[0], selection.metric)
-    else:  # the start state: the trained tower with its initial weights
-        weights = tower.get_weights()
-        tower.set_weights(initial)
-        simpler = validation.outcomes(tower, selection.metric)
-        tower.set_weights(weights)
-    p = paired_p_value(trained, simpler, mode=mode, seed=0)
-    if p is None or other is None:
-        return
-    selection.p_value, selection.rival = p, other
-    if p >= SIGNIFICANCE:
-        selection.chosen = other
+    """Fill `selection.chosen` by `selection.choose_significant`: each candidate measured per
+    held-out unit on `validation` (the baseline tower, the tower with its initial weights, the
+    trained one); the tower keeps its trained weights."""
+    trained_weights = tower.get_weights()
+    cache: dict[str, Any] = {}
+
+    def outcomes(name: str) -> Any:
+        if name not in cache:
+            if name == "baseline" and baseline_built is not None:
+                cache[name] = validation.outcomes(baseline_built[0], selection.metric)
+            else:  # the start state (the baseline itself when the tower starts as it)
+                tower.set_weights(trained_weights if name == "trained" else initial)
+                cache[name] = validation.outcomes(tower, selection.metric)
+        return cache[name]
+
+    chosen, p_value, against = choose_significant(selection.scores, outcomes, mode)
+    tower.set_weights(trained_weights)
+    selection.chosen, selection.p_value, selection.rival = chosen, p_value, against
 
 
 def _interval(validation: Any, tower: keras.Model, monitor: str, value: float) -> tuple[float, float] | None:
@@ -853,25 +851,27 @@ def _train_pairs_cross_validated(
     scores["baseline" if own is None else "initial"] = float(mean_curve[0])
     if best_epochs:
         scores["trained"] = float(mean_curve[best_epochs])
-    chosen = choose(scores, mode) if config.keep_baseline else "trained"
-    other = rival(scores, mode) if chosen == "trained" and config.keep_baseline else None
-    p_value = None
-    if other is not None:  # the pooled out-of-fold similarities, trained against the rival's
-        start_out = np.empty(len(pairs), np.float32)
-        for rows, seen in zip(folds, held_scores, strict=True):
-            start_out[rows] = seen[0]
-        trained_outcomes = pair_outcomes(pairs, held_out, monitor)
-        rival_outcomes = pair_outcomes(pairs, b_scores if other == "baseline" and own else start_out, monitor)
-        if trained_outcomes is not None and rival_outcomes is not None:
-            p_value = paired_p_value(trained_outcomes, rival_outcomes, mode=mode)
-        if p_value is not None and p_value >= SIGNIFICANCE:
-            chosen = other
+    start_out = np.empty(len(pairs), np.float32)
+    for rows, seen in zip(folds, held_scores, strict=True):
+        start_out[rows] = seen[0]
+    # the pooled out-of-fold similarities of each candidate
+    pooled = {"initial": start_out, "trained": held_out}
+    pooled["baseline"] = b_scores if own is not None else start_out
+    p_value = other = None
+    if config.keep_baseline:
+        chosen, p_value, other = choose_significant(
+            scores, lambda name: pair_outcomes(pairs, pooled[name], monitor), mode
+        )
+    else:
+        chosen = "trained" if "trained" in scores else choose(scores, mode)
     model_tower.set_weights(initial)
     history: dict[str, list[float]] = {}
     if chosen == "baseline" and own is not None:
         model_tower, spec, settings, x = b_tower, b_spec, b_settings, b_x
         held_out = b_scores
-    elif chosen == "trained":
+    elif chosen != "trained":  # the start state: its out-of-fold similarities set the threshold
+        held_out = start_out
+    else:
         entity = entity_labels(len(catalog), pairs)
         history = _fit_on_pairs(
             model_tower, kind, x, pairs, entity, config, None, monitor, epochs=best_epochs
@@ -886,7 +886,7 @@ def _train_pairs_cross_validated(
         )  # fmt: skip
     selection = Selection(
         "cross-validation", len(pairs), monitor, scores, chosen, folds=len(folds), epochs=best_epochs,
-        p_value=p_value, rival=other if p_value is not None else None,
+        p_value=p_value, rival=other,
     )  # fmt: skip
     selection.interval = bootstrap_interval(
         lambda p, s: pair_validation_metrics(p, s).get(monitor, float("nan")), pairs, held_out

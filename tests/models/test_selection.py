@@ -12,10 +12,10 @@ from simsearch.models.selection import (
     baseline_settings,
     bootstrap_interval,
     choose,
+    choose_significant,
     describe,
     pair_folds,
     paired_p_value,
-    rival,
 )
 from simsearch.models.training import TrainConfig, train_items, train_pairs
 
@@ -118,9 +118,26 @@ def test_paired_p_value_on_pairs_and_loss_metrics() -> None:
     assert pair_outcomes(pairs, sharp, "val_oneshot") is None
 
 
-def test_rival_and_describe_say_why_the_baseline_stays() -> None:
-    assert rival({"baseline": 0.8, "initial": 0.85, "trained": 0.9}) == "initial"
-    assert rival({"trained": 0.9}) is None
+def test_choose_significant_needs_each_step_to_be_significant() -> None:
+    """initial must beat baseline significantly before trained is tested against it: a noisy
+    start state that scored higher on 10 queries does not replace the baseline."""
+    base = np.zeros(10, bool)
+    base[:8] = True
+    lucky = base.copy()
+    lucky[8] = True  # one query more
+    clear = np.zeros(400, bool)
+    clear[:380] = True
+    outcomes = {"baseline": _hits(base), "initial": _hits(lucky), "trained": _hits(np.ones(10, bool))}
+    scores = {name: float(o.stat(np.arange(10))) for name, o in outcomes.items()}
+    chosen, p, against = choose_significant(scores, outcomes.get)
+    assert (chosen, against) == ("baseline", "baseline") and p is not None and p > 0.05
+    many = {"baseline": _hits(np.zeros(400, bool)), "initial": _hits(clear), "trained": _hits(clear)}
+    chosen, p, against = choose_significant({"baseline": 0.0, "initial": 0.95, "trained": 0.95}, many.get)
+    assert (chosen, against) == ("initial", "baseline") and p is not None and p < 0.01
+    assert choose_significant({"baseline": 0.5, "trained": 0.9}, lambda name: None)[0] == "trained"
+
+
+def test_describe_says_why_the_baseline_stays() -> None:
     validation = {"split": "pairs", "n": 120, "metric": "val_average_precision", "chosen": "baseline"}
     validation |= {"scores": {"baseline": 0.80, "trained": 0.81}, "p_value": 0.31, "rival": "baseline"}
     line = describe(validation)
