@@ -34,6 +34,17 @@ VAL_MAX_FAR = 0.001  # the false-accept rate of `val_tar_at_far`
 
 
 @dataclass(frozen=True)
+class QueryRecord:
+    """One measurement of held-out queries against a catalogue (`RetrievalValidation(record=
+    True)`): `hits` `(n_queries,)` whether each query's nearest item has its class, `distance`
+    and `same` `(n_queries, n_catalogue)`, every query-catalogue pair's distance and label."""
+
+    hits: npt.NDArray[np.bool_]
+    distance: npt.NDArray[np.float32]
+    same: npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
 class Outcomes:
     """A held-out metric as a statistic of `n` resampleable units (queries, trials, classes or
     pairs): `stat(rows)` is the metric on the units `rows` (with repeats)."""
@@ -71,12 +82,27 @@ class RetrievalValidation(keras.callbacks.Callback):
         n_way: int = 20,
         n_trials: int = 500,
         catalogue: tuple[Any, npt.NDArray[np.int64]] | None = None,
+        record: bool = False,
     ) -> None:
         super().__init__()
         self.tower, self.x_val, self.labels = tower, x_val, labels
         self.groups, self.metric = groups, metric
         self.n_way, self.n_trials = n_way, n_trials
         self.catalogue = catalogue
+        self.record = record
+        self.records: list[QueryRecord] = []
+
+    def _record(
+        self, xq: npt.NDArray[np.float32], xb: npt.NDArray[np.float32], b_labels: npt.NDArray[np.int64]
+    ) -> QueryRecord:
+        keep = self.labels >= 0
+        hits = catalogue_hits(xq, self.labels, xb, b_labels, self.metric)
+        if self.metric == "cosine":
+            distance = 1.0 - _unit(xq[keep]) @ _unit(xb).T
+        else:
+            distance = np.sqrt(np.maximum(((xq[keep, None, :] - xb[None, :, :]) ** 2).sum(-1), 0.0))
+        same = self.labels[keep, None] == b_labels[None, :]
+        return QueryRecord(hits[:, 0], distance.astype(np.float32), same)
 
     @property
     def n_queries(self) -> int:
@@ -93,9 +119,10 @@ class RetrievalValidation(keras.callbacks.Callback):
         logs: dict[str, float]
         if self.catalogue is not None:
             x_catalogue, catalogue_labels = self.catalogue
-            logs = catalogue_retrieval(
-                embeddings, self.labels, _encode(tower, x_catalogue), catalogue_labels, self.metric
-            )
+            e_catalogue = _encode(tower, x_catalogue)
+            logs = catalogue_retrieval(embeddings, self.labels, e_catalogue, catalogue_labels, self.metric)
+            if self.record:
+                self.records.append(self._record(embeddings, e_catalogue, catalogue_labels))
         else:
             retrieval = retrieval_metrics(embeddings, self.labels, ks=(1, 5), metric=self.metric)  # type: ignore[arg-type]
             logs = {

@@ -43,6 +43,7 @@ __all__ = [
     "bootstrap_interval",
     "choose",
     "choose_significant",
+    "item_folds",
     "pair_folds",
     "paired_p_value",
 ]
@@ -52,6 +53,7 @@ logger = logging.getLogger(__name__)
 SIGNIFICANCE = 0.05  # one-sided p-value below which a trained tower's gain counts
 N_BOOT = 500
 MIN_VALIDATION_CLASSES = 5  # fewer held-out classes than this and one-shot validation means little
+SMALL_ITEM_VALIDATION = 100  # fewer held-out items than this: cross-validate the items instead
 CANDIDATES = ("baseline", "initial", "trained")  # simplest first: a tie keeps the simpler one
 
 # What each kind's baseline keeps of the tower's settings (the inputs it reads, its metric).
@@ -102,7 +104,8 @@ class Selection:
     Attributes:
         split: `"classes"` (held-out classes), `"items"` (held-out items of known classes),
             `"pairs"` (held-out pairs), `"given"` (the caller's validation set) or
-            `"cross-validation"` (k folds of the labelled pairs).
+            `"cross-validation"` (k folds of the labelled pairs) or `"item-cross-validation"`
+            (k folds of the labelled items, `models.small_data`).
         n: held-out queries (items) or pairs.
         metric: the monitored metric.
         scores: each candidate's held-out value of `metric`.
@@ -155,6 +158,7 @@ def describe(validation: dict[str, Any]) -> str:
         "pairs": "held-out pairs",
         "given": "given validation items or pairs",
         "cross-validation": f"pairs in {validation.get('folds')}-fold cross-validation",
+        "item-cross-validation": f"items in {validation.get('folds')}-fold cross-validation",
     }.get(validation["split"], validation["split"])
     scores = ", ".join(f"{name} {value:.4f}" for name, value in validation["scores"].items())
     interval = validation.get("interval95")
@@ -270,6 +274,24 @@ def pair_folds(pairs: Pairs, k: int = CV_FOLDS, seed: int = 0) -> list[npt.NDArr
     start = 0  # each label continues where the last one stopped, so the folds' sizes differ by 1
     for label in (0, 1):
         rows = rng.permutation(np.flatnonzero(pairs.same == label))
+        fold[rows] = (start + np.arange(len(rows))) % k
+        start = (start + len(rows)) % k
+    return [np.flatnonzero(fold == f) for f in range(k)]
+
+
+def item_folds(
+    labels: npt.NDArray[np.int64], k: int = CV_FOLDS, seed: int = 0
+) -> list[npt.NDArray[np.int64]]:
+    """`k` disjoint held-out row sets of labelled items, each class's items dealt over the folds
+    in turn (seeded), so that every fold holds out some items of most classes; classes with a
+    single item are never held out (a query without its class in the catalogue tells nothing)."""
+    rng = np.random.default_rng(seed)
+    fold = np.full(len(labels), -1, np.int64)
+    start = 0
+    for label in np.unique(labels[labels >= 0]):
+        rows = rng.permutation(np.flatnonzero(labels == label))
+        if len(rows) < 2:
+            continue
         fold[rows] = (start + np.arange(len(rows))) % k
         start = (start + len(rows)) % k
     return [np.flatnonzero(fold == f) for f in range(k)]

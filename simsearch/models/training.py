@@ -39,6 +39,7 @@ from simsearch.models.optimizers import build_optimizer, encoder_variables
 from simsearch.models.selection import (
     CV_FOLDS,
     MIN_VALIDATION_CLASSES,
+    SMALL_ITEM_VALIDATION,
     SMALL_PAIR_SET,
     Selection,
     baseline_settings,
@@ -265,11 +266,16 @@ def train_items(
     _check_tower(tower, items)
     check_items_trainable(items)
     split = "given" if val_items is not None else item_split(items, config.val_fraction)
+    settings_in = tower_settings or {}
     if val_items is None:
         divide = split_by_class if split == "classes" else split_within_classes
+        labelled = items
         items, val_items = divide(items, val_fraction=config.val_fraction, seed=config.seed)
+        if split == "items" and val_items.labels.size < SMALL_ITEM_VALIDATION and not config.rotate_classes:
+            from simsearch.models.small_data import train_items_cross_validated
+
+            return train_items_cross_validated(labelled, tower=tower, settings_in=settings_in, config=config)
     train = rotate_classes(items) if config.rotate_classes else items
-    settings_in = tower_settings or {}
     model_tower, spec, settings = build_tower(tower, train, settings_in)
     x_train = prepare_inputs(train.content(), tower, spec)
     x_val = prepare_inputs(val_items.content(), tower, spec)

@@ -175,7 +175,7 @@ def test_small_pair_sets_are_cross_validated_and_never_lose_to_tfidf() -> None:
     assert model.threshold["probability"] is None and model.threshold["distance"] > 0
 
 
-def test_few_classes_validate_on_held_out_items_and_keep_pixels_when_training_loses() -> None:
+def test_few_items_are_cross_validated_and_keep_pixels_when_training_loses() -> None:
     # SYNTHETIC images: 3 classes of noisy bars; a 1-epoch conv tower cannot beat raw pixels.
     rng = np.random.default_rng(0)
     images, labels = [], []
@@ -193,7 +193,7 @@ def test_few_classes_validate_on_held_out_items_and_keep_pixels_when_training_lo
                          augment=False, verbose=0)  # fmt: skip
     model = train_items(items, tower="image", tower_settings={"blocks": 1, "filters": 2}, config=config)
     validation = model.config["validation"]
-    assert validation["split"] == "items"
+    assert (validation["split"], validation["n"], validation["folds"]) == ("item-cross-validation", 36, 5)
     assert validation["scores"]["baseline"] == 1.0  # the bars are apart in pixel space
     assert validation["chosen"] == "baseline"
     assert model.config["tower_settings"]["architecture"] == "pixels"
