@@ -227,17 +227,28 @@ class SearchEngine:
 
     @property
     def identify_threshold(self) -> float | None:
-        """The distance threshold chosen at enrolment (`set_false_accept_rate`), if any."""
+        """The distance threshold chosen at enrolment (`set_false_accept_rate`), if any: for its
+        false-accept rate per identification, at the index's current size (an index that grows
+        needs a stricter threshold for the same share of strangers accepted)."""
+        max_far = self.identification.get("max_far")
+        if max_far is not None and (self.model.calibration.get("far") or {}).get("rows"):
+            return self._far_threshold(float(max_far))
         value = self.identification.get("threshold")
         return None if value is None else float(value)
 
-    def set_false_accept_rate(self, max_far: float) -> float:
-        """Choose and keep (saved with the index) the identification threshold whose false-accept
-        rate on the model's held-out impostor pairs is at most `max_far`; returns it."""
+    def _far_threshold(self, max_far: float) -> float:
         from simsearch.evaluation.metrics import threshold_for_far
+        from simsearch.search.identify import per_comparison_far
 
         curve = self.model.calibration.get("far") or {}
-        threshold = threshold_for_far(curve, max_far)
+        return threshold_for_far(curve, per_comparison_far(max_far, len(self.index)))
+
+    def set_false_accept_rate(self, max_far: float) -> float:
+        """Choose and keep (saved with the index) the identification threshold for a share
+        `max_far` of strangers accepted per identification, from the model's held-out impostor
+        pairs and the index's size (`search.identify.choose_threshold`); returns it."""
+        curve = self.model.calibration.get("far") or {}
+        threshold = self._far_threshold(max_far)
         self.identification = {"max_far": max_far, "threshold": threshold, "n_impostor": curve["n_impostor"]}
         return threshold
 
@@ -265,6 +276,7 @@ class SearchEngine:
             threshold=threshold,
             min_precision=min_precision,
             max_far=max_far,
+            gallery_size=len(self.index),
         )
         hits = self.search(items, vectors=vectors, k=1, rerank=0)
         return [decide(row, t) for row in hits]

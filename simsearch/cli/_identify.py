@@ -49,7 +49,7 @@ def identify(index_dir: Path, probes_path: Path, options: dict[str, Any]) -> tup
     width = max(len(row) for row in hits)
     classes = np.array([[hit_class(h) for h in _pad(row, width)] for row in hits], dtype=object)
     distances = np.array([[h.distance for h in _pad(row, width)] for row in hits], dtype=np.float64)
-    threshold = _threshold(model, options, engine.identify_threshold)
+    threshold = _threshold(model, options, engine.identify_threshold, gallery_size=len(engine.index))
     report = identification_metrics(probe_classes, classes, distances, gallery, threshold, ks=ks)
     report["n_gallery_items"] = len(engine.index)
     result = {
@@ -64,7 +64,9 @@ def identify(index_dir: Path, probes_path: Path, options: dict[str, Any]) -> tup
     return {"index": str(index_dir), "identification (open set)": report}, result
 
 
-def _threshold(model: Any, options: dict[str, Any], stored: float | None = None) -> float:
+def _threshold(
+    model: Any, options: dict[str, Any], stored: float | None = None, gallery_size: int = 1
+) -> float:
     """`--threshold`, else the threshold for `--min-precision` or `--max-far` on the model's
     held-out pairs, else the one `stored` in the index at enrolment, else the calibrated (best-F1)
     one."""
@@ -77,6 +79,7 @@ def _threshold(model: Any, options: dict[str, Any], stored: float | None = None)
         threshold=options.get("threshold"),
         min_precision=options.get("min_precision"),
         max_far=options.get("max_far"),
+        gallery_size=gallery_size,
     )
 
 

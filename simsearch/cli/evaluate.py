@@ -58,8 +58,9 @@ _PATH = click.Path(exists=True, path_type=Path)
 @click.option(
     "--max-far",
     type=float,
-    help="With --index: the distance threshold whose false-accept rate on the model's held-out "
-    "impostor pairs is at most this (default: the index's, from `enrol --max-far`).",
+    help="With --index: the distance threshold for this share of strangers accepted per "
+    "identification against the index's photos, from the model's held-out impostor pairs "
+    "(default: the index's, from `enrol --max-far`).",
 )
 @click.option(
     "--hits", type=click.Path(path_type=Path), help="With --index: write every probe's hits as CSV."

@@ -35,9 +35,11 @@ _DEFAULT_MAX_FAR = 0.001
 @click.option(
     "--max-far",
     type=float,
-    help="Choose the identification threshold for this false-accept rate on the model's held-out "
-    f"impostor pairs, and store it in the index (default {_DEFAULT_MAX_FAR} for a new index when "
-    "the model has that curve; `identify` uses it).",
+    help="Choose the identification threshold for this share of strangers accepted as someone "
+    "(per identification: each comparison with the index's N photos may false-accept about "
+    "1/N of it, on the model's held-out impostor pairs), and store it in the index (default "
+    f"{_DEFAULT_MAX_FAR} for a new index when the model has that curve; `identify` uses it, "
+    "stricter as the index grows).",
 )
 @face_options
 @click.argument("photos", nargs=-1, type=_PATH)
@@ -76,7 +78,10 @@ def enrol(index_dir: Path, model_dir: Path | None, photos: tuple[Path, ...], **o
         max_far = _DEFAULT_MAX_FAR
     if max_far is not None:
         threshold = engine.set_false_accept_rate(max_far)
-        click.echo(f"Identification threshold: distance <= {threshold:.4f} (false-accept rate {max_far:g})")
+        click.echo(
+            f"Identification threshold: distance <= {threshold:.4f} (strangers accepted at most "
+            f"{max_far:g} per identification against {len(engine.index)} photos)"
+        )
     engine.save(index_dir)
     people = len({m["label"] for m in metadata})
     click.echo(f"Enrolled {len(ids)} photos of {people} people; {len(engine.index)} photos in {index_dir}")
@@ -90,7 +95,8 @@ def enrol(index_dir: Path, model_dir: Path | None, photos: tuple[Path, ...], **o
 @click.option(
     "--max-far",
     type=float,
-    help="Threshold for this false-accept rate on the model's held-out impostor pairs.",
+    help="Threshold for this share of strangers accepted per identification (against every "
+    "enrolled photo), from the model's held-out impostor pairs.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per photo.")
 @face_options

@@ -16,7 +16,7 @@ from typing import Any
 from simsearch.errors import ConfigError, ModelDirError
 from simsearch.search.hits import Hit
 
-__all__ = ["UNKNOWN", "Identity", "choose_threshold", "decide", "hit_identity"]
+__all__ = ["UNKNOWN", "Identity", "choose_threshold", "decide", "hit_identity", "per_comparison_far"]
 
 UNKNOWN = "unknown"
 
@@ -76,6 +76,20 @@ def decide(hits: Sequence[Hit], threshold: float) -> Identity:
     )
 
 
+def per_comparison_far(max_far: float, gallery_size: int) -> float:
+    """The false-accept rate per comparison that keeps the share of strangers accepted at
+    `max_far` when each is compared with `gallery_size` enrolled items (independent comparisons:
+    `1 - (1 - max_far) ** (1 / gallery_size)`, about `max_far / gallery_size`).
+
+    Example:
+        >>> round(per_comparison_far(0.01, 10), 6)
+        0.001005
+    """
+    if not 0.0 <= max_far < 1.0:
+        raise ConfigError(f"Expected max_far in [0, 1). Received: max_far={max_far}")
+    return float(1.0 - (1.0 - max_far) ** (1.0 / max(int(gallery_size), 1)))
+
+
 def choose_threshold(
     calibrated: Mapping[str, Any],
     curves: Mapping[str, Any],
@@ -84,11 +98,16 @@ def choose_threshold(
     threshold: float | None = None,
     min_precision: float | None = None,
     max_far: float | None = None,
+    gallery_size: int = 1,
 ) -> float:
     """The distance threshold of identification, by the first rule that applies: `threshold`;
     the one for `min_precision` or `max_far` (at most one of the three) on the model's held-out
     pairs (`curves["distance"]`, `curves["far"]`); the one `stored` at enrolment; the model's
     `calibrated["distance"]` (best F1).
+
+    `max_far` is the share of strangers (people never enrolled) accepted as someone, per
+    identification: a stranger is compared with each of the `gallery_size` enrolled items, so
+    each comparison must false-accept at most `per_comparison_far(max_far, gallery_size)`.
 
     Raises:
         ConfigError: more than one of threshold, min_precision and max_far.
@@ -108,7 +127,8 @@ def choose_threshold(
     if min_precision is not None:
         return threshold_for_precision(list(curves.get("distance") or []), float(min_precision))
     if max_far is not None:
-        return threshold_for_far(dict(curves.get("far") or {}), float(max_far))
+        far = per_comparison_far(float(max_far), gallery_size)
+        return threshold_for_far(dict(curves.get("far") or {}), far)
     if stored is not None:
         return float(stored)
     if calibrated.get("distance") is None:

@@ -261,6 +261,7 @@ def identify(body: IdentifyRequest, service: Service) -> dict[str, Any]:
         engine.identify_threshold,
         threshold=body.threshold,
         max_far=body.max_far,
+        gallery_size=len(engine.index),
     )
     rows = service.search(SearchOptions(k=1), vectors=service.encode(_decode(body.items, service)))
     return {"results": [decide(row, threshold).to_dict() for row in rows]}

@@ -152,7 +152,11 @@ class IdentifyRequest(_Body):
     items: list[Item] = Field(min_length=1, description="Base64-encoded photos.")
     threshold: FiniteFloat | None = Field(None, ge=0, description="Distance threshold.")
     max_far: FiniteFloat | None = Field(
-        None, ge=0, lt=1, description="Threshold for this false-accept rate on held-out impostor pairs."
+        None,
+        ge=0,
+        lt=1,
+        description="Threshold for this share of strangers accepted per identification against "
+        "the index's photos (from held-out impostor pairs).",
     )
 
 

@@ -49,6 +49,22 @@ def test_choose_threshold_rules(stored: float | None, given: dict[str, float], e
     assert choose_threshold({"distance": 0.35}, CURVES, stored, **given) == pytest.approx(expected)
 
 
+def test_max_far_is_per_identification_over_the_gallery() -> None:
+    """A stranger compared with 3 enrolled photos is accepted when any comparison is: for at most
+    37/64 of strangers accepted, each comparison may false-accept 1 - (27/64)**(1/3) = 1/4 (the
+    oracle, by hand), which is the 0.25 of the per-comparison case above."""
+    from simsearch.search.identify import per_comparison_far
+
+    assert per_comparison_far(37 / 64, 3) == pytest.approx(0.25)
+    assert per_comparison_far(0.01, 1) == pytest.approx(0.01)
+    given = choose_threshold({"distance": 0.35}, CURVES, max_far=37 / 64, gallery_size=3)
+    assert given == pytest.approx(0.45)
+    # a larger gallery needs a stricter threshold for the same share of strangers
+    assert choose_threshold({"distance": 0.35}, CURVES, max_far=37 / 64, gallery_size=30) < given
+    with pytest.raises(ConfigError, match="max_far"):
+        per_comparison_far(1.0, 3)
+
+
 def test_choose_threshold_errors() -> None:
     with pytest.raises(ConfigError, match="not both"):
         choose_threshold({"distance": 0.35}, CURVES, threshold=0.2, max_far=0.01)
