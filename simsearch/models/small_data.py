@@ -55,7 +55,8 @@ def train_items_cross_validated(
     x = prepare_inputs(items.content(), tower, spec)
     metric = "cosine" if settings.get("normalize", True) else "l2"
     config = dataclasses.replace(config, monitor=MONITOR)
-    fold_config = dataclasses.replace(config, patience=config.epochs, checkpoint_dir=None, log_dir=None)
+    # each fold stops early on its own held-out items; its curve then stays at its last value
+    fold_config = dataclasses.replace(config, checkpoint_dir=None, log_dir=None)
     initial = model_tower.get_weights()
     folds = item_folds(labels, CV_FOLDS, config.seed)
 
