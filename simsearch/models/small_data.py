@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from typing import Any
 
 import numpy as np
@@ -54,7 +55,10 @@ def train_items_cross_validated(
     model_tower, spec, settings = build_tower(tower, items, settings_in)
     x = prepare_inputs(items.content(), tower, spec)
     metric = "cosine" if settings.get("normalize", True) else "l2"
-    config = dataclasses.replace(config, monitor=MONITOR)
+    # An epoch of a few dozen items: about 10 passes over them, not `steps_per_epoch` episodes
+    # (100 by default: 100 passes, and minutes per fold for nothing).
+    steps = max(10, math.ceil(10 * len(labels) / config.batch_size))
+    config = dataclasses.replace(config, monitor=MONITOR, steps_per_epoch=min(config.steps_per_epoch, steps))
     # each fold stops early on its own held-out items; its curve then stays at its last value
     fold_config = dataclasses.replace(config, checkpoint_dir=None, log_dir=None)
     initial = model_tower.get_weights()
