@@ -44,6 +44,7 @@ __all__ = [
     "choose",
     "choose_significant",
     "item_folds",
+    "metric_of",
     "pair_folds",
     "paired_p_value",
 ]
@@ -75,7 +76,14 @@ def baseline_settings(kind: str, settings: dict[str, Any]) -> dict[str, Any] | N
     if architecture == own:
         return None
     kept = {k: settings[k] for k in _KEPT[kind] if k in settings}
+    if kind == "image":  # nearest neighbour on raw pixels is Euclidean: a cosine of photos with
+        kept["normalize"] = False  # a bright background sees mostly the background (72% vs 82%)
     return {**kept, "architecture": own}
+
+
+def metric_of(settings: dict[str, Any]) -> str:
+    """A tower's search metric from its settings: cosine when it L2-normalises, else l2."""
+    return "cosine" if settings.get("normalize", True) else "l2"
 
 
 def _better(a: float, b: float, mode: str) -> bool:

@@ -36,6 +36,7 @@ from simsearch.models.selection import (
     choose_significant,
     interval_for,
     item_folds,
+    metric_of,
 )
 from simsearch.models.siamese import SiameseModel
 from simsearch.models.tower_factory import build_tower
@@ -54,7 +55,7 @@ def train_items_cross_validated(
     labels = items.labels
     model_tower, spec, settings = build_tower(tower, items, settings_in)
     x = prepare_inputs(items.content(), tower, spec)
-    metric = "cosine" if settings.get("normalize", True) else "l2"
+    metric = metric_of(settings)
     # An epoch of a few dozen items: about 10 passes over them, not `steps_per_epoch` episodes
     # (100 by default: 100 passes, and minutes per fold for nothing).
     steps = max(10, math.ceil(10 * len(labels) / config.batch_size))
@@ -64,7 +65,9 @@ def train_items_cross_validated(
     initial = model_tower.get_weights()
     folds = item_folds(labels, CV_FOLDS, config.seed)
 
-    def held_out(tower_model: Any, x_all: Any, rows: npt.NDArray[np.int64]) -> RetrievalValidation:
+    def held_out(
+        tower_model: Any, x_all: Any, rows: npt.NDArray[np.int64], metric: str = metric
+    ) -> RetrievalValidation:
         train_rows = np.setdiff1d(np.arange(len(labels)), rows)
         return RetrievalValidation(
             tower_model, take_rows(x_all, rows), labels[rows], metric=metric, n_way=0,
@@ -99,7 +102,7 @@ def train_items_cross_validated(
         b_tower, b_spec, b_settings = build_tower(tower, items, own)
         b_x = prepare_inputs(items.content(), tower, b_spec)
         for rows in folds:
-            validation = held_out(b_tower, b_x, rows)
+            validation = held_out(b_tower, b_x, rows, metric_of(b_settings))
             validation.measure()
             baseline_records.append(validation.records[-1])
         hits["baseline"] = np.concatenate([r.hits for r in baseline_records])
@@ -121,7 +124,7 @@ def train_items_cross_validated(
     history: dict[str, list[float]] = {}
     if chosen == "baseline" and own is not None:
         model_tower, spec, settings = b_tower, b_spec, b_settings
-        chosen_records = baseline_records
+        chosen_records, metric = baseline_records, metric_of(b_settings)
     else:
         epoch = best_epochs if chosen == "trained" else 0
         chosen_records = [fold[epoch] for fold in records]

@@ -7,9 +7,11 @@ catalogue and `Pairs` (DeepMatcher-style `left_id, right_id, label`). Both retur
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -47,6 +49,7 @@ from simsearch.models.selection import (
     choose,
     choose_significant,
     interval_for,
+    metric_of,
     pair_folds,
 )
 from simsearch.models.siamese import SiameseModel
@@ -311,6 +314,7 @@ def train_items(
     )  # fmt: skip
     if selection.chosen != "trained":
         history = {}
+    metric = metric_of(settings)  # the raw-pixel baseline searches by Euclidean distance
     head, head_history, threshold, head_summary = _finish_head(
         model_tower,
         x_train,
@@ -380,7 +384,8 @@ def _select(
         scores["baseline"] = start.get(monitor, float("nan"))
     else:
         baseline_built = baseline(own)
-        scores["baseline"] = validation.measure(baseline_built[0]).get(monitor, float("nan"))
+        with _measured_by(validation, metric_of(baseline_built[2])):
+            scores["baseline"] = validation.measure(baseline_built[0]).get(monitor, float("nan"))
         if model_tower.trainable_weights:
             scores["initial"] = start.get(monitor, float("nan"))
     if history.get(monitor):
@@ -412,6 +417,17 @@ def _select(
     return model_tower, spec, settings
 
 
+@contextlib.contextmanager
+def _measured_by(validation: Any, metric: str) -> Iterator[None]:
+    """Measure with `metric` (a candidate's own: the raw-pixel baseline's is l2) for a while."""
+    saved = validation.metric
+    validation.metric = metric
+    try:
+        yield
+    finally:
+        validation.metric = saved
+
+
 def _choose(
     selection: Selection,
     validation: Any,
@@ -429,7 +445,8 @@ def _choose(
     def outcomes(name: str) -> Any:
         if name not in cache:
             if name == "baseline" and baseline_built is not None:
-                cache[name] = validation.outcomes(baseline_built[0], selection.metric)
+                with _measured_by(validation, metric_of(baseline_built[2])):
+                    cache[name] = validation.outcomes(baseline_built[0], selection.metric)
             else:  # the start state (the baseline itself when the tower starts as it)
                 tower.set_weights(trained_weights if name == "trained" else initial)
                 cache[name] = validation.outcomes(tower, selection.metric)
@@ -755,6 +772,7 @@ def train_pairs(
     if selection.chosen != "trained":
         history = {}
         x = prepare_inputs(catalog.content(), tower, spec)
+    metric = metric_of(settings)
     embeddings = _encode(model_tower, x)
     head = build_head_model(embeddings.shape[1], cos_scale=_cos_scale(history, config))
     graded_range = None
@@ -851,7 +869,7 @@ def _train_pairs_cross_validated(
     if own is not None:  # a tower that does not start as its baseline: measure the baseline too
         b_tower, b_spec, b_settings = build_tower(kind, catalog, own)
         b_x = prepare_inputs(catalog.content(), kind, b_spec)
-        b_scores = PairValidation(b_tower, b_x, pairs, metric=metric).similarities()
+        b_scores = PairValidation(b_tower, b_x, pairs, metric=metric_of(b_settings)).similarities()
         folds_metric = [pair_validation_metrics(pairs.take(r), b_scores[r])[monitor] for r in folds]
         scores["baseline"] = float(np.mean(folds_metric))
     scores["baseline" if own is None else "initial"] = float(mean_curve[0])
@@ -874,7 +892,7 @@ def _train_pairs_cross_validated(
     history: dict[str, list[float]] = {}
     if chosen == "baseline" and own is not None:
         model_tower, spec, settings, x = b_tower, b_spec, b_settings, b_x
-        held_out = b_scores
+        held_out, metric = b_scores, metric_of(b_settings)
     elif chosen != "trained":  # the start state: its out-of-fold similarities set the threshold
         held_out = start_out
     else:

@@ -41,7 +41,7 @@ def test_choose_minimises_losses() -> None:
 @pytest.mark.parametrize(
     ("kind", "settings", "expected"),
     [
-        pytest.param("image", {}, {"architecture": "pixels"}, id="light-image"),
+        pytest.param("image", {}, {"architecture": "pixels", "normalize": False}, id="light-image"),
         pytest.param("image", {"architecture": "pixels"}, None, id="pixels-is-its-own"),
         pytest.param("text", {}, None, id="linear-text-default"),
         pytest.param("text", {"architecture": "sequence"}, {"architecture": "linear"}, id="sequence"),
@@ -197,4 +197,5 @@ def test_few_items_are_cross_validated_and_keep_pixels_when_training_loses() -> 
     assert validation["scores"]["baseline"] == 1.0  # the bars are apart in pixel space
     assert validation["chosen"] == "baseline"
     assert model.config["tower_settings"]["architecture"] == "pixels"
+    assert model.metric == "l2"  # nearest neighbour on raw pixels, by Euclidean distance
     assert model.dim == 16 * 16
