@@ -56,12 +56,12 @@ def train_items_cross_validated(
     model_tower, spec, settings = build_tower(tower, items, settings_in)
     x = prepare_inputs(items.content(), tower, spec)
     metric = metric_of(settings)
-    # An epoch of a few dozen items: about 10 passes over them, not `steps_per_epoch` episodes
-    # (100 by default: 100 passes, and minutes per fold for nothing).
-    steps = max(10, math.ceil(10 * len(labels) / config.batch_size))
+    # An epoch of a few dozen items: about 25 passes over them (at most `steps_per_epoch`
+    # episodes), and every fold runs all epochs: the pooled curve, not a fold's 10 noisy
+    # queries, says when to stop (early stopping per fold left a conv net at 50 steps).
+    steps = max(25, math.ceil(25 * len(labels) / config.batch_size))
     config = dataclasses.replace(config, monitor=MONITOR, steps_per_epoch=min(config.steps_per_epoch, steps))
-    # each fold stops early on its own held-out items; its curve then stays at its last value
-    fold_config = dataclasses.replace(config, checkpoint_dir=None, log_dir=None)
+    fold_config = dataclasses.replace(config, patience=config.epochs, checkpoint_dir=None, log_dir=None)
     initial = model_tower.get_weights()
     folds = item_folds(labels, CV_FOLDS, config.seed)
 
