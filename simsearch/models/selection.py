@@ -47,6 +47,7 @@ __all__ = [
     "metric_of",
     "pair_folds",
     "paired_p_value",
+    "warn_kept",
 ]
 
 logger = logging.getLogger(__name__)
@@ -237,6 +238,16 @@ def paired_p_value(
     if valid < n_boot // 2:
         return None
     return (1 + not_better) / (1 + valid)
+
+
+def warn_kept(chosen: str, where: str, monitor: str, best: float, kept: float, tested: bool) -> None:
+    """Log that training did not (significantly, when `tested`) beat the saved start candidate
+    `chosen` on `where` (the held-out data), with the trained `best` and the `kept` score."""
+    logger.warning(
+        "Training did not %sbeat the %s on %s (%s %.4f against %.4f): it is saved",
+        "significantly " if tested else "",
+        "non-learned baseline" if chosen == "baseline" else "untrained tower", where, monitor, best, kept,
+    )  # fmt: skip
 
 
 def interval_for(metric: str, value: float, n: int) -> tuple[float, float] | None:

@@ -37,6 +37,7 @@ from simsearch.models.selection import (
     interval_for,
     item_folds,
     metric_of,
+    warn_kept,
 )
 from simsearch.models.siamese import SiameseModel
 from simsearch.models.tower_factory import build_tower
@@ -131,13 +132,9 @@ def train_items_cross_validated(
         if chosen == "trained":
             history = _fit_tower(model_tower, tower, x, labels, config, None, MONITOR, epochs=best_epochs)
     if chosen != "trained":
-        logger.warning(
-            "Training did not %sbeat the %s on %d-fold cross-validation of the items (%s %.4f "
-            "against %.4f): it is saved",
-            "significantly " if p_value is not None else "",
-            "non-learned baseline" if chosen == "baseline" else "untrained tower", len(folds), MONITOR,
-            float(curve[1:].max()) if len(curve) > 1 else float("nan"), scores[chosen],
-        )  # fmt: skip
+        best = float(curve[1:].max()) if len(curve) > 1 else float("nan")
+        where = f"{len(folds)}-fold cross-validation of the items"
+        warn_kept(chosen, where, MONITOR, best, scores[chosen], tested=p_value is not None)
     selection = Selection(
         "item-cross-validation", len(pooled[0]), MONITOR, scores, chosen, folds=len(folds),
         epochs=best_epochs, p_value=p_value, rival=other,

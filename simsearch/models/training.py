@@ -51,6 +51,7 @@ from simsearch.models.selection import (
     interval_for,
     metric_of,
     pair_folds,
+    warn_kept,
 )
 from simsearch.models.siamese import SiameseModel
 from simsearch.models.tower_factory import TOWERS, build_tower
@@ -901,13 +902,9 @@ def _train_pairs_cross_validated(
             model_tower, kind, x, pairs, entity, config, None, monitor, epochs=best_epochs
         )
     if chosen != "trained":
-        logger.warning(
-            "Training did not %sbeat the %s on %d-fold cross-validation (%s %.4f against %.4f): "
-            "it is saved",
-            "significantly " if p_value is not None else "",
-            "non-learned baseline" if chosen == "baseline" else "untrained tower", len(folds), monitor,
-            float(np.max(mean_curve[1:]) if mode == "max" else np.min(mean_curve[1:])), scores[chosen],
-        )  # fmt: skip
+        best = float(np.max(mean_curve[1:]) if mode == "max" else np.min(mean_curve[1:]))
+        where = f"{len(folds)}-fold cross-validation"
+        warn_kept(chosen, where, monitor, best, scores[chosen], tested=p_value is not None)
     selection = Selection(
         "cross-validation", len(pairs), monitor, scores, chosen, folds=len(folds), epochs=best_epochs,
         p_value=p_value, rival=other,

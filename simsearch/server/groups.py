@@ -17,7 +17,6 @@ Only the page asked for is sent: a catalogue of a million items stays on the ser
 
 from __future__ import annotations
 
-from importlib.resources import files
 from typing import Any
 
 import numpy as np
@@ -29,6 +28,7 @@ from pydantic import BaseModel
 from simsearch.dedup.pairs import DuplicatePairs
 from simsearch.errors import ConfigError, DataError, UnknownIdError
 from simsearch.server.labels import LabelLog
+from simsearch.server.pages import page_html
 
 __all__ = ["ORDERS", "ReviewGroups", "groups_from_pairs", "router"]
 
@@ -179,7 +179,7 @@ def _groups(request: Request) -> ReviewGroups:
 
 @router.get("/groups", include_in_schema=False)
 def page() -> HTMLResponse:
-    return HTMLResponse((files("simsearch.server") / "review_groups.html").read_text())
+    return HTMLResponse(page_html("review_groups.html"))
 
 
 @router.get("/groups/list")

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -36,6 +35,7 @@ from pydantic import BaseModel
 from simsearch.dedup.pairs import DuplicatePairs
 from simsearch.errors import ConfigError, UnknownIdError
 from simsearch.server.labels import LabelLog
+from simsearch.server.pages import page_html
 
 if TYPE_CHECKING:
     from simsearch.server.groups import ReviewGroups
@@ -164,7 +164,7 @@ def _queue(request: Request) -> ReviewQueue:
 
 @router.get("", include_in_schema=False)
 def page() -> HTMLResponse:
-    return HTMLResponse((files("simsearch.server") / "review.html").read_text())
+    return HTMLResponse(page_html("review.html"))
 
 
 @router.get("/next")
