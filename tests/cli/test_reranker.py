@@ -354,6 +354,7 @@ def test_dedup_reranker_uses_its_calibration_and_refuses_what_it_cannot_do(
         assert bad.exit_code == 1 and "Expected --reranker with --rerank on the local engine" in bad.output
 
 
+@pytest.mark.slow  # ~30 s on 2 cores; fusion is unit-tested
 def test_reranker_reading_other_fields_than_the_model_still_fuses(corpus: Path, tmp_path: Path) -> None:
     """--fields picks what the cross-encoder reads; the --model's own fields are loaded too, for
     its fused distances (they were left out, and the run failed after its training)."""

@@ -110,6 +110,7 @@ def _catalog() -> tuple[Items, Pairs]:
     return catalog, Pairs(left, right, np.r_[np.ones(n), np.zeros(n)].astype(np.int8))
 
 
+@pytest.mark.slow  # ~60 s on 2 cores; the hybrid CLI test trains one too
 def test_fine_tuning_a_hybrid_tower_trains_the_encoder_slowly_and_saves(
     tiny_dir: Path, tmp_path: Path
 ) -> None:
