@@ -18,7 +18,7 @@ from simsearch.data.pairs import Pairs
 from simsearch.evaluation.correlation import spearman
 from simsearch.evaluation.evaluate import all_pairs_far_curve, tar_at_far
 from simsearch.evaluation.metrics import average_precision, roc_auc
-from simsearch.evaluation.oneshot import n_way_k_shot_accuracy
+from simsearch.evaluation.oneshot import OneShotResult, n_way_k_shot_accuracy
 from simsearch.evaluation.retrieval import retrieval_metrics
 
 __all__ = [
@@ -93,10 +93,13 @@ class RetrievalValidation(keras.callbacks.Callback):
         self.records: list[QueryRecord] = []
 
     def _record(
-        self, xq: npt.NDArray[np.float32], xb: npt.NDArray[np.float32], b_labels: npt.NDArray[np.int64]
+        self,
+        xq: npt.NDArray[np.float32],
+        xb: npt.NDArray[np.float32],
+        b_labels: npt.NDArray[np.int64],
+        hits: npt.NDArray[np.bool_],
     ) -> QueryRecord:
         keep = self.labels >= 0
-        hits = catalogue_hits(xq, self.labels, xb, b_labels, self.metric)
         if self.metric == "cosine":
             distance = 1.0 - _unit(xq[keep]) @ _unit(xb).T
         else:
@@ -120,9 +123,10 @@ class RetrievalValidation(keras.callbacks.Callback):
         if self.catalogue is not None:
             x_catalogue, catalogue_labels = self.catalogue
             e_catalogue = _encode(tower, x_catalogue)
-            logs = catalogue_retrieval(embeddings, self.labels, e_catalogue, catalogue_labels, self.metric)
+            hits = catalogue_hits(embeddings, self.labels, e_catalogue, catalogue_labels, self.metric)
+            logs = _hit_metrics(hits)
             if self.record:
-                self.records.append(self._record(embeddings, e_catalogue, catalogue_labels))
+                self.records.append(self._record(embeddings, e_catalogue, catalogue_labels, hits))
         else:
             retrieval = retrieval_metrics(embeddings, self.labels, ks=(1, 5), metric=self.metric)  # type: ignore[arg-type]
             logs = {
@@ -130,25 +134,25 @@ class RetrievalValidation(keras.callbacks.Callback):
                 "val_recall_at_5": float(retrieval["recall@5"]),
             }
         if self.n_way >= 2:
-            groups = (
-                self.groups
-                if self.groups is not None and _groups_usable(self.groups, self.labels, self.n_way)
-                else None
-            )
-            result = n_way_k_shot_accuracy(
-                embeddings,
-                self.labels,
-                n_way=self.n_way,
-                n_trials=self.n_trials,
-                groups=groups,
-                metric=self.metric,  # type: ignore[arg-type]
-                seed=0,
-            )
-            logs["val_oneshot"] = float(result.accuracy)
+            logs["val_oneshot"] = float(self._oneshot(embeddings).accuracy)
         curve = all_pairs_far_curve(embeddings, self.labels, self.metric)
         if curve is not None:
             logs["val_tar_at_far"] = tar_at_far(curve, VAL_MAX_FAR)
         return logs
+
+    def _oneshot(self, embeddings: npt.NDArray[np.float32]) -> OneShotResult:
+        """N-way one-shot over the held-out items: within groups when they allow it; seeded, so
+        every tower answers the same trials."""
+        usable = self.groups is not None and _groups_usable(self.groups, self.labels, self.n_way)
+        return n_way_k_shot_accuracy(
+            embeddings,
+            self.labels,
+            n_way=self.n_way,
+            n_trials=self.n_trials,
+            groups=self.groups if usable else None,
+            metric=self.metric,  # type: ignore[arg-type]
+            seed=0,
+        )
 
     def outcomes(self, tower: keras.Model, monitor: str) -> Outcomes | None:
         """`tower`'s held-out `monitor` as a statistic of resampled units, for a paired test
@@ -168,18 +172,7 @@ class RetrievalValidation(keras.callbacks.Callback):
             )
             return Outcomes(len(per_query), lambda rows: float(per_query[rows].mean()))
         if monitor == "val_oneshot" and self.n_way >= 2:
-            result = n_way_k_shot_accuracy(
-                embeddings,
-                self.labels,
-                n_way=self.n_way,
-                n_trials=self.n_trials,
-                groups=self.groups
-                if self.groups is not None and _groups_usable(self.groups, self.labels, self.n_way)
-                else None,
-                metric=self.metric,  # type: ignore[arg-type]
-                seed=0,
-            )
-            trials = np.asarray(result.hits)
+            trials = np.asarray(self._oneshot(embeddings).hits)
             return Outcomes(len(trials), lambda rows: float(trials[rows].mean()))
         if monitor == "val_tar_at_far":
             classes = np.unique(self.labels[self.labels >= 0])
@@ -203,7 +196,11 @@ def catalogue_retrieval(
 ) -> dict[str, float]:
     """`val_precision_at_1` and `val_recall_at_5` of queries `xq` searched, by brute force, in
     the catalogue `xb` plus the other queries (each query leaves itself out)."""
-    hits = catalogue_hits(xq, q_labels, xb, b_labels, metric)
+    return _hit_metrics(catalogue_hits(xq, q_labels, xb, b_labels, metric))
+
+
+def _hit_metrics(hits: npt.NDArray[np.bool_]) -> dict[str, float]:
+    """`val_precision_at_1` and `val_recall_at_5` of `catalogue_hits`."""
     return {
         "val_precision_at_1": float(hits[:, 0].mean()),
         "val_recall_at_5": float(hits.any(axis=1).mean()),

@@ -283,7 +283,7 @@ def train_items(
     model_tower, spec, settings = build_tower(tower, train, settings_in)
     x_train = prepare_inputs(train.content(), tower, spec)
     x_val = prepare_inputs(val_items.content(), tower, spec)
-    metric = "cosine" if settings.get("normalize", True) else "l2"
+    metric = metric_of(settings)
     n_way = 0 if split == "items" else min(20, _n_classes(val_items.labels))
     validation = RetrievalValidation(
         model_tower,
@@ -397,21 +397,14 @@ def _select(
         _choose(selection, validation, model_tower, initial, baseline_built, mode)
     else:
         selection.chosen = "trained" if "trained" in scores else choose(scores, mode)
-    how = "significantly " if selection.p_value is not None else ""
+    if selection.chosen != "trained":
+        trained = scores.get("trained", float("nan"))
+        tested = selection.p_value is not None
+        warn_kept(selection.chosen, "held-out data", monitor, trained, scores[selection.chosen], tested)
     if selection.chosen == "baseline" and baseline_built is not None:
-        logger.warning(
-            "Training did not %sbeat the non-learned baseline on held-out data (%s %.4f against "
-            "%.4f): the baseline tower is saved",
-            how, monitor, scores.get("trained", float("nan")), scores["baseline"],
-        )  # fmt: skip
         model_tower, spec, settings = baseline_built
     elif selection.chosen != "trained":
         model_tower.set_weights(initial)
-        logger.warning(
-            "Training did not %sbeat the untrained tower on held-out data (%s %.4f against %.4f): "
-            "the start state is saved",
-            how, monitor, scores.get("trained", float("nan")), scores[selection.chosen],
-        )  # fmt: skip
     if selection.interval is None:
         value = scores.get(selection.chosen, float("nan"))
         selection.interval = _interval(validation, model_tower, monitor, value)
@@ -758,7 +751,7 @@ def train_pairs(
     settings_in = tower_settings or {}
     model_tower, spec, settings = build_tower(tower, catalog, settings_in)
     x = prepare_inputs(catalog.content(), tower, spec)
-    metric = "cosine" if settings.get("normalize", True) else "l2"
+    metric = metric_of(settings)
     validation = PairValidation(model_tower, x, val_pairs, metric=metric)
     entity = entity_labels(len(catalog), pairs)
     start = validation.measure()
@@ -840,7 +833,7 @@ def _train_pairs_cross_validated(
     mode = "min" if "loss" in monitor else "max"
     model_tower, spec, settings = build_tower(kind, catalog, settings_in)
     x = prepare_inputs(catalog.content(), kind, spec)
-    metric = "cosine" if settings.get("normalize", True) else "l2"
+    metric = metric_of(settings)
     initial = model_tower.get_weights()
     folds = pair_folds(pairs, CV_FOLDS, config.seed)
     fold_config = dataclasses.replace(config, patience=config.epochs, checkpoint_dir=None, log_dir=None)
@@ -862,9 +855,11 @@ def _train_pairs_cross_validated(
     mean_curve = np.mean(np.asarray(curves, dtype=np.float64), axis=0)
     pick = np.argmin if mode == "min" else np.argmax
     best_epochs = int(pick(mean_curve)) if config.keep_baseline else 1 + int(pick(mean_curve[1:]))
-    held_out = np.empty(len(pairs), np.float32)
+    held_out = np.empty(len(pairs), np.float32)  # pooled out-of-fold similarities, trained
+    start_out = np.empty(len(pairs), np.float32)  # and at the start
     for rows, seen in zip(folds, held_scores, strict=True):
         held_out[rows] = seen[min(best_epochs, len(seen) - 1)]
+        start_out[rows] = seen[0]
     own = baseline_settings(kind, settings_in)
     scores: dict[str, float] = {}
     if own is not None:  # a tower that does not start as its baseline: measure the baseline too
@@ -876,10 +871,6 @@ def _train_pairs_cross_validated(
     scores["baseline" if own is None else "initial"] = float(mean_curve[0])
     if best_epochs:
         scores["trained"] = float(mean_curve[best_epochs])
-    start_out = np.empty(len(pairs), np.float32)
-    for rows, seen in zip(folds, held_scores, strict=True):
-        start_out[rows] = seen[0]
-    # the pooled out-of-fold similarities of each candidate
     pooled = {"initial": start_out, "trained": held_out}
     pooled["baseline"] = b_scores if own is not None else start_out
     p_value = other = None
