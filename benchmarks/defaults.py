@@ -16,6 +16,10 @@ the same way on the same slice:
     python benchmarks/defaults.py --work runs/defaults-sequence --only mrpc \
         --train-args "--architecture sequence"
 
+Each row also gives trained minus baseline on the test data with a 95% paired bootstrap
+interval (`paired_difference`: the same resampled pairs or queries for both): a difference whose
+interval lies below zero is a loss; one that straddles zero is a tie at this test size.
+
 Writes `WORK/defaults.json` and prints the Markdown table for `benchmarks/RESULTS.md`.
 """
 
@@ -80,8 +84,60 @@ def sample_pairs(src: Path, out: Path, n: int, seed: int) -> None:
         writer.writerows(rows[:n])
 
 
-def tfidf_pairs(catalogs: list[Path], fields: list[str], train: Path, test: Path) -> dict[str, float]:
-    """TF-IDF char 2-4-gram cosine: best-F1 threshold on the training pairs, F1 and AP on test."""
+N_BOOT = 2000
+
+
+def paired_difference(
+    stat: Any, trained: tuple[Any, ...], baseline: tuple[Any, ...], n: int, *, binary: bool = False
+) -> list[float]:
+    """[trained - baseline, low, high]: `stat(*trained) - stat(*baseline)` on the test units and
+    its 95% percentile interval over `N_BOOT` resamples of the units (rows of each array), the
+    same rows for both; `binary`: the first array is the 0/1 labels, and a resample of one class
+    (no F1 or AP) is drawn again."""
+    rng = np.random.default_rng(0)
+    point = stat(*trained) - stat(*baseline)
+    diffs = []
+    while len(diffs) < N_BOOT:
+        rows = rng.integers(0, n, n)
+        a, b = ([x[rows] for x in side] for side in (trained, baseline))
+        if binary and not 0 < a[0].sum() < n:
+            continue
+        diffs.append(stat(*a) - stat(*b))
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    return [float(point), float(low), float(high)]
+
+
+def _f1(y: np.ndarray, decided: np.ndarray) -> float:
+    tp = float(np.sum(decided & (y == 1)))
+    return 2 * tp / max(float(np.sum(decided) + np.sum(y == 1)), 1.0)
+
+
+def _ap(y: np.ndarray, scores: np.ndarray) -> float:
+    from simsearch.evaluation.metrics import average_precision
+
+    return float(average_precision(y, scores))
+
+
+def _mean(hits: np.ndarray) -> float:
+    return float(np.mean(hits))
+
+
+def pair_differences(trained: dict[str, Any], baseline: dict[str, Any]) -> dict[str, list[float]]:
+    """Paired test F1 and AP differences (`paired_difference`) of two scorers of the same pairs."""
+    y = trained.pop("labels")
+    if not np.array_equal(y, baseline.pop("labels")):
+        raise RuntimeError("the trained and baseline scores are not of the same test pairs")
+    t, b = trained.pop("scores"), baseline.pop("scores")
+    t_dec, b_dec = t >= trained["threshold_score"], b >= baseline["threshold_score"]
+    return {
+        "f1": paired_difference(_f1, (y, t_dec), (y, b_dec), len(y), binary=True),
+        "average_precision": paired_difference(_ap, (y, t), (y, b), len(y), binary=True),
+    }
+
+
+def tfidf_pairs(catalogs: list[Path], fields: list[str], train: Path, test: Path) -> dict[str, Any]:
+    """TF-IDF char 2-4-gram cosine: best-F1 threshold on the training pairs, F1 and AP on test
+    (and, for `pair_differences`, the test scores, labels and threshold)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     from simsearch.evaluation.metrics import calibrate_threshold, pair_metrics
@@ -103,18 +159,34 @@ def tfidf_pairs(catalogs: list[Path], fields: list[str], train: Path, test: Path
 
     s_train, y_train = scores(train)
     s_test, y_test = scores(test)
-    report = pair_metrics(y_test, s_test, calibrate_threshold(y_train, s_train))
-    return {"f1": report["f1"], "average_precision": report["average_precision"]}
+    threshold = calibrate_threshold(y_train, s_train)
+    report = pair_metrics(y_test, s_test, threshold)
+    return {"f1": report["f1"], "average_precision": report["average_precision"],
+            "scores": s_test, "labels": y_test, "threshold_score": float(threshold)}  # fmt: skip
 
 
 def model_pairs(model: Path, catalogs: list[Path], test: Path) -> dict[str, Any]:
     cat = [a for c in catalogs for a in ("--catalog", str(c))]
-    args = ["evaluate", "--model", str(model), "--pairs", str(test), *cat, "--json", "--no-plots"]
+    scores_csv = model.parent / "test_scores.csv"
+    args = ["evaluate", "--model", str(model), "--pairs", str(test), *cat, "--json", "--no-plots",
+            "--scores", str(scores_csv)]  # fmt: skip
     report = json.loads(run(args))
     config = json.loads((model / "config.json").read_text())
     decides = config.get("head", {}).get("decides", config.get("head", {}).get("rerank_default", False))
     section = report["pairs (pairwise head)" if decides else "pairs (tower distance)"]
+    rows = read_rows(scores_csv)
+    by_pair = {(r["left_id"], r["right_id"]): r for r in rows}
+    ordered = [by_pair[(r["left_id"], r["right_id"])] for r in read_rows(test)]
+    if decides:
+        scores = np.array([float(r["probability"]) for r in ordered])
+        threshold = float(section["threshold"])
+    else:  # the distance decides: a higher score is a closer pair
+        scores = -np.array([float(r["distance"]) for r in ordered])
+        threshold = -float(section["threshold"])
     return {
+        "scores": scores,
+        "labels": np.array([int(r["label"]) for r in ordered]),
+        "threshold_score": threshold,
         "f1": section["f1"],
         "average_precision": section["average_precision"],
         "decided_by": "head" if decides else "distance",
@@ -135,8 +207,9 @@ def pairs_case(name: str, catalogs: list[Path], fields: str, tower: str, train_s
     minutes = (time.time() - start) / 60
     trained = model_pairs(work / "model", catalogs, test)
     baseline = tfidf_pairs(catalogs, fields.split(","), train, test)
+    difference = pair_differences(trained, baseline)
     return {"dataset": name, "kind": "pairs", "n": n_pairs, "minutes": minutes, "trained": trained,
-            "baseline": baseline}  # fmt: skip
+            "baseline": baseline, "difference": difference}  # fmt: skip
 
 
 def questions_case(data: Path, work: Path, seed: int, n_groups: int = N_PAIRS) -> dict[str, Any]:
@@ -169,14 +242,17 @@ def questions_case(data: Path, work: Path, seed: int, n_groups: int = N_PAIRS) -
     xb = encode_batches(model, {"text": np.array(catalogue, dtype=object)}, len(catalogue), 256)
     xq = encode_batches(model, {"text": np.array(queries, dtype=object)}, len(queries), 256)
     truth = np.arange(len(test))
-    trained = nn_precision(xq, truth, xb, truth, model.metric)
+    trained = nn_hits(xq, truth, xb, truth, model.metric)
     # The baseline learns its vocabulary and IDF from the same training texts as the tower (the
     # tower's are adapted from them); fitted on the test texts themselves it has seen more.
     trained_texts = [text[r[k]] for r in train[:n_groups] for k in ("left_id", "right_id")]
     tfidf, tfidf_test = (
-        _tfidf_recall(fit, queries, catalogue, truth) for fit in (trained_texts, catalogue + queries)
+        _tfidf_hits(fit, queries, catalogue, truth) for fit in (trained_texts, catalogue + queries)
     )
+    difference = paired_difference(_mean, (trained,), (tfidf,), len(trained))
+    trained, tfidf, tfidf_test = trained.mean(), tfidf.mean(), tfidf_test.mean()
     return {
+        "difference": {"precision_at_1": difference},
         "dataset": "MRPC questions", "kind": "items", "n": 2 * n_groups, "minutes": minutes,
         "trained": {"precision_at_1": trained, "validation": model.config.get("validation"),
                     "architecture": model.config["tower_settings"].get("architecture")},
@@ -185,12 +261,12 @@ def questions_case(data: Path, work: Path, seed: int, n_groups: int = N_PAIRS) -
     }  # fmt: skip
 
 
-def _tfidf_recall(fit: list[str], queries: list[str], catalogue: list[str], truth: np.ndarray) -> float:
+def _tfidf_hits(fit: list[str], queries: list[str], catalogue: list[str], truth: np.ndarray) -> np.ndarray:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True).fit(fit)
     tq, tb = vectorizer.transform(queries), vectorizer.transform(catalogue)
-    return float(np.mean(np.asarray((tq @ tb.T).argmax(axis=1)).ravel() == truth))
+    return np.asarray((tq @ tb.T).argmax(axis=1)).ravel() == truth
 
 
 def write_images(images: np.ndarray, labels: np.ndarray, root: Path) -> None:
@@ -228,14 +304,16 @@ def image_slice(name: str, data_root: Path, seed: int) -> tuple[np.ndarray, np.n
     return images, labels, []
 
 
-def nn_precision(xq: np.ndarray, yq: np.ndarray, xb: np.ndarray, yb: np.ndarray, metric: str) -> float:
+def nn_hits(xq: np.ndarray, yq: np.ndarray, xb: np.ndarray, yb: np.ndarray, metric: str) -> np.ndarray:
+    """Whether each query's nearest catalogue item has its label."""
     if metric == "cosine":
         xq = xq / np.maximum(np.linalg.norm(xq, axis=1, keepdims=True), 1e-12)
         xb = xb / np.maximum(np.linalg.norm(xb, axis=1, keepdims=True), 1e-12)
         nearest = np.argmax(xq @ xb.T, axis=1)
     else:
-        nearest = np.argmin(((xq[:, None, :] - xb[None, :, :]) ** 2).sum(-1), axis=1)
-    return float(np.mean(yb[nearest] == yq))
+        sq = (xb * xb).sum(1)[None, :] - 2 * xq @ xb.T  # |q - b|^2 less |q|^2, the same per query
+        nearest = np.argmin(sq, axis=1)
+    return np.asarray(yb[nearest] == yq)
 
 
 def images_case(name: str, data_root: Path, work: Path, seed: int) -> dict[str, Any]:
@@ -262,12 +340,15 @@ def images_case(name: str, data_root: Path, work: Path, seed: int) -> dict[str, 
     queries = load_items(work / "queries", image_size=tuple(size))
     xb = encode_batches(model, base.content(), len(base), 256)
     xq = encode_batches(model, queries.content(), len(queries), 256)
-    trained = nn_precision(xq, queries.labels, xb, base.labels, model.metric)
+    trained = nn_hits(xq, queries.labels, xb, base.labels, model.metric)
     flat_q = queries.images.reshape(len(queries), -1).astype(np.float32)
     flat_b = base.images.reshape(len(base), -1).astype(np.float32)
-    pixels = nn_precision(flat_q, queries.labels, flat_b, base.labels, "l2")
+    pixels = nn_hits(flat_q, queries.labels, flat_b, base.labels, "l2")
+    difference = paired_difference(_mean, (trained,), (pixels,), len(trained))
+    trained, pixels = trained.mean(), pixels.mean()
     return {
         "dataset": name, "kind": "items", "n": int((~query).sum()), "minutes": minutes,
+        "difference": {"precision_at_1": difference},
         "trained": {"precision_at_1": trained, "validation": model.config.get("validation"),
                     "architecture": model.config["tower_settings"].get("architecture")},
         "baseline": {"precision_at_1": pixels}, "queries": int(query.sum()),
@@ -287,9 +368,14 @@ def prepared(name: str, data_root: Path, work: Path) -> Path:
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
         "| dataset | slice | metric | trained (defaults) | saved tower | validation | decided by | baseline "
-        "| minutes |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| trained - baseline [95% CI] | minutes |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+
+    def diff(r: dict[str, Any], metric: str) -> str:
+        d = r.get("difference", {}).get(metric)
+        return "?" if d is None else f"{100 * d[0]:+.1f} [{100 * d[1]:+.1f}, {100 * d[2]:+.1f}]"
+
     for r in results:
         v = r["trained"].get("validation") or {}
         chosen = f"{r['trained']['architecture']} ({v.get('chosen', '?')})"
@@ -301,7 +387,7 @@ def table(results: list[dict[str, Any]]) -> str:
                 lines.append(
                     f"| {r['dataset']} | {r['n']} pairs | test {metric} | {100 * r['trained'][metric]:.1f} | "
                     f"{chosen} | {val} | {r['trained']['decided_by']} | {100 * r['baseline'][metric]:.1f} "
-                    f"(TF-IDF char 2-4) | {r['minutes']:.1f} |"
+                    f"(TF-IDF char 2-4) | {diff(r, metric)} | {r['minutes']:.1f} |"
                 )
         else:
             base = r["baseline"].get("name", "raw pixels")
@@ -311,7 +397,8 @@ def table(results: list[dict[str, Any]]) -> str:
             lines.append(
                 f"| {r['dataset']} | {what}, {r['queries']} queries | "
                 f"precision@1 | {100 * r['trained']['precision_at_1']:.1f} | {chosen} | {val} | distance | "
-                f"{100 * r['baseline']['precision_at_1']:.1f} ({base}) | {r['minutes']:.1f} |"
+                f"{100 * r['baseline']['precision_at_1']:.1f} ({base}) | {diff(r, 'precision_at_1')} | "
+                f"{r['minutes']:.1f} |"
             )
     return "\n".join(lines)
 

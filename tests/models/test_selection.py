@@ -189,11 +189,13 @@ def test_few_items_are_cross_validated_and_keep_pixels_when_training_loses() -> 
         ids=np.arange(36).astype(str), labels=np.array(labels), classes=("a", "b", "c"),
         images=np.stack(images),
     )  # fmt: skip
-    config = TrainConfig(loss="softmax", epochs=1, steps_per_epoch=1, batch_size=12, head_epochs=1,
+    config = TrainConfig(loss="softmax", epochs=1, steps_per_epoch=1, batch_size=128, head_epochs=1,
                          augment=False, verbose=0)  # fmt: skip
     model = train_items(items, tower="image", tower_settings={"blocks": 1, "filters": 2}, config=config)
     validation = model.config["validation"]
     assert (validation["split"], validation["n"], validation["folds"]) == ("item-cross-validation", 36, 5)
+    # an episode holds at most a fold's training items (4/5 of 36), not 128 repeats of them
+    assert model.config["training"]["batch_size"] == 29
     assert validation["scores"]["baseline"] == 1.0  # the bars are apart in pixel space
     assert validation["chosen"] == "baseline"
     assert model.config["tower_settings"]["architecture"] == "pixels"
