@@ -8,7 +8,8 @@ out 10), one split cannot tell a real gain from luck. Here every labelled item i
 weights, trains on the other folds for `config.epochs` and, after every epoch, searches the
 held-out items against that fold's training items. The pooled per-item hits choose the epoch
 count (0 = the start state) and the candidate (`selection.choose_significant`, paired over the
-same items), and the held-out query-catalogue distances calibrate the distance threshold. No
+same items), and the held-out query-catalogue distances calibrate the distance threshold and give
+the false-accept curve that `--max-far` reads (as the held-out items of a single split do). No
 head is trained: too few pairs to show on held-out data that it helps. The chosen candidate is
 then retrained on every item for the chosen epoch count.
 """
@@ -25,6 +26,7 @@ import numpy.typing as npt
 
 from simsearch.data.items import Items
 from simsearch.data.pairs import Pairs
+from simsearch.evaluation.metrics import far_curve
 from simsearch.models.callbacks import Outcomes, QueryRecord, RetrievalValidation, take_rows
 from simsearch.models.head import build_head_model
 from simsearch.models.inputs import prepare_inputs
@@ -162,6 +164,8 @@ def train_items_cross_validated(
     )
     model_config["classes"] = {"train": n_classes, "validation": n_classes}
     model_config["validation"] = selection.as_config()
+    if same.any() and not same.all():  # what `--max-far` reads: the same held-out distances
+        model_config["threshold"].setdefault("curves", {})["far"] = far_curve(same, distances)
     return SiameseModel(model_tower, head, model_config, history)
 
 

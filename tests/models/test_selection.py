@@ -14,6 +14,7 @@ from simsearch.models.selection import (
     choose,
     choose_significant,
     describe,
+    item_folds,
     pair_folds,
     paired_p_value,
 )
@@ -196,6 +197,16 @@ def test_few_items_are_cross_validated_and_keep_pixels_when_training_loses() -> 
     assert (validation["split"], validation["n"], validation["folds"]) == ("item-cross-validation", 36, 5)
     # an episode holds at most a fold's training items (4/5 of 36), not 128 repeats of them
     assert model.config["training"]["batch_size"] == 29
+    # `--max-far`'s curve: every held-out item against its fold's training items
+    y = np.array(labels)
+    genuine = impostor = 0
+    for rows in item_folds(y, 5, config.seed):
+        train = np.setdiff1d(np.arange(36), rows)
+        same = y[rows][:, None] == y[train][None, :]
+        genuine, impostor = genuine + int(same.sum()), impostor + int((~same).sum())
+    far = model.calibration["far"]
+    assert (far["n_genuine"], far["n_impostor"]) == (genuine, impostor)
+    assert far["rows"][0][1] == 0.0  # the first row accepts no impostor pair
     assert validation["scores"]["baseline"] == 1.0  # the bars are apart in pixel space
     assert validation["chosen"] == "baseline"
     assert model.config["tower_settings"]["architecture"] == "pixels"
