@@ -53,7 +53,14 @@ def train_items_cross_validated(
     items: Items, *, tower: str, settings_in: dict[str, Any], config: Any
 ) -> SiameseModel:
     """`train_items` for few held-out items (see the module docstring); `config` a `TrainConfig`."""
-    from simsearch.models.training import _cos_scale, _distance_threshold, _fit_tower, _model_config, _width
+    from simsearch.models.training import (
+        _cos_scale,
+        _distance_threshold,
+        _fit_tower,
+        _model_config,
+        _n_classes,
+        _width,
+    )
 
     labels = items.labels
     model_tower, spec, settings = build_tower(tower, items, settings_in)
@@ -64,7 +71,7 @@ def train_items_cross_validated(
     # queries, says when to stop (early stopping per fold left a conv net at 50 steps). An
     # episode holds at most a fold's training items: 128 drawn from 20 repeat each ~6 times, at
     # 6x the cost (ORL's 5 faces at 112x92 ran for over 18 minutes).
-    n_classes = len(np.unique(labels[labels >= 0]))
+    n_classes = _n_classes(labels)
     n_train = math.ceil(len(labels) * (CV_FOLDS - 1) / CV_FOLDS)
     batch = max(min(config.batch_size, max(2 * n_classes, n_train)), 2 * (config.classes_per_batch or 0))
     steps = max(25, math.ceil(25 * n_train / batch))
@@ -154,7 +161,7 @@ def train_items_cross_validated(
     rows = np.arange(len(same))
     threshold = _distance_threshold(distances, Pairs(rows, rows, same), config.threshold_criterion)
     reason = (
-        f"{len(labels)} labelled items in {len(np.unique(labels[labels >= 0]))} classes: too few "
+        f"{len(labels)} labelled items in {n_classes} classes: too few "
         "to show on held-out data that a head helps"
     )
     summary = {"trained": False, "decides": False, "rerank_default": False, "depth": 0, "reason": reason}
