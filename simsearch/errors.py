@@ -13,7 +13,8 @@ one clean line on stderr and exit code 1.
     ├── IndexFileError       an index directory that is missing, corrupted or inconsistent with its manifest
     ├── OutputFileError      an output file that cannot be written (missing folder, no permission, ...)
     ├── NotBuiltError        an index used before `build` gave it any content
-    └── BusyError            work that runs one at a time, asked for while it runs (a retraining; HTTP 409)
+    └── BusyError            work that runs one at a time, asked for while it runs (a retraining; HTTP
+                             409), or an index directory another process is writing (`--no-wait`)
 
 Messages say what was expected and what was received, in the Keras style:
 "Expected at least 2 classes. Received: classes=1 in 'data/one_class'".
@@ -77,4 +78,5 @@ class NotBuiltError(SimsearchError, RuntimeError):
 
 
 class BusyError(SimsearchError, RuntimeError):
-    """Work that runs one at a time (a retraining from the review page), asked for while it runs."""
+    """Work that runs one at a time (a retraining from the review page, a writer of an index
+    directory), asked for while it runs."""

@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from simsearch.cli._engine import check_engine, dask_client, engine_options
+from simsearch.cli._index_dir import INDEX
 from simsearch.errors import ConfigError, DataError, IndexFileError
 
 logger = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def _common_options(command: Any) -> Any:
 
 
 @click.command("dedup")
-@click.option("--index", "index_dir", type=_PATH, required=True, help="Index directory to deduplicate.")
+@click.option("--index", "index_dir", type=INDEX, required=True, help="Index directory to deduplicate.")
 @click.option("--out", type=_OUT, required=True, help="Pairs file: .csv, .jsonl or .parquet.")
 @click.option(
     "--groups",
@@ -151,7 +152,7 @@ def dedup_command(index_dir: Path, out: Path, **options: Any) -> None:
 
 
 @click.command("match")
-@click.option("--index", "index_dir", type=_PATH, required=True, help="Index of catalogue A.")
+@click.option("--index", "index_dir", type=INDEX, required=True, help="Index of catalogue A.")
 @click.option(
     "--catalog", type=_PATH, required=True, help="Catalogue B (CSV/JSONL with an id column, or images)."
 )

@@ -24,6 +24,7 @@ from simsearch.cli._identify import (
     write_hits,
     write_scores,
 )
+from simsearch.cli._index_dir import INDEX
 from simsearch.errors import ConfigError
 
 _PATH = click.Path(exists=True, path_type=Path)
@@ -39,7 +40,7 @@ _PATH = click.Path(exists=True, path_type=Path)
 @click.option(
     "--index",
     "index_dir",
-    type=_PATH,
+    type=INDEX,
     help="Open-set identification: search each --data item (a probe) in this index (the gallery); "
     "a probe is accepted as its nearest item's class within --threshold, else rejected as unknown.",
 )

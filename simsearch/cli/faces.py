@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from simsearch.cli._faces import apply_face_settings, face_options
+from simsearch.cli._index_dir import INDEX, wait_option, writing
 from simsearch.errors import ConfigError
 
 _PATH = click.Path(exists=True, path_type=Path)
@@ -42,9 +43,15 @@ _DEFAULT_MAX_FAR = 0.001
     "stricter as the index grows).",
 )
 @face_options
+@wait_option
 @click.argument("photos", nargs=-1, type=_PATH)
-def enrol(index_dir: Path, model_dir: Path | None, photos: tuple[Path, ...], **options: Any) -> None:
+def enrol(
+    index_dir: Path, model_dir: Path | None, photos: tuple[Path, ...], wait: bool, **options: Any
+) -> None:
     """Enrol people in an index: a folder of people (--people), or PHOTOS of one --person.
+
+    One process writes an index at a time: this waits while another one does, or fails at once
+    with --no-wait.
 
     \b
     simsearch enrol --model models/faces --index indexes/staff --people staff_photos/
@@ -55,6 +62,13 @@ def enrol(index_dir: Path, model_dir: Path | None, photos: tuple[Path, ...], **o
             "Expected --people FOLDER, or --person NAME with photos. Received: "
             f"people={options['people']}, person={options['person']!r}, {len(photos)} photo(s)"
         )
+    with writing(index_dir, wait=wait):
+        _enrol(index_dir, model_dir, photos, options)
+
+
+def _enrol(
+    index_dir: Path, model_dir: Path | None, photos: tuple[Path, ...], options: dict[str, Any]
+) -> None:
     from simsearch.engine import SearchEngine
 
     new = not (index_dir / "manifest.json").exists()
@@ -88,7 +102,7 @@ def enrol(index_dir: Path, model_dir: Path | None, photos: tuple[Path, ...], **o
 
 
 @click.command("identify")
-@click.option("--index", "index_dir", type=_PATH, required=True, help="Index directory from `enrol`.")
+@click.option("--index", "index_dir", type=INDEX, required=True, help="Index directory from `enrol`.")
 @click.option(
     "--threshold", type=float, help="Distance threshold (default: the index's, from enrol --max-far)."
 )

@@ -1,4 +1,5 @@
-"""`simsearch build-index`, `add` and `delete`: write and update index directories."""
+"""`simsearch build-index`, `add` and `delete`: write and update index directories, each holding
+the directory's writer lock from load to save (`--no-wait` fails instead of waiting for it)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import click
 
 from simsearch.cli._common import load_data, split_list
 from simsearch.cli._engine import check_engine, dask_client, engine_options
+from simsearch.cli._index_dir import INDEX, wait_option, writing
 
 _PATH = click.Path(exists=True, path_type=Path)
 
@@ -33,7 +35,8 @@ _PATH = click.Path(exists=True, path_type=Path)
 @click.option("--batch-size", type=int, default=256, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @engine_options
-def build_index_command(model_dir: Path, catalog: Path, index_dir: Path, **options: Any) -> None:
+@wait_option
+def build_index_command(model_dir: Path, catalog: Path, index_dir: Path, wait: bool, **options: Any) -> None:
     """Encode a catalogue with MODEL and write a self-contained index directory.
 
     \b
@@ -42,6 +45,16 @@ def build_index_command(model_dir: Path, catalog: Path, index_dir: Path, **optio
     """
     from simsearch.index import read_manifest
 
+    with writing(index_dir, wait=wait):
+        _build(model_dir, catalog, index_dir, options)
+        manifest = read_manifest(index_dir)
+    click.echo(
+        f"Indexed {manifest['count']} items into {index_dir} ({manifest['factory']}, {manifest['metric']}, "
+        f"dim {manifest['dim']})"
+    )
+
+
+def _build(model_dir: Path, catalog: Path, index_dir: Path, options: dict[str, Any]) -> None:
     if check_engine(options):
         from simsearch.distributed import build_index_dask
 
@@ -69,35 +82,40 @@ def build_index_command(model_dir: Path, catalog: Path, index_dir: Path, **optio
             batch_size=options["batch_size"],
             seed=options["seed"],
         )
-    manifest = read_manifest(index_dir)
-    click.echo(
-        f"Indexed {manifest['count']} items into {index_dir} ({manifest['factory']}, {manifest['metric']}, "
-        f"dim {manifest['dim']})"
-    )
 
 
 @click.command("add")
-@click.option("--index", "index_dir", type=_PATH, required=True)
+@click.option("--index", "index_dir", type=INDEX, required=True)
 @click.option("--catalog", type=_PATH, required=True, help="Items to add (same formats as build-index).")
 @click.option("--upsert", is_flag=True, help="Replace items whose id is already in the index.")
 @click.option("--fields", help="Comma-separated content fields (default: the model's).")
-def add_command(index_dir: Path, catalog: Path, upsert: bool, fields: str | None) -> None:
-    """Add (or upsert) catalogue items to an index, without rebuilding it."""
+@wait_option
+def add_command(index_dir: Path, catalog: Path, upsert: bool, fields: str | None, wait: bool) -> None:
+    """Add (or upsert) catalogue items to an index, without rebuilding it.
+
+    One process writes an index at a time: this waits while another one does (a CLI write, or
+    `serve` with writes, until it stops), or fails at once with --no-wait.
+    """
     from simsearch.engine import SearchEngine, item_metadata
 
-    engine = SearchEngine.load(index_dir)
-    items = _load_catalog(catalog, engine.model_dir, fields)
-    engine.add(items.content(), list(items.ids), item_metadata(items), upsert=upsert)
-    engine.save()
+    with writing(index_dir, wait=wait):
+        engine = SearchEngine.load(index_dir)
+        items = _load_catalog(catalog, engine.model_dir, fields)
+        engine.add(items.content(), list(items.ids), item_metadata(items), upsert=upsert)
+        engine.save()
     click.echo(f"{'Upserted' if upsert else 'Added'} {len(items)} items; {len(engine.index)} in {index_dir}")
 
 
 @click.command("delete")
-@click.option("--index", "index_dir", type=_PATH, required=True)
+@click.option("--index", "index_dir", type=INDEX, required=True)
 @click.option("--id", "ids", multiple=True, help="Catalogue id to delete (repeatable).")
 @click.option("--ids-file", type=_PATH, help="A file with one id per line.")
-def delete_command(index_dir: Path, ids: tuple[str, ...], ids_file: Path | None) -> None:
-    """Delete items by id; an unknown id is an error and nothing is deleted."""
+@wait_option
+def delete_command(index_dir: Path, ids: tuple[str, ...], ids_file: Path | None, wait: bool) -> None:
+    """Delete items by id; an unknown id is an error and nothing is deleted.
+
+    Waits while another process writes the index, or fails at once with --no-wait (as `add`).
+    """
     from simsearch.engine import SearchEngine
     from simsearch.errors import ConfigError
 
@@ -106,9 +124,10 @@ def delete_command(index_dir: Path, ids: tuple[str, ...], ids_file: Path | None)
     )
     if not wanted:
         raise ConfigError("Expected --id or --ids-file. Received: neither")
-    engine = SearchEngine.load(index_dir)
-    engine.delete(wanted)
-    engine.save()
+    with writing(index_dir, wait=wait):
+        engine = SearchEngine.load(index_dir)
+        engine.delete(wanted)
+        engine.save()
     click.echo(f"Deleted {len(wanted)} items; {len(engine.index)} in {index_dir}")
 
 

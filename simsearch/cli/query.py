@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from simsearch.cli._common import index_model_dir, json_record
+from simsearch.cli._index_dir import INDEX
 from simsearch.data.records import check_records, input_fields
 from simsearch.errors import ConfigError
 from simsearch.model_config import read_config
@@ -17,7 +18,7 @@ _PATH = click.Path(exists=True, path_type=Path)
 
 
 @click.command("query")
-@click.option("--index", "index_dir", type=_PATH, required=True, help="Index directory from `build-index`.")
+@click.option("--index", "index_dir", type=INDEX, required=True, help="Index directory from `build-index`.")
 @click.option(
     "--model", "model_dir", type=_PATH, help="Model directory (default: the one the index records)."
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import socket
@@ -10,6 +11,8 @@ from typing import Any
 
 import click
 
+from simsearch.cli._index_dir import INDEX
+
 _PATH = click.Path(exists=True, path_type=Path)
 _MIB = 1024 * 1024
 
@@ -17,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 
 @click.command("serve")
-@click.option("--index", "index_dir", type=_PATH, required=True, help="Index directory from `build-index`.")
+@click.option("--index", "index_dir", type=INDEX, required=True, help="Index directory from `build-index`.")
 @click.option(
     "--model", "model_dir", type=_PATH, help="Model directory (default: the one the index records)."
 )
@@ -121,7 +124,9 @@ def serve(
     """Serve an index over HTTP: search, compare, get, add, upsert, delete (OpenAPI at /docs).
 
     Writes need --api-key (or SIMSEARCH_API_KEY), or --allow-writes; an acknowledged write is on
-    disk. Stops on Ctrl-C or SIGTERM, saving the index first.
+    disk. A server with writes is the index's one writer while it runs: it refuses to start while
+    another process writes the index, and `simsearch add`/`delete`/`build-index`/`enrol` wait for
+    it to stop (or fail with --no-wait). Stops on Ctrl-C or SIGTERM, saving the index first.
     """
     from simsearch.server.config import ServerConfig
 
@@ -143,16 +148,27 @@ def serve(
     IndexService, create_app = _server()
     from simsearch.engine import SearchEngine
 
-    engine = SearchEngine.load(index_dir, model_dir=model_dir, reranker=options["reranker"])
-    service = IndexService(engine, config).start()
-    review = _review(engine, index_dir, options) if options["review_pairs"] else None
-    address = sock.getsockname()
-    click.echo(
-        f"Serving {len(service.engine.index)} items from {index_dir} on http://{_url_host(address[0])}:"
-        f"{address[1]} (writes: {config.writes})",
-        err=True,
-    )
-    _run(create_app(service, review), sock, ctx.find_root().params.get("verbose", 0))
+    with _writer(index_dir, config.writes != "disabled"):
+        engine = SearchEngine.load(index_dir, model_dir=model_dir, reranker=options["reranker"])
+        service = IndexService(engine, config).start()
+        review = _review(engine, index_dir, options) if options["review_pairs"] else None
+        address = sock.getsockname()
+        click.echo(
+            f"Serving {len(service.engine.index)} items from {index_dir} on http://{_url_host(address[0])}:"
+            f"{address[1]} (writes: {config.writes})",
+            err=True,
+        )
+        _run(create_app(service, review), sock, ctx.find_root().params.get("verbose", 0))
+
+
+def _writer(index_dir: Path, writes: bool) -> contextlib.AbstractContextManager[Any]:
+    """The index's writer lock for the server's life when it takes writes (taken from before it
+    loads the index, so no other writer's save can slip in between); nothing when read-only."""
+    if not writes:
+        return contextlib.nullcontext()
+    from simsearch.cli._index_dir import writing
+
+    return writing(index_dir, wait=False)
 
 
 def _check_review_options(options: dict[str, Any]) -> None:

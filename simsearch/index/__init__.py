@@ -7,6 +7,7 @@ numpy, faiss and h5py only: nothing here imports TensorFlow or Keras.
     h5_store      H5Store: items.h5 (embeddings, ids, JSON metadata)
     directory     save_index / load_index / read_manifest: indexes/<name>/, atomic
     journal       Journal: write-ahead log of updates (journal.wal), replayed by load_index
+    lock          WriterLock: one writer of an index directory at a time (.<name>.lock beside it)
     synthetic     make_synthetic: seeded clustered embeddings for tests and benchmarks
 
 Example:
@@ -20,10 +21,11 @@ from __future__ import annotations
 
 from simsearch.index._faiss import default_factory
 from simsearch.index.config import METRICS, IndexConfig, Neighbors, SearchParams
-from simsearch.index.directory import load_index, read_manifest, save_index
+from simsearch.index.directory import load_index, read_manifest, recover_index, save_index
 from simsearch.index.faiss_index import FaissIndex
 from simsearch.index.h5_store import FORMAT_VERSION, H5Store, StoredItems
 from simsearch.index.journal import Journal, JournalRecord, apply_record, read_journal
+from simsearch.index.lock import WriterLock, held_here
 from simsearch.index.synthetic import make_synthetic
 
 __all__ = [
@@ -37,11 +39,14 @@ __all__ = [
     "Neighbors",
     "SearchParams",
     "StoredItems",
+    "WriterLock",
     "apply_record",
     "default_factory",
+    "held_here",
     "load_index",
     "make_synthetic",
     "read_journal",
     "read_manifest",
+    "recover_index",
     "save_index",
 ]

@@ -18,8 +18,10 @@ Atomicity: a save writes a complete new directory `.<name>.tmp-*` beside the tar
 synced), then commits it with two renames: `<name>` -> `.<name>.old`, `.tmp-*` -> `<name>`, and
 removes the old one. A save that fails rolls back; one killed at any point leaves either the
 previous directory or the new one complete: killed between the two renames, only `.<name>.old`
-exists, and `load_index` reads it (the next save puts it back first). Saves to one directory are
-serialised by a lock file `.<name>.lock`, under which a save also clears what a killed save left.
+exists, and `load_index` reads it (warning once); `recover_index` puts it back, as the next save
+does first. Writers of one directory are serialised by its `WriterLock` (`.<name>.lock`, see
+`simsearch.index.lock`): a save takes it unless this process holds it already (a CLI write holds
+it from load to save), and under it clears what a killed save left.
 
 Loading compares the manifest with the files (format version, dim, metric, counts, sizes and
 sha256) and raises `IndexFileError` on any mismatch, missing or corrupted file.
@@ -27,15 +29,13 @@ sha256) and raises `IndexFileError` on any mismatch, missing or corrupted file.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,18 +44,20 @@ from typing import Any
 import faiss
 
 import simsearch
-from simsearch.errors import ConfigError, DataError, IndexFileError
+from simsearch.errors import BusyError, ConfigError, DataError, IndexFileError
 from simsearch.index.config import IndexConfig
 from simsearch.index.faiss_index import FaissIndex
 from simsearch.index.h5_store import FORMAT_VERSION, H5Store, StoredItems, fsync_path
 from simsearch.index.journal import JOURNAL, apply_record, check_no_writer, read_journal
+from simsearch.index.lock import writer_lock
 
-__all__ = ["FILES", "load_index", "read_manifest", "save_index"]
+__all__ = ["FILES", "load_index", "read_manifest", "recover_index", "save_index"]
 
 logger = logging.getLogger(__name__)
 
 FILES = ("index.faiss", "items.h5", "manifest.json")
 _REQUIRED = ("dim", "metric", "factory", "config", "count", "ntotal", "id_type", "files")
+_WARNED: set[Path] = set()  # the backups read in place of their directory, warned about once
 
 
 def save_index(
@@ -80,7 +82,7 @@ def save_index(
     if target.exists() and not target.is_dir():
         raise IndexFileError(f"Expected an index directory. Received: '{target}' (not a directory)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _writer_lock(target):
+    with writer_lock(target):
         _recover(target)
         check_no_writer(target)
         previous = _previous_manifest(target)
@@ -153,6 +155,25 @@ def read_manifest(directory: str | os.PathLike[str]) -> dict[str, Any]:
     if missing:
         raise IndexFileError(f"Expected keys {list(_REQUIRED)} in '{path}'. Missing: {missing}")
     return manifest
+
+
+def recover_index(directory: str | os.PathLike[str]) -> bool:
+    """Put back an index directory that a save killed between its two renames left as
+    `.<name>.old` (logging a warning), under the writer lock; returns whether the index can be
+    read (the directory, or its `.old`).
+
+    The lock is not waited for: while another process holds it, it may be that very save between
+    its renames, so `.old` is left to it, and `load_index` reads `.old` meanwhile.
+    """
+    target = Path(directory)
+    if target.exists() or not _interrupted(target):
+        return target.exists()
+    try:
+        with writer_lock(target, wait=False):  # this process's own lock is taken again
+            _recover(target)
+    except (BusyError, OSError) as exc:  # a writer at work, or a folder this process cannot write
+        logger.debug("Not restoring %s now: %s", target, exc)
+    return True
 
 
 # ---- writing --------------------------------------------------------------------------------
@@ -243,16 +264,6 @@ def _recover(target: Path) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-@contextlib.contextmanager
-def _writer_lock(target: Path) -> Iterator[None]:
-    with open(target.parent / f".{target.name}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def _previous_manifest(target: Path) -> dict[str, Any]:
     try:
         return dict(json.loads((target / "manifest.json").read_text()))
@@ -280,6 +291,12 @@ def _backup(target: Path) -> Path:
     return target.with_name(f".{target.name}.old")
 
 
+def _interrupted(target: Path) -> bool:
+    """`target` is missing and a complete previous version waits as `.<name>.old`."""
+    backup = _backup(target)
+    return not target.is_dir() and backup.is_dir() and (backup / "manifest.json").is_file()
+
+
 # ---- loading --------------------------------------------------------------------------------
 
 
@@ -287,8 +304,10 @@ def _committed(target: Path) -> Path:
     if target.is_dir():
         return target
     backup = _backup(target)
-    if backup.is_dir() and (backup / "manifest.json").is_file():
-        logger.warning("Reading %s: %s is missing (a save was interrupted)", backup, target)
+    if _interrupted(target):
+        if backup not in _WARNED:
+            _WARNED.add(backup)
+            logger.warning("Reading %s: %s is missing (a save was interrupted)", backup, target)
         return backup
     raise IndexFileError(f"Expected an index directory. Received: '{target}' (not a directory)")
 

@@ -2,7 +2,9 @@
 
 Concurrency: searches hold an `RWLock` shared and run side by side (FAISS searches are
 thread-safe); a write holds it alone only while the index changes in memory. Writes are
-serialised by a mutex, so the journal's order is the order they were applied in.
+serialised by a mutex, so the journal's order is the order they were applied in. With writes,
+the service holds the index directory's `WriterLock` from `start` to `close`: no other process
+writes the directory meanwhile (`simsearch add` waits, a second server refuses to start).
 
 A write is applied in memory first (the index validates it before changing anything, so a bad
 write changes nothing and is never journaled), then appended to the index directory's journal
@@ -32,7 +34,15 @@ import numpy.typing as npt
 
 from simsearch.engine import SearchEngine
 from simsearch.errors import ConfigError, DataError, IndexFileError
-from simsearch.index import Journal, JournalRecord, SearchParams, apply_record, read_manifest
+from simsearch.index import (
+    Journal,
+    JournalRecord,
+    SearchParams,
+    WriterLock,
+    apply_record,
+    read_manifest,
+    recover_index,
+)
 from simsearch.search.hits import Hit
 from simsearch.server.batcher import MicroBatcher
 from simsearch.server.config import ServerConfig
@@ -79,16 +89,27 @@ class IndexService:
         self._batchers: dict[str, MicroBatcher[Any, Any]] = {}
         self._model_info: dict[str, Any] = {}
         self._started = False
+        self._writer: WriterLock | None = None
 
     # ---- life cycle ---------------------------------------------------------------------------
 
     def start(self) -> IndexService:
-        """Open the journal (when writes are enabled) and the batchers. Returns `self`."""
+        """Take the index's writer lock and open its journal (when writes are enabled), and start
+        the batchers. Returns `self`.
+
+        Raises:
+            BusyError: another process writes the index (take the lock before loading the engine,
+                as `simsearch serve` does, so that none can between the load and this).
+        """
         path = self._path()
         if self.config.writes != "disabled":
-            if not path.is_dir():  # a save was killed between its renames: put the index back
-                self.engine.save()
-            self.journal = Journal.open(path)
+            self._writer = WriterLock(path, wait=False).acquire()
+            try:
+                recover_index(path)  # a save killed between its renames: put the index back
+                self.journal = Journal.open(path)
+            except BaseException:
+                self._writer.release()
+                raise
         self._model_info = self._describe_model(path)
         if self.config.batching:
             self._start_batchers()
@@ -106,6 +127,8 @@ class IndexService:
                 self._checkpoint()
             if self.journal is not None:
                 self.journal.close()
+            if self._writer is not None:
+                self._writer.release()
 
     @property
     def ready(self) -> bool:
