@@ -142,13 +142,13 @@ def serve(
     )
     _check_review_options(options)
     sock = _bind(host, port)
-    import faiss
-
-    faiss.omp_set_num_threads(options["faiss_threads"])
-    IndexService, create_app = _server()
-    from simsearch.engine import SearchEngine
-
     with _writer(index_dir, config.writes != "disabled"):
+        import faiss
+
+        faiss.omp_set_num_threads(options["faiss_threads"])
+        IndexService, create_app = _server()
+        from simsearch.engine import SearchEngine
+
         engine = SearchEngine.load(index_dir, model_dir=model_dir, reranker=options["reranker"])
         service = IndexService(engine, config).start()
         review = _review(engine, index_dir, options) if options["review_pairs"] else None

@@ -67,7 +67,11 @@ def _index(tmp_path: Path, n: int = 20) -> Path:
 def _python(script: str, *args: str, **kwargs: object) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.Popen(
-        [sys.executable, "-c", script, *args], cwd=REPO, env=env, text=True, **kwargs  # type: ignore[call-overload]
+        [sys.executable, "-c", script, *args],
+        cwd=REPO,
+        env=env,
+        text=True,
+        **kwargs,  # type: ignore[call-overload]
     )
 
 
