@@ -35,6 +35,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -58,6 +59,10 @@ logger = logging.getLogger(__name__)
 FILES = ("index.faiss", "items.h5", "manifest.json")
 _REQUIRED = ("dim", "metric", "factory", "config", "count", "ntotal", "id_type", "files")
 _WARNED: set[Path] = set()  # the backups read in place of their directory, warned about once
+# One save of a directory at a time in this process too: the writer lock is taken again at no
+# cost by any thread of the process that holds it.
+_SAVING: dict[Path, threading.Lock] = {}
+_SAVING_MUTEX = threading.Lock()
 
 
 def save_index(
@@ -82,7 +87,7 @@ def save_index(
     if target.exists() and not target.is_dir():
         raise IndexFileError(f"Expected an index directory. Received: '{target}' (not a directory)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    with writer_lock(target):
+    with _saving(target), writer_lock(target):
         _recover(target)
         check_no_writer(target)
         previous = _previous_manifest(target)
@@ -262,6 +267,11 @@ def _recover(target: Path) -> None:
     shutil.rmtree(backup, ignore_errors=True)
     for stale in target.parent.glob(f".{target.name}.tmp-*"):
         shutil.rmtree(stale, ignore_errors=True)
+
+
+def _saving(target: Path) -> threading.Lock:
+    with _SAVING_MUTEX:
+        return _SAVING.setdefault(target.resolve(), threading.Lock())
 
 
 def _previous_manifest(target: Path) -> dict[str, Any]:
