@@ -29,7 +29,7 @@ from simsearch.data.items import Items
 from simsearch.data.records import check_records, input_fields
 from simsearch.errors import ConfigError, DataError, IndexFileError
 from simsearch.index import FaissIndex, IndexConfig, SearchParams, load_index, read_manifest, save_index
-from simsearch.model_config import MODEL_FILES
+from simsearch.model_config import MODEL_FILES, check_model_dir
 from simsearch.search.hits import Hit
 from simsearch.search.identify import Identity, choose_threshold, decide
 from simsearch.search.searcher import Searcher
@@ -112,6 +112,7 @@ class SearchEngine:
         extra = read_manifest(path).get("extra", {})
         recorded = extra.get("model", {})
         model_path = Path(model_dir) if model_dir is not None else recorded_model_dir(path)
+        check_model_dir(model_path)  # a damaged file is named before the hashes differ
         if verify and recorded.get("sha256") and model_hash(model_path) != recorded["sha256"]:
             raise IndexFileError(
                 f"Expected the model the index was built with (sha256 {recorded['sha256'][:12]}…). "

@@ -144,6 +144,7 @@ def serve(
     from simsearch.engine import SearchEngine
 
     engine = SearchEngine.load(index_dir, model_dir=model_dir, reranker=options["reranker"])
+    engine.model.head  # noqa: B018  (read now: a damaged head.keras stops the start, not a request)
     service = IndexService(engine, config).start()
     review = _review(engine, index_dir, options) if options["review_pairs"] else None
     address = sock.getsockname()

@@ -25,7 +25,6 @@ loss is binary cross-entropy on the logit; `predict` returns the sigmoid.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -40,7 +39,8 @@ from keras import layers
 
 from simsearch.data.items import Items
 from simsearch.data.pairs import Pairs
-from simsearch.errors import ConfigError, DataError, ModelDirError
+from simsearch.errors import ConfigError, DataError, ModelDirError, ModelFileError
+from simsearch.model_config import check_dir, read_history, read_json_file
 from simsearch.models.inputs import input_fields
 from simsearch.models.tokenizer import parse_tokenizer, record_texts
 
@@ -360,27 +360,26 @@ class CrossEncoder:
         import simsearch.models  # noqa: F401  (registers simsearch's Keras objects)
         from simsearch.models.siamese import load_keras_file
 
-        root = Path(path)
-        if not root.is_dir():
-            raise ModelDirError(f"Expected a re-ranker directory. Received: '{root}' (not a directory)")
-        missing = [name for name in _FILES if not (root / name).is_file()]
-        if missing:
-            raise ModelDirError(
-                f"Expected {list(_FILES)} in re-ranker directory '{root}'. Missing: {missing}"
-            )
-        try:
-            config = json.loads((root / "config.json").read_text())
-        except json.JSONDecodeError as exc:
-            raise ModelDirError(f"Expected JSON in '{root / 'config.json'}'. Received: {exc}") from exc
+        root = check_dir(path, _FILES, "re-ranker directory")
+        config = read_json_file(root / "config.json")
+        if not isinstance(config, dict):
+            config = {"kind": type(config).__name__}
         if config.get("kind") != "cross-encoder" or config.get("format_version") != CROSS_FORMAT_VERSION:
             raise ModelDirError(
                 f"Expected a cross-encoder directory of format_version {CROSS_FORMAT_VERSION}. Received: "
                 f"kind={config.get('kind')!r}, format_version={config.get('format_version')!r} in '{root}'"
             )
-        model = load_keras_file(root / "cross.keras")
         history_path = root / "history.json"
-        history = json.loads(history_path.read_text()) if history_path.exists() else {}
-        return cls(model, (root / "tokenizer.json").read_text(encoding="utf-8"), config, history)
+        history = read_history(history_path) if history_path.exists() else {}
+        model = load_keras_file(root / "cross.keras")
+        tokenizer = root / "tokenizer.json"
+        try:
+            tokenizer_json = tokenizer.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ModelFileError(
+                f"Expected a UTF-8 tokenizer.json in '{tokenizer}'. Received: {exc}", tokenizer
+            ) from exc
+        return cls(model, tokenizer_json, config, history)
 
 
 def train_reranker(

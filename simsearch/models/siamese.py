@@ -15,9 +15,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,13 +30,12 @@ import numpy as np
 import numpy.typing as npt
 
 import simsearch
-from simsearch.errors import DataError, ModelDirError
-from simsearch.model_config import FORMAT_VERSION, read_config
+from simsearch.errors import DataError, ModelDirError, ModelFileError
+from simsearch.model_config import FORMAT_VERSION, check_keras_file, check_model_dir, read_history
 
 __all__ = ["FORMAT_VERSION", "Comparison", "SiameseModel", "load_keras_file", "write_model_dir"]
 
 logger = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,9 @@ class SiameseModel:
             if self._head is None:
                 if self._head_file is None:
                     raise ModelDirError("Expected a pairwise head. Received: none, and no head.keras to load")
-                self._head = load_keras_file(self._head_file)
+                head = load_keras_file(self._head_file)
+                _check_head(head, self.dim, self._head_file)
+                self._head = head
             return self._head
 
     @property
@@ -195,17 +198,44 @@ class SiameseModel:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> SiameseModel:
-        """Load a model directory written by `save`, with Keras's `safe_mode=True`."""
+        """Load a model directory written by `save`, with Keras's `safe_mode=True`.
+
+        The one way in: the files are checked first (`model_config.check_model_dir`), and a
+        tower whose inputs or output do not fit `config.json` raises `ModelFileError` naming it,
+        so a damaged or mixed-up directory fails here, not at the first search.
+        """
         import simsearch.models  # noqa: F401  (registers simsearch's Keras objects)
 
         root = Path(path)
-        config = read_config(root)
+        config = check_model_dir(root)
+        history_path = root / "history.json"
+        history = read_history(history_path) if history_path.exists() else {}
         # For inference only: compiling would also restore the optimizer state of the last fit,
         # which need not match the trainable weights (the head's calibration freezes most).
         tower = load_keras_file(root / "tower.keras")
-        history_path = root / "history.json"
-        history = json.loads(history_path.read_text()) if history_path.exists() else {}
-        return cls(tower, None, config, history, head_file=root / "head.keras")
+        model = cls(tower, None, config, history, head_file=root / "head.keras")
+        model.check_tower(root / "tower.keras")
+        return model
+
+    def check_tower(self, where: str | os.PathLike[str] = "the tower") -> None:
+        """Encode one blank item and check the output is `(1, dim)`: a tower that does not take
+        this model's inputs, or gives another width, raises `ModelFileError`."""
+        from simsearch.models.inputs import blank_inputs
+
+        try:
+            out = np.asarray(self.tower(blank_inputs(self.kind, self.config["inputs"]), training=False))
+        except Exception as exc:  # Keras raises many types for inputs that do not fit
+            raise ModelFileError(
+                f"Expected a tower that takes this {self.kind} model's inputs in '{where}'. Received: "
+                f"{one_line(exc)} (a tower from another model?)",
+                where,
+            ) from exc
+        if out.shape != (1, self.dim):
+            raise ModelFileError(
+                f"Expected a tower of output (n, {self.dim}) (config.json's dim) in '{where}'. Received: "
+                f"output {tuple(out.shape)} for one item (a tower from another model?)",
+                where,
+            )
 
 
 def write_model_dir(
@@ -235,15 +265,74 @@ def write_model_dir(
 
 
 def load_keras_file(path: Path) -> keras.Model:
-    """Load a `.keras` file for inference (`safe_mode=True`, not compiled); a file this version
-    cannot read raises `ModelDirError` naming it."""
+    """Load a `.keras` file for inference (`safe_mode=True`, not compiled); a file that is
+    damaged or that this version cannot read raises `ModelFileError` naming it and the cause."""
+    check_keras_file(path)
     try:
-        return keras.models.load_model(path, safe_mode=True, compile=False)
-    except (ValueError, TypeError, OSError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelDirError(
-            f"Expected a Keras model this simsearch version can load in '{path}'. Received: {first_line}"
+        with warnings.catch_warnings():
+            # On a failed load Keras also warns of the containers it skipped: the error says it.
+            warnings.filterwarnings("ignore", message="Skipping nested container", category=UserWarning)
+            return keras.models.load_model(path, safe_mode=True, compile=False)
+    except Exception as exc:  # Keras raises many types for a file it cannot read
+        raise ModelFileError(
+            f"Expected a Keras model this simsearch version can load in '{path}'. "
+            f"Received: {load_failure(exc)}",
+            path,
         ) from exc
+
+
+_FAILED_OBJECTS = re.compile(
+    r"A total of (\d+) objects could not be loaded\. Example error message for object "
+    r"<(\w+) name=([^,>]+)[^>]*>:\s*(.*?)\s*List of objects that could not be loaded",
+    re.S,
+)
+
+
+def load_failure(exc: BaseException) -> str:
+    """One line naming why Keras could not load a file. Its "A total of N objects could not be
+    loaded" message holds the cause of the first failure in its middle: that cause is returned,
+    with the layer it came from."""
+    text = str(exc)
+    match = _FAILED_OBJECTS.search(text)
+    if match is None:
+        return one_line(exc)
+    count, kind, name, cause = match.groups()
+    cause = re.sub(r"np\.str_\(('[^']*'|\"[^\"]*\")\)", r"\1", " ".join(cause.split()))
+    if len(cause) > 300:
+        cause = cause[:300] + "…"
+    more = f" ({int(count) - 1} more objects failed with it)" if int(count) > 1 else ""
+    hint = (
+        " (a vocabulary term held a line-break character such as U+0085 that its saved "
+        "vocabulary.txt splits on; retrain with this version, which normalises text first)"
+        if "repeated term" in cause
+        else ""
+    )
+    return f"layer {name!r} ({kind}) could not be loaded{more}: {cause}{hint}"
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (its type name when it has none)."""
+    text = " ".join(str(exc).split())
+    if len(text) > 400:
+        text = text[:400] + "…"
+    return text or type(exc).__name__
+
+
+def _check_head(head: keras.Model, dim: int, path: Path) -> None:
+    try:
+        out = np.asarray(head({"u": np.zeros((1, dim), np.float32), "v": np.zeros((1, dim), np.float32)}))
+    except Exception as exc:  # Keras raises many types for inputs that do not fit
+        raise ModelFileError(
+            f"Expected a head of inputs u, v of shape (n, {dim}) (config.json's dim) in '{path}'. "
+            f"Received: {one_line(exc)} (the head of another model?)",
+            path,
+        ) from exc
+    if out.size != 1:
+        raise ModelFileError(
+            f"Expected a head giving one P(same) per pair in '{path}'. "
+            f"Received: output {out.shape} for one pair",
+            path,
+        )
 
 
 def _inference_copy(model: keras.Model) -> keras.Model:
