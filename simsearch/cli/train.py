@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 
 from simsearch.cli._common import (
     LOSSES,
+    PROBE_ITEMS,
     TOWERS,
     combine,
     load_catalogs,
@@ -265,7 +267,9 @@ def train(**options: Any) -> None:
     # Where the thresholds were calibrated, for dedup (one catalogue) and match (two) to say so.
     two = not options["data"] and len(options["catalog"]) == 2
     model.config["calibrated_on"] = "two catalogues" if two else "one catalogue"
-    model.save(options["out"])
+    # Written, loaded back and checked on training items before it replaces anything at --out.
+    source = items if options["data"] else catalog
+    model.save(options["out"], probe=source.content(np.arange(min(PROBE_ITEMS, len(source)))))
     _summary(model, options["out"])
 
 

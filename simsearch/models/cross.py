@@ -334,8 +334,16 @@ class CrossEncoder:
         self.history = {k: [float(v) for v in values] for k, values in history.history.items()}
         return self.history
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the re-ranker directory atomically: a failed write leaves any previous one intact."""
+    def save(
+        self, path: str | os.PathLike[str], *, probe: tuple[Sequence[str], Sequence[str]] | None = None
+    ) -> Path:
+        """Write the re-ranker directory atomically: a failed write leaves any previous one intact.
+
+        With `probe` (left and right texts of a few pairs), the written directory is loaded back
+        and must score them as this cross-encoder does before it replaces anything at `path`;
+        else `ModelFileError` names the cause and the files are kept, marked invalid, in
+        `PATH.invalid/` (see `siamese.write_model_dir`).
+        """
         import simsearch
         from simsearch.models.siamese import write_model_dir
 
@@ -350,9 +358,22 @@ class CrossEncoder:
             {"cross.keras": self.model},
             {"config.json": config, "history.json": self.history},
             {"tokenizer.json": self._json},
+            check=None if probe is None else lambda tmp: self.check_reloaded(tmp, *probe),
         )
         logger.info("Saved cross-encoder to %s", target)
         return target
+
+    def check_reloaded(self, path: str | os.PathLike[str], left: Sequence[str], right: Sequence[str]) -> None:
+        """Load the re-ranker directory at `path` and check it scores the pairs of `left` and
+        `right` as this cross-encoder does (to float32 rounding)."""
+        expected = self.predict(left, right)
+        got = CrossEncoder.load(path).predict(left, right)
+        if got.shape != expected.shape or not np.allclose(got, expected, rtol=1e-4, atol=1e-5):
+            raise ModelFileError(
+                f"Expected the reloaded '{Path(path).name}' to score {len(expected)} pairs as the trained "
+                f"cross-encoder. Received: largest difference {float(np.max(np.abs(got - expected))):.3g}",
+                Path(path) / "cross.keras",
+            )
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> CrossEncoder:

@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,13 @@ import numpy.typing as npt
 
 import simsearch
 from simsearch.errors import DataError, ModelDirError, ModelFileError
-from simsearch.model_config import FORMAT_VERSION, check_keras_file, check_model_dir, read_history
+from simsearch.model_config import (
+    FORMAT_VERSION,
+    INVALID_MARKER,
+    check_keras_file,
+    check_model_dir,
+    read_history,
+)
 
 __all__ = ["FORMAT_VERSION", "Comparison", "SiameseModel", "load_keras_file", "write_model_dir"]
 
@@ -181,8 +187,14 @@ class SiameseModel:
             same, rule = probability >= 0.5, "head probability at 0.5 (no calibrated threshold)"
         return Comparison(distance, probability, same, threshold, decided_by=rule)
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the model directory atomically: a failed write leaves any previous one intact."""
+    def save(self, path: str | os.PathLike[str], *, probe: Any = None) -> Path:
+        """Write the model directory atomically: a failed write leaves any previous one intact.
+
+        With `probe` (a few items, as `encode` takes them), the written directory is loaded back
+        and must encode them, and its head score their pairs, as this model does before it
+        replaces anything at `path`; else `ModelFileError` names the cause, and the files are
+        kept in `PATH.invalid/`, marked invalid (see `write_model_dir`).
+        """
         config = {
             **self.config,
             "format_version": FORMAT_VERSION,
@@ -192,9 +204,23 @@ class SiameseModel:
             path,
             {"tower.keras": self.tower, "head.keras": self.head},
             {"config.json": config, "history.json": self.history},
+            check=None if probe is None else lambda tmp: self.check_reloaded(tmp, probe),
         )
         logger.info("Saved model to %s", target)
         return target
+
+    def check_reloaded(self, path: str | os.PathLike[str], probe: Any) -> None:
+        """Load the model directory at `path` and check it encodes `probe`, and its head scores
+        their pairs, as this model does (to float32 rounding)."""
+        loaded = SiameseModel.load(path)
+        expected, got = self.encode(probe), loaded.encode(probe)
+        _check_close(
+            got, expected, f"the tower's embeddings of {len(expected)} items", Path(path) / "tower.keras"
+        )
+        u, v = expected, np.roll(expected, 1, axis=0)
+        _check_close(
+            loaded.score_pairs(u, v), self.score_pairs(u, v), "the head's scores", Path(path) / "head.keras"
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> SiameseModel:
@@ -243,10 +269,17 @@ def write_model_dir(
     models: Mapping[str, keras.Model],
     documents: Mapping[str, Any],
     texts: Mapping[str, str] | None = None,
+    *,
+    check: Callable[[Path], None] | None = None,
 ) -> Path:
     """Write a directory atomically: `models` as `.keras` files (without their optimizer),
     `documents` as JSON and `texts` as they are, by file name. A failed or interrupted write
-    leaves any previous directory at `path` intact."""
+    leaves any previous directory at `path` intact.
+
+    `check(tmp)` runs on the written directory before it replaces `path` (to load it back). When
+    it fails, nothing at `path` changes: the files are kept in `PATH.invalid/` beside it, with an
+    `INVALID.txt` saying why (which loading refuses), and `ModelFileError` names the cause.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
@@ -254,14 +287,46 @@ def write_model_dir(
         for name, model in models.items():
             _inference_copy(model).save(tmp / name)
         for name, document in documents.items():
-            (tmp / name).write_text(json.dumps(document, indent=2, default=_json_default))
+            (tmp / name).write_text(json.dumps(document, indent=2, default=_json_default), encoding="utf-8")
         for name, text in (texts or {}).items():
             (tmp / name).write_text(text, encoding="utf-8")
+        if check is not None:
+            _check_written(tmp, target, check)
         _replace_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def _check_written(tmp: Path, target: Path, check: Callable[[Path], None]) -> None:
+    try:
+        check(tmp)
+    except Exception as exc:  # whatever failed, the directory does not read back as written
+        cause = str(exc) if isinstance(exc, ModelDirError) else load_failure(exc)
+        invalid = target.with_name(f"{target.name}.invalid")
+        shutil.rmtree(invalid, ignore_errors=True)
+        (tmp / INVALID_MARKER).write_text(
+            f"Written by simsearch {simsearch.__version__}; it did not load back as written: {cause}\n",
+            encoding="utf-8",
+        )
+        os.replace(tmp, invalid)
+        raise ModelFileError(
+            f"Expected the saved model to load back as it was written. Received: {cause}. Nothing was "
+            f"written at '{target}'; the files are kept, marked invalid, in '{invalid}'",
+            invalid,
+        ) from exc
+
+
+def _check_close(got: Any, expected: Any, what: str, path: Path) -> None:
+    got, expected = np.asarray(got, np.float32), np.asarray(expected, np.float32)
+    if got.shape != expected.shape or not np.allclose(got, expected, rtol=1e-4, atol=1e-5):
+        gap = float(np.max(np.abs(got - expected))) if got.shape == expected.shape else float("nan")
+        raise ModelFileError(
+            f"Expected {what} from the reloaded '{path.name}' to equal the trained model's. Received: "
+            f"shape {got.shape} against {expected.shape}, largest difference {gap:.3g}",
+            path,
+        )
 
 
 def load_keras_file(path: Path) -> keras.Model:
