@@ -29,7 +29,7 @@ from simsearch.data.items import Items
 from simsearch.data.records import check_records, input_fields
 from simsearch.errors import ConfigError, DataError, IndexFileError
 from simsearch.index import FaissIndex, IndexConfig, SearchParams, load_index, read_manifest, save_index
-from simsearch.model_config import MODEL_FILES, check_model_dir
+from simsearch.model_config import MODEL_FILES
 from simsearch.search.hits import Hit
 from simsearch.search.identify import Identity, choose_threshold, decide
 from simsearch.search.searcher import Searcher
@@ -119,7 +119,9 @@ class SearchEngine:
         extra = read_manifest(path).get("extra", {})
         recorded = extra.get("model", {})
         model_path = Path(model_dir) if model_dir is not None else recorded_model_dir(path)
-        check_model_dir(model_path)  # a damaged file is named before the hashes differ
+        # Loaded (and checked) first, so that a damaged or mixed-up file is named, not just a
+        # hash that differs.
+        model = SiameseModel.load(model_path)
         if verify and recorded.get("sha256") and model_hash(model_path) != recorded["sha256"]:
             raise IndexFileError(
                 f"Expected the model the index was built with (sha256 {recorded['sha256'][:12]}…). "
@@ -132,7 +134,7 @@ class SearchEngine:
             from simsearch.models.cross import CrossEncoder
 
             cross = CrossEncoder.load(reranker)
-        engine = cls(index, SiameseModel.load(model_path), path=path, model_dir=model_path, reranker=cross)
+        engine = cls(index, model, path=path, model_dir=model_path, reranker=cross)
         engine.identification = dict(extra.get("identify") or {})
         return engine
 
