@@ -210,6 +210,10 @@ _PATH = click.Path(exists=True, path_type=Path)
 def train(**options: Any) -> None:
     """Train a siamese model and write MODEL_DIR (tower, head, config, history).
 
+    What is written is loaded back and must encode 8 training items as the trained model does
+    before it replaces MODEL_DIR; else MODEL_DIR is left as it was and the files are kept,
+    marked invalid, in MODEL_DIR.invalid/.
+
     \b
     Labelled items:  simsearch train --data PATH --tower image --loss softmax --out MODEL_DIR
     Labelled pairs:  simsearch train --pairs train.csv --catalog A.csv --catalog B.csv \\

@@ -102,7 +102,9 @@ def train_reranker(**options: Any) -> None:
 
     A cross-encoder reads both items of a pair at once ([CLS] a [SEP] b [SEP]): slower than the
     siamese tower (one forward pass per pair, not per item), so it re-scores the top hits of a
-    search rather than encoding the catalogue.
+    search rather than encoding the catalogue. What is written is loaded back and must score 8
+    training pairs as the trained model does before it replaces RERANKER_DIR (else it is kept,
+    marked invalid, in RERANKER_DIR.invalid/).
 
     \b
     simsearch train-reranker --pairs train.csv --valid-pairs valid.csv --catalog items.csv \\
