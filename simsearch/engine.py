@@ -34,7 +34,14 @@ from simsearch.search.hits import Hit
 from simsearch.search.identify import Identity, choose_threshold, decide
 from simsearch.search.searcher import Searcher
 
-__all__ = ["DEFAULT_RERANK_DEPTH", "SearchEngine", "build_index", "model_hash", "recorded_model_dir"]
+__all__ = [
+    "DEFAULT_RERANK_DEPTH",
+    "SearchEngine",
+    "build_index",
+    "check_saved_index",
+    "model_hash",
+    "recorded_model_dir",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +119,9 @@ class SearchEngine:
         extra = read_manifest(path).get("extra", {})
         recorded = extra.get("model", {})
         model_path = Path(model_dir) if model_dir is not None else recorded_model_dir(path)
+        # Loaded (and checked) first, so that a damaged or mixed-up file is named, not just a
+        # hash that differs.
+        model = SiameseModel.load(model_path)
         if verify and recorded.get("sha256") and model_hash(model_path) != recorded["sha256"]:
             raise IndexFileError(
                 f"Expected the model the index was built with (sha256 {recorded['sha256'][:12]}…). "
@@ -124,7 +134,7 @@ class SearchEngine:
             from simsearch.models.cross import CrossEncoder
 
             cross = CrossEncoder.load(reranker)
-        engine = cls(index, SiameseModel.load(model_path), path=path, model_dir=model_path, reranker=cross)
+        engine = cls(index, model, path=path, model_dir=model_path, reranker=cross)
         engine.identification = dict(extra.get("identify") or {})
         return engine
 
@@ -443,8 +453,24 @@ def build_index(
     index.build(vectors, catalog.ids, item_metadata(catalog))
     engine = SearchEngine(index, model, model_dir=model_dir)
     save_index(index_dir, index, _manifest_extra(model, Path(model_dir)))
+    check_saved_index(index_dir, index, vectors[:8])
     engine.path = Path(index_dir)
     return engine
+
+
+def check_saved_index(path: str | os.PathLike[str], index: FaissIndex, xq: npt.NDArray[np.float32]) -> None:
+    """Load the index directory at `path` back and check it finds for the queries `xq` the
+    neighbours (ids and distances) that the `index` it was saved from finds; else
+    `IndexFileError`."""
+    k = min(5, len(index))
+    expected, got = index.search(xq, k), load_index(path).search(xq, k)
+    same_ids = np.array_equal(np.asarray(got.ids), np.asarray(expected.ids))
+    if not same_ids or not np.allclose(got.distances, expected.distances, rtol=1e-4, atol=1e-5):
+        raise IndexFileError(
+            f"Expected the saved index in '{path}' to find the neighbours of {len(xq)} items that the "
+            f"built one finds. Received: {'other ids' if not same_ids else 'other distances'}; "
+            "rebuild it"
+        )
 
 
 def encode_batches(model: Any, content: Any, n: int, batch_size: int) -> npt.NDArray[np.float32]:

@@ -10,6 +10,8 @@ one clean line on stderr and exit code 1.
     │   └── DuplicateIdError catalogue ids already in the index, added again (HTTP 409)
     ├── ConfigError          an unknown name or an invalid setting (tower, loss, optimiser, margin, ...)
     ├── ModelDirError        a model directory that is missing, incomplete or from another version
+    │   └── ModelFileError   one of its files damaged: not UTF-8 or JSON, a truncated or corrupted
+    │                        .keras file, a tower or head whose shapes do not match config.json
     ├── IndexFileError       an index directory that is missing, corrupted or inconsistent with its manifest
     ├── OutputFileError      an output file that cannot be written (missing folder, no permission, ...)
     ├── NotBuiltError        an index used before `build` gave it any content
@@ -22,6 +24,9 @@ Messages say what was expected and what was received, in the Keras style:
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 __all__ = [
     "BusyError",
     "ConfigError",
@@ -30,6 +35,7 @@ __all__ = [
     "FaceError",
     "IndexFileError",
     "ModelDirError",
+    "ModelFileError",
     "NotBuiltError",
     "OutputFileError",
     "SimsearchError",
@@ -63,6 +69,14 @@ class ConfigError(SimsearchError, ValueError):
 
 class ModelDirError(SimsearchError):
     """A model directory that cannot be loaded."""
+
+
+class ModelFileError(ModelDirError):
+    """A file of a model directory that is damaged or does not belong to it; `path` names it."""
+
+    def __init__(self, message: str, path: str | os.PathLike[str] | None = None) -> None:
+        super().__init__(message)
+        self.path = None if path is None else Path(path)
 
 
 class IndexFileError(SimsearchError):

@@ -14,6 +14,7 @@ from simsearch.errors import DataError
 
 TOWERS = ("image", "text", "record", "face")  # = models.tower_factory.TOWERS
 LOSSES = ("contrastive", "triplet", "bce", "softmax", "cosent")  # = models.training.LOSSES (tested)
+PROBE_ITEMS = 8  # training items a saved model is loaded back and checked on
 
 
 def split_list(value: str | None) -> list[str] | None:

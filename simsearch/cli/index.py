@@ -132,14 +132,14 @@ def delete_command(index_dir: Path, ids: tuple[str, ...], ids_file: Path | None,
 
 
 def _load_catalog(path: Path, model_dir: Path | None, fields: str | None) -> Any:
-    import json
+    from simsearch.model_config import read_config
 
     if model_dir and _is_parquet(path):  # read as the Dask engine reads a partition, all at once
         from simsearch.distributed.catalog import plan_partitions, read_partition
         from simsearch.distributed.encode import catalog_spec
 
         return read_partition(plan_partitions(path, 1)[0], catalog_spec(model_dir, split_list(fields)))
-    config = json.loads((Path(model_dir) / "config.json").read_text()) if model_dir else {}
+    config = read_config(model_dir) if model_dir else {}
     spec = config.get("inputs", {})
     names = split_list(fields) or [*spec.get("text_fields", []), *spec.get("numeric_fields", [])] or None
     if config.get("kind") == "face":

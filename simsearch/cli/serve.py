@@ -149,7 +149,12 @@ def serve(
         IndexService, create_app = _server()
         from simsearch.engine import SearchEngine
 
-        engine = SearchEngine.load(index_dir, model_dir=model_dir, reranker=options["reranker"])
+        try:
+            engine = SearchEngine.load(index_dir, model_dir=model_dir, reranker=options["reranker"])
+            engine.model.head  # noqa: B018  (read now: a damaged head.keras stops the start, not a request)
+        except BaseException:
+            sock.close()  # refused to start: nothing listens
+            raise
         service = IndexService(engine, config).start()
         review = _review(engine, index_dir, options) if options["review_pairs"] else None
         address = sock.getsockname()

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 
 from simsearch.cli._common import (
     LOSSES,
+    PROBE_ITEMS,
     TOWERS,
     combine,
     load_catalogs,
@@ -208,6 +210,10 @@ _PATH = click.Path(exists=True, path_type=Path)
 def train(**options: Any) -> None:
     """Train a siamese model and write MODEL_DIR (tower, head, config, history).
 
+    What is written is loaded back and must encode 8 training items as the trained model does
+    before it replaces MODEL_DIR; else MODEL_DIR is left as it was and the files are kept,
+    marked invalid, in MODEL_DIR.invalid/.
+
     \b
     Labelled items:  simsearch train --data PATH --tower image --loss softmax --out MODEL_DIR
     Labelled pairs:  simsearch train --pairs train.csv --catalog A.csv --catalog B.csv \\
@@ -265,7 +271,9 @@ def train(**options: Any) -> None:
     # Where the thresholds were calibrated, for dedup (one catalogue) and match (two) to say so.
     two = not options["data"] and len(options["catalog"]) == 2
     model.config["calibrated_on"] = "two catalogues" if two else "one catalogue"
-    model.save(options["out"])
+    # Written, loaded back and checked on training items before it replaces anything at --out.
+    source = items if options["data"] else catalog
+    model.save(options["out"], probe=source.content(np.arange(min(PROBE_ITEMS, len(source)))))
     _summary(model, options["out"])
 
 

@@ -9,7 +9,14 @@ from typing import Any
 
 import click
 
-from simsearch.cli._common import combine, load_catalogs, load_pair_file, model_fields, split_list
+from simsearch.cli._common import (
+    PROBE_ITEMS,
+    combine,
+    load_catalogs,
+    load_pair_file,
+    model_fields,
+    split_list,
+)
 from simsearch.errors import ConfigError
 
 _PATH = click.Path(exists=True, path_type=Path)
@@ -95,7 +102,9 @@ def train_reranker(**options: Any) -> None:
 
     A cross-encoder reads both items of a pair at once ([CLS] a [SEP] b [SEP]): slower than the
     siamese tower (one forward pass per pair, not per item), so it re-scores the top hits of a
-    search rather than encoding the catalogue.
+    search rather than encoding the catalogue. What is written is loaded back and must score 8
+    training pairs as the trained model does before it replaces RERANKER_DIR (else it is kept,
+    marked invalid, in RERANKER_DIR.invalid/).
 
     \b
     simsearch train-reranker --pairs train.csv --valid-pairs valid.csv --catalog items.csv \\
@@ -148,7 +157,11 @@ def train_reranker(**options: Any) -> None:
         seed=options["seed"],
         verbose=0 if options["quiet"] else (1 if sys.stdout.isatty() else 2),
     )
-    cross.save(options["out"])
+    # Written, loaded back and checked on training pairs before it replaces anything at --out.
+    left_texts, right_texts = (
+        cross.texts(_content(catalog, ids[:PROBE_ITEMS])) for ids in (pairs.left, pairs.right)
+    )
+    cross.save(options["out"], probe=(left_texts, right_texts))
     click.echo(f"Saved cross-encoder re-ranker ({', '.join(cross.fields or [])}) to {options['out']}")
     _echo_validation("Held-out pairs", cross.config)
     if cross.fusion is not None:
@@ -166,3 +179,8 @@ def _echo_validation(title: str, config: dict[str, Any]) -> None:
             + ", ".join(f"{name} {value:.4f}" for name, value in shown.items())
             + (f"; threshold {threshold:.4f}" if threshold is not None else "")
         )
+
+
+def _content(catalog: Any, ids: Any) -> Any:
+    content = catalog.content(ids)
+    return content if isinstance(content, dict) else list(content)

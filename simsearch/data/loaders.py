@@ -241,8 +241,8 @@ def _read_json_lines(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     try:
         if text.lstrip().startswith("["):
             records = json.loads(text)
-        else:
-            records = [json.loads(line) for line in text.splitlines() if line.strip()]
+        else:  # lines end at "\n" only: a JSON string may hold U+0085 or U+2028 as they are
+            records = [json.loads(line) for line in text.split("\n") if line.strip()]
     except json.JSONDecodeError as exc:
         raise DataError(f"Expected JSON lines in '{path}'. Received: {exc}") from exc
     if not all(isinstance(record, dict) for record in records):

@@ -241,7 +241,7 @@ def _csv_rows(text: str, partition: Partition) -> list[list[str]]:
 
 def _json_records(text: str, partition: Partition) -> list[dict[str, Any]]:
     try:
-        records = [json.loads(line) for line in text.splitlines() if line.strip()]
+        records = [json.loads(line) for line in text.split("\n") if line.strip()]
     except json.JSONDecodeError as exc:
         raise DataError(f"Expected JSON lines in '{partition.path}'. Received: {exc}") from exc
     if not all(isinstance(record, dict) for record in records):

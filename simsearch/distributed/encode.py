@@ -7,7 +7,6 @@ worker as an `EncodedPart`; the build and match stages take those parts where th
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -52,7 +51,9 @@ class EncodedPart:
 
 def catalog_spec(model_dir: str | os.PathLike[str], fields: Sequence[str] | None = None) -> CatalogSpec:
     """Return what to read from a catalogue for the model in `model_dir` (its `config.json`)."""
-    config = json.loads((Path(model_dir) / "config.json").read_text())
+    from simsearch.model_config import read_config
+
+    config = read_config(model_dir)
     inputs = config.get("inputs", {})
     if config.get("kind") == "image":
         size = inputs.get("image_size")

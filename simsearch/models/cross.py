@@ -25,7 +25,6 @@ loss is binary cross-entropy on the logit; `predict` returns the sigmoid.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -40,7 +39,8 @@ from keras import layers
 
 from simsearch.data.items import Items
 from simsearch.data.pairs import Pairs
-from simsearch.errors import ConfigError, DataError, ModelDirError
+from simsearch.errors import ConfigError, DataError, ModelDirError, ModelFileError
+from simsearch.model_config import check_dir, read_history, read_json_file
 from simsearch.models.inputs import input_fields
 from simsearch.models.tokenizer import parse_tokenizer, record_texts
 
@@ -334,8 +334,16 @@ class CrossEncoder:
         self.history = {k: [float(v) for v in values] for k, values in history.history.items()}
         return self.history
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the re-ranker directory atomically: a failed write leaves any previous one intact."""
+    def save(
+        self, path: str | os.PathLike[str], *, probe: tuple[Sequence[str], Sequence[str]] | None = None
+    ) -> Path:
+        """Write the re-ranker directory atomically: a failed write leaves any previous one intact.
+
+        With `probe` (left and right texts of a few pairs), the written directory is loaded back
+        and must score them as this cross-encoder does before it replaces anything at `path`;
+        else `ModelFileError` names the cause and the files are kept, marked invalid, in
+        `PATH.invalid/` (see `siamese.write_model_dir`).
+        """
         import simsearch
         from simsearch.models.siamese import write_model_dir
 
@@ -350,9 +358,22 @@ class CrossEncoder:
             {"cross.keras": self.model},
             {"config.json": config, "history.json": self.history},
             {"tokenizer.json": self._json},
+            check=None if probe is None else lambda tmp: self.check_reloaded(tmp, *probe),
         )
         logger.info("Saved cross-encoder to %s", target)
         return target
+
+    def check_reloaded(self, path: str | os.PathLike[str], left: Sequence[str], right: Sequence[str]) -> None:
+        """Load the re-ranker directory at `path` and check it scores the pairs of `left` and
+        `right` as this cross-encoder does (to float32 rounding)."""
+        expected = self.predict(left, right)
+        got = CrossEncoder.load(path).predict(left, right)
+        if got.shape != expected.shape or not np.allclose(got, expected, rtol=1e-4, atol=1e-5):
+            raise ModelFileError(
+                f"Expected the reloaded '{Path(path).name}' to score {len(expected)} pairs as the trained "
+                f"cross-encoder. Received: largest difference {float(np.max(np.abs(got - expected))):.3g}",
+                Path(path) / "cross.keras",
+            )
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> CrossEncoder:
@@ -360,27 +381,26 @@ class CrossEncoder:
         import simsearch.models  # noqa: F401  (registers simsearch's Keras objects)
         from simsearch.models.siamese import load_keras_file
 
-        root = Path(path)
-        if not root.is_dir():
-            raise ModelDirError(f"Expected a re-ranker directory. Received: '{root}' (not a directory)")
-        missing = [name for name in _FILES if not (root / name).is_file()]
-        if missing:
-            raise ModelDirError(
-                f"Expected {list(_FILES)} in re-ranker directory '{root}'. Missing: {missing}"
-            )
-        try:
-            config = json.loads((root / "config.json").read_text())
-        except json.JSONDecodeError as exc:
-            raise ModelDirError(f"Expected JSON in '{root / 'config.json'}'. Received: {exc}") from exc
+        root = check_dir(path, _FILES, "re-ranker directory")
+        config = read_json_file(root / "config.json")
+        if not isinstance(config, dict):
+            config = {"kind": type(config).__name__}
         if config.get("kind") != "cross-encoder" or config.get("format_version") != CROSS_FORMAT_VERSION:
             raise ModelDirError(
                 f"Expected a cross-encoder directory of format_version {CROSS_FORMAT_VERSION}. Received: "
                 f"kind={config.get('kind')!r}, format_version={config.get('format_version')!r} in '{root}'"
             )
-        model = load_keras_file(root / "cross.keras")
         history_path = root / "history.json"
-        history = json.loads(history_path.read_text()) if history_path.exists() else {}
-        return cls(model, (root / "tokenizer.json").read_text(encoding="utf-8"), config, history)
+        history = read_history(history_path) if history_path.exists() else {}
+        model = load_keras_file(root / "cross.keras")
+        tokenizer = root / "tokenizer.json"
+        try:
+            tokenizer_json = tokenizer.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ModelFileError(
+                f"Expected a UTF-8 tokenizer.json in '{tokenizer}'. Received: {exc}", tokenizer
+            ) from exc
+        return cls(model, tokenizer_json, config, history)
 
 
 def train_reranker(

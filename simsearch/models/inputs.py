@@ -4,6 +4,8 @@ columns as the right dtypes. Used by encoding, comparison and training alike."""
 from __future__ import annotations
 
 import os
+import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,9 +15,36 @@ import numpy.typing as npt
 from simsearch.data.records import check_records, input_fields
 from simsearch.errors import DataError
 
-__all__ = ["face_inputs", "image_inputs", "input_fields", "prepare_inputs", "table_inputs"]
+__all__ = [
+    "blank_inputs",
+    "face_inputs",
+    "image_inputs",
+    "input_fields",
+    "normalize_text",
+    "prepare_inputs",
+    "table_inputs",
+]
 
 TEXT_INPUT = "text"
+# Control characters and the line and paragraph separators: Python's `str.splitlines`, with which
+# Keras reads a saved vocabulary back, splits on U+0085, U+2028, U+2029, U+001C-U+001E and others,
+# so a vocabulary term holding one would not reload.
+_BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def normalize_text(text: str) -> str:
+    """Return `text` in Unicode NFC with every control character and line or paragraph separator
+    (U+0085, U+2028, U+2029, tab, newline, ...) replaced by a space.
+
+    Every text reaches a tower through here, when its vocabulary is adapted and when it is
+    encoded, so the NFC and NFD forms of a word are one term, and no term holds a character
+    that breaks the line of the saved vocabulary.
+
+    Example:
+    >>> normalize_text("Cafe\u0301\x85Paris")
+    'Café Paris'
+    """
+    return _BREAKS.sub(" ", unicodedata.normalize("NFC", text))
 
 
 def prepare_inputs(content: Any, kind: str, spec: Mapping[str, Any]) -> Any:
@@ -29,6 +58,24 @@ def prepare_inputs(content: Any, kind: str, spec: Mapping[str, Any]) -> Any:
     if kind == "text":
         return {TEXT_INPUT: _join_text(content, text_fields)}
     return table_inputs(_columns(content, text_fields + numeric_fields), text_fields, numeric_fields)
+
+
+def blank_inputs(kind: str, spec: Mapping[str, Any]) -> Any:
+    """One blank item as the tower of a `kind` model with input `spec` takes it (black image,
+    zero face descriptor, empty text and fields): enough to check that a tower fits its model."""
+    if kind == "image":
+        height, width = (int(v) for v in spec["image_size"])
+        return np.zeros((1, height, width, int(spec["channels"])), np.float32)
+    if kind == "face":
+        from simsearch.data.faces import DESCRIPTOR_DIM
+
+        return np.zeros((1, DESCRIPTOR_DIM), np.float32)
+    text_fields = list(spec.get("text_fields", []))
+    numeric_fields = list(spec.get("numeric_fields", []))
+    if kind == "text":
+        return {TEXT_INPUT: np.asarray([""], dtype=object)}
+    columns = {**{name: [""] for name in text_fields}, **{name: [None] for name in numeric_fields}}
+    return table_inputs(columns, text_fields, numeric_fields)
 
 
 def image_inputs(content: Any, image_size: tuple[int, int], channels: int) -> npt.NDArray[np.float32]:
@@ -143,7 +190,7 @@ def _require(columns: Mapping[str, Any], names: Sequence[str]) -> None:
 
 def _text_column(values: Any) -> npt.NDArray[np.object_]:
     array = np.asarray(values, dtype=object).reshape(-1)
-    return np.asarray(["" if _is_missing(v) else str(v) for v in array], dtype=object)
+    return np.asarray(["" if _is_missing(v) else normalize_text(str(v)) for v in array], dtype=object)
 
 
 def _numeric_column(values: Any, name: str) -> npt.NDArray[np.float32]:

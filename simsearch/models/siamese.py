@@ -15,10 +15,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,13 +30,18 @@ import numpy as np
 import numpy.typing as npt
 
 import simsearch
-from simsearch.errors import DataError, ModelDirError
-from simsearch.model_config import FORMAT_VERSION, read_config
+from simsearch.errors import DataError, ModelDirError, ModelFileError
+from simsearch.model_config import (
+    FORMAT_VERSION,
+    INVALID_MARKER,
+    check_keras_file,
+    check_model_dir,
+    read_history,
+)
 
 __all__ = ["FORMAT_VERSION", "Comparison", "SiameseModel", "load_keras_file", "write_model_dir"]
 
 logger = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,9 @@ class SiameseModel:
             if self._head is None:
                 if self._head_file is None:
                     raise ModelDirError("Expected a pairwise head. Received: none, and no head.keras to load")
-                self._head = load_keras_file(self._head_file)
+                head = load_keras_file(self._head_file)
+                _check_head(head, self.dim, self._head_file)
+                self._head = head
             return self._head
 
     @property
@@ -178,8 +187,14 @@ class SiameseModel:
             same, rule = probability >= 0.5, "head probability at 0.5 (no calibrated threshold)"
         return Comparison(distance, probability, same, threshold, decided_by=rule)
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the model directory atomically: a failed write leaves any previous one intact."""
+    def save(self, path: str | os.PathLike[str], *, probe: Any = None) -> Path:
+        """Write the model directory atomically: a failed write leaves any previous one intact.
+
+        With `probe` (a few items, as `encode` takes them), the written directory is loaded back
+        and must encode them, and its head score their pairs, as this model does before it
+        replaces anything at `path`; else `ModelFileError` names the cause, and the files are
+        kept in `PATH.invalid/`, marked invalid (see `write_model_dir`).
+        """
         config = {
             **self.config,
             "format_version": FORMAT_VERSION,
@@ -189,23 +204,64 @@ class SiameseModel:
             path,
             {"tower.keras": self.tower, "head.keras": self.head},
             {"config.json": config, "history.json": self.history},
+            check=None if probe is None else lambda tmp: self.check_reloaded(tmp, probe),
         )
         logger.info("Saved model to %s", target)
         return target
 
+    def check_reloaded(self, path: str | os.PathLike[str], probe: Any) -> None:
+        """Load the model directory at `path` and check it encodes `probe`, and its head scores
+        their pairs, as this model does (to float32 rounding)."""
+        loaded = SiameseModel.load(path)
+        expected, got = self.encode(probe), loaded.encode(probe)
+        _check_close(
+            got, expected, f"the tower's embeddings of {len(expected)} items", Path(path) / "tower.keras"
+        )
+        u, v = expected, np.roll(expected, 1, axis=0)
+        _check_close(
+            loaded.score_pairs(u, v), self.score_pairs(u, v), "the head's scores", Path(path) / "head.keras"
+        )
+
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> SiameseModel:
-        """Load a model directory written by `save`, with Keras's `safe_mode=True`."""
+        """Load a model directory written by `save`, with Keras's `safe_mode=True`.
+
+        The one way in: the files are checked first (`model_config.check_model_dir`), and a
+        tower whose inputs or output do not fit `config.json` raises `ModelFileError` naming it,
+        so a damaged or mixed-up directory fails here, not at the first search.
+        """
         import simsearch.models  # noqa: F401  (registers simsearch's Keras objects)
 
         root = Path(path)
-        config = read_config(root)
+        config = check_model_dir(root)
+        history_path = root / "history.json"
+        history = read_history(history_path) if history_path.exists() else {}
         # For inference only: compiling would also restore the optimizer state of the last fit,
         # which need not match the trainable weights (the head's calibration freezes most).
         tower = load_keras_file(root / "tower.keras")
-        history_path = root / "history.json"
-        history = json.loads(history_path.read_text()) if history_path.exists() else {}
-        return cls(tower, None, config, history, head_file=root / "head.keras")
+        model = cls(tower, None, config, history, head_file=root / "head.keras")
+        model.check_tower(root / "tower.keras")
+        return model
+
+    def check_tower(self, where: str | os.PathLike[str] = "the tower") -> None:
+        """Encode one blank item and check the output is `(1, dim)`: a tower that does not take
+        this model's inputs, or gives another width, raises `ModelFileError`."""
+        from simsearch.models.inputs import blank_inputs
+
+        try:
+            out = np.asarray(self.tower(blank_inputs(self.kind, self.config["inputs"]), training=False))
+        except Exception as exc:  # Keras raises many types for inputs that do not fit
+            raise ModelFileError(
+                f"Expected a tower that takes this {self.kind} model's inputs in '{where}'. Received: "
+                f"{one_line(exc)} (a tower from another model?)",
+                where,
+            ) from exc
+        if out.shape != (1, self.dim):
+            raise ModelFileError(
+                f"Expected a tower of output (n, {self.dim}) (config.json's dim) in '{where}'. Received: "
+                f"output {tuple(out.shape)} for one item (a tower from another model?)",
+                where,
+            )
 
 
 def write_model_dir(
@@ -213,10 +269,17 @@ def write_model_dir(
     models: Mapping[str, keras.Model],
     documents: Mapping[str, Any],
     texts: Mapping[str, str] | None = None,
+    *,
+    check: Callable[[Path], None] | None = None,
 ) -> Path:
     """Write a directory atomically: `models` as `.keras` files (without their optimizer),
     `documents` as JSON and `texts` as they are, by file name. A failed or interrupted write
-    leaves any previous directory at `path` intact."""
+    leaves any previous directory at `path` intact.
+
+    `check(tmp)` runs on the written directory before it replaces `path` (to load it back). When
+    it fails, nothing at `path` changes: the files are kept in `PATH.invalid/` beside it, with an
+    `INVALID.txt` saying why (which loading refuses), and `ModelFileError` names the cause.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
@@ -224,9 +287,11 @@ def write_model_dir(
         for name, model in models.items():
             _inference_copy(model).save(tmp / name)
         for name, document in documents.items():
-            (tmp / name).write_text(json.dumps(document, indent=2, default=_json_default))
+            (tmp / name).write_text(json.dumps(document, indent=2, default=_json_default), encoding="utf-8")
         for name, text in (texts or {}).items():
             (tmp / name).write_text(text, encoding="utf-8")
+        if check is not None:
+            _check_written(tmp, target, check)
         _replace_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -234,16 +299,105 @@ def write_model_dir(
     return target
 
 
-def load_keras_file(path: Path) -> keras.Model:
-    """Load a `.keras` file for inference (`safe_mode=True`, not compiled); a file this version
-    cannot read raises `ModelDirError` naming it."""
+def _check_written(tmp: Path, target: Path, check: Callable[[Path], None]) -> None:
     try:
-        return keras.models.load_model(path, safe_mode=True, compile=False)
-    except (ValueError, TypeError, OSError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelDirError(
-            f"Expected a Keras model this simsearch version can load in '{path}'. Received: {first_line}"
+        check(tmp)
+    except Exception as exc:  # whatever failed, the directory does not read back as written
+        cause = str(exc) if isinstance(exc, ModelDirError) else load_failure(exc)
+        invalid = target.with_name(f"{target.name}.invalid")
+        shutil.rmtree(invalid, ignore_errors=True)
+        (tmp / INVALID_MARKER).write_text(
+            f"Written by simsearch {simsearch.__version__}; it did not load back as written: {cause}\n",
+            encoding="utf-8",
+        )
+        os.replace(tmp, invalid)
+        raise ModelFileError(
+            f"Expected the saved model to load back as it was written. Received: {cause}. Nothing was "
+            f"written at '{target}'; the files are kept, marked invalid, in '{invalid}'",
+            invalid,
         ) from exc
+
+
+def _check_close(got: Any, expected: Any, what: str, path: Path) -> None:
+    got, expected = np.asarray(got, np.float32), np.asarray(expected, np.float32)
+    if got.shape != expected.shape or not np.allclose(got, expected, rtol=1e-4, atol=1e-5):
+        gap = float(np.max(np.abs(got - expected))) if got.shape == expected.shape else float("nan")
+        raise ModelFileError(
+            f"Expected {what} from the reloaded '{path.name}' to equal the trained model's. Received: "
+            f"shape {got.shape} against {expected.shape}, largest difference {gap:.3g}",
+            path,
+        )
+
+
+def load_keras_file(path: Path) -> keras.Model:
+    """Load a `.keras` file for inference (`safe_mode=True`, not compiled); a file that is
+    damaged or that this version cannot read raises `ModelFileError` naming it and the cause."""
+    check_keras_file(path)
+    try:
+        with warnings.catch_warnings():
+            # On a failed load Keras also warns of the containers it skipped: the error says it.
+            warnings.filterwarnings("ignore", message="Skipping nested container", category=UserWarning)
+            return keras.models.load_model(path, safe_mode=True, compile=False)
+    except Exception as exc:  # Keras raises many types for a file it cannot read
+        raise ModelFileError(
+            f"Expected a Keras model this simsearch version can load in '{path}'. "
+            f"Received: {load_failure(exc)}",
+            path,
+        ) from exc
+
+
+_FAILED_OBJECTS = re.compile(
+    r"A total of (\d+) objects could not be loaded\. Example error message for object "
+    r"<(\w+) name=([^,>]+)[^>]*>:\s*(.*?)\s*List of objects that could not be loaded",
+    re.S,
+)
+
+
+def load_failure(exc: BaseException) -> str:
+    """One line naming why Keras could not load a file. Its "A total of N objects could not be
+    loaded" message holds the cause of the first failure in its middle: that cause is returned,
+    with the layer it came from."""
+    text = str(exc)
+    match = _FAILED_OBJECTS.search(text)
+    if match is None:
+        return one_line(exc)
+    count, kind, name, cause = match.groups()
+    cause = re.sub(r"np\.str_\(('[^']*'|\"[^\"]*\")\)", r"\1", " ".join(cause.split()))
+    if len(cause) > 300:
+        cause = cause[:300] + "…"
+    more = f" ({int(count) - 1} more objects failed with it)" if int(count) > 1 else ""
+    hint = (
+        " (a vocabulary term held a line-break character such as U+0085 that its saved "
+        "vocabulary.txt splits on; retrain with this version, which normalises text first)"
+        if "repeated term" in cause
+        else ""
+    )
+    return f"layer {name!r} ({kind}) could not be loaded{more}: {cause}{hint}"
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (its type name when it has none)."""
+    text = " ".join(str(exc).split())
+    if len(text) > 400:
+        text = text[:400] + "…"
+    return text or type(exc).__name__
+
+
+def _check_head(head: keras.Model, dim: int, path: Path) -> None:
+    try:
+        out = np.asarray(head({"u": np.zeros((1, dim), np.float32), "v": np.zeros((1, dim), np.float32)}))
+    except Exception as exc:  # Keras raises many types for inputs that do not fit
+        raise ModelFileError(
+            f"Expected a head of inputs u, v of shape (n, {dim}) (config.json's dim) in '{path}'. "
+            f"Received: {one_line(exc)} (the head of another model?)",
+            path,
+        ) from exc
+    if out.size != 1:
+        raise ModelFileError(
+            f"Expected a head giving one P(same) per pair in '{path}'. "
+            f"Received: output {out.shape} for one pair",
+            path,
+        )
 
 
 def _inference_copy(model: keras.Model) -> keras.Model:

@@ -23,6 +23,7 @@ from keras import layers, ops
 from simsearch.errors import ConfigError, DataError
 from simsearch.models.backbones import BACKBONES, backbone_body
 from simsearch.models.bags import PositiveScale, joined_texts, ngram_bag
+from simsearch.models.inputs import normalize_text
 
 __all__ = [
     "ImageTowerConfig",
@@ -298,7 +299,9 @@ def _koch_body(x: Any, embedding_dim: int) -> Any:
 
 
 def _as_text_array(values: Any) -> np.ndarray:
-    return np.asarray(["" if v is None else str(v) for v in np.asarray(values).ravel()], dtype=object)
+    """The texts a vocabulary is adapted from, normalised as they will be encoded."""
+    texts = ("" if v is None else normalize_text(str(v)) for v in np.asarray(values).ravel())
+    return np.asarray(list(texts), dtype=object)
 
 
 def _char_ngram_bag(name: str, texts: np.ndarray, max_tokens: int) -> layers.TextVectorization:

@@ -381,6 +381,17 @@ def test_jsonl_table_without_id_or_label(tmp_path: Path) -> None:
     np.testing.assert_array_equal(items.fields["year"], expected)
 
 
+def test_jsonl_strings_may_hold_line_separators(tmp_path: Path) -> None:
+    """JSON lines end at "\\n" only: U+0085, U+2028 and U+2029 are allowed raw inside strings
+    (`str.splitlines` would cut the record there)."""
+    path = tmp_path / "rows.jsonl"
+    titles = ["Smith, J.\x85Oxford", "Le\u2028Monde", "a\u2029b"]
+    rows = [json.dumps({"title": title}, ensure_ascii=False) for title in titles]
+    path.write_text("\r\n".join(rows) + "\r\n", encoding="utf-8")
+    items = load_table(path, fields=["title"])
+    assert items.fields["title"].tolist() == titles
+
+
 def test_table_numeric_labels_sort_as_numbers(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     path.write_text("text,label\nx,10\ny,2\nz,\nw,-1\n")
