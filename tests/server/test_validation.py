@@ -177,3 +177,12 @@ def test_bad_queries_get_a_4xx_naming_the_limit(
     assert response.status_code == status, response.text[:500]
     assert message in response.json()["detail"]
     assert digest(served.index) == before
+
+
+def test_a_text_item_is_held_to_the_text_limit() -> None:
+    from simsearch.errors import DataError
+    from simsearch.server.items import decode_items
+
+    assert decode_items(["x" * MAX_TEXT_CHARS], "text", {}) == ["x" * MAX_TEXT_CHARS]
+    with pytest.raises(DataError, match=f"at most {MAX_TEXT_CHARS} characters in item 0"):
+        decode_items(["x" * (MAX_TEXT_CHARS + 1)], "text", {})
