@@ -14,7 +14,8 @@ decides; a file whose ids are integers in one partition only fails the build on 
 paths relative to the folder (images), the `label` column or class folder as the class. Column
 types come from the model (`numeric_fields` become float32, NaN where empty; every other field
 stays text), where a local load guesses them from the values: the two agree unless a text field
-holds only numbers.
+holds only numbers. As in `load_table`, the id column is required, the other columns are kept
+in `Items.metadata`, and a CSV row with more or fewer cells than the header is an error.
 """
 
 from __future__ import annotations
