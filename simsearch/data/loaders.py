@@ -268,11 +268,7 @@ def _read_rows(path: Path, encoding: str = "utf-8") -> tuple[list[str], list[dic
     try:
         header, rows = _read_csv(path, codec) if suffix == ".csv" else _read_json_lines(path, codec)
     except UnicodeDecodeError as exc:
-        raise DataError(
-            f"Expected {encoding} text in '{path}' (pass the file's encoding with --encoding, e.g. "
-            f"--encoding latin-1). Received: byte {exc.object[exc.start : exc.start + 1]!r} "
-            f"({exc.reason})"
-        ) from None
+        raise decode_error(exc, encoding, path) from None
     if not header or not rows:
         raise DataError(f"Expected a header and at least one row in '{path}'. Received: an empty table")
     repeated = sorted({name for name in header if header.count(name) > 1})
@@ -290,6 +286,14 @@ def text_codec(encoding: str) -> str:
             f"Expected a known text encoding (utf-8, latin-1, cp1252, ...). Received: encoding={encoding!r}"
         ) from None
     return "utf-8-sig" if name == "utf-8" else name
+
+
+def decode_error(exc: UnicodeDecodeError, encoding: str, path: str | Path) -> DataError:
+    """The one-line error for text that is not in `encoding`, naming `--encoding`."""
+    return DataError(
+        f"Expected {encoding} text in '{path}' (pass the file's encoding with --encoding, e.g. "
+        f"--encoding latin-1). Received: byte {exc.object[exc.start : exc.start + 1]!r} ({exc.reason})"
+    )
 
 
 def csv_field_limit() -> int:

@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simsearch.data.items import Items
-from simsearch.data.loaders import csv_field_limit, text_codec
+from simsearch.data.loaders import csv_field_limit, decode_error, text_codec
 from simsearch.data.records import table_ids
 from simsearch.errors import ConfigError, DataError
 from simsearch.validation import MAX_TEXT_CHARS, check_text
@@ -242,10 +242,7 @@ def _decode_text(data: bytes, encoding: str, path: str) -> str:
     try:
         return data.decode(text_codec(encoding))
     except UnicodeDecodeError as exc:
-        raise DataError(
-            f"Expected {encoding} text in '{path}' (pass the file's encoding with --encoding, e.g. "
-            f"--encoding latin-1). Received: byte {exc.object[exc.start : exc.start + 1]!r} ({exc.reason})"
-        ) from None
+        raise decode_error(exc, encoding, path) from None
 
 
 def _csv_rows(text: str, partition: Partition) -> list[list[str]]:
