@@ -33,6 +33,7 @@ from simsearch.model_config import MODEL_FILES
 from simsearch.search.hits import Hit
 from simsearch.search.identify import Identity, choose_threshold, decide
 from simsearch.search.searcher import Searcher
+from simsearch.validation import check_id, parse_id
 
 __all__ = [
     "DEFAULT_RERANK_DEPTH",
@@ -411,22 +412,15 @@ class SearchEngine:
         return saved
 
     def coerce_id(self, value: Any) -> Any:
-        """Turn an id given as text (CLI) into the index's id type, and an integer into text for
-        an index of text ids (built before integer ids stayed integers)."""
-        if (
-            isinstance(value, (int, np.integer))
-            and not isinstance(value, bool)
-            and self.index.id_kind == "str"
-        ):
-            return str(value)
-        if isinstance(value, str) and len(self.index) and self.index.id_kind == "int":
-            try:
-                return int(value)
-            except ValueError as exc:
-                raise DataError(
-                    f"Expected an integer id (the index's ids are integers). Received: {value!r}"
-                ) from exc
-        return value
+        """Turn an id given as text (CLI, URL) into the index's id type, and an integer into text
+        for an index of text ids (built before integer ids stayed integers); `DataError` for an id
+        beyond the id type (`simsearch.validation.parse_id`)."""
+        if isinstance(value, np.generic):
+            value = value.item()
+        kind = self.index.id_kind
+        if kind == "int" and not len(self.index):
+            return check_id(value)
+        return parse_id(value, kind)
 
 
 def build_index(
@@ -488,8 +482,8 @@ def encode_batches(model: Any, content: Any, n: int, batch_size: int) -> npt.NDA
 
 
 def item_metadata(catalog: Items) -> list[dict[str, Any]]:
-    """Per item, what a search result shows: its class (when labelled) and its text and numeric
-    fields (NaN as null)."""
+    """Per item, what a search result shows: its class (when labelled), its text and numeric
+    fields (NaN as null) and the table's other columns (`Items.metadata`; left out where empty)."""
     rows: list[dict[str, Any]] = [{} for _ in range(len(catalog))]
     if len(catalog.classes):
         for row, label in zip(rows, catalog.labels.tolist(), strict=True):
@@ -498,6 +492,10 @@ def item_metadata(catalog: Items) -> list[dict[str, Any]]:
     for name, column in catalog.fields.items():
         for row, value in zip(rows, column.tolist(), strict=True):
             row[name] = None if isinstance(value, float) and math.isnan(value) else value
+    for name, column in catalog.metadata.items():
+        for row, value in zip(rows, column.tolist(), strict=True):
+            if value is not None and value != "":
+                row[name] = value
     return rows
 
 

@@ -29,19 +29,87 @@ def json_record(text: str, what: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DataError(f"Expected a JSON object for {what}. Received: {text!r}") from exc
+        raise DataError(f"Expected a JSON object for {what}. Received: {_head(text)}") from exc
+    except RecursionError:
+        raise DataError(f"Expected a flat JSON object for {what}. Received: one nested too deep") from None
     if not isinstance(value, dict):
-        raise DataError(f"Expected a JSON object for {what}. Received: {text!r}")
+        raise DataError(f"Expected a JSON object for {what}. Received: {_head(text)}")
     return value
 
 
+def _head(text: str) -> str:
+    return repr(text) if len(text) <= 80 else f"{text[:77]!r}... ({len(text)} characters)"
+
+
+def _set_encoding(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    import codecs
+
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise click.BadParameter(
+            f"Expected a known text encoding (utf-8, latin-1, cp1252, ...). Received: {value!r}"
+        ) from None
+    ctx.ensure_object(dict)["encoding"] = value
+    return value
+
+
+encoding_option = click.option(
+    "--encoding",
+    default="utf-8",
+    show_default=True,
+    expose_value=False,
+    callback=_set_encoding,
+    help="Text encoding of the CSV/JSONL files read (latin-1, cp1252, ...).",
+)
+"""The `--encoding` option of every command that reads a table; `table_encoding` gives its value."""
+
+
+def table_encoding() -> str:
+    """The command's `--encoding` (kept in the click context object), else UTF-8."""
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_object(dict) if ctx is not None else None
+    return str((obj or {}).get("encoding", "utf-8"))
+
+
+def catalog_options(command: Any) -> Any:
+    """`--id-column` and `--row-ids`: where a catalogue table's ids come from."""
+    command = click.option(
+        "--row-ids",
+        is_flag=True,
+        help="Number a table's rows 0, 1, ... as their ids (it must have no id column; CSV/JSONL only).",
+    )(command)
+    return click.option(
+        "--id-column",
+        default="id",
+        show_default=True,
+        help="The table column holding the items' ids; a table without it is refused unless --row-ids.",
+    )(command)
+
+
 def load_data(
-    path: Path, *, fields: list[str] | None, image_size: int | None, labelled: bool = True
+    path: Path,
+    *,
+    fields: list[str] | None,
+    image_size: int | None,
+    labelled: bool = True,
+    id_column: str = "id",
+    row_ids: bool | None = None,
 ) -> Items:
+    """Load items as `load_items` does, tables in the command's `--encoding`; `row_ids` as
+    `load_table` takes it (None: row numbers where a table has no id column)."""
     from simsearch.data.loaders import load_items
 
     size = None if image_size is None else (image_size, image_size)
-    return load_items(path, fields=fields, image_size=size, labelled=labelled)
+    return load_items(
+        path,
+        fields=fields,
+        image_size=size,
+        labelled=labelled,
+        id_column=id_column,
+        row_ids=row_ids,
+        encoding=table_encoding(),
+    )
 
 
 def model_fields(model: Any) -> list[str] | None:
@@ -63,8 +131,8 @@ def load_catalogs(paths: tuple[Path, ...], fields: list[str] | None) -> tuple[It
 
     if not 1 <= len(paths) <= 2:
         raise DataError(f"Expected one or two --catalog files. Received: {len(paths)}")
-    left = load_table(paths[0], fields=fields)
-    right = load_table(paths[1], fields=fields) if len(paths) == 2 else None
+    left = load_table(paths[0], fields=fields, encoding=table_encoding())
+    right = load_table(paths[1], fields=fields, encoding=table_encoding()) if len(paths) == 2 else None
     return left, right
 
 
@@ -95,7 +163,7 @@ def load_pair_file(
 ) -> Any:
     from simsearch.data.loaders import load_pairs
 
-    return load_pairs(path, left, right, score_column=score_column).shifted(offset)
+    return load_pairs(path, left, right, score_column=score_column, encoding=table_encoding()).shifted(offset)
 
 
 def echo_report(report: dict[str, Any], as_json: bool) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from simsearch.cli._common import catalog_options, encoding_option, table_encoding
 from simsearch.cli._engine import check_engine, dask_client, engine_options
 from simsearch.cli._index_dir import INDEX
 from simsearch.errors import ConfigError, DataError, IndexFileError
@@ -167,6 +168,8 @@ def dedup_command(index_dir: Path, out: Path, **options: Any) -> None:
     help="Keep each item of A and of B in at most one match: greedy (bare flag; strongest pair "
     "first) or hungarian (largest total score, needs SciPy). Local engine only.",
 )
+@catalog_options
+@encoding_option
 @_common_options
 def match_command(index_dir: Path, catalog: Path, out: Path, **options: Any) -> None:
     """Match every item of catalogue B against the indexed catalogue A.
@@ -178,7 +181,7 @@ def match_command(index_dir: Path, catalog: Path, out: Path, **options: Any) -> 
     simsearch match --index indexes/abt --catalog buy.csv --out matches.csv
     simsearch match --index indexes/abt --catalog buy.jsonl --out matches.parquet --engine dask
     """
-    from simsearch.cli.index import _load_catalog
+    from simsearch.cli.index import _check_dask_ids, _load_catalog
     from simsearch.dedup import match_catalogues, one_to_one, write_pairs
     from simsearch.engine import encode_batches
 
@@ -192,14 +195,16 @@ def match_command(index_dir: Path, catalog: Path, out: Path, **options: Any) -> 
         from simsearch.cli._common import split_list
         from simsearch.distributed import match_catalog_dask
 
+        _check_dask_ids(options["row_ids"])
         with dask_client(options) as client:
             pairs, n_items = match_catalog_dask(
                 client, index_dir, catalog, job.spec(options), out, fields=split_list(options["fields"]),
                 partitions=options["partitions"], batch_size=options["batch_size"],
+                id_column=options["id_column"], encoding=table_encoding(),
             )  # fmt: skip
         click.echo(f"{len(pairs)} matches for {n_items} items of {catalog} ({job.rule}) -> {out}")
         return
-    items = _load_catalog(catalog, job.model_dir, options["fields"])
+    items = _load_catalog(catalog, job.model_dir, options["fields"], options["id_column"], options["row_ids"])
     if len(items) == 0:
         raise DataError(f"Expected a non-empty catalogue B. Received: 0 items in '{catalog}'")
     xq = encode_batches(job.model, items.content(), len(items), options["batch_size"])

@@ -11,10 +11,12 @@ import click
 from simsearch.cli._common import (
     combine,
     echo_report,
+    encoding_option,
     load_catalogs,
     load_pair_file,
     model_fields,
     split_list,
+    table_encoding,
 )
 from simsearch.cli._identify import (
     identification_plots,
@@ -113,6 +115,7 @@ _PATH = click.Path(exists=True, path_type=Path)
 @click.option("--no-plots", is_flag=True, help="Skip the plots.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@encoding_option
 def evaluate(model_dir: Path | None, index_dir: Path | None, **options: Any) -> None:
     """Evaluate MODEL_DIR on labelled items (--data) or labelled pairs (--pairs --catalog), or an
     index on open-set identification of labelled probes (--index INDEX --data PROBES)."""
@@ -165,7 +168,7 @@ def evaluate(model_dir: Path | None, index_dir: Path | None, **options: Any) -> 
         if options["score_column"]:
             from simsearch.data.loaders import load_pair_scores
 
-            graded = load_pair_scores(options["pairs"], options["score_column"])
+            graded = load_pair_scores(options["pairs"], options["score_column"], encoding=table_encoding())
         table = model.encode(catalog.content())
         result = evaluate_pairs(
             table,

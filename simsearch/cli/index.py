@@ -8,9 +8,10 @@ from typing import Any
 
 import click
 
-from simsearch.cli._common import load_data, split_list
+from simsearch.cli._common import catalog_options, encoding_option, load_data, split_list, table_encoding
 from simsearch.cli._engine import check_engine, dask_client, engine_options
 from simsearch.cli._index_dir import INDEX, wait_option, writing
+from simsearch.errors import ConfigError
 
 _PATH = click.Path(exists=True, path_type=Path)
 
@@ -23,7 +24,8 @@ _PATH = click.Path(exists=True, path_type=Path)
     "--catalog",
     type=_PATH,
     required=True,
-    help="Items to index: image folder (ids = paths relative to it), or CSV/JSONL/Parquet with an id column.",
+    help="Items to index: image folder (ids = paths relative to it), or CSV/JSONL/Parquet with an id "
+    "column; its columns besides the id, the label and the model's fields are kept as metadata.",
 )
 @click.option(
     "--index", "index_dir", type=click.Path(path_type=Path), required=True, help="Index directory to write."
@@ -34,6 +36,8 @@ _PATH = click.Path(exists=True, path_type=Path)
 @click.option("--fields", help="Comma-separated content fields (default: the model's).")
 @click.option("--batch-size", type=int, default=256, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@catalog_options
+@encoding_option
 @engine_options
 @wait_option
 def build_index_command(model_dir: Path, catalog: Path, index_dir: Path, wait: bool, **options: Any) -> None:
@@ -58,6 +62,7 @@ def _build(model_dir: Path, catalog: Path, index_dir: Path, options: dict[str, A
     if check_engine(options):
         from simsearch.distributed import build_index_dask
 
+        _check_dask_ids(options["row_ids"])
         with dask_client(options) as client:
             build_index_dask(
                 client,
@@ -69,11 +74,13 @@ def _build(model_dir: Path, catalog: Path, index_dir: Path, options: dict[str, A
                 partitions=options["partitions"],
                 batch_size=options["batch_size"],
                 seed=options["seed"],
+                id_column=options["id_column"],
+                encoding=table_encoding(),
             )
     else:
         from simsearch.engine import build_index
 
-        items = _load_catalog(catalog, model_dir, options["fields"])
+        items = _load_catalog(catalog, model_dir, options["fields"], options["id_column"], options["row_ids"])
         build_index(
             model_dir,
             items,
@@ -89,18 +96,33 @@ def _build(model_dir: Path, catalog: Path, index_dir: Path, options: dict[str, A
 @click.option("--catalog", type=_PATH, required=True, help="Items to add (same formats as build-index).")
 @click.option("--upsert", is_flag=True, help="Replace items whose id is already in the index.")
 @click.option("--fields", help="Comma-separated content fields (default: the model's).")
+@catalog_options
+@encoding_option
 @wait_option
-def add_command(index_dir: Path, catalog: Path, upsert: bool, fields: str | None, wait: bool) -> None:
+def add_command(
+    index_dir: Path,
+    catalog: Path,
+    upsert: bool,
+    fields: str | None,
+    id_column: str,
+    row_ids: bool,
+    wait: bool,
+) -> None:
     """Add (or upsert) catalogue items to an index, without rebuilding it.
+
+    A table needs its id column (--id-column, default `id`), or --row-ids to number its rows:
+    an id names the item an upsert replaces. Everything is read and checked before the index
+    changes: a refused catalogue leaves the index directory as it was.
 
     One process writes an index at a time: this waits while another one does (a CLI write, or
     `serve` with writes, until it stops), or fails at once with --no-wait.
     """
+    from simsearch.cli._common import index_model_dir
     from simsearch.engine import SearchEngine, item_metadata
 
+    items = _load_catalog(catalog, index_model_dir(index_dir, None), fields, id_column, row_ids)
     with writing(index_dir, wait=wait):
         engine = SearchEngine.load(index_dir)
-        items = _load_catalog(catalog, engine.model_dir, fields)
         engine.add(items.content(), list(items.ids), item_metadata(items), upsert=upsert)
         engine.save()
     click.echo(f"{'Upserted' if upsert else 'Added'} {len(items)} items; {len(engine.index)} in {index_dir}")
@@ -117,7 +139,6 @@ def delete_command(index_dir: Path, ids: tuple[str, ...], ids_file: Path | None,
     Waits while another process writes the index, or fails at once with --no-wait (as `add`).
     """
     from simsearch.engine import SearchEngine
-    from simsearch.errors import ConfigError
 
     wanted = list(ids) + (
         [line.strip() for line in ids_file.read_text().splitlines() if line.strip()] if ids_file else []
@@ -131,14 +152,20 @@ def delete_command(index_dir: Path, ids: tuple[str, ...], ids_file: Path | None,
     click.echo(f"Deleted {len(wanted)} items; {len(engine.index)} in {index_dir}")
 
 
-def _load_catalog(path: Path, model_dir: Path | None, fields: str | None) -> Any:
+def _load_catalog(
+    path: Path, model_dir: Path | None, fields: str | None, id_column: str = "id", row_ids: bool = False
+) -> Any:
+    """A catalogue to index or match: a table's ids from `id_column` (required), or its row
+    numbers with `row_ids`; its other columns kept as metadata."""
     from simsearch.model_config import read_config
 
     if model_dir and _is_parquet(path):  # read as the Dask engine reads a partition, all at once
         from simsearch.distributed.catalog import plan_partitions, read_partition
         from simsearch.distributed.encode import catalog_spec
 
-        return read_partition(plan_partitions(path, 1)[0], catalog_spec(model_dir, split_list(fields)))
+        _check_dask_ids(row_ids, "Parquet catalogues")
+        spec = catalog_spec(model_dir, split_list(fields), id_column=id_column)
+        return read_partition(plan_partitions(path, 1)[0], spec)
     config = read_config(model_dir) if model_dir else {}
     spec = config.get("inputs", {})
     names = split_list(fields) or [*spec.get("text_fields", []), *spec.get("numeric_fields", [])] or None
@@ -150,7 +177,17 @@ def _load_catalog(path: Path, model_dir: Path | None, fields: str | None) -> Any
         size = spec.get("image_size")
         square = bool(size) and size[0] == size[1]
         return load_data(path, fields=None, image_size=int(size[0]) if square else None, labelled=False)
-    return load_data(path, fields=names, image_size=None, labelled=False)
+    return load_data(
+        path, fields=names, image_size=None, labelled=False, id_column=id_column, row_ids=row_ids
+    )
+
+
+def _check_dask_ids(row_ids: bool, where: str = "--engine dask") -> None:
+    if row_ids:
+        raise ConfigError(
+            f"Expected an id column with {where} (rows are read in parts, not numbered). "
+            "Received: --row-ids"
+        )
 
 
 def _is_parquet(path: Path) -> bool:

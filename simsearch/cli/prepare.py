@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from simsearch.cli._common import encoding_option, table_encoding
 from simsearch.errors import ConfigError
 
 _PATH = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -38,6 +39,7 @@ _PATH = click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @click.option("--valid-fraction", type=float, default=0.1, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@encoding_option
 def prepare_pairs(**options: Any) -> None:
     """Write OUT/catalog.csv (id, text: each distinct sentence once) and OUT/train.csv, valid.csv,
     test.csv (left_id, right_id, label, score), ready for `simsearch train --pairs`.
@@ -64,7 +66,9 @@ def prepare_pairs(**options: Any) -> None:
     splits: dict[str, list[Any]] = {}
     sources = [(None, path) for path in options["inputs"]] + list(named.items())
     for split, path in sources:
-        for name, pairs in read_text_pairs(path, options["format_"], **columns).items():
+        for name, pairs in read_text_pairs(
+            path, options["format_"], **columns, encoding=table_encoding()
+        ).items():
             splits.setdefault(split or name, []).extend(pairs)
     table = prepare_text_pairs(splits, valid_fraction=options["valid_fraction"], seed=options["seed"])
     paths = write_text_pairs(table, options["out"])

@@ -8,11 +8,12 @@ from typing import Any
 
 import click
 
-from simsearch.cli._common import index_model_dir, json_record
+from simsearch.cli._common import encoding_option, index_model_dir, json_record, table_encoding
 from simsearch.cli._index_dir import INDEX
 from simsearch.data.records import check_records, input_fields
 from simsearch.errors import ConfigError
 from simsearch.model_config import read_config
+from simsearch.validation import check_radius, check_text, parse_id
 
 _PATH = click.Path(exists=True, path_type=Path)
 
@@ -29,6 +30,7 @@ _PATH = click.Path(exists=True, path_type=Path)
 )
 @click.option("--image", "images", multiple=True, type=_PATH, help="Image file to query with (repeatable).")
 @click.option("--queries", type=_PATH, help="CSV/JSONL of items (with their content fields) to query with.")
+@encoding_option
 @click.option("-k", "k", type=int, default=10, show_default=True, help="Neighbours per query.")
 @click.option(
     "--rerank",
@@ -60,14 +62,15 @@ def query(index_dir: Path, model_dir: Path | None, **options: Any) -> None:
             "Expected exactly one of --id, --text, --record, --image or --queries. "
             f"Received: {sources or 'none'}"
         )
-    # Inputs are checked against the model's config.json before TensorFlow loads (15-35 s).
+    # Inputs are checked against the model's config.json and the index's manifest before
+    # TensorFlow loads (15-35 s).
+    if options["radius"] is not None:
+        check_radius(options["radius"])
     config = read_config(index_model_dir(index_dir, model_dir))
-    labels, kwargs = _queries(sources[0], options, config)
+    labels, kwargs = _queries(sources[0], options, config, index_dir)
     from simsearch.engine import SearchEngine
 
     engine = SearchEngine.load(index_dir, model_dir=model_dir, reranker=options["reranker"])
-    if "ids" in kwargs:
-        labels = kwargs["ids"] = [engine.coerce_id(i) for i in kwargs["ids"]]
     hits = engine.search(
         **kwargs, k=options["k"], rerank=options["rerank"], radius=options["radius"], params=_params(options)
     )
@@ -87,24 +90,29 @@ def _params(options: dict[str, Any]) -> Any:
 
 
 def _queries(
-    source: str, options: dict[str, Any], config: dict[str, Any]
+    source: str, options: dict[str, Any], config: dict[str, Any], index_dir: Path
 ) -> tuple[list[Any], dict[str, Any]]:
     kind, fields = str(config.get("kind")), input_fields(config.get("inputs", {}))
     if source == "ids":
-        return list(options["ids"]), {"ids": list(options["ids"])}
+        from simsearch.index import read_manifest
+
+        id_kind = "int" if read_manifest(index_dir)["id_type"] == "int64" else "str"
+        ids = [parse_id(value, id_kind, "--id") for value in options["ids"]]
+        return ids, {"ids": ids}
     if source == "images":
         _require("image" if kind == "face" else kind, "image", "--image")  # a face model reads photos
         return [str(p) for p in options["images"]], {"items": [str(p) for p in options["images"]]}
     if source == "texts":
         _require(kind, "text", "--text")
-        return list(options["texts"]), {"items": list(options["texts"])}
+        texts = [check_text(text, "--text") for text in options["texts"]]
+        return texts, {"items": texts}
     if source == "records":
         _require(kind, "record", "--record")
         given = [json_record(r, "--record") for r in options["records"]]
         return given, {"items": check_records(given, fields)}
     from simsearch.data.loaders import load_table
 
-    table = load_table(options["queries"], fields=fields)
+    table = load_table(options["queries"], fields=fields, encoding=table_encoding())
     return table.ids.tolist(), {"items": table.content()}
 
 

@@ -14,6 +14,7 @@ from simsearch.cli._common import (
     PROBE_ITEMS,
     TOWERS,
     combine,
+    encoding_option,
     load_catalogs,
     load_data,
     load_pair_file,
@@ -207,6 +208,7 @@ _PATH = click.Path(exists=True, path_type=Path)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @face_options
+@encoding_option
 def train(**options: Any) -> None:
     """Train a siamese model and write MODEL_DIR (tower, head, config, history).
 

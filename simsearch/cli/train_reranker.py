@@ -12,6 +12,7 @@ import click
 from simsearch.cli._common import (
     PROBE_ITEMS,
     combine,
+    encoding_option,
     load_catalogs,
     load_pair_file,
     model_fields,
@@ -97,6 +98,7 @@ _PATH = click.Path(exists=True, path_type=Path)
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@encoding_option
 def train_reranker(**options: Any) -> None:
     """Fine-tune a cross-encoder re-ranker on labelled pairs and write RERANKER_DIR.
 

@@ -31,6 +31,8 @@ class Items:
         fields: column name -> `(n,)` array for text and record items, else empty.
         groups: `(n,)` str group of each item (an Omniglot alphabet), or None. One-shot trials
             may be drawn within a group, as in Lake et al.'s protocol.
+        metadata: column name -> `(n,)` object array of a table's other columns (text, or None
+            where empty): not read by the model, stored with each item in an index.
     """
 
     ids: npt.NDArray[np.generic]
@@ -39,6 +41,7 @@ class Items:
     images: npt.NDArray[np.float32] | None = None
     fields: dict[str, npt.NDArray[np.generic]] = field(default_factory=dict)
     groups: npt.NDArray[np.str_] | None = None
+    metadata: dict[str, npt.NDArray[np.object_]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -52,7 +55,7 @@ class Items:
             raise DataError(
                 f"Expected one image per item. Received: ids={n}, images={len(self.images)}"
             )
-        for name, column in self.fields.items():
+        for name, column in {**self.fields, **self.metadata}.items():
             if len(column) != n:
                 raise DataError(
                     f"Expected one value per item in field {name!r}. Received: ids={n}, "
@@ -81,6 +84,7 @@ class Items:
             images=None if self.images is None else self.images[idx],
             fields={name: column[idx] for name, column in self.fields.items()},
             groups=None if self.groups is None else self.groups[idx],
+            metadata={name: column[idx] for name, column in self.metadata.items()},
         )
 
     def content(self, index: npt.ArrayLike | None = None) -> np.ndarray | dict[str, np.ndarray]:

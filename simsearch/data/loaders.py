@@ -7,6 +7,7 @@ Only numpy, PIL and the standard library: importing this module never imports Te
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from simsearch.data.items import Items
 from simsearch.data.pairs import Pairs
 from simsearch.data.records import table_ids
 from simsearch.errors import ConfigError, DataError
+from simsearch.validation import MAX_TEXT_CHARS, check_text
 
 __all__ = [
     "load_arrays",
@@ -44,6 +46,9 @@ def load_items(
     fields: Sequence[str] | None = None,
     image_size: tuple[int, int] | None = None,
     labelled: bool = True,
+    id_column: str = "id",
+    row_ids: bool | None = None,
+    encoding: str = "utf-8",
 ) -> Items:
     """Load items from a path, choosing the reader by its kind.
 
@@ -55,6 +60,7 @@ def load_items(
         fields: content columns of a table; only for tables.
         image_size: `(h, w)` to resize images to; only for images.
         labelled: False for a catalogue to index (image folders: no class folders needed).
+        id_column, row_ids, encoding: for tables, as `load_table` takes them.
 
     Example:
         >>> items = load_items("data/omniglot_sample/background.npz", image_size=(28, 28))
@@ -64,7 +70,7 @@ def load_items(
     if suffix in TABLE_SUFFIXES:
         if image_size is not None:
             raise ConfigError(f"Expected image_size=None for a table. Received: {image_size=}")
-        return load_table(path, fields=fields)
+        return load_table(path, fields=fields, id_column=id_column, row_ids=row_ids, encoding=encoding)
     if fields is not None:
         raise ConfigError(f"Expected fields=None for images. Received: fields={list(fields)}")
     if suffix == ".npz":
@@ -115,40 +121,72 @@ def load_table(
     fields: Sequence[str] | None = None,
     id_column: str = "id",
     label_column: str = "label",
+    row_ids: bool | None = None,
+    encoding: str = "utf-8",
 ) -> Items:
     """Load a CSV or JSON-lines table as record items.
 
     A column whose non-empty values all parse as numbers becomes `float32` (NaN where empty); any
     other column stays `str` ('' where empty). Without a label column every label is -1 and
     `classes` is empty (an unlabelled catalogue, as matched by pair files). Ids are `int64` when
-    every one is a plain integer, else `str` (`simsearch.data.records.table_ids`); without an id
-    column they are the row numbers.
+    every one is a plain integer, else `str` (`simsearch.data.records.table_ids`). Columns that
+    are neither the id, the label nor among `fields` are kept, as text, in `Items.metadata`.
+
+    Nothing is dropped or guessed silently: a row with more or fewer cells than the header, a
+    repeated column name, a cell over `simsearch.validation.MAX_TEXT_CHARS` and text that is not
+    in `encoding` are errors.
 
     Args:
         path: a `.csv`, `.jsonl` or `.json` (one object per line, or a list of objects) file.
         fields: the content columns; all but the id and label columns when None.
         id_column: the column holding unique ids.
         label_column: the column holding class names.
+        row_ids: how rows without `id_column` get ids. None: the row numbers (0, 1, ...) when the
+            table has no such column (training data and queries, whose ids only name rows);
+            False: the column is required (a catalogue to index, whose ids are its items');
+            True: the row numbers, and the table must not have the column.
+        encoding: the text encoding (a UTF-8 byte order mark is skipped).
 
     Example:
         >>> products = load_table("Abt-Buy/tableA.csv", fields=["name", "description", "price"])
     """
     path = Path(path)
-    header, rows = _read_rows(path)
+    header, rows = _read_rows(path, encoding)
+    _check_id_column(header, id_column, row_ids, path)
     names = _content_columns(header, fields, (id_column, label_column), path)
-    row_numbers = [str(i) for i in range(len(rows))]
-    ids = table_ids(_cells(rows, id_column) if id_column in header else row_numbers)
+    has_ids = id_column in header and not row_ids
+    ids = table_ids(_cells(rows, id_column) if has_ids else [str(i) for i in range(len(rows))])
     check_unique_ids(ids, path)
     if label_column in header:
         labels, classes = encode_labels(np.array(_cells(rows, label_column), dtype=str))
     else:
         labels, classes = np.full(len(rows), -1, dtype=np.int64), ()
     columns = {name: _typed_column(_cells(rows, name)) for name in names}
-    return Items(ids=ids, labels=labels, classes=classes, fields=columns)
+    kept = [name for name in header if name not in (id_column, label_column, *names)]
+    metadata = {name: _text_column(_cells(rows, name)) for name in kept}
+    return Items(ids=ids, labels=labels, classes=classes, fields=columns, metadata=metadata)
+
+
+def _check_id_column(header: list[str], id_column: str, row_ids: bool | None, path: Path) -> None:
+    if row_ids is False and id_column not in header:
+        raise DataError(
+            f"Expected an id column {id_column!r} in '{path}' (name another with --id-column, or "
+            f"number the rows with --row-ids). Received: columns={header}"
+        )
+    if row_ids and id_column in header:
+        raise DataError(
+            f"Expected no {id_column!r} column in '{path}' with --row-ids (its ids would be "
+            f"replaced by row numbers). Received: columns={header}"
+        )
 
 
 def load_pairs(
-    path: str | Path, left: Items, right: Items | None = None, *, score_column: str | None = None
+    path: str | Path,
+    left: Items,
+    right: Items | None = None,
+    *,
+    score_column: str | None = None,
+    encoding: str = "utf-8",
 ) -> Pairs:
     """Load labelled pairs from a CSV (or JSON-lines) file with `left_id`, `right_id`, `label`.
 
@@ -161,6 +199,7 @@ def load_pairs(
         right: the items `right_id` refers to, when they form a second catalogue.
         score_column: a column of graded similarity to read into `Pairs.score` (e.g. `score`
             as `simsearch prepare-pairs` writes it for STS-B and SICK), or None.
+        encoding: the file's text encoding.
 
     Returns:
         `Pairs` of positions into `left` and `right`.
@@ -170,7 +209,7 @@ def load_pairs(
         >>> train = load_pairs("train.csv", a, b)
     """
     path = Path(path)
-    header, rows = _read_rows(path)
+    header, rows = _read_rows(path, encoding)
     _require_columns(["left_id", "right_id", "label"], header, path)
     right_ids = (left if right is None else right).ids
     return Pairs(
@@ -181,7 +220,9 @@ def load_pairs(
     )
 
 
-def load_pair_scores(path: str | Path, column: str = "score") -> npt.NDArray[np.float64]:
+def load_pair_scores(
+    path: str | Path, column: str = "score", *, encoding: str = "utf-8"
+) -> npt.NDArray[np.float64]:
     """Read a pair file's graded similarity column (STS-B 0-5, SICK 1-5), in row order.
 
     Example:
@@ -189,7 +230,7 @@ def load_pair_scores(path: str | Path, column: str = "score") -> npt.NDArray[np.
         (1379,)
     """
     path = Path(path)
-    header, rows = _read_rows(path)
+    header, rows = _read_rows(path, encoding)
     return _scores(header, rows, column, path)
 
 
@@ -216,39 +257,99 @@ def _is_float(value: str) -> bool:
     return True
 
 
-def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+def _read_rows(path: Path, encoding: str = "utf-8") -> tuple[list[str], list[dict[str, str]]]:
     """Read a table as its header and rows of str cells ('' where empty)."""
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
         raise DataError(f"Expected a .csv, .jsonl or .json table. Received: path='{path}'")
     if not path.is_file():
         raise DataError(f"Expected a table file. Received: path='{path}' (missing)")
-    header, rows = _read_csv(path) if suffix == ".csv" else _read_json_lines(path)
+    codec = text_codec(encoding)
+    try:
+        header, rows = _read_csv(path, codec) if suffix == ".csv" else _read_json_lines(path, codec)
+    except UnicodeDecodeError as exc:
+        raise decode_error(exc, encoding, path) from None
     if not header or not rows:
         raise DataError(f"Expected a header and at least one row in '{path}'. Received: an empty table")
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise DataError(f"Expected distinct column names in '{path}'. Received: {repeated} repeated")
     return header, rows
 
 
-def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle, restval="")
-        rows = list(reader)
-        return list(reader.fieldnames or []), rows
+def text_codec(encoding: str) -> str:
+    """The codec to read `encoding` with: UTF-8 skips a byte order mark, as spreadsheets write one."""
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        raise ConfigError(
+            f"Expected a known text encoding (utf-8, latin-1, cp1252, ...). Received: encoding={encoding!r}"
+        ) from None
+    return "utf-8-sig" if name == "utf-8" else name
 
 
-def _read_json_lines(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    text = path.read_text(encoding="utf-8-sig")
+def decode_error(exc: UnicodeDecodeError, encoding: str, path: str | Path) -> DataError:
+    """The one-line error for text that is not in `encoding`, naming `--encoding`."""
+    return DataError(
+        f"Expected {encoding} text in '{path}' (pass the file's encoding with --encoding, e.g. "
+        f"--encoding latin-1). Received: byte {exc.object[exc.start : exc.start + 1]!r} ({exc.reason})"
+    )
+
+
+def csv_field_limit() -> int:
+    """Let the csv module read fields up to `MAX_TEXT_CHARS` (its own default is 128 KiB)."""
+    if csv.field_size_limit() < MAX_TEXT_CHARS:
+        csv.field_size_limit(MAX_TEXT_CHARS)
+    return MAX_TEXT_CHARS
+
+
+def _read_csv(path: Path, codec: str) -> tuple[list[str], list[dict[str, str]]]:
+    csv_field_limit()
+    with path.open(newline="", encoding=codec) as handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader, [])
+            rows, ragged = [], []
+            for cells in reader:
+                if not cells:  # a blank line
+                    continue
+                if len(cells) != len(header):
+                    ragged.append((reader.line_num, len(cells)))
+                rows.append(dict(zip(header, cells, strict=False)))
+        except csv.Error as exc:
+            raise DataError(
+                f"Expected a CSV file with fields of at most {MAX_TEXT_CHARS} characters "
+                f"(MAX_TEXT_CHARS) in '{path}'. Received: {exc} at line {reader.line_num}"
+            ) from None
+    if ragged:
+        line, count = ragged[0]
+        raise DataError(
+            f"Expected {len(header)} cells per row (the header's) in '{path}'. Received: "
+            f"{len(ragged)} rows with more or fewer, first at line {line} with {count}"
+        )
+    return header, rows
+
+
+def _read_json_lines(path: Path, codec: str) -> tuple[list[str], list[dict[str, str]]]:
+    text = path.read_text(encoding=codec)
     try:
         if text.lstrip().startswith("["):
             records = json.loads(text)
         else:  # lines end at "\n" only: a JSON string may hold U+0085 or U+2028 as they are
             records = [json.loads(line) for line in text.split("\n") if line.strip()]
-    except json.JSONDecodeError as exc:
-        raise DataError(f"Expected JSON lines in '{path}'. Received: {exc}") from exc
-    if not all(isinstance(record, dict) for record in records):
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, an integer too long to read
+        got = "a value nested too deep" if isinstance(exc, RecursionError) else str(exc)
+        raise DataError(f"Expected JSON lines in '{path}'. Received: {got}") from None
+    if not isinstance(records, list) or not all(isinstance(record, dict) for record in records):
         raise DataError(f"Expected one JSON object per row in '{path}'. Received: a non-object row")
     header = list(dict.fromkeys(key for record in records for key in record))
-    rows = [{key: _json_cell(record.get(key)) for key in header} for record in records]
+    rows = [
+        {
+            key: check_text(_json_cell(record.get(key)), f"column {key!r} of row {i} of '{path}'")
+            for key in header
+        }
+        for i, record in enumerate(records)
+    ]
     return header, rows
 
 
@@ -257,7 +358,7 @@ def _json_cell(value: object) -> str:
         return ""
     if isinstance(value, str):
         return value
-    return json.dumps(value)
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _content_columns(
@@ -288,6 +389,14 @@ def _typed_column(values: list[str]) -> npt.NDArray[np.generic]:
     if present and all(_is_number(value) for value in present):
         return np.array([float(value) if value else np.nan for value in values], dtype=np.float32)
     return np.array(values, dtype=str)
+
+
+def _text_column(values: list[str]) -> npt.NDArray[np.object_]:
+    """A kept column's cells as text (None where empty), held as objects: a fixed-width `str`
+    array would be as wide as its longest cell in every row."""
+    out = np.empty(len(values), object)
+    out[:] = [value or None for value in values]
+    return out
 
 
 def _is_number(value: str) -> bool:

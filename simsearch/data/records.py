@@ -11,7 +11,9 @@ Records. A record is one item as a JSON object of fields, given on the command l
   fields (a misspelt field would otherwise be an empty one, and its hits arbitrary);
 - a record may leave fields out: a field it lacks is a missing value (empty text, NaN number), as
   a blank cell in a catalogue file;
-- a record holds at least one of the model's fields.
+- a record holds at least one of the model's fields;
+- a field's value is a text (valid Unicode, at most `simsearch.validation.MAX_TEXT_CHARS`
+  characters), a finite number or null.
 
 A catalogue's content (a dict of columns, `Items.content()`) holds every field the model reads,
 as `load_table` checks when it reads the file.
@@ -23,6 +25,8 @@ Ids. A table's ids are the catalogue's: integers when every id is written as a p
 
 from __future__ import annotations
 
+import math
+import numbers
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -31,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simsearch.errors import DataError
+from simsearch.validation import check_text
 
 __all__ = ["check_records", "input_fields", "table_ids"]
 
@@ -47,8 +52,8 @@ def check_records(records: Sequence[Any], fields: Sequence[str]) -> list[dict[st
     """Return `records` with every one of `fields` (None where a record leaves it out).
 
     Raises:
-        DataError: an item that is not a JSON object, a field the model does not read, or a
-            record with none of its fields.
+        DataError: an item that is not a JSON object, a field the model does not read, a
+            record with none of its fields, or a value that is not a text, a finite number or null.
 
     Example:
     >>> check_records([{"name": "sony tv"}], ["name", "price"])
@@ -69,8 +74,20 @@ def check_records(records: Sequence[Any], fields: Sequence[str]) -> list[dict[st
                 f"Expected a record with fields among {wanted} (the model's; any may be left out) "
                 f"as item {i}. Received: fields {list(record)} ({why})"
             )
+        for name, value in record.items():
+            _check_value(value, f"field {name!r} of item {i}")
         out.append({name: record.get(name) for name in wanted})
     return out
+
+
+def _check_value(value: Any, what: str) -> None:
+    if isinstance(value, str):
+        check_text(value, what)
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+        if not math.isfinite(float(value)):
+            raise DataError(f"Expected a finite number as {what}. Received: {value}")
+    elif value is not None and not isinstance(value, bool):
+        raise DataError(f"Expected a text, a number or null as {what}. Received: {type(value).__name__}")
 
 
 def table_ids(values: Sequence[str]) -> npt.NDArray[np.generic]:

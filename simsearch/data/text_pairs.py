@@ -99,6 +99,7 @@ def read_text_pairs(
     label: str | None = None,
     score: str | None = None,
     positive_at: float | None = None,
+    encoding: str = "utf-8",
 ) -> dict[str, list[TextPair]]:
     """Read one tab- or comma-separated pair file.
 
@@ -108,6 +109,7 @@ def read_text_pairs(
         format: `"mrpc"`, `"stsb"`, `"sick"`, or `"table"` for any file with a header, naming the
             columns with `left`, `right` and `label` (0/1) or `score` (graded, with `positive_at`).
         positive_at: for graded scores, the score at or above which `label` is 1.
+        encoding: the file's text encoding.
 
     Returns:
         Pairs by split name: `{"all": [...]}`, or `train` / `valid` / `test` when the file says.
@@ -120,7 +122,7 @@ def read_text_pairs(
     path = Path(path)
     if not path.is_file():
         raise DataError(f"Expected a pair file. Received: path='{path}' (missing)")
-    rows = _read_rows(path, spec, format)
+    rows = _read_rows(path, spec, format, encoding)
     out: dict[str, list[TextPair]] = {}
     for number, row in enumerate(rows, start=2 if spec.header is None else 1):
         pair = _pair(row, spec, path, number)
@@ -171,14 +173,24 @@ def _format(
     return spec
 
 
-def _read_rows(path: Path, spec: _Format, format: str) -> list[dict[str, str]]:
+def _read_rows(path: Path, spec: _Format, format: str, encoding: str) -> list[dict[str, str]]:
+    from simsearch.data.loaders import csv_field_limit, decode_error, text_codec
+
     delimiter = "," if path.suffix.lower() == ".csv" and format == "table" else "\t"
-    with path.open(newline="", encoding="utf-8-sig") as handle:
+    csv_field_limit()
+    with path.open(newline="", encoding=text_codec(encoding)) as handle:
         # Sentences hold quotes that are not CSV quoting (MRPC, STS-B); only tables quote.
         quoting: Literal[0, 3] = csv.QUOTE_MINIMAL if format == "table" else csv.QUOTE_NONE
         fields = list(spec.header) if spec.header else None
         reader = csv.DictReader(handle, fieldnames=fields, delimiter=delimiter, quoting=quoting)
-        rows = list(reader)
+        try:
+            rows = list(reader)
+        except UnicodeDecodeError as exc:
+            raise decode_error(exc, encoding, path) from None
+        except csv.Error as exc:
+            raise DataError(
+                f"Expected a readable pair file '{path}'. Received: {exc} at line {reader.line_num}"
+            ) from None
         header = reader.fieldnames or []
     needed = [c for c in (spec.left, spec.right, spec.label, spec.score, spec.split) if c]
     missing = [c for c in needed if c not in header]

@@ -57,6 +57,8 @@ def build_index_dask(
     partitions: int | None = None,
     batch_size: int = 256,
     seed: int = 0,
+    id_column: str = "id",
+    encoding: str = "utf-8",
 ) -> FaissIndex:
     """Encode `catalog` on the cluster and write the index directory, as `simsearch.engine.build_index`.
 
@@ -68,7 +70,14 @@ def build_index_dask(
     from simsearch.models.siamese import SiameseModel
 
     parts = encode_catalog(
-        client, model_dir, catalog, fields=fields, partitions=partitions, batch_size=batch_size
+        client,
+        model_dir,
+        catalog,
+        fields=fields,
+        partitions=partitions,
+        batch_size=batch_size,
+        id_column=id_column,
+        encoding=encoding,
     )
     model = SiameseModel.load(model_dir)  # for the manifest: threshold, calibration, hash
     index = build_from_parts(client, parts, IndexConfig(metric=model.metric, factory=factory, seed=seed))

@@ -14,7 +14,8 @@ decides; a file whose ids are integers in one partition only fails the build on 
 paths relative to the folder (images), the `label` column or class folder as the class. Column
 types come from the model (`numeric_fields` become float32, NaN where empty; every other field
 stays text), where a local load guesses them from the values: the two agree unless a text field
-holds only numbers.
+holds only numbers. As in `load_table`, the id column is required, the other columns are kept
+in `Items.metadata`, and a CSV row with more or fewer cells than the header is an error.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import csv
 import io
 import itertools
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,8 +35,10 @@ import numpy as np
 import numpy.typing as npt
 
 from simsearch.data.items import Items
+from simsearch.data.loaders import csv_field_limit, decode_error, text_codec
 from simsearch.data.records import table_ids
 from simsearch.errors import ConfigError, DataError
+from simsearch.validation import MAX_TEXT_CHARS, check_text
 
 __all__ = ["CatalogSpec", "Partition", "plan_partitions", "read_partition"]
 
@@ -50,8 +54,9 @@ class CatalogSpec:
         numeric_fields: those of `fields` read as float32.
         image_size: `(h, w)` images are resized to; None keeps a folder's own (common) size.
         channels: 1 or 3 for images (None: 3 where a partition has colour, else 1).
-        id_column: the table column holding unique ids.
+        id_column: the table column holding unique ids (required).
         label_column: the table column holding class names, when present.
+        encoding: the text encoding of CSV and JSONL catalogues.
     """
 
     fields: tuple[str, ...] = ()
@@ -60,6 +65,7 @@ class CatalogSpec:
     channels: int | None = None
     id_column: str = "id"
     label_column: str = "label"
+    encoding: str = "utf-8"
 
 
 @dataclass(frozen=True)
@@ -80,8 +86,11 @@ class Partition:
     paths: tuple[str, ...] = field(default=(), repr=False)
 
 
-def plan_partitions(path: str | os.PathLike[str], n_partitions: int) -> list[Partition]:
-    """Split the catalogue at `path` into at most `n_partitions` partitions (fewer when small).
+def plan_partitions(
+    path: str | os.PathLike[str], n_partitions: int, encoding: str = "utf-8"
+) -> list[Partition]:
+    """Split the catalogue at `path` into at most `n_partitions` partitions (fewer when small);
+    `encoding` is a CSV's, for its header.
 
     Example:
     >>> parts = plan_partitions("catalogue.csv", 16)
@@ -96,7 +105,7 @@ def plan_partitions(path: str | os.PathLike[str], n_partitions: int) -> list[Par
     if suffix == ".parquet" or root.is_dir():
         return _parquet_partitions(root, n_partitions)
     if suffix in (".csv", ".jsonl") and root.is_file():
-        return _byte_partitions(root, suffix[1:], n_partitions)
+        return _byte_partitions(root, suffix[1:], n_partitions, encoding)
     raise DataError(
         "Expected a .csv, .jsonl or .parquet file, a folder of .parquet files or an image folder "
         f"to read in partitions. Received: '{root}'" + ("" if root.exists() else " (missing)")
@@ -117,13 +126,13 @@ def read_partition(partition: Partition, spec: CatalogSpec) -> Items:
 # ---- planning ---------------------------------------------------------------------------------
 
 
-def _byte_partitions(path: Path, kind: str, n_partitions: int) -> list[Partition]:
+def _byte_partitions(path: Path, kind: str, n_partitions: int, encoding: str) -> list[Partition]:
     size = path.stat().st_size
     with path.open("rb") as f:
         header: tuple[str, ...] = ()
         if kind == "csv":
             first = f.readline()
-            header = tuple(next(csv.reader([first.decode("utf-8-sig")]), []))
+            header = tuple(next(csv.reader([_decode_text(first, encoding, str(path))]), []))
             if not header:
                 raise DataError(f"Expected a header line in '{path}'. Received: an empty file")
         begin = f.tell()
@@ -214,36 +223,55 @@ def _balanced_cuts(sizes: npt.NDArray[np.int64], n_partitions: int) -> list[int]
 def _text_columns(partition: Partition, spec: CatalogSpec) -> dict[str, list[str]]:
     with open(partition.path, "rb") as f:
         f.seek(partition.start)
-        text = f.read(partition.stop - partition.start).decode("utf-8-sig")
+        text = _decode_text(f.read(partition.stop - partition.start), spec.encoding, partition.path)
     if partition.kind == "csv":
         header, rows = list(partition.header), _csv_rows(text, partition)
     else:
         records = _json_records(text, partition)
         header = list(dict.fromkeys(key for record in records for key in record))
         rows = [[_json_cell(record.get(key)) for key in header] for record in records]
+        for row in rows:
+            for key, cell in zip(header, row, strict=True):
+                check_text(cell, f"column {key!r} of '{partition.path}'")
     position = {name: i for i, name in enumerate(header)}
     wanted = _wanted_columns(spec, header, partition)
     return {name: [row[position[name]].strip() for row in rows] for name in wanted}
 
 
+def _decode_text(data: bytes, encoding: str, path: str) -> str:
+    try:
+        return data.decode(text_codec(encoding))
+    except UnicodeDecodeError as exc:
+        raise decode_error(exc, encoding, path) from None
+
+
 def _csv_rows(text: str, partition: Partition) -> list[list[str]]:
     width = len(partition.header)
-    rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
-    bad = [i for i, row in enumerate(rows) if len(row) > width]
+    csv_field_limit()
+    try:
+        rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
+    except csv.Error as exc:
+        raise DataError(
+            f"Expected a CSV file with fields of at most {MAX_TEXT_CHARS} characters (MAX_TEXT_CHARS) "
+            f"in '{partition.path}'. Received: {exc}"
+        ) from None
+    bad = [i for i, row in enumerate(rows) if len(row) != width]
     if bad:
         raise DataError(
-            f"Expected at most {width} values per row of '{partition.path}' (bytes {partition.start}:"
-            f"{partition.stop}). Received: {len(rows[bad[0]])} in a row; a value with a line break "
-            "cannot be split into partitions: use JSONL or Parquet, or --engine local"
+            f"Expected {width} cells per row (the header's) in '{partition.path}' (bytes "
+            f"{partition.start}:{partition.stop}). Received: {len(bad)} rows with more or fewer, the "
+            f"first with {len(rows[bad[0]])}; a value with a line break cannot be split into "
+            "partitions: use JSONL or Parquet, or --engine local"
         )
-    return [row + [""] * (width - len(row)) for row in rows]
+    return rows
 
 
 def _json_records(text: str, partition: Partition) -> list[dict[str, Any]]:
     try:
         records = [json.loads(line) for line in text.split("\n") if line.strip()]
-    except json.JSONDecodeError as exc:
-        raise DataError(f"Expected JSON lines in '{partition.path}'. Received: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, an integer too long to read
+        got = "a value nested too deep" if isinstance(exc, RecursionError) else str(exc)
+        raise DataError(f"Expected JSON lines in '{partition.path}'. Received: {got}") from None
     if not all(isinstance(record, dict) for record in records):
         raise DataError(f"Expected one JSON object per line in '{partition.path}'. Received: another value")
     return records
@@ -252,7 +280,7 @@ def _json_records(text: str, partition: Partition) -> list[dict[str, Any]]:
 def _json_cell(value: object) -> str:
     if value is None:
         return ""
-    return value if isinstance(value, str) else json.dumps(value)
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 def _parquet_columns(partition: Partition, spec: CatalogSpec) -> dict[str, list[Any]]:
@@ -272,14 +300,25 @@ def _parquet_columns(partition: Partition, spec: CatalogSpec) -> dict[str, list[
 def _wanted_columns(spec: CatalogSpec, header: Sequence[str], partition: Partition) -> list[str]:
     if not spec.fields:
         raise ConfigError("Expected the content fields of the catalogue. Received: none")
-    missing = [name for name in (spec.id_column, *spec.fields) if name not in header]
+    if spec.id_column not in header:
+        raise DataError(
+            f"Expected an id column {spec.id_column!r} in '{partition.path}' (name another with "
+            f"--id-column). Received: columns={list(header)}"
+        )
+    missing = [name for name in spec.fields if name not in header]
     if missing:
         raise DataError(
             f"Expected columns {[spec.id_column, *spec.fields]} in '{partition.path}'. "
             f"Received: columns={list(header)} (missing {missing})"
         )
+    repeated = sorted({name for name in header if list(header).count(name) > 1})
+    if repeated:
+        raise DataError(
+            f"Expected distinct column names in '{partition.path}'. Received: {repeated} repeated"
+        )
     label = [spec.label_column] if spec.label_column in header else []
-    return [spec.id_column, *label, *spec.fields]
+    kept = [name for name in header if name not in (spec.id_column, spec.label_column, *spec.fields)]
+    return [spec.id_column, *label, *spec.fields, *kept]
 
 
 def _table_items(columns: dict[str, list[Any]], spec: CatalogSpec, partition: Partition) -> Items:
@@ -296,7 +335,23 @@ def _table_items(columns: dict[str, list[Any]], spec: CatalogSpec, partition: Pa
         else np.array([str(v) for v in columns[name]], dtype=str)
         for name in spec.fields
     }
-    return Items(ids=ids, labels=labels, classes=classes, fields=fields)
+    kept = [name for name in columns if name not in (spec.id_column, spec.label_column, *spec.fields)]
+    metadata = {name: _kept_column(columns[name]) for name in kept}
+    return Items(ids=ids, labels=labels, classes=classes, fields=fields, metadata=metadata)
+
+
+def _kept_column(values: list[Any]) -> npt.NDArray[np.object_]:
+    """A column beside the content, as metadata: None where empty (or NaN), text as it is,
+    numbers and booleans of Parquet as they are, anything else (dates, lists) as its text."""
+    out = np.empty(len(values), object)
+    out[:] = [_kept_value(value) for value in values]
+    return out
+
+
+def _kept_value(value: Any) -> Any:
+    if value == "" or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value if isinstance(value, (str, int, float, bool)) else str(value)
 
 
 def _numbers(values: list[Any], name: str, partition: Partition) -> npt.NDArray[np.float32]:

@@ -49,7 +49,13 @@ class EncodedPart:
         return len(self.ids)
 
 
-def catalog_spec(model_dir: str | os.PathLike[str], fields: Sequence[str] | None = None) -> CatalogSpec:
+def catalog_spec(
+    model_dir: str | os.PathLike[str],
+    fields: Sequence[str] | None = None,
+    *,
+    id_column: str = "id",
+    encoding: str = "utf-8",
+) -> CatalogSpec:
     """Return what to read from a catalogue for the model in `model_dir` (its `config.json`)."""
     from simsearch.model_config import read_config
 
@@ -65,7 +71,7 @@ def catalog_spec(model_dir: str | os.PathLike[str], fields: Sequence[str] | None
     names = tuple(fields) if fields else (*inputs.get("text_fields", []), *numeric)
     if not names:
         raise ConfigError("Expected content fields in the model's config or --fields. Received: none")
-    return CatalogSpec(fields=names, numeric_fields=numeric)
+    return CatalogSpec(fields=names, numeric_fields=numeric, id_column=id_column, encoding=encoding)
 
 
 def encode_partition(partition: Partition, spec: CatalogSpec, model_dir: str, batch_size: int) -> EncodedPart:
@@ -102,6 +108,8 @@ def encode_catalog(
     fields: Sequence[str] | None = None,
     partitions: int | None = None,
     batch_size: int = 256,
+    id_column: str = "id",
+    encoding: str = "utf-8",
 ) -> list[Any]:
     """Encode `catalog` with the model in `model_dir` on the cluster; one future per partition.
 
@@ -109,14 +117,15 @@ def encode_catalog(
         client: a `distributed.Client` from `connect`.
         partitions: how many partitions to read; default four per worker thread.
         batch_size: items per tower call.
+        id_column, encoding: a table's id column and text encoding.
 
     Returns:
         Futures of `EncodedPart`, in catalogue order, kept on the workers.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"Expected batch_size >= 1. Received: batch_size={batch_size!r}")
-    spec = catalog_spec(model_dir, fields)
-    plan = plan_partitions(catalog, partitions or 4 * total_threads(client))
+    spec = catalog_spec(model_dir, fields, id_column=id_column, encoding=encoding)
+    plan = plan_partitions(catalog, partitions or 4 * total_threads(client), encoding)
     model_path = str(Path(model_dir).resolve())
     # `submit` per partition: `Client.map` would take `batch_size` as its own argument.
     futures = [

@@ -163,6 +163,8 @@ def match_catalog_dask(
     fields: Sequence[str] | None = None,
     partitions: int | None = None,
     batch_size: int = 256,
+    id_column: str = "id",
+    encoding: str = "utf-8",
 ) -> tuple[DuplicatePairs, int]:
     """Match catalogue B at `catalog` against the index on the cluster; write partitioned Parquet.
 
@@ -175,8 +177,8 @@ def match_catalog_dask(
     if spec.model_dir is None:
         raise ConfigError("Expected model_dir to encode catalogue B with. Received: none")
     target = check_output_dir(out)
-    plan = plan_partitions(catalog, partitions or 4 * total_threads(client))
-    cat_spec = catalog_spec(spec.model_dir, fields)
+    plan = plan_partitions(catalog, partitions or 4 * total_threads(client), encoding)
+    cat_spec = catalog_spec(spec.model_dir, fields, id_column=id_column, encoding=encoding)
     tmp = staging_dir(target)
     try:
         futures = [

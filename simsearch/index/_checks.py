@@ -5,8 +5,6 @@ Every check runs before anything is changed, so a bad call leaves the index as i
 
 from __future__ import annotations
 
-import json
-import math
 import numbers
 from collections import Counter
 from collections.abc import Sequence
@@ -16,6 +14,8 @@ import numpy as np
 import numpy.typing as npt
 
 from simsearch.errors import DataError
+from simsearch.validation import MAX_ID_CHARS, check_text, metadata_json
+from simsearch.validation import check_radius as _check_radius
 
 __all__ = [
     "check_embeddings",
@@ -98,7 +98,8 @@ def check_ids(
 ) -> IdArray:
     """Return catalogue ids as `(n,) int64` or `(n,) object` (str) of the index's kind.
 
-    Int ids must be >= 0 (`-1` marks an empty result slot); string ids must be non-empty.
+    Int ids must be >= 0 (`-1` marks an empty result slot); string ids must be non-empty valid
+    text of at most `MAX_ID_CHARS` characters (`simsearch.validation`).
     `n=None` accepts any length; `unique=False` accepts repeats.
     """
     values = _as_id_array(ids, name)
@@ -112,13 +113,24 @@ def check_ids(
         raise DataError(f"Expected {kind} ids, as in the index. Received: {got} ids")
     if got == "int" and n and values.min() < 0:
         raise DataError(f"Expected int ids >= 0 (-1 marks an empty slot). Received: {values.min()}")
-    if got == "str" and any(v == "" for v in values):
-        raise DataError(f"Expected non-empty string ids. Received: '' in {name}")
+    if got == "str":
+        _check_text_ids(values, name)
     if unique and len(set(values.tolist())) != n:
         counts = Counter(values.tolist())
         dupes = [v for v, c in counts.items() if c > 1][:5]
         raise DataError(f"Expected unique {name}. Received: duplicates {dupes}")
     return values
+
+
+def _check_text_ids(values: IdArray, name: str) -> None:
+    for value in values.tolist():
+        if not 0 < len(value) <= MAX_ID_CHARS:
+            got = "''" if not value else f"{len(value)} characters"
+            raise DataError(
+                f"Expected non-empty string ids of at most {MAX_ID_CHARS} characters. "
+                f"Received: {got} in {name}"
+            )
+        check_text(value, name)
 
 
 def _as_id_array(ids: Sequence[Any] | npt.ArrayLike, name: str) -> IdArray:
@@ -145,7 +157,9 @@ def _as_id_array(ids: Sequence[Any] | npt.ArrayLike, name: str) -> IdArray:
         if all(isinstance(v, str) for v in values):
             return arr.astype(object)
         if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values):
-            return _as_id_array(np.array([int(v) for v in values]), name)
+            if not all(-(2**63) <= int(v) < 2**63 for v in values):
+                raise DataError(f"Expected int {name} that fit in int64. Received: a larger integer")
+            return np.array([int(v) for v in values], np.int64)
     kinds = sorted({type(v).__name__ for v in arr.tolist()})
     raise DataError(f"Expected {name} that are all str or all int. Received: types {kinds}")
 
@@ -159,10 +173,7 @@ def check_metadata(metadata: Sequence[Any] | None, n: int) -> npt.NDArray[np.obj
         raise DataError(f"Expected one metadata entry per row: {n}. Received: {got}")
     out = np.empty(n, dtype=object)
     for i, value in enumerate(metadata):
-        try:
-            out[i] = None if value is None else json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise DataError(f"Expected JSON-serialisable metadata. Received: row {i}: {exc}") from exc
+        out[i] = None if value is None else metadata_json(value, f"the metadata of row {i}")
     return out
 
 
@@ -174,7 +185,7 @@ def check_k(k: Any) -> int:
 
 
 def check_radius(radius: Any) -> float:
-    """Return `radius` as a finite float >= 0."""
-    if isinstance(radius, bool) or not isinstance(radius, numbers.Real) or not 0 <= float(radius) < math.inf:
-        raise DataError(f"Expected radius to be a finite number >= 0. Received: radius={radius!r}")
-    return float(radius)
+    """Return `radius` as a float from 0 to float32's largest (FAISS takes a float32)."""
+    if isinstance(radius, numbers.Real) and not isinstance(radius, (bool, int, float)):
+        radius = float(radius)  # numpy scalars
+    return _check_radius(radius)

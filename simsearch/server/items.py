@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from simsearch.data.records import check_records, input_fields
 from simsearch.errors import DataError
+from simsearch.validation import check_text
 
 __all__ = ["MAX_IMAGE_PIXELS", "decode_image", "decode_items", "decode_photo"]
 
@@ -48,7 +49,7 @@ def decode_items(items: Sequence[Any], kind: str, spec: Mapping[str, Any]) -> An
         photos = [decode_photo(_text(item, i, "a base64 photo")) for i, item in enumerate(items)]
         return face_inputs(photos, spec)
     if kind == "text":
-        return [_text(item, i, "a text") for i, item in enumerate(items)]
+        return [check_text(_text(item, i, "a text"), f"item {i}") for i, item in enumerate(items)]
     return check_records(items, input_fields(spec))
 
 

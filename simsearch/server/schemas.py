@@ -2,8 +2,10 @@
 request is validated against before it reaches the index.
 
 Numbers are finite (JSON has no NaN, but Python's parser accepts `NaN` and `Infinity`: refused
-here), strings are valid Unicode without NUL, and unknown fields are refused. Limits that depend
-on the server's settings (`k`, batch sizes) are checked by the routes.
+here), strings are valid Unicode without NUL, and unknown fields are refused. Texts, ids,
+metadata and the radius are held to the limits of `simsearch.validation`, the CLI's too, so that
+whatever is accepted can be read back and searched. Limits that depend on the server's settings
+(`k`, batch sizes) are checked by the routes.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from pydantic import (
     StrictStr,
     model_validator,
 )
+
+from simsearch.validation import MAX_ID_CHARS, MAX_RADIUS, MAX_TEXT_CHARS, metadata_json
 
 __all__ = [
     "AddRequest",
@@ -49,21 +53,30 @@ def _plain_text(value: str) -> str:
     return value
 
 
-Text = Annotated[StrictStr, AfterValidator(_plain_text)]
-StrId = Annotated[StrictStr, Field(min_length=1, max_length=1024), AfterValidator(_plain_text)]
+def _metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is not None:
+        metadata_json(value, "metadata")  # a DataError is a ValueError: a 422 naming the limit
+    return value
+
+
+Text = Annotated[StrictStr, Field(max_length=MAX_TEXT_CHARS), AfterValidator(_plain_text)]
+# An item's string may be a base64 image, longer than a text: text items are held to
+# MAX_TEXT_CHARS when decoded (`simsearch.server.items`).
+ItemText = Annotated[StrictStr, AfterValidator(_plain_text)]
+StrId = Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID_CHARS), AfterValidator(_plain_text)]
 IntId = Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]
 Id = IntId | StrId
 Scalar = Text | StrictInt | FiniteFloat | StrictBool | None
 Record = dict[Text, Scalar]
 Item = Annotated[
-    Text | Record,
+    ItemText | Record,
     Field(
         description="A text (text models), a JSON object of fields (record models), or a base64 "
         "image file (image models)."
     ),
 ]
 Vector = Annotated[list[FiniteFloat], Field(min_length=1, max_length=65536)]
-Metadata = dict[Text, Any] | None
+Metadata = Annotated[dict[Text, Any] | None, AfterValidator(_metadata)]
 
 
 class _Body(BaseModel):
@@ -97,6 +110,7 @@ class SearchRequest(_Body):
     radius: FiniteFloat | None = Field(
         None,
         ge=0,
+        le=MAX_RADIUS,
         description="Every item within this distance (at most max_k, nearest first) instead of the top k.",
     )
     nprobe: StrictInt | None = Field(None, ge=1, le=65536, description="IVF lists visited per query.")

@@ -64,3 +64,17 @@ def test_no_input_is_an_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["prepare-pairs", "--format", "mrpc", "--out", str(tmp_path)])
     assert result.exit_code == 1
     assert "Expected --input or --train/--test" in result.output
+
+
+def test_a_latin_1_table_is_refused_in_one_line_then_read_with_encoding(tmp_path: Path) -> None:
+    source = tmp_path / "pairs.csv"
+    source.write_bytes(b"a,b,dup\ncaf\xe9,cafe,1\nx,y,0\n")
+    columns = ["--left-column", "a", "--right-column", "b", "--label-column", "dup"]
+    files = ["--train", str(source), "--test", str(source), "--out", str(tmp_path / "out")]
+    args = ["prepare-pairs", "--format", "table", *columns, *files]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.startswith("Error: Expected utf-8 text") and "--encoding" in result.output
+    result = CliRunner().invoke(cli, [*args, "--encoding", "latin-1"])
+    assert result.exit_code == 0, result.output
+    assert "café" in (tmp_path / "out" / "catalog.csv").read_text(encoding="utf-8")

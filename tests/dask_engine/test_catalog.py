@@ -126,3 +126,52 @@ def test_bad_input_is_named(tmp_path: Path) -> None:
         plan_partitions(path, 0)
     with pytest.raises(DataError, match=r"Expected a \.csv, \.jsonl or \.parquet file"):
         plan_partitions(tmp_path / "cat.tsv", 2)
+
+
+def _parquet(path: Path, columns: dict[str, list]) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+def test_no_id_column_extra_columns_and_ragged_rows_as_load_table(tmp_path: Path) -> None:
+    """Both readers (`load_table` for CSV/JSONL, partitions for every kind): the id column is
+    required, other columns are kept as metadata, ragged rows and other encodings are refused."""
+    csv_path = tmp_path / "cat.csv"
+    csv_path.write_text("id,name,price,url\n1,a,2,http://a\n2,b,3,\n", encoding="utf-8")
+    parquet = _parquet(tmp_path / "cat.parquet", {"id": [1, 2], "name": ["a", "b"], "price": [2.0, 3.0],
+                                                  "url": ["http://a", None]})  # fmt: skip
+    local = load_table(csv_path, fields=["name", "price"], row_ids=False)
+    assert local.metadata["url"].tolist() == ["http://a", None]
+    for path in (csv_path, parquet):
+        items = read_partition(plan_partitions(path, 1)[0], SPEC)
+        assert items.ids.tolist() == [1, 2] and items.metadata["url"].tolist() == ["http://a", None]
+
+    no_id = tmp_path / "no-id.csv"
+    no_id.write_text("name,price\na,2\n")
+    no_id_parquet = _parquet(tmp_path / "no-id.parquet", {"name": ["a"], "price": [2.0]})
+    with pytest.raises(DataError, match=r"Expected an id column 'id'.*--id-column"):
+        load_table(no_id, fields=["name", "price"], row_ids=False)
+    for path in (no_id, no_id_parquet):
+        with pytest.raises(DataError, match=r"Expected an id column 'id'.*--id-column"):
+            read_partition(plan_partitions(path, 1)[0], SPEC)
+
+    for ragged in ("id,name,price\n1,a\n", "id,name,price\n1,a,2,x\n"):
+        path = tmp_path / "ragged.csv"
+        path.write_text(ragged)
+        with pytest.raises(DataError, match="Expected 3 cells per row"):
+            load_table(path, fields=["name", "price"])
+        with pytest.raises(DataError, match="Expected 3 cells per row"):
+            read_partition(plan_partitions(path, 1)[0], SPEC)
+
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(b"id,name,price\n1,caf\xe9,2\n")
+    with pytest.raises(DataError, match=r"Expected utf-8 text.*--encoding"):
+        load_table(latin, fields=["name", "price"])
+    with pytest.raises(DataError, match=r"Expected utf-8 text.*--encoding"):
+        read_partition(plan_partitions(latin, 1)[0], SPEC)
+    spec = CatalogSpec(fields=("name", "price"), numeric_fields=("price",), encoding="latin-1")
+    assert read_partition(plan_partitions(latin, 1, "latin-1")[0], spec).fields["name"].tolist() == ["café"]
+    assert load_table(latin, fields=["name"], encoding="latin-1").fields["name"].tolist() == ["café"]

@@ -543,3 +543,37 @@ def test_real_deepmatcher_pairs(shared_data: Path) -> None:
     pairs = load_pairs(folder / "train.csv", table_a, table_b)
     assert len(pairs) == 5743
     assert int(pairs.same.sum()) == 616
+
+
+def test_table_ids_are_never_guessed_for_a_catalogue(tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_text("name,price\na,1\nb,2\n")
+    with pytest.raises(DataError, match=r"Expected an id column 'sku'.*--row-ids"):
+        load_table(path, id_column="sku", row_ids=False)
+    assert load_table(path, row_ids=True).ids.tolist() == [0, 1]
+    assert load_table(path).ids.tolist() == [0, 1]  # row_ids=None: data whose ids only name rows
+    with_ids = tmp_path / "ids.csv"
+    with_ids.write_text("id,name\n7,a\n")
+    with pytest.raises(DataError, match="Expected no 'id' column"):
+        load_table(with_ids, row_ids=True)
+
+
+def test_a_csv_field_is_read_up_to_the_text_limit(tmp_path: Path) -> None:
+    from simsearch.validation import MAX_TEXT_CHARS
+
+    path = tmp_path / "long.csv"
+    path.write_text("id,text\n1," + "x" * 200_000 + "\n")  # over the csv module's 128 KiB default
+    assert len(load_table(path).fields["text"][0]) == 200_000
+    path.write_text("id,text\n1," + "x" * (MAX_TEXT_CHARS + 1) + "\n")
+    with pytest.raises(DataError, match=f"at most {MAX_TEXT_CHARS} characters"):
+        load_table(path)
+
+
+def test_json_lines_with_surrogates_or_deep_values_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"id": 1, "text": "\\ud800"}\n')
+    with pytest.raises(DataError, match="lone surrogate"):
+        load_table(path)
+    path.write_text('{"id": 1, "text": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    with pytest.raises(DataError, match="Expected JSON lines"):
+        load_table(path)
