@@ -51,13 +51,15 @@ def image_review(model_dir: Path, folder: Path, tmp_path: Path) -> tuple[Path, P
     return index, pairs
 
 
-def _client(index: Path, pairs: Path, catalog: Path | None) -> TestClient:
+def _client(index: Path, pairs: Path, catalog: Path | None, *, allow_retrain: bool = False) -> TestClient:
     from simsearch.engine import SearchEngine
     from simsearch.server import IndexService, ServerConfig, create_app
     from simsearch.server.review import open_review
 
     engine = SearchEngine.load(index)
-    review = open_review(engine, pairs, catalogs=[] if catalog is None else [catalog])
+    review = open_review(
+        engine, pairs, catalogs=[] if catalog is None else [catalog], allow_retrain=allow_retrain
+    )
     return TestClient(create_app(IndexService(engine, ServerConfig()), review))
 
 
