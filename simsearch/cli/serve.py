@@ -150,9 +150,13 @@ def serve(
     IndexService, create_app = _server()
     from simsearch.engine import SearchEngine
 
-    engine = SearchEngine.load(index_dir, model_dir=model_dir, reranker=options["reranker"])
-    review = _review(engine, index_dir, options) if options["review_pairs"] else None  # its files first
-    service = IndexService(engine, config).start()
+    try:
+        engine = SearchEngine.load(index_dir, model_dir=model_dir, reranker=options["reranker"])
+        review = _review(engine, index_dir, options) if options["review_pairs"] else None  # its files first
+        service = IndexService(engine, config).start()
+    except BaseException:
+        sock.close()
+        raise
     address = sock.getsockname()
     click.echo(
         f"Serving {len(service.engine.index)} items from {index_dir} on http://{_url_host(address[0])}:"

@@ -74,7 +74,7 @@ class LabelLog:
                     self._refuse(number, repr(line[:80]))
                 logger.warning("Ignoring an unreadable line %d of %s (a write cut short?)", number, self.path)
                 continue
-            if act == {"undo": True}:
+            if isinstance(act, dict) and act.keys() == {"undo"} and act["undo"] is True:
                 if self._acts:
                     self._acts.pop()
             elif _is_act(act):
