@@ -16,7 +16,8 @@
                           groups, images, retraining (review.py, groups.py, images.py, retrain.py)
 
 Write endpoints need `X-API-Key` when the server has a key, and are refused (403) when it has
-none unless it was started with `--allow-writes`. Errors are `{"detail": "Expected .... Received:
+none unless it was started with `--allow-writes`; the review's writes need the key too
+(`access.py`). Errors are `{"detail": "Expected .... Received:
 ..."}` with 400 (bad input), 401/403 (access), 404 (unknown ids), 409 (ids already present),
 413 (body or batch too large), 415 (not JSON), 422 (not the schema), 503 (not writable).
 """
