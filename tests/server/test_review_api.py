@@ -255,3 +255,13 @@ def test_serve_review_options_need_review(record_index: RecordIndex, tmp_path: P
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1
     assert "Expected --review PAIRS with --groups, --catalog. Received: no --review" in result.output
+
+
+def test_allow_retrain_needs_review(record_index: RecordIndex) -> None:
+    from click.testing import CliRunner
+
+    from simsearch.cli import cli
+
+    result = CliRunner().invoke(cli, ["serve", "--index", str(record_index.index_dir), "--allow-retrain"])
+    assert result.exit_code == 1
+    assert "Expected --review PAIRS with --allow-retrain. Received: no --review" in result.output
