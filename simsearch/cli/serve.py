@@ -117,6 +117,12 @@ logger = logging.getLogger(__name__)
     help="Where --review's retraining writes its runs and new models (default: LABELS.retrain/ "
     "beside the labels); never the served model.",
 )
+@click.option(
+    "--allow-retrain",
+    is_flag=True,
+    help="With --review and no --api-key: let the page's retrain button start a training process "
+    "(with a key, requests that send it may; without either, retraining is refused).",
+)
 @click.pass_context
 def serve(
     ctx: click.Context, index_dir: Path, model_dir: Path | None, host: str, port: int, **options: Any
@@ -124,7 +130,8 @@ def serve(
     """Serve an index over HTTP: search, compare, get, add, upsert, delete (OpenAPI at /docs).
 
     Writes need --api-key (or SIMSEARCH_API_KEY), or --allow-writes; an acknowledged write is on
-    disk. A server with writes is the index's one writer while it runs: it refuses to start while
+    disk. With a key, --review's labels and retraining need it too (the page asks for it once).
+    A server with writes is the index's one writer while it runs: it refuses to start while
     another process writes the index, and `simsearch add`/`delete`/`build-index`/`enrol` wait for
     it to stop (or fail with --no-wait). Stops on Ctrl-C or SIGTERM, saving the index first.
     """
@@ -152,11 +159,12 @@ def serve(
         try:
             engine = SearchEngine.load(index_dir, model_dir=model_dir, reranker=options["reranker"])
             engine.model.head  # noqa: B018  (read now: a damaged head.keras stops the start, not a request)
+            # the review files are checked before the service starts
+            review = _review(engine, index_dir, options) if options["review_pairs"] else None
+            service = IndexService(engine, config).start()
         except BaseException:
             sock.close()  # refused to start: nothing listens
             raise
-        service = IndexService(engine, config).start()
-        review = _review(engine, index_dir, options) if options["review_pairs"] else None
         address = sock.getsockname()
         click.echo(
             f"Serving {len(service.engine.index)} items from {index_dir} on http://{_url_host(address[0])}:"
@@ -184,6 +192,7 @@ def _check_review_options(options: dict[str, Any]) -> None:
         "catalog": "catalogs",
         "retrain-dir": "retrain_dir",
         "labels": "labels",
+        "allow-retrain": "allow_retrain",
     }
     given = [f"--{flag}" for flag, key in names.items() if options[key]]
     if given and not options["review_pairs"]:
@@ -201,6 +210,7 @@ def _review(engine: Any, index_dir: Path, options: dict[str, Any]) -> Any:
         catalogs=options["catalogs"],
         retrain_dir=options["retrain_dir"],
         index_dir=index_dir,
+        allow_retrain=options["allow_retrain"],
     )
 
 

@@ -16,7 +16,8 @@
                           groups, images, retraining (review.py, groups.py, images.py, retrain.py)
 
 Write endpoints need `X-API-Key` when the server has a key, and are refused (403) when it has
-none unless it was started with `--allow-writes`. Errors are `{"detail": "Expected .... Received:
+none unless it was started with `--allow-writes`; the review's writes need the key too
+(`access.py`). Errors are `{"detail": "Expected .... Received:
 ..."}` with 400 (bad input), 401/403 (access), 404 (unknown ids), 409 (ids already present),
 413 (body or batch too large), 415 (not JSON), 422 (not the schema), 503 (not writable).
 """
@@ -24,7 +25,6 @@ none unless it was started with `--allow-writes`. Errors are `{"detail": "Expect
 from __future__ import annotations
 
 import dataclasses
-import hmac
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -35,8 +35,6 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRouter
-from fastapi.security import APIKeyHeader
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import simsearch
@@ -49,6 +47,7 @@ from simsearch.errors import (
     UnknownIdError,
 )
 from simsearch.index import SearchParams
+from simsearch.server.access import API_KEY, check_key
 from simsearch.server.docs import add_docs
 from simsearch.server.items import decode_items
 from simsearch.server.limits import BodyLimit
@@ -58,12 +57,14 @@ from simsearch.server.schemas import (
     CompareRequest,
     CompareResponse,
     DeleteRequest,
+    ErrorBody,
     IdentifyRequest,
     IdentifyResponse,
     ItemsResponse,
     SearchRequest,
     SearchResponse,
     StatsResponse,
+    ValidationErrorBody,
     WriteResponse,
 )
 from simsearch.server.service import IndexService, SearchOptions
@@ -82,12 +83,8 @@ _STATUS: tuple[tuple[type[SimsearchError], int], ...] = (
 )
 
 
-class ErrorBody(BaseModel):
-    detail: str
-
-
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody, "description": text}
+    code: {"model": ValidationErrorBody if code == 422 else ErrorBody, "description": text}
     for code, text in (
         (400, "Bad input (wrong dimension, NaN, wrong item type, ...)"),
         (404, "Unknown ids"),
@@ -109,7 +106,6 @@ _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     },
 }
 
-_API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="Needed by write endpoints.")
 router = APIRouter()
 
 
@@ -162,7 +158,7 @@ def _service(request: Request) -> IndexService:
 Service = Annotated[IndexService, Depends(_service)]
 
 
-def require_writer(service: Service, key: Annotated[str | None, Security(_API_KEY)] = None) -> None:
+def require_writer(service: Service, key: Annotated[str | None, Security(API_KEY)] = None) -> None:
     """Let a write through: the right key when one is configured, else only with --allow-writes."""
     config = service.config
     if config.api_key is None:
@@ -172,12 +168,7 @@ def require_writer(service: Service, key: Annotated[str | None, Security(_API_KE
                 "Expected a server started with --api-key or --allow-writes. Received: a read-only server",
             )
         return
-    if key is None or not hmac.compare_digest(key.encode(), config.api_key.encode()):
-        raise HTTPException(
-            401,
-            f"Expected a valid X-API-Key header. Received: {'none' if key is None else 'a wrong key'}",
-            headers={"WWW-Authenticate": "ApiKey"},
-        )
+    check_key(config.api_key, key)
 
 
 Writer = Depends(require_writer)

@@ -17,18 +17,19 @@ Only the page asked for is sent: a catalogue of a million items stays on the ser
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel
 
 from simsearch.dedup.pairs import DuplicatePairs
 from simsearch.errors import ConfigError, DataError, UnknownIdError
+from simsearch.server.access import require_labeller
 from simsearch.server.labels import LabelLog
 from simsearch.server.pages import page_html
+from simsearch.server.schemas import MemberRequest, error_responses
 
 __all__ = ["ORDERS", "ReviewGroups", "groups_from_pairs", "router"]
 
@@ -161,12 +162,6 @@ def _lookup(
     return np.where(found, order[at], -1).astype(np.int64)
 
 
-class MemberRequest(BaseModel):
-    group: int
-    id: int | str
-    belongs: bool = False
-
-
 def _groups(request: Request) -> ReviewGroups:
     groups = request.app.state.review.groups
     if groups is None:
@@ -182,12 +177,17 @@ def page() -> HTMLResponse:
     return HTMLResponse(page_html("review_groups.html"))
 
 
-@router.get("/groups/list")
+_NO_GROUPS = "No groups: pairs outside the served catalogue (a match output) and no --groups FILE"
+
+
+@router.get("/groups/list", responses=error_responses({400: _NO_GROUPS, 422: "Not the query's schema"}))
 def list_groups(
     request: Request,
     offset: int = Query(0, ge=0),
     limit: int = Query(10, ge=1, le=MAX_GROUPS_PER_PAGE),
-    order: str = Query("size", description="size (largest first) or uncertain (least certain first)"),
+    order: Literal["size", "uncertain"] = Query(
+        "size", description="size (largest first) or uncertain (least certain first)"
+    ),
     members: int = Query(12, ge=1, le=MAX_MEMBERS_PER_PAGE, description="Members shown per group."),
 ) -> dict[str, Any]:
     """A page of groups, each with its first `members` members' fields, labels and image urls."""
@@ -198,7 +198,10 @@ def list_groups(
     return {"total": len(groups), "offset": offset, "limit": limit, "order": order, "groups": shown}
 
 
-@router.get("/groups/{group}")
+@router.get(
+    "/groups/{group}",
+    responses=error_responses({400: _NO_GROUPS, 404: "No such group", 422: "Not the query's schema"}),
+)
 def one_group(
     request: Request,
     group: int,
@@ -210,7 +213,20 @@ def one_group(
     return _group(request, groups, groups.find(group), offset, limit, groups.log.labels)
 
 
-@router.post("/groups/member")
+@router.post(
+    "/groups/member",
+    dependencies=[Depends(require_labeller)],
+    responses=error_responses(
+        {
+            400: f"The group's centre, or an id of the wrong type. {_NO_GROUPS}",
+            401: "Missing or wrong X-API-Key (a server with a key)",
+            404: "No such group, or not a member of it",
+            413: "Body too large",
+            415: "Not application/json",
+            422: "Not the request schema",
+        }
+    ),
+)
 def mark_member(body: MemberRequest, request: Request) -> dict[str, Any]:
     """Mark a member as not belonging to its group (`different` from the centre) or back (`same`);
     on disk when this returns."""

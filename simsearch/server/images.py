@@ -4,8 +4,10 @@ kind, and `GET /review/image?id=ID` answers with one item's image file.
 Path safety: an image is served only for an id of the index (a catalogue item), and a folder's
 file is found from that id alone, never from a path the caller writes: the id must be a relative
 POSIX path without `..`, hidden parts or a drive, ending in an image suffix, naming a file under
-the catalogue root. Zips are read through their member table (no extraction), `.npz` arrays are
-encoded as PNG on the fly.
+the catalogue root. Symbolic links are resolved and the file they lead to is served only when it
+is a regular file inside the resolved root (a link out of the catalogue is an unknown image).
+Zips are read through their member table (no extraction), `.npz` arrays are encoded as PNG on
+the fly.
 
     FolderImages   a class-folder tree (ids: paths relative to the root, as `build-index` gives)
     ZipImages      a `.zip` of one (one top-level wrapper folder skipped, as the loader does)
@@ -15,7 +17,6 @@ encoded as PNG on the fly.
 from __future__ import annotations
 
 import io
-import mimetypes
 import os
 import zipfile
 from collections.abc import Container
@@ -28,12 +29,19 @@ from fastapi.responses import Response
 
 from simsearch.data.image_folder import IMAGE_SUFFIXES
 from simsearch.errors import ConfigError, DataError, UnknownIdError
+from simsearch.server.schemas import error_responses
 
 __all__ = ["ArrayImages", "FolderImages", "ImageSource", "ZipImages", "open_images", "router"]
 
 router = APIRouter(prefix="/review", tags=["review"])
 
-_BROWSER_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
+_BROWSER_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".bmp": "image/bmp",  # not mimetypes: some Pythons say image/x-ms-bmp
+}
 
 
 class ImageSource(Protocol):
@@ -48,13 +56,15 @@ class FolderImages:
     def __init__(self, root: str | os.PathLike[str], ids: Container[Any]) -> None:
         self.root = Path(root)
         self.ids = ids
+        self._resolved = self.root.resolve()
 
     def read(self, item_id: Any) -> tuple[bytes, str]:
         rel = _relative_image_path(item_id, self.ids)
-        file = self.root.joinpath(*rel.parts)
-        if not file.is_file():
+        file = self.root.joinpath(*rel.parts).resolve()
+        if not (file.is_relative_to(self._resolved) and file.is_file()):
             raise UnknownIdError(
-                f"Expected the image file of {item_id!r} under '{self.root}'. Received: no such file"
+                f"Expected the image file of {item_id!r}: a regular file under '{self.root}'. "
+                "Received: no such file, or a link out of the folder"
             )
         return _for_browser(file.read_bytes(), rel)
 
@@ -110,7 +120,26 @@ def open_images(path: str | os.PathLike[str], ids: Container[Any]) -> ImageSourc
     )
 
 
-@router.get("/image", responses={404: {"description": "Not an image of the catalogue"}})
+_IMAGE = {"schema": {"type": "string", "format": "binary"}}
+
+
+@router.get(
+    "/image",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The image file (formats browsers do not show are sent as PNG)",
+            "content": {media: _IMAGE for media in sorted(set(_BROWSER_TYPES.values()))},
+        },
+        **error_responses(
+            {
+                400: "The catalogue's file is not a readable image",
+                404: "Not an image of the catalogue, or no catalogue (serve --catalog)",
+                422: "No id",
+            }
+        ),
+    },
+)
 def image(request: Request, item_id: str = Query(alias="id", description="Catalogue id.")) -> Response:
     """One catalogue item's image file (only items of the served index)."""
     review = request.app.state.review
@@ -156,8 +185,9 @@ def _zip_members(archive: zipfile.ZipFile) -> dict[PurePosixPath, zipfile.ZipInf
 
 def _for_browser(content: bytes, rel: PurePosixPath) -> tuple[bytes, str]:
     """The file as is when browsers show its format, else as PNG (ORL's .pgm faces, TIFF)."""
-    if rel.suffix.lower() in _BROWSER_SUFFIXES:
-        return content, mimetypes.guess_type(rel.name)[0] or "application/octet-stream"
+    media_type = _BROWSER_TYPES.get(rel.suffix.lower())
+    if media_type is not None:
+        return content, media_type
     from PIL import Image
 
     try:

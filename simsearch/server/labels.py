@@ -3,8 +3,10 @@
 A label act is `{"left_id", "right_id", "label"}` with label `"same"`, `"different"` or
 `"unsure"`; an undo is `{"undo": true}` and takes back the latest act not yet taken back. Each
 act is flushed and fsynced before it is acknowledged, so an acknowledged label survives `kill -9`;
-a torn last line (a kill mid-write) is ignored on reading. The current labels are the replay of
-the file. `export` writes them as the `left_id,right_id,label` pair file (1 same, 0 different;
+a torn line (a kill mid-write: the start of a JSON object) is ignored on reading. Any other line
+that is not an act (another file given as `--labels`, a hand edit gone wrong) is a `DataError`
+naming the file and the line, before anything is appended to it. The current labels are the
+replay of the file. `export` writes them as the `left_id,right_id,label` pair file (1 same, 0 different;
 unsure left out) that `simsearch train --pairs` reads.
 """
 
@@ -17,7 +19,7 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from simsearch.errors import DataError
 
@@ -37,8 +39,11 @@ class LabelLog:
         self._lock = threading.Lock()
         self._acts: list[tuple[Any, Any, str]] = []  # the acts in force, oldest first
         if self.path.exists():
-            self._replay()
-            self._end_torn_line()
+            try:
+                self._replay()
+                self._end_torn_line()
+            except OSError as exc:
+                raise DataError(f"Expected a readable labels file. Received: '{self.path}' ({exc})") from exc
 
     def _end_torn_line(self) -> None:
         """End a last line cut short by a kill, so the next act starts a line of its own."""
@@ -55,17 +60,34 @@ class LabelLog:
                 os.fsync(f.fileno())
 
     def _replay(self) -> None:
-        for number, line in enumerate(self.path.read_text().splitlines(), 1):
+        for number, raw in enumerate(self.path.read_bytes().splitlines(), 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                self._refuse(number, f"{raw[:80]!r} (not UTF-8)")
+            if not line.strip():
+                continue
             try:
                 act = json.loads(line)
             except json.JSONDecodeError:
+                if not line.lstrip().startswith("{"):
+                    self._refuse(number, repr(line[:80]))
                 logger.warning("Ignoring an unreadable line %d of %s (a write cut short?)", number, self.path)
                 continue
-            if act.get("undo"):
+            if isinstance(act, dict) and act.keys() == {"undo"} and act["undo"] is True:
                 if self._acts:
                     self._acts.pop()
-            else:
+            elif _is_act(act):
                 self._acts.append((act["left_id"], act["right_id"], act["label"]))
+            else:
+                self._refuse(number, repr(line[:80]))
+
+    def _refuse(self, number: int, shown: str) -> NoReturn:
+        raise DataError(
+            'Expected a labels file of JSON lines, each {"left_id", "right_id", "label": '
+            f'{" | ".join(LABELS)}}} or {{"undo": true}}. Received: line {number} of '
+            f"'{self.path}': {shown}"
+        )
 
     @property
     def labels(self) -> dict[tuple[Any, Any], str]:
@@ -104,3 +126,18 @@ class LabelLog:
             f.write(json.dumps(act) + "\n")
             f.flush()
             os.fsync(f.fileno())
+
+
+def _is_act(act: Any) -> bool:
+    """A label act: exactly `left_id`, `right_id` (integers or text) and a known `label`."""
+
+    def is_id(value: Any) -> bool:
+        return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+    return (
+        isinstance(act, dict)
+        and act.keys() == {"left_id", "right_id", "label"}
+        and is_id(act["left_id"])
+        and is_id(act["right_id"])
+        and act["label"] in LABELS
+    )

@@ -7,7 +7,9 @@ model's).
     GET  /review/retrain    the job's state, progress (the latest `Epoch i/n`), its validation
                             line, and the commands that index and serve the new model
     POST /review/retrain    start one: {"epochs": 2} (optional); 400 when the labels are too
-                            few to train (`check_pairs_trainable`), 409 while one runs
+                            few to train (`check_pairs_trainable`), 409 while one runs; only
+                            with the API key on a server with one, else only on a server
+                            started with --allow-retrain (401/403: `access.require_retrainer`)
 
 Each run is a folder `RETRAIN_DIR/run-YYYYmmdd-HHMMSS/` holding `pairs.csv` (the labels as
 exported when it started), `train.log` (the command's output) and `model/`.
@@ -29,14 +31,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 
 from simsearch.data.pairs import Pairs
 from simsearch.data.records import input_fields
 from simsearch.data.requirements import check_pairs_trainable
 from simsearch.errors import BusyError, ConfigError
+from simsearch.server.access import require_retrainer
+from simsearch.server.schemas import RetrainRequest, error_responses
 
 __all__ = ["RetrainJob", "check_labels_trainable", "router", "train_command"]
 
@@ -269,10 +272,6 @@ def _tail(path: Path, size: int = 64 * 1024) -> list[str]:
     return [line.rstrip() for line in text.replace("\r", "\n").splitlines() if line.strip()]
 
 
-class RetrainRequest(BaseModel):
-    epochs: int | None = Field(None, ge=1, le=1000, description="Training epochs (default: train's).")
-
-
 def _job(request: Request) -> RetrainJob:
     job = request.app.state.review.retrain
     if job is None:
@@ -280,13 +279,31 @@ def _job(request: Request) -> RetrainJob:
     return job
 
 
-@router.get("/retrain")
+_NOT_CONFIGURED = "A review that cannot retrain (none configured)"
+
+
+@router.get("/retrain", responses=error_responses({400: _NOT_CONFIGURED}))
 def retrain_status(request: Request) -> dict[str, Any]:
     """The latest retraining's state, progress, validation line and next steps."""
     return _job(request).status()
 
 
-@router.post("/retrain", status_code=202)
+@router.post(
+    "/retrain",
+    status_code=202,
+    dependencies=[Depends(require_retrainer)],
+    responses=error_responses(
+        {
+            400: "Too few labels, no --catalog, or a model that cannot retrain from pairs",
+            401: "Missing or wrong X-API-Key (a server with a key)",
+            403: "A server with neither --api-key nor --allow-retrain",
+            409: "A retraining is running",
+            413: "Body too large",
+            415: "Not application/json",
+            422: "Not the request schema",
+        }
+    ),
+)
 def retrain(request: Request, body: RetrainRequest | None = None) -> JSONResponse:
     """Start retraining on the labels so far (a subprocess; poll GET /review/retrain); 400 when
     they are too few, 409 while a retraining runs."""

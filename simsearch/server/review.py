@@ -11,6 +11,9 @@ side by side; keys `s` same, `d` different, `u` unsure, `z` undo. Labels go to a
     GET  /review/export   the labels as a pair file (CSV)
     GET  /review/info     what this review serves: item kind, images, groups, retraining
 
+Labels are taken only for the pairs of the file (404 for any other), and the writes (label,
+undo, and the groups view's marks) need `X-API-Key` when the server has a key (`access.py`).
+
 The rest of the review is in its own modules, mounted with this one (`routers()`): the duplicate
 groups view (`groups.py`), the catalogue's images (`images.py`) and retraining (`retrain.py`).
 
@@ -28,23 +31,44 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import numpy as np
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
-from pydantic import BaseModel
 
 from simsearch.dedup.pairs import DuplicatePairs
 from simsearch.errors import ConfigError, UnknownIdError
+from simsearch.server.access import require_labeller
 from simsearch.server.labels import LabelLog
 from simsearch.server.pages import page_html
+from simsearch.server.schemas import LabelRequest, error_responses
 
 if TYPE_CHECKING:
     from simsearch.server.groups import ReviewGroups
     from simsearch.server.images import ImageSource
     from simsearch.server.retrain import RetrainJob
 
-__all__ = ["ReviewQueue", "item_view", "open_review", "router", "routers"]
+__all__ = [
+    "BODY_ERRORS",
+    "WRITE_ERRORS",
+    "CsvResponse",
+    "ReviewQueue",
+    "item_view",
+    "open_review",
+    "router",
+    "routers",
+]
 
 router = APIRouter(prefix="/review", tags=["review"])
+
+WRITE_ERRORS = {
+    401: "Missing or wrong X-API-Key (a server with a key)",
+    413: "Body too large",
+    415: "Not application/json",
+}
+BODY_ERRORS = {**WRITE_ERRORS, 422: "Not the request schema"}
+
+
+class CsvResponse(PlainTextResponse):
+    media_type = "text/csv"
 
 
 class ReviewQueue:
@@ -57,6 +81,8 @@ class ReviewQueue:
         images: the catalogue's images, for an image index served with its catalogue.
         groups: the duplicate groups view's groups; `groups_error` says why there are none.
         retrain: the retraining job, when the catalogue can be retrained from pair labels.
+        allow_retrain: start retraining without an API key (`serve --allow-retrain`); a server
+            with a key retrains for requests that send it.
     """
 
     def __init__(
@@ -69,6 +95,7 @@ class ReviewQueue:
         groups: ReviewGroups | None = None,
         groups_error: str | None = None,
         retrain: RetrainJob | None = None,
+        allow_retrain: bool = False,
     ) -> None:
         self.pairs = pairs
         self.log = log
@@ -76,6 +103,7 @@ class ReviewQueue:
         self.groups = groups
         self.groups_error = groups_error
         self.retrain = retrain
+        self.allow_retrain = allow_retrain
         if pairs.scores is not None:
             cut = threshold.get("probability")
             margin = np.abs(pairs.scores - (0.5 if cut is None else float(cut)))
@@ -86,6 +114,16 @@ class ReviewQueue:
         self.margins = margin
         self.order = np.argsort(margin, kind="stable").tolist()
         self.keys = list(zip(pairs.left_ids.tolist(), pairs.right_ids.tolist(), strict=True))
+        self.rows = {key: row for row, key in enumerate(self.keys)}
+
+    def offered(self, left_id: Any, right_id: Any) -> tuple[Any, Any]:
+        """The candidate pair of these ids, in the file's order; `UnknownIdError` for any other."""
+        for key in ((left_id, right_id), (right_id, left_id)):
+            if key in self.rows:
+                return key
+        raise UnknownIdError(
+            f"Expected a candidate pair of the review (GET /review/next). Received: {left_id!r}, {right_id!r}"
+        )
 
     def next(self) -> int | None:
         """The row of the least certain pair not labelled yet (None when all are)."""
@@ -106,6 +144,7 @@ def open_review(
     catalogs: Sequence[str | os.PathLike[str]] = (),
     retrain_dir: str | os.PathLike[str] | None = None,
     index_dir: str | os.PathLike[str] | None = None,
+    allow_retrain: bool = False,
 ) -> ReviewQueue:
     """The review of a pairs file (`read_pairs`) over a loaded `SearchEngine`, with its groups,
     images and retraining, as `simsearch serve --review` starts it.
@@ -119,6 +158,7 @@ def open_review(
             (its images are shown) or the table(s) retraining reads.
         retrain_dir: where retraining runs go (default: `LABELS.retrain/` beside the labels).
         index_dir: the served index, to name the retrained model's index in the next steps.
+        allow_retrain: start retraining without an API key (`serve --allow-retrain`).
 
     Example:
     >>> review = open_review(SearchEngine.load("indexes/p"), "pairs.csv", catalogs=["items.csv"])
@@ -131,7 +171,7 @@ def open_review(
     pairs = Path(pairs)
     labels = Path(labels) if labels is not None else pairs.with_name(f"{pairs.stem}.labels.jsonl")
     log = LabelLog(labels)
-    queue = ReviewQueue(read_pairs(pairs), log, engine.model.threshold)
+    queue = ReviewQueue(read_pairs(pairs), log, engine.model.threshold, allow_retrain=allow_retrain)
     try:
         ids, numbers = read_groups(groups) if groups else groups_from_pairs(queue.pairs, engine.index.ids)
         queue.groups = ReviewGroups(ids, numbers, queue.pairs, queue.margins, log)
@@ -150,12 +190,6 @@ def open_review(
         None if index_dir is None else Path(index_dir),
     )
     return queue
-
-
-class LabelRequest(BaseModel):
-    left_id: int | str
-    right_id: int | str
-    label: str
 
 
 def _queue(request: Request) -> ReviewQueue:
@@ -196,6 +230,7 @@ def info(request: Request) -> dict[str, Any]:
     """What this review serves: the item kind, whether images, groups and retraining are on."""
     queue = _queue(request)
     kind = request.app.state.service.engine.model.kind
+    keyed = request.app.state.service.config.api_key is not None
     image_kind = kind in ("image", "face")
     return {
         "kind": kind,
@@ -208,19 +243,29 @@ def info(request: Request) -> dict[str, Any]:
         "groups": None if queue.groups is None else len(queue.groups),
         "groups_note": queue.groups_error,
         "retrain": queue.retrain is not None,
+        "retrain_note": (
+            None
+            if keyed or queue.allow_retrain
+            else "start serve with --api-key or --allow-retrain to retrain from this page"
+        ),
+        "api_key": keyed,
         "progress": queue.progress(),
     }
 
 
-@router.post("/label")
+@router.post(
+    "/label",
+    dependencies=[Depends(require_labeller)],
+    responses=error_responses({**BODY_ERRORS, 404: "Not a candidate pair of the review"}),
+)
 def label(body: LabelRequest, request: Request) -> dict[str, Any]:
-    """Record a label (on disk when this returns)."""
+    """Record a label of a pair the review offered (on disk when this returns)."""
     queue = _queue(request)
-    queue.log.add(body.left_id, body.right_id, body.label)
+    queue.log.add(*queue.offered(body.left_id, body.right_id), body.label)
     return {"progress": queue.progress()}
 
 
-@router.post("/undo")
+@router.post("/undo", dependencies=[Depends(require_labeller)], responses=error_responses(WRITE_ERRORS))
 def undo(request: Request) -> dict[str, Any]:
     """Take back the latest label."""
     queue = _queue(request)
@@ -228,12 +273,11 @@ def undo(request: Request) -> dict[str, Any]:
     return {"undone": None if taken is None else list(taken), "progress": queue.progress()}
 
 
-@router.get("/export", response_class=PlainTextResponse)
-def export(request: Request) -> PlainTextResponse:
+@router.get("/export", response_class=CsvResponse)
+def export(request: Request) -> CsvResponse:
     """The same/different labels as `left_id,right_id,label` (1 same, 0 different)."""
-    return PlainTextResponse(
+    return CsvResponse(
         _queue(request).log.export(),
-        media_type="text/csv",
         headers={"Content-Disposition": 'attachment; filename="labels.csv"'},
     )
 

@@ -5,10 +5,26 @@ function escape(value) {
   return span.innerHTML.replace(/"/g, "&quot;");  // safe inside attributes too
 }
 
+// A server started with --api-key wants it on every write, in the header the API reads. The page
+// asks for it on the first 401, keeps it for this tab (sessionStorage) and sends it from then on.
+const KEY_STORE = "simsearch-api-key";
+
+function send(method, path, body) {
+  const headers = { "content-type": "application/json" };
+  const key = sessionStorage.getItem(KEY_STORE);
+  if (key) headers["X-API-Key"] = key;
+  return fetch(path, { method, headers, body: body && JSON.stringify(body) });
+}
+
 async function call(method, path, body) {
-  const response = await fetch(path, {
-    method, headers: { "content-type": "application/json" }, body: body && JSON.stringify(body),
-  });
+  let response = await send(method, path, body);
+  if (response.status === 401) {
+    const key = window.prompt("This server needs its API key (X-API-Key) to save labels and retrain:");
+    if (key) {
+      sessionStorage.setItem(KEY_STORE, key.trim());
+      response = await send(method, path, body);
+    }
+  }
   if (!response.ok) {
     const text = await response.text();
     let detail = text;

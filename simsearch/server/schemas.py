@@ -10,7 +10,7 @@ whatever is accepted can be read back and searched. Limits that depend on the se
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -31,15 +31,21 @@ __all__ = [
     "CompareRequest",
     "CompareResponse",
     "DeleteRequest",
+    "ErrorBody",
     "Id",
     "IdentifyRequest",
     "IdentifyResponse",
     "Item",
     "ItemsResponse",
+    "LabelRequest",
+    "MemberRequest",
+    "RetrainRequest",
     "SearchRequest",
     "SearchResponse",
     "StatsResponse",
+    "ValidationErrorBody",
     "WriteResponse",
+    "error_responses",
 ]
 
 
@@ -249,3 +255,58 @@ class StatsResponse(BaseModel):
     writes: str
     batching: bool
     limits: dict[str, int]
+
+
+# ---- errors ----------------------------------------------------------------------------------
+
+
+class ErrorBody(BaseModel):
+    """An error: what was expected and what was received."""
+
+    detail: str = Field(description='"Expected .... Received: ..."')
+
+
+class FieldError(BaseModel):
+    """One field of a request that does not match the schema."""
+
+    loc: list[str]
+    msg: str
+    type: str
+
+
+class ValidationErrorBody(ErrorBody):
+    """A request that does not match the schema (422): the summary, and one entry per field."""
+
+    errors: list[FieldError] = Field(description="At most 50, in the request's order.")
+
+
+def error_responses(texts: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error status codes (code -> what it means), each with the
+    body it is sent with: `ValidationErrorBody` for 422, else `ErrorBody`."""
+    return {
+        code: {"model": ValidationErrorBody if code == 422 else ErrorBody, "description": text}
+        for code, text in texts.items()
+    }
+
+
+# ---- review ----------------------------------------------------------------------------------
+
+
+class LabelRequest(_Body):
+    """A label of a candidate pair the review offered (`GET /review/next`)."""
+
+    left_id: Id
+    right_id: Id
+    label: Literal["same", "different", "unsure"]
+
+
+class MemberRequest(_Body):
+    """A member of a duplicate group marked as not in it (`belongs: false`), or back in it."""
+
+    group: StrictInt
+    id: Id
+    belongs: StrictBool = False
+
+
+class RetrainRequest(_Body):
+    epochs: StrictInt | None = Field(None, ge=1, le=1000, description="Training epochs (default: train's).")

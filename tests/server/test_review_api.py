@@ -49,7 +49,7 @@ def pairs_file(tmp_path: Path) -> Path:
 
 @pytest.fixture()
 def client(record_engine: Any, pairs_file: Path, record_index: RecordIndex) -> Iterator[TestClient]:
-    with _client(record_engine, pairs_file, catalogs=[record_index.catalog]) as client:
+    with _client(record_engine, pairs_file, catalogs=[record_index.catalog], allow_retrain=True) as client:
         yield client
 
 
@@ -139,13 +139,11 @@ def test_no_images_for_a_record_catalogue(client: TestClient) -> None:
 
 
 def _label(client: TestClient, same: int, different: int) -> None:
+    """Labels of pairs the review did not offer, written to its log as a groups view would."""
+    log = client.app.state.review.log  # type: ignore[attr-defined]
     pairs = [(a, b) for a in range(8) for b in range(a + 1, 8)]
     for n, (a, b) in enumerate(pairs[: same + different]):
-        label = "same" if n < same else "different"
-        assert (
-            client.post("/review/label", json={"left_id": a, "right_id": b, "label": label}).status_code
-            == 200
-        )
+        log.add(a, b, "same" if n < same else "different")
 
 
 def test_retrain_refuses_too_few_labels(client: TestClient) -> None:
@@ -160,7 +158,7 @@ def test_retrain_refuses_too_few_labels(client: TestClient) -> None:
 
 
 def test_retrain_needs_the_catalogue(record_engine: Any, pairs_file: Path) -> None:
-    with _client(record_engine, pairs_file) as client:
+    with _client(record_engine, pairs_file, allow_retrain=True) as client:
         _label(client, same=5, different=5)
         response = client.post("/review/retrain")
     assert response.status_code == 400
@@ -257,3 +255,13 @@ def test_serve_review_options_need_review(record_index: RecordIndex, tmp_path: P
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1
     assert "Expected --review PAIRS with --groups, --catalog. Received: no --review" in result.output
+
+
+def test_allow_retrain_needs_review(record_index: RecordIndex) -> None:
+    from click.testing import CliRunner
+
+    from simsearch.cli import cli
+
+    result = CliRunner().invoke(cli, ["serve", "--index", str(record_index.index_dir), "--allow-retrain"])
+    assert result.exit_code == 1
+    assert "Expected --review PAIRS with --allow-retrain. Received: no --review" in result.output

@@ -6,6 +6,7 @@ bundled Omniglot `.npz`) and nothing else: not a file beside the catalogue's, no
 from __future__ import annotations
 
 import io
+import shutil
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,13 +52,15 @@ def image_review(model_dir: Path, folder: Path, tmp_path: Path) -> tuple[Path, P
     return index, pairs
 
 
-def _client(index: Path, pairs: Path, catalog: Path | None) -> TestClient:
+def _client(index: Path, pairs: Path, catalog: Path | None, *, allow_retrain: bool = False) -> TestClient:
     from simsearch.engine import SearchEngine
     from simsearch.server import IndexService, ServerConfig, create_app
     from simsearch.server.review import open_review
 
     engine = SearchEngine.load(index)
-    review = open_review(engine, pairs, catalogs=[] if catalog is None else [catalog])
+    review = open_review(
+        engine, pairs, catalogs=[] if catalog is None else [catalog], allow_retrain=allow_retrain
+    )
     return TestClient(create_app(IndexService(engine, ServerConfig()), review))
 
 
@@ -171,3 +174,42 @@ def test_an_image_index_without_its_catalogue_says_so(drawings: tuple[Path, Path
         info = client.get("/review/info").json()
         pair = client.get("/review/next").json()["pair"]
     assert "--catalog" in info["images_note"] and pair["left_image"] is None
+
+
+def test_links_are_followed_only_inside_the_catalogue(tmp_path: Path) -> None:
+    """A symbolic link is resolved, and served only when it leads to a regular file inside the
+    resolved catalogue root (which may itself be reached through a link)."""
+    from simsearch.server.images import FolderImages
+
+    real = tmp_path / "real"
+    (real / "a").mkdir(parents=True)
+    (real / "a" / "1.png").write_bytes(b"\x89PNG inside")
+    (tmp_path / "secret.png").write_bytes(b"\x89PNG outside")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "3.png").write_bytes(b"\x89PNG outside too")
+    (real / "a" / "in.png").symlink_to(real / "a" / "1.png")  # a link inside: served
+    (real / "a" / "out.png").symlink_to(tmp_path / "secret.png")  # a link out: refused
+    (real / "b").symlink_to(tmp_path / "outside", target_is_directory=True)  # a folder link out
+    (real / "a" / "dir.png").mkdir()  # not a regular file
+    root = tmp_path / "catalogue"
+    root.symlink_to(real, target_is_directory=True)
+    images = FolderImages(root, {"a/1.png", "a/in.png", "a/out.png", "b/3.png", "a/dir.png"})
+    assert images.read("a/1.png") == (b"\x89PNG inside", "image/png")
+    assert images.read("a/in.png") == (b"\x89PNG inside", "image/png")
+    for item_id in ("a/out.png", "b/3.png", "a/dir.png"):
+        with pytest.raises(UnknownIdError, match=r"a regular file under .* no such file, or a link out"):
+            images.read(item_id)
+
+
+def test_a_link_out_of_the_catalogue_is_a_404(drawings: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    folder, index, pairs = drawings
+    copy = tmp_path / "catalogue"
+    shutil.copytree(folder, copy)
+    linked = _files(copy)[0]
+    (copy / linked).unlink()
+    (copy / linked).symlink_to(folder.parent / "secret.png")  # an indexed id's file, now a link out
+    with _client(index, pairs, copy) as client:
+        refused = client.get("/review/image", params={"id": linked})
+        served = client.get("/review/image", params={"id": _files(copy)[1]})
+    assert refused.status_code == 404 and "a link out of the folder" in refused.json()["detail"]
+    assert served.status_code == 200 and served.content == (folder / _files(copy)[1]).read_bytes()

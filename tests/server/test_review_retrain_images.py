@@ -79,10 +79,9 @@ def test_retrain_an_image_model_through_the_api(model_dir: Path, tmp_path: Path)
     folder = write_drawings(tmp_path / "catalogue")
     index, pairs = image_review(model_dir, folder, tmp_path)
     ids = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png"))
-    with _client(index, pairs, folder) as client:
+    with _client(index, pairs, folder, allow_retrain=True) as client:
         for left, right, label in _character_labels(ids, same=6, different=6):
-            body = {"left_id": left, "right_id": right, "label": label}
-            assert client.post("/review/label", json=body).status_code == 200
+            client.app.state.review.log.add(left, right, label)  # type: ignore[attr-defined]
         started = client.post("/review/retrain", json={"epochs": 1})
         assert started.status_code == 202, started.text
         deadline = time.monotonic() + 300
