@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from simsearch.cli._common import map_option
 from simsearch.cli._engine import check_engine, dask_client, engine_options
 from simsearch.errors import ConfigError, DataError, IndexFileError
 
@@ -157,6 +158,7 @@ def dedup_command(index_dir: Path, out: Path, **options: Any) -> None:
 )
 @click.option("--out", type=_OUT, required=True, help="Matches file: .csv, .jsonl or .parquet.")
 @click.option("--fields", help="Comma-separated content fields of B (default: the model's).")
+@map_option
 @click.option("--batch-size", type=int, default=256, show_default=True)
 @click.option(
     "--one-to-one",
@@ -191,6 +193,8 @@ def match_command(index_dir: Path, catalog: Path, out: Path, **options: Any) -> 
         from simsearch.cli._common import split_list
         from simsearch.distributed import match_catalog_dask
 
+        if options["mapping"]:
+            raise ConfigError("Expected --map on the local engine. Received: --engine dask")
         with dask_client(options) as client:
             pairs, n_items = match_catalog_dask(
                 client, index_dir, catalog, job.spec(options), out, fields=split_list(options["fields"]),
@@ -198,7 +202,7 @@ def match_command(index_dir: Path, catalog: Path, out: Path, **options: Any) -> 
             )  # fmt: skip
         click.echo(f"{len(pairs)} matches for {n_items} items of {catalog} ({job.rule}) -> {out}")
         return
-    items = _load_catalog(catalog, job.model_dir, options["fields"])
+    items = _load_catalog(catalog, job.model_dir, options["fields"], options["mapping"])
     if len(items) == 0:
         raise DataError(f"Expected a non-empty catalogue B. Received: 0 items in '{catalog}'")
     xq = encode_batches(job.model, items.content(), len(items), options["batch_size"])

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from simsearch.cli._common import index_model_dir, json_record
+from simsearch.cli._common import index_model_dir, json_record, load_catalog_table, map_option, parse_map
 from simsearch.data.records import check_records, input_fields
 from simsearch.errors import ConfigError
 from simsearch.model_config import read_config
@@ -28,6 +28,7 @@ _PATH = click.Path(exists=True, path_type=Path)
 )
 @click.option("--image", "images", multiple=True, type=_PATH, help="Image file to query with (repeatable).")
 @click.option("--queries", type=_PATH, help="CSV/JSONL of items (with their content fields) to query with.")
+@map_option
 @click.option("-k", "k", type=int, default=10, show_default=True, help="Neighbours per query.")
 @click.option(
     "--rerank",
@@ -54,6 +55,8 @@ def query(index_dir: Path, model_dir: Path | None, **options: Any) -> None:
     """Query an index; prints a table per query, or JSON lines with --json."""
     sources = [name for name in ("ids", "texts", "records", "images") if options[name]]
     sources += ["queries"] if options["queries"] else []
+    if options["mapping"] and sources != ["queries"]:
+        raise ConfigError(f"Expected --map with --queries. Received: --map with {sources or 'none'}")
     if len(sources) != 1:
         raise ConfigError(
             "Expected exactly one of --id, --text, --record, --image or --queries. "
@@ -101,9 +104,7 @@ def _queries(
         _require(kind, "record", "--record")
         given = [json_record(r, "--record") for r in options["records"]]
         return given, {"items": check_records(given, fields)}
-    from simsearch.data.loaders import load_table
-
-    table = load_table(options["queries"], fields=fields)
+    table = load_catalog_table(options["queries"], fields, parse_map(options["mapping"]))
     return table.ids.tolist(), {"items": table.content()}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -115,13 +115,16 @@ def load_table(
     fields: Sequence[str] | None = None,
     id_column: str = "id",
     label_column: str = "label",
+    mapping: Mapping[str, str] | None = None,
 ) -> Items:
     """Load a CSV or JSON-lines table as record items.
 
-    A column whose non-empty values all parse as numbers becomes `float32` (NaN where empty); any
-    other column stays `str` ('' where empty). Without a label column every label is -1 and
-    `classes` is empty (an unlabelled catalogue, as matched by pair files). Ids are `int64` when
-    every one is a plain integer, else `str` (`simsearch.data.records.table_ids`); without an id
+    Every column stays `str` as written ('' where empty): a postcode `0832` stays `0832` in the
+    index, its search results and pair files. Which fields a record tower reads as numbers is
+    decided when it is trained (`simsearch.data.field_types`), and those are parsed then. Without
+    a label column every label is -1 and `classes` is empty (an unlabelled catalogue, as matched
+    by pair files). Ids are `int64` when every one is a plain integer, else `str`
+    (`simsearch.data.records.table_ids`); without an id
     column they are the row numbers.
 
     Args:
@@ -129,13 +132,18 @@ def load_table(
         fields: the content columns; all but the id and label columns when None.
         id_column: the column holding unique ids.
         label_column: the column holding class names.
+        mapping: `{field: column}` for fields read from a column of another name (a catalogue
+            whose `title` column is a model's `name` field: `{"name": "title"}`).
 
     Example:
         >>> products = load_table("Abt-Buy/tableA.csv", fields=["name", "description", "price"])
     """
     path = Path(path)
     header, rows = _read_rows(path)
-    names = _content_columns(header, fields, (id_column, label_column), path)
+    mapping = dict(mapping or {})
+    wanted = None if fields is None else [mapping.get(name, name) for name in fields]
+    names = _content_columns(header, wanted, (id_column, label_column), path)
+    field_of = {column: field for field, column in mapping.items()}
     row_numbers = [str(i) for i in range(len(rows))]
     ids = table_ids(_cells(rows, id_column) if id_column in header else row_numbers)
     check_unique_ids(ids, path)
@@ -143,7 +151,7 @@ def load_table(
         labels, classes = encode_labels(np.array(_cells(rows, label_column), dtype=str))
     else:
         labels, classes = np.full(len(rows), -1, dtype=np.int64), ()
-    columns = {name: _typed_column(_cells(rows, name)) for name in names}
+    columns = {field_of.get(name, name): np.array(_cells(rows, name), dtype=str) for name in names}
     return Items(ids=ids, labels=labels, classes=classes, fields=columns)
 
 
@@ -275,27 +283,15 @@ def _content_columns(
 
 
 def _require_columns(names: list[str], header: list[str], path: Path) -> None:
-    if not names or any(name not in header for name in names):
-        raise DataError(f"Expected columns {names} in '{path}'. Received: columns={header}")
+    missing = [name for name in names if name not in header]
+    if not names or missing:
+        raise DataError(
+            f"Expected columns {names} in '{path}'. Received: columns={header} (missing {missing})"
+        )
 
 
 def _cells(rows: list[dict[str, str]], column: str) -> list[str]:
     return [row[column].strip() for row in rows]
-
-
-def _typed_column(values: list[str]) -> npt.NDArray[np.generic]:
-    present = [value for value in values if value]
-    if present and all(_is_number(value) for value in present):
-        return np.array([float(value) if value else np.nan for value in values], dtype=np.float32)
-    return np.array(values, dtype=str)
-
-
-def _is_number(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _positions(

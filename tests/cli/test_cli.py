@@ -303,6 +303,7 @@ def test_train_on_pairs_over_two_catalogues(tmp_path: Path) -> None:
         *TINY,
     )
     assert "Saved record model" in result.output  # type: ignore[attr-defined]
+    assert "price: number (numbers under a quantity's name: 'price')" in result.output  # type: ignore[attr-defined]
     config = json.loads((out / "config.json").read_text())
     assert config["inputs"] == {"text_fields": ["name"], "numeric_fields": ["price"]}
     assert config["tower_settings"]["numeric_scales"] == [0.1, 0.3, 1.0]  # the price kernels
