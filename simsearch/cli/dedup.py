@@ -341,8 +341,6 @@ def _open(index_dir: Path, options: dict[str, Any], *, pairs_of: str, need_model
 def _threshold(
     options: dict[str, Any], key: str, threshold: dict[str, Any], curves: dict[str, Any]
 ) -> tuple[float, str]:
-    from simsearch.evaluation.metrics import threshold_for_precision
-
     sign = "<=" if key == "distance" else ">="
     if options["threshold"] is not None and options["min_precision"] is not None:
         raise ConfigError("Expected --threshold or --min-precision, not both. Received: both")
@@ -350,8 +348,7 @@ def _threshold(
         value = float(options["threshold"])
         return value, f"{key} {sign} {value:.4g}"
     if options["min_precision"] is not None:
-        value = threshold_for_precision(curves.get(key) or [], float(options["min_precision"]))
-        return value, f"{key} {sign} {value:.4g}, held-out precision >= {options['min_precision']}"
+        return _precision_rule(key, sign, curves.get(key) or [], float(options["min_precision"]), threshold)
     if threshold.get(key) is None:
         raise IndexFileError(
             f"Expected a calibrated {key} threshold stored with the index. Received: none; "
@@ -359,6 +356,29 @@ def _threshold(
         )
     value = float(threshold[key])
     return value, f"{key} {sign} {value:.4g}, calibrated"
+
+
+def _precision_rule(
+    key: str, sign: str, curve: list[list[float]], min_precision: float, threshold: dict[str, Any]
+) -> tuple[float, str]:
+    """--min-precision's threshold and a rule that says what the held-out pairs show of it: the
+    precision and recall there and at the next looser stored threshold, or that they cannot
+    resolve it (every stored threshold keeps it), and when it is the calibrated threshold."""
+    from simsearch.evaluation.metrics import precision_cut, unresolved_precision
+
+    cut = precision_cut(curve, min_precision)
+    rule = (
+        f"{key} {sign} {cut.threshold:.4g}, held-out precision >= {min_precision:g} "
+        f"({cut.precision:.4f} at recall {cut.recall:.4f}"
+    )
+    if cut.resolved:
+        rule += f"; the next looser threshold falls to {cut.looser_precision:.4f})"
+    else:
+        logger.warning(unresolved_precision(cut, min_precision) + "; pass --threshold for another")
+        rule += "; NOT resolved by the held-out pairs: the loosest stored threshold)"
+    if threshold.get(key) is not None and abs(float(threshold[key]) - cut.threshold) <= 1e-6:
+        rule += ", the same as the calibrated threshold"
+    return cut.threshold, rule
 
 
 def _provenance(rule: str, calibrated_on: str | None, pairs_of: str) -> str:

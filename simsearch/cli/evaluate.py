@@ -125,6 +125,14 @@ def evaluate(model_dir: Path | None, index_dir: Path | None, **options: Any) -> 
             "Expected --model, or --index with --data (probes). Received: "
             f"model={model_dir}, index={index_dir}, data={options['data']}"
         )
+    index_only = ("threshold", "min_precision", "max_far", "hits")
+    with_index = [name for name in index_only if options[name] is not None]
+    if with_index and index_dir is None:
+        named = ", ".join("--" + name.replace("_", "-") for name in with_index)
+        raise ConfigError(
+            f"Expected --index with {named} (they set open-set identification's threshold). "
+            f"Received: --model without --index; pair metrics are reported at the calibrated threshold"
+        )
     if options["reranker"] and not options["pairs"]:
         raise ConfigError(f"Expected --pairs with --reranker. Received: --reranker {options['reranker']}")
     if index_dir is not None:

@@ -69,8 +69,23 @@ def test_help_and_argument_errors_do_not_import_tensorflow() -> None:
             ["train", "--data", ".", "--tower", "text", "--numeric-scales", "0.3", "--out", "m"],
             "Expected --numeric-scales with --tower record. Received: tower='text'",
         ),
+        (
+            ["train", "--data", ".", "--tower", "text", "--text-fields", "zip", "--out", "m"],
+            "Expected --text-fields with --tower record. Received: tower='text'",
+        ),
+        (
+            ["evaluate", "--model", ".", "--data", ".", "--max-far", "0.01"],
+            "Expected --index with --max-far (they set open-set identification's threshold)",
+        ),
+        (
+            ["evaluate", "--model", ".", "--data", ".", "--min-precision", "0.9", "--threshold", "1"],
+            "Expected --index with --threshold, --min-precision",
+        ),
     ],
-    ids=["no-data", "unknown-loss", "architecture-of-another-tower", "bad-scales", "scales-of-text"],
+    ids=[
+        *("no-data", "unknown-loss", "architecture-of-another-tower", "bad-scales", "scales-of-text"),
+        *("text-fields-of-text", "evaluate-max-far-without-index", "evaluate-threshold-without-index"),
+    ],
 )
 def test_bad_arguments_give_one_clean_line(args: list[str], message: str) -> None:
     result = CliRunner().invoke(cli, args)
