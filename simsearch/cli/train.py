@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -258,6 +259,8 @@ def train(**options: Any) -> None:
     from simsearch.models.training import TrainConfig, train_items, train_pairs
 
     config = _train_config(options, TrainConfig)
+    if config.verbose == 2:  # off a terminal: a line with the ETA every 30 s within long epochs
+        logging.getLogger("simsearch.models.progress").setLevel(logging.INFO)
     if options["data"]:
         model = train_items(
             items, tower=options["tower"], tower_settings=settings, config=config, val_items=val

@@ -38,6 +38,7 @@ from simsearch.models.inputs import prepare_inputs
 from simsearch.models.layers import RandomAffine
 from simsearch.models.losses import ContrastiveLoss, CoSENTLoss, PairBCELoss, SoftmaxLoss, TripletLoss
 from simsearch.models.optimizers import build_optimizer, encoder_variables
+from simsearch.models.progress import StepProgress
 from simsearch.models.selection import (
     CV_FOLDS,
     MIN_VALIDATION_CLASSES,
@@ -190,10 +191,13 @@ def _optimizer(config: TrainConfig, tower_model: keras.Model) -> keras.optimizer
 
 
 def _callbacks(config: TrainConfig, validation: keras.callbacks.Callback | None, monitor: str) -> list[Any]:
+    # Keras's one line per epoch (verbose=2, off a terminal) says nothing within a long epoch.
+    progress: list[Any] = [StepProgress()] if config.verbose == 2 else []
     if validation is None:  # a fixed number of epochs, chosen beforehand
-        return [keras.callbacks.TensorBoard(log_dir=config.log_dir)] if config.log_dir else []
+        return progress + ([keras.callbacks.TensorBoard(log_dir=config.log_dir)] if config.log_dir else [])
     mode = "min" if "loss" in monitor else "max"
     callbacks: list[Any] = [
+        *progress,
         validation,
         keras.callbacks.EarlyStopping(
             monitor=monitor, mode=mode, patience=config.patience, restore_best_weights=True
