@@ -259,7 +259,7 @@ def train(**options: Any) -> None:
     from simsearch.models.training import TrainConfig, train_items, train_pairs
 
     config = _train_config(options, TrainConfig)
-    if config.verbose == 2:  # off a terminal: a line with the ETA every 30 s within long epochs
+    if not options["quiet"]:  # how training ended and its time; off a terminal, a line every 30 s
         logging.getLogger("simsearch.models.progress").setLevel(logging.INFO)
     if options["data"]:
         model = train_items(

@@ -69,3 +69,35 @@ class StepProgress(keras.callbacks.Callback):
         else:
             line += f", {per_step:.2f} s/step"
         logger.info(line)
+
+
+class StopReport(keras.callbacks.Callback):
+    """Log how training ended and how long it took: stopped early by `stopping` (its epoch, the
+    best value and when), or after every epoch.
+
+    Args:
+        stopping: the run's `keras.callbacks.EarlyStopping`.
+        clock: seconds as a float (`time.monotonic`; a fake one in tests).
+    """
+
+    def __init__(self, stopping: Any, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.stopping = stopping
+        self.clock = clock
+
+    def on_train_begin(self, logs: Any = None) -> None:
+        self._start = self.clock()
+
+    def on_train_end(self, logs: Any = None) -> None:
+        took = format_duration(self.clock() - self._start)
+        epochs = int(self.params.get("epochs", 0))
+        s = self.stopping
+        best = f"best {s.monitor} {float(s.best):.4f} at epoch {int(s.best_epoch) + 1}"
+        if s.stopped_epoch > 0:
+            logger.info(
+                "Training stopped early at epoch %d of %d, after %d epochs without a gain of %g in %s "
+                "(%s); %s",
+                s.stopped_epoch + 1, epochs, s.patience, abs(s.min_delta), s.monitor, best, took,
+            )  # fmt: skip
+        else:
+            logger.info("Training ran all %d epochs (%s); %s", epochs, best, took)
