@@ -10,7 +10,7 @@ import click
 
 from simsearch.data.items import Items
 from simsearch.data.records import input_fields
-from simsearch.errors import DataError
+from simsearch.errors import ConfigError, DataError
 
 TOWERS = ("image", "text", "record", "face")  # = models.tower_factory.TOWERS
 LOSSES = ("contrastive", "triplet", "bce", "softmax", "cosent")  # = models.training.LOSSES (tested)
@@ -85,6 +85,61 @@ def catalog_options(command: Any) -> Any:
         show_default=True,
         help="The table column holding the items' ids; a table without it is refused unless --row-ids.",
     )(command)
+
+
+def map_option(command: Any) -> Any:
+    """The `--map FIELD=COLUMN` option of the commands that read a catalogue for a model."""
+    return click.option(
+        "--map",
+        "mapping",
+        multiple=True,
+        metavar="FIELD=COLUMN",
+        help="Read the model's field FIELD from the catalogue's column COLUMN, for a catalogue "
+        "whose column names differ from the model's (repeatable): --map name=title.",
+    )(command)
+
+
+def parse_map(values: tuple[str, ...] | list[str] | None) -> dict[str, str]:
+    """`("name=title", ...)` -> `{"name": "title"}`: the model's field, then the catalogue column."""
+    mapping: dict[str, str] = {}
+    for value in values or ():
+        field, sep, column = (part.strip() for part in value.partition("="))
+        if not sep or not field or not column:
+            raise ConfigError(f"Expected --map FIELD=COLUMN (e.g. name=title). Received: {value!r}")
+        if field in mapping:
+            raise ConfigError(f"Expected one --map per field. Received: {field!r} twice")
+        mapping[field] = column
+    return mapping
+
+
+def load_catalog_table(
+    path: Path,
+    fields: list[str] | None,
+    mapping: dict[str, str],
+    id_column: str = "id",
+    row_ids: bool | None = None,
+) -> Items:
+    """A CSV/JSONL catalogue with the model's `fields` (columns renamed by `mapping`), read in the
+    command's `--encoding`; ids as `load_table` takes them (`row_ids`); a missing field's error
+    says how to map a column of another name to it."""
+    from simsearch.data.loaders import load_table
+
+    try:
+        return load_table(
+            path,
+            fields=fields,
+            mapping=mapping,
+            id_column=id_column,
+            row_ids=row_ids,
+            encoding=table_encoding(),
+        )
+    except DataError as exc:
+        if fields is None or "(missing " not in str(exc):
+            raise
+        raise DataError(
+            f"{exc}. The model reads fields {fields}; for a column of another name pass "
+            "--map FIELD=COLUMN (e.g. --map name=title)"
+        ) from exc
 
 
 def load_data(

@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from simsearch.cli._common import catalog_options, encoding_option, table_encoding
+from simsearch.cli._common import catalog_options, encoding_option, map_option, table_encoding
 from simsearch.cli._engine import check_engine, dask_client, engine_options
 from simsearch.cli._index_dir import INDEX
 from simsearch.errors import ConfigError, DataError, IndexFileError
@@ -159,6 +159,7 @@ def dedup_command(index_dir: Path, out: Path, **options: Any) -> None:
 )
 @click.option("--out", type=_OUT, required=True, help="Matches file: .csv, .jsonl or .parquet.")
 @click.option("--fields", help="Comma-separated content fields of B (default: the model's).")
+@map_option
 @click.option("--batch-size", type=int, default=256, show_default=True)
 @click.option(
     "--one-to-one",
@@ -196,6 +197,8 @@ def match_command(index_dir: Path, catalog: Path, out: Path, **options: Any) -> 
         from simsearch.distributed import match_catalog_dask
 
         _check_dask_ids(options["row_ids"])
+        if options["mapping"]:
+            raise ConfigError("Expected --map on the local engine. Received: --engine dask")
         with dask_client(options) as client:
             pairs, n_items = match_catalog_dask(
                 client, index_dir, catalog, job.spec(options), out, fields=split_list(options["fields"]),
@@ -204,7 +207,14 @@ def match_command(index_dir: Path, catalog: Path, out: Path, **options: Any) -> 
             )  # fmt: skip
         click.echo(f"{len(pairs)} matches for {n_items} items of {catalog} ({job.rule}) -> {out}")
         return
-    items = _load_catalog(catalog, job.model_dir, options["fields"], options["id_column"], options["row_ids"])
+    items = _load_catalog(
+        catalog,
+        job.model_dir,
+        options["fields"],
+        options["id_column"],
+        options["row_ids"],
+        options["mapping"],
+    )
     if len(items) == 0:
         raise DataError(f"Expected a non-empty catalogue B. Received: 0 items in '{catalog}'")
     xq = encode_batches(job.model, items.content(), len(items), options["batch_size"])
@@ -343,8 +353,6 @@ def _open(index_dir: Path, options: dict[str, Any], *, pairs_of: str, need_model
 def _threshold(
     options: dict[str, Any], key: str, threshold: dict[str, Any], curves: dict[str, Any]
 ) -> tuple[float, str]:
-    from simsearch.evaluation.metrics import threshold_for_precision
-
     sign = "<=" if key == "distance" else ">="
     if options["threshold"] is not None and options["min_precision"] is not None:
         raise ConfigError("Expected --threshold or --min-precision, not both. Received: both")
@@ -352,8 +360,7 @@ def _threshold(
         value = float(options["threshold"])
         return value, f"{key} {sign} {value:.4g}"
     if options["min_precision"] is not None:
-        value = threshold_for_precision(curves.get(key) or [], float(options["min_precision"]))
-        return value, f"{key} {sign} {value:.4g}, held-out precision >= {options['min_precision']}"
+        return _precision_rule(key, sign, curves.get(key) or [], float(options["min_precision"]), threshold)
     if threshold.get(key) is None:
         raise IndexFileError(
             f"Expected a calibrated {key} threshold stored with the index. Received: none; "
@@ -361,6 +368,29 @@ def _threshold(
         )
     value = float(threshold[key])
     return value, f"{key} {sign} {value:.4g}, calibrated"
+
+
+def _precision_rule(
+    key: str, sign: str, curve: list[list[float]], min_precision: float, threshold: dict[str, Any]
+) -> tuple[float, str]:
+    """--min-precision's threshold and a rule that says what the held-out pairs show of it: the
+    precision and recall there and at the next looser stored threshold, or that they cannot
+    resolve it (every stored threshold keeps it), and when it is the calibrated threshold."""
+    from simsearch.evaluation.metrics import precision_cut, unresolved_precision
+
+    cut = precision_cut(curve, min_precision)
+    rule = (
+        f"{key} {sign} {cut.threshold:.4g}, held-out precision >= {min_precision:g} "
+        f"({cut.precision:.4f} at recall {cut.recall:.4f}"
+    )
+    if cut.resolved:
+        rule += f"; the next looser threshold falls to {cut.looser_precision:.4f})"
+    else:
+        logger.warning(unresolved_precision(cut, min_precision) + "; pass --threshold for another")
+        rule += "; NOT resolved by the held-out pairs: the loosest stored threshold)"
+    if threshold.get(key) is not None and abs(float(threshold[key]) - cut.threshold) <= 1e-6:
+        rule += ", the same as the calibrated threshold"
+    return cut.threshold, rule
 
 
 def _provenance(rule: str, calibrated_on: str | None, pairs_of: str) -> str:

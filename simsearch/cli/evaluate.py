@@ -112,13 +112,42 @@ _PATH = click.Path(exists=True, path_type=Path)
     "scores of the same pairs, as 'pairs (cross-encoder)', and 'pairs (cross-encoder + tower)' "
     "when its fusion weights were fitted with this model.",
 )
+@click.option(
+    "--pairs-out",
+    type=_PATH,
+    help="Score a dedup or match output (its pairs file, or its groups file: every pair within a "
+    "group) against --truth: precision, recall and F1 over pairs. No model needed.",
+)
+@click.option(
+    "--truth",
+    type=_PATH,
+    help="The true links of --pairs-out: pairs (left_id, right_id, and rows with label 0 left out "
+    "when there is a label column) or groups (id, group); CSV, JSONL or Parquet.",
+)
+@click.option(
+    "--ordered",
+    is_flag=True,
+    help="With --pairs-out: left_id and right_id name two catalogues (match's A then B, whose ids "
+    "may overlap), so a link counts only in that order. Default: unordered pairs (dedup).",
+)
 @click.option("--no-plots", is_flag=True, help="Skip the plots.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @encoding_option
 def evaluate(model_dir: Path | None, index_dir: Path | None, **options: Any) -> None:
-    """Evaluate MODEL_DIR on labelled items (--data) or labelled pairs (--pairs --catalog), or an
-    index on open-set identification of labelled probes (--index INDEX --data PROBES)."""
+    """Evaluate MODEL_DIR on labelled items (--data) or labelled pairs (--pairs --catalog), an
+    index on open-set identification of labelled probes (--index INDEX --data PROBES), or a dedup
+    or match output against the true links (--pairs-out OUT --truth LINKS).
+
+    \b
+    simsearch evaluate --model MODEL_DIR --pairs test.csv --catalog A.csv --catalog B.csv
+    simsearch evaluate --pairs-out pairs.csv --truth links.csv      (dedup: unordered pairs)
+    simsearch evaluate --pairs-out groups.csv --truth links.csv     (pairs within groups)
+    simsearch evaluate --pairs-out matches.csv --truth links.csv --ordered   (match: A then B)
+    """
+    if options["pairs_out"] or options["truth"] or options["ordered"]:
+        _score_links(model_dir, index_dir, options)
+        return
     if bool(options["data"]) == bool(options["pairs"]):
         raise ConfigError(
             "Expected exactly one of --data or --pairs. Received: "
@@ -128,6 +157,14 @@ def evaluate(model_dir: Path | None, index_dir: Path | None, **options: Any) -> 
         raise ConfigError(
             "Expected --model, or --index with --data (probes). Received: "
             f"model={model_dir}, index={index_dir}, data={options['data']}"
+        )
+    index_only = ("threshold", "min_precision", "max_far", "hits")
+    with_index = [name for name in index_only if options[name] is not None]
+    if with_index and index_dir is None:
+        named = ", ".join("--" + name.replace("_", "-") for name in with_index)
+        raise ConfigError(
+            f"Expected --index with {named} (they set open-set identification's threshold). "
+            f"Received: --model without --index; pair metrics are reported at the calibrated threshold"
         )
     if options["reranker"] and not options["pairs"]:
         raise ConfigError(f"Expected --pairs with --reranker. Received: --reranker {options['reranker']}")
@@ -140,6 +177,9 @@ def evaluate(model_dir: Path | None, index_dir: Path | None, **options: Any) -> 
 
     model = SiameseModel.load(model_dir)
     fields = split_list(options["fields"]) or model_fields(model)
+    head = model.config.get("head", {})
+    # An untrained head's probabilities are noise around 0.5: no head tables for it.
+    score_pairs = model.score_pairs if head.get("trained", True) else None
     embeddings: Any = None
     labels: Any = None
     if options["data"]:
@@ -148,7 +188,7 @@ def evaluate(model_dir: Path | None, index_dir: Path | None, **options: Any) -> 
         result = evaluate_items(
             embeddings,
             labels,
-            score_pairs=model.score_pairs,
+            score_pairs=score_pairs,
             metric=model.metric,
             threshold=model.threshold,
             groups=items.groups if options["within_groups"] else None,
@@ -174,7 +214,7 @@ def evaluate(model_dir: Path | None, index_dir: Path | None, **options: Any) -> 
             table,
             table,
             pairs,
-            score_pairs=model.score_pairs,
+            score_pairs=score_pairs,
             metric=model.metric,
             threshold=model.threshold,
             graded=graded,
@@ -186,6 +226,9 @@ def evaluate(model_dir: Path | None, index_dir: Path | None, **options: Any) -> 
         if options["scores"]:
             write_scores(options["scores"], catalog.ids[pairs.left], catalog.ids[pairs.right], result)
     report: dict[str, Any] = {"model": str(model_dir), **result.report}
+    if score_pairs is None:
+        why = head.get("reason", "no reason recorded")
+        result.notes.append(f"The pairwise head was not trained ({why}): no head tables.")
     if result.notes:
         report["notes"] = " ".join(result.notes)
     if not options["no_plots"]:
@@ -193,6 +236,31 @@ def evaluate(model_dir: Path | None, index_dir: Path | None, **options: Any) -> 
         report["plots"] = str(_write_plots(folder, result, model, embeddings, labels))
         if options["data"] and model.kind in ("image", "face"):
             neighbours_plot(folder, items, embeddings, model.metric)
+    echo_report(report, options["as_json"])
+
+
+def _score_links(model_dir: Path | None, index_dir: Path | None, options: dict[str, Any]) -> None:
+    """Precision, recall and F1 of a dedup/match output's links against the true ones."""
+    from simsearch.dedup import read_links
+    from simsearch.evaluation.linkage import linkage_scores
+
+    if not (options["pairs_out"] and options["truth"]):
+        raise ConfigError(
+            "Expected --pairs-out and --truth together (and --ordered only with them). Received: "
+            f"pairs-out={options['pairs_out']}, truth={options['truth']}"
+        )
+    others = {"--model": model_dir, "--index": index_dir, "--data": options["data"]}
+    given = [name for name, value in {**others, "--pairs": options["pairs"]}.items() if value]
+    if given:
+        raise ConfigError(f"Expected no model or data with --pairs-out (it scores a file). Received: {given}")
+    true = read_links(options["truth"], ordered=options["ordered"])
+    found = read_links(options["pairs_out"], ordered=options["ordered"])
+    kind = "ordered: left_id from A, right_id from B" if options["ordered"] else "unordered pairs"
+    report = {
+        "pairs-out": str(options["pairs_out"]),
+        "truth": str(options["truth"]),
+        f"links ({kind})": linkage_scores(true, found),
+    }
     echo_report(report, options["as_json"])
 
 

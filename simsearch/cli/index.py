@@ -8,7 +8,16 @@ from typing import Any
 
 import click
 
-from simsearch.cli._common import catalog_options, encoding_option, load_data, split_list, table_encoding
+from simsearch.cli._common import (
+    catalog_options,
+    encoding_option,
+    load_catalog_table,
+    load_data,
+    map_option,
+    parse_map,
+    split_list,
+    table_encoding,
+)
 from simsearch.cli._engine import check_engine, dask_client, engine_options
 from simsearch.cli._index_dir import INDEX, wait_option, writing
 from simsearch.errors import ConfigError
@@ -34,6 +43,7 @@ _PATH = click.Path(exists=True, path_type=Path)
     "--factory", help="FAISS factory string (Flat, IVF1024,Flat, IVF256,PQ16, HNSW32...). Default: by size."
 )
 @click.option("--fields", help="Comma-separated content fields (default: the model's).")
+@map_option
 @click.option("--batch-size", type=int, default=256, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @catalog_options
@@ -63,6 +73,8 @@ def _build(model_dir: Path, catalog: Path, index_dir: Path, options: dict[str, A
         from simsearch.distributed import build_index_dask
 
         _check_dask_ids(options["row_ids"])
+        _no_map(options["mapping"], "--engine dask")
+
         with dask_client(options) as client:
             build_index_dask(
                 client,
@@ -80,7 +92,14 @@ def _build(model_dir: Path, catalog: Path, index_dir: Path, options: dict[str, A
     else:
         from simsearch.engine import build_index
 
-        items = _load_catalog(catalog, model_dir, options["fields"], options["id_column"], options["row_ids"])
+        items = _load_catalog(
+            catalog,
+            model_dir,
+            options["fields"],
+            options["id_column"],
+            options["row_ids"],
+            options["mapping"],
+        )
         build_index(
             model_dir,
             items,
@@ -98,6 +117,7 @@ def _build(model_dir: Path, catalog: Path, index_dir: Path, options: dict[str, A
 @click.option("--fields", help="Comma-separated content fields (default: the model's).")
 @catalog_options
 @encoding_option
+@map_option
 @wait_option
 def add_command(
     index_dir: Path,
@@ -106,6 +126,7 @@ def add_command(
     fields: str | None,
     id_column: str,
     row_ids: bool,
+    mapping: tuple[str, ...],
     wait: bool,
 ) -> None:
     """Add (or upsert) catalogue items to an index, without rebuilding it.
@@ -120,7 +141,7 @@ def add_command(
     from simsearch.cli._common import index_model_dir
     from simsearch.engine import SearchEngine, item_metadata
 
-    items = _load_catalog(catalog, index_model_dir(index_dir, None), fields, id_column, row_ids)
+    items = _load_catalog(catalog, index_model_dir(index_dir, None), fields, id_column, row_ids, mapping)
     with writing(index_dir, wait=wait):
         engine = SearchEngine.load(index_dir)
         engine.add(items.content(), list(items.ids), item_metadata(items), upsert=upsert)
@@ -153,13 +174,20 @@ def delete_command(index_dir: Path, ids: tuple[str, ...], ids_file: Path | None,
 
 
 def _load_catalog(
-    path: Path, model_dir: Path | None, fields: str | None, id_column: str = "id", row_ids: bool = False
+    path: Path,
+    model_dir: Path | None,
+    fields: str | None,
+    id_column: str = "id",
+    row_ids: bool = False,
+    mapping: tuple[str, ...] = (),
 ) -> Any:
-    """A catalogue to index or match: a table's ids from `id_column` (required), or its row
-    numbers with `row_ids`; its other columns kept as metadata."""
+    """A catalogue to index or match, as the model in `model_dir` reads it: a table's ids from
+    `id_column` (required), or its row numbers with `row_ids`; its other columns kept as metadata;
+    `mapping`: the --map values."""
     from simsearch.model_config import read_config
 
     if model_dir and _is_parquet(path):  # read as the Dask engine reads a partition, all at once
+        _no_map(mapping, "a Parquet catalogue")
         from simsearch.distributed.catalog import plan_partitions, read_partition
         from simsearch.distributed.encode import catalog_spec
 
@@ -169,6 +197,9 @@ def _load_catalog(
     config = read_config(model_dir) if model_dir else {}
     spec = config.get("inputs", {})
     names = split_list(fields) or [*spec.get("text_fields", []), *spec.get("numeric_fields", [])] or None
+    if config.get("kind") not in ("face", "image") and path.suffix.lower() in (".csv", ".jsonl", ".json"):
+        return load_catalog_table(path, names, parse_map(mapping), id_column, row_ids)
+    _no_map(mapping, f"a {config.get('kind')} model's catalogue")
     if config.get("kind") == "face":
         from simsearch.cli._faces import load_faces
 
@@ -188,6 +219,11 @@ def _check_dask_ids(row_ids: bool, where: str = "--engine dask") -> None:
             f"Expected an id column with {where} (rows are read in parts, not numbered). "
             "Received: --row-ids"
         )
+
+
+def _no_map(mapping: tuple[str, ...], what: str) -> None:
+    if mapping:
+        raise ConfigError(f"Expected --map with a CSV or JSONL catalogue. Received: --map with {what}")
 
 
 def _is_parquet(path: Path) -> bool:

@@ -8,7 +8,14 @@ from typing import Any
 
 import click
 
-from simsearch.cli._common import encoding_option, index_model_dir, json_record, table_encoding
+from simsearch.cli._common import (
+    encoding_option,
+    index_model_dir,
+    json_record,
+    load_catalog_table,
+    map_option,
+    parse_map,
+)
 from simsearch.cli._index_dir import INDEX
 from simsearch.data.records import check_records, input_fields
 from simsearch.errors import ConfigError
@@ -31,6 +38,7 @@ _PATH = click.Path(exists=True, path_type=Path)
 @click.option("--image", "images", multiple=True, type=_PATH, help="Image file to query with (repeatable).")
 @click.option("--queries", type=_PATH, help="CSV/JSONL of items (with their content fields) to query with.")
 @encoding_option
+@map_option
 @click.option("-k", "k", type=int, default=10, show_default=True, help="Neighbours per query.")
 @click.option(
     "--rerank",
@@ -57,6 +65,8 @@ def query(index_dir: Path, model_dir: Path | None, **options: Any) -> None:
     """Query an index; prints a table per query, or JSON lines with --json."""
     sources = [name for name in ("ids", "texts", "records", "images") if options[name]]
     sources += ["queries"] if options["queries"] else []
+    if options["mapping"] and sources != ["queries"]:
+        raise ConfigError(f"Expected --map with --queries. Received: --map with {sources or 'none'}")
     if len(sources) != 1:
         raise ConfigError(
             "Expected exactly one of --id, --text, --record, --image or --queries. "
@@ -110,9 +120,7 @@ def _queries(
         _require(kind, "record", "--record")
         given = [json_record(r, "--record") for r in options["records"]]
         return given, {"items": check_records(given, fields)}
-    from simsearch.data.loaders import load_table
-
-    table = load_table(options["queries"], fields=fields, encoding=table_encoding())
+    table = load_catalog_table(options["queries"], fields, parse_map(options["mapping"]))
     return table.ids.tolist(), {"items": table.content()}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,14 @@ _PATH = click.Path(exists=True, path_type=Path)
 @click.option("--fields", help="Comma-separated content fields (text and record towers).")
 @click.option(
     "--numeric-fields",
-    help="Comma-separated fields the record tower reads as numbers (default: by type).",
+    help="Comma-separated fields the record tower compares as numbers, by their ratio; the others "
+    "as text ('' for none). Default: inferred and printed: identifiers, codes, postcodes and dates "
+    "are text, numbers only under a quantity's name (price, size, weight, ...) or with decimals.",
+)
+@click.option(
+    "--text-fields",
+    help="Comma-separated fields the record tower compares as text whatever they look like; the "
+    "others inferred.",
 )
 @click.option(
     "--numeric-scales",
@@ -254,9 +262,13 @@ def train(**options: Any) -> None:
     else:
         catalog, pairs, val_pairs = _load_pairs(options, fields)
         check_pairs_trainable(pairs, held_out=val_pairs is not None)
+    if options["tower"] == "record":
+        settings.update(_field_types(items if options["data"] else catalog, options))
     from simsearch.models.training import TrainConfig, train_items, train_pairs
 
     config = _train_config(options, TrainConfig)
+    if not options["quiet"]:  # how training ended and its time; off a terminal, a line every 30 s
+        logging.getLogger("simsearch.models.progress").setLevel(logging.INFO)
     if options["data"]:
         model = train_items(
             items, tower=options["tower"], tower_settings=settings, config=config, val_items=val
@@ -411,13 +423,27 @@ def _tower_settings(options: dict[str, Any]) -> dict[str, Any]:
                 f"Expected --numeric-scales with --tower record. Received: tower={options['tower']!r}"
             )
         settings["numeric_scales"] = _scales(options["numeric_scales"])
-    if options["tower"] == "record":
-        numeric = split_list(options["numeric_fields"])
-        if numeric is not None:
-            fields = split_list(options["fields"]) or []
-            settings["numeric_fields"] = numeric
-            settings["text_fields"] = [f for f in fields if f not in numeric]
+    given = [name for name in ("numeric_fields", "text_fields") if options[name] is not None]
+    if given and options["tower"] != "record":
+        option = "--" + given[0].replace("_", "-")
+        raise ConfigError(f"Expected {option} with --tower record. Received: tower={options['tower']!r}")
     return settings
+
+
+def _field_types(items: Any, options: dict[str, Any]) -> dict[str, list[str]]:
+    """The record tower's text and numeric fields, chosen (`data.field_types`) and printed with
+    their reasons, so that no number-like column is compared by ratio without a word."""
+    from simsearch.data.field_types import choose_field_types
+
+    numeric, text = split_list(options["numeric_fields"]), split_list(options["text_fields"])
+    types = choose_field_types(items.fields, numeric=numeric, text=text)
+    click.echo("Field types (change with --numeric-fields or --text-fields):")
+    for field in types:
+        click.echo(f"  {field.describe()}")
+    return {
+        "text_fields": [t.name for t in types if t.kind == "text"],
+        "numeric_fields": [t.name for t in types if t.kind == "numeric"],
+    }
 
 
 def _face_tower_settings(options: dict[str, Any]) -> dict[str, Any]:

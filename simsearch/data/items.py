@@ -1,7 +1,8 @@
 """Labelled items: the one in-memory form every loader returns and every trainer takes.
 
 Images are `(n, h, w, c) float32` in [0, 1]; text and records are columns of a table
-(`fields`: name -> `(n,)` array, `str` for text fields, `float32` for numeric ones).
+(`fields`: name -> `(n,)` array: `str` as written when read from CSV or JSON lines, `float32`
+for numbers read from Parquet or given so).
 """
 
 from __future__ import annotations

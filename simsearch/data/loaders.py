@@ -10,7 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -123,14 +123,17 @@ def load_table(
     label_column: str = "label",
     row_ids: bool | None = None,
     encoding: str = "utf-8",
+    mapping: Mapping[str, str] | None = None,
 ) -> Items:
     """Load a CSV or JSON-lines table as record items.
 
-    A column whose non-empty values all parse as numbers becomes `float32` (NaN where empty); any
-    other column stays `str` ('' where empty). Without a label column every label is -1 and
-    `classes` is empty (an unlabelled catalogue, as matched by pair files). Ids are `int64` when
-    every one is a plain integer, else `str` (`simsearch.data.records.table_ids`). Columns that
-    are neither the id, the label nor among `fields` are kept, as text, in `Items.metadata`.
+    Every column stays `str` as written ('' where empty): a postcode `0832` stays `0832` in the
+    index, its search results and pair files. Which fields a record tower reads as numbers is
+    decided when it is trained (`simsearch.data.field_types`), and those are parsed then. Without
+    a label column every label is -1 and `classes` is empty (an unlabelled catalogue, as matched
+    by pair files). Ids are `int64` when every one is a plain integer, else `str`
+    (`simsearch.data.records.table_ids`). Columns that are neither the id, the label nor among
+    `fields` are kept, as text, in `Items.metadata`.
 
     Nothing is dropped or guessed silently: a row with more or fewer cells than the header, a
     repeated column name, a cell over `simsearch.validation.MAX_TEXT_CHARS` and text that is not
@@ -146,6 +149,8 @@ def load_table(
             False: the column is required (a catalogue to index, whose ids are its items');
             True: the row numbers, and the table must not have the column.
         encoding: the text encoding (a UTF-8 byte order mark is skipped).
+        mapping: `{field: column}` for fields read from a column of another name (a catalogue
+            whose `title` column is a model's `name` field: `{"name": "title"}`).
 
     Example:
         >>> products = load_table("Abt-Buy/tableA.csv", fields=["name", "description", "price"])
@@ -153,7 +158,10 @@ def load_table(
     path = Path(path)
     header, rows = _read_rows(path, encoding)
     _check_id_column(header, id_column, row_ids, path)
-    names = _content_columns(header, fields, (id_column, label_column), path)
+    mapping = dict(mapping or {})
+    wanted = None if fields is None else [mapping.get(name, name) for name in fields]
+    names = _content_columns(header, wanted, (id_column, label_column), path)
+    field_of = {column: field for field, column in mapping.items()}
     has_ids = id_column in header and not row_ids
     ids = table_ids(_cells(rows, id_column) if has_ids else [str(i) for i in range(len(rows))])
     check_unique_ids(ids, path)
@@ -161,7 +169,7 @@ def load_table(
         labels, classes = encode_labels(np.array(_cells(rows, label_column), dtype=str))
     else:
         labels, classes = np.full(len(rows), -1, dtype=np.int64), ()
-    columns = {name: _typed_column(_cells(rows, name)) for name in names}
+    columns = {field_of.get(name, name): np.array(_cells(rows, name), dtype=str) for name in names}
     kept = [name for name in header if name not in (id_column, label_column, *names)]
     metadata = {name: _text_column(_cells(rows, name)) for name in kept}
     return Items(ids=ids, labels=labels, classes=classes, fields=columns, metadata=metadata)
@@ -376,19 +384,15 @@ def _content_columns(
 
 
 def _require_columns(names: list[str], header: list[str], path: Path) -> None:
-    if not names or any(name not in header for name in names):
-        raise DataError(f"Expected columns {names} in '{path}'. Received: columns={header}")
+    missing = [name for name in names if name not in header]
+    if not names or missing:
+        raise DataError(
+            f"Expected columns {names} in '{path}'. Received: columns={header} (missing {missing})"
+        )
 
 
 def _cells(rows: list[dict[str, str]], column: str) -> list[str]:
     return [row[column].strip() for row in rows]
-
-
-def _typed_column(values: list[str]) -> npt.NDArray[np.generic]:
-    present = [value for value in values if value]
-    if present and all(_is_number(value) for value in present):
-        return np.array([float(value) if value else np.nan for value in values], dtype=np.float32)
-    return np.array(values, dtype=str)
 
 
 def _text_column(values: list[str]) -> npt.NDArray[np.object_]:
@@ -397,14 +401,6 @@ def _text_column(values: list[str]) -> npt.NDArray[np.object_]:
     out = np.empty(len(values), object)
     out[:] = [value or None for value in values]
     return out
-
-
-def _is_number(value: str) -> bool:
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _positions(

@@ -11,6 +11,7 @@ comes in as `score_pairs(u, v) -> (n,) float` P(same) on `(n, dim) float32` embe
                the baseline and test oracle
     grouping   group_pairs (a group id per item), assign_groups (new items, existing ids kept)
     files      write_pairs, write_groups (atomic; .csv, .jsonl, .parquet), read_pairs, read_groups,
+               read_links (true or found links, to score),
                check_output_path
 
 Distances are the index's (lower = more similar): `1 - cos` for cosine, Euclidean for l2;
@@ -48,6 +49,7 @@ from simsearch.dedup.files import (
     PAIR_COLUMNS,
     check_output_path,
     read_groups,
+    read_links,
     read_pairs,
     write_groups,
     write_pairs,
@@ -74,6 +76,7 @@ __all__ = [
     "match_catalogues",
     "one_to_one",
     "read_groups",
+    "read_links",
     "read_pairs",
     "write_groups",
     "write_pairs",

@@ -36,6 +36,7 @@ __all__ = [
     "PAIR_COLUMNS",
     "check_output_path",
     "read_groups",
+    "read_links",
     "read_pairs",
     "write_groups",
     "write_pairs",
@@ -130,6 +131,39 @@ def read_groups(path: str | os.PathLike[str]) -> tuple[IdArray, npt.NDArray[np.i
     """Read `(ids, groups)` written by `write_groups`, e.g. the existing groups for `assign_groups`."""
     columns = _read(path, GROUP_COLUMNS)
     return _ids(columns["id"]), np.array([int(g) for g in columns["group"]], np.int64)
+
+
+def read_links(path: str | os.PathLike[str], *, ordered: bool = False) -> set[tuple[str, str]]:
+    """The links a file names, as `(id, id)` text pairs: a pairs file's rows (`left_id,
+    right_id`, as `dedup` and `match` write them or as true links are listed; rows with a `label`
+    other than 1 left out), or every pair within a group of a groups file (`id, group`).
+
+    Unordered pairs (`ordered=False`, pairs within one catalogue) are written smaller id first;
+    `ordered=True` keeps `left_id` (catalogue A) then `right_id` (catalogue B), as `match`
+    writes them: with ids shared by A and B, (A 5, B 7) is another link than (A 7, B 5).
+
+    Example:
+    >>> read_links("groups.csv")  # id,group: a,1 / b,1 / c,2
+    {('a', 'b')}
+    """
+    columns = _read(path, [])
+    if "id" in columns and "group" in columns:
+        members: dict[str, list[str]] = {}
+        for item, group in zip(columns["id"], columns["group"], strict=True):
+            members.setdefault(str(group), []).append(str(item))
+        pairs = [(a, b) for ids in members.values() for i, a in enumerate(ids) for b in ids[i + 1 :]]
+        return {(min(a, b), max(a, b)) for a, b in pairs if a != b}
+    if "left_id" not in columns or "right_id" not in columns:
+        raise DataError(
+            f"Expected pair columns ['left_id', 'right_id'] or group columns ['id', 'group']. "
+            f"Received: {list(columns)} in '{path}'"
+        )
+    labels = columns.get("label", [1] * len(columns["left_id"]))
+    rows = zip(columns["left_id"], columns["right_id"], labels, strict=True)
+    links = [(str(a), str(b)) for a, b, label in rows if str(label).strip() in ("1", "1.0", "True")]
+    if ordered:
+        return set(links)
+    return {(min(a, b), max(a, b)) for a, b in links if a != b}
 
 
 # ---- writing ---------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ Matplotlib is imported only when a plot is drawn, TensorFlow and scikit-learn ne
     oneshot    n_way_k_shot_accuracy, draw_trials, lake_runs_accuracy, wilson_interval
     lake_runs  load_lake_runs (Lake et al.'s 400 official one-shot trials)
     retrieval  retrieval_metrics (leave-one-out recall@k, precision@1, map@k)
+    linkage    linkage_scores (precision, recall, F1 of found links against true ones)
     plots      plot_roc, plot_precision_recall, plot_distance_histogram, plot_history,
                plot_projection
     report     format_table
@@ -15,6 +16,7 @@ Matplotlib is imported only when a plot is drawn, TensorFlow and scikit-learn ne
 from __future__ import annotations
 
 from simsearch.evaluation.lake_runs import OneShotRun, load_lake_runs
+from simsearch.evaluation.linkage import linkage_scores
 from simsearch.evaluation.metrics import (
     Confusion,
     average_precision,
@@ -54,6 +56,7 @@ __all__ = [
     "draw_trials",
     "format_table",
     "lake_runs_accuracy",
+    "linkage_scores",
     "load_lake_runs",
     "n_way_k_shot_accuracy",
     "pair_metrics",

@@ -19,6 +19,7 @@ from simsearch.errors import ConfigError, DataError
 
 __all__ = [
     "Confusion",
+    "PrecisionCut",
     "average_precision",
     "calibrate_threshold",
     "confusion_at",
@@ -26,11 +27,13 @@ __all__ = [
     "far_curve",
     "pair_metrics",
     "precision_curve",
+    "precision_cut",
     "precision_recall_curve",
     "roc_auc",
     "roc_curve",
     "threshold_for_far",
     "threshold_for_precision",
+    "unresolved_precision",
 ]
 
 logger = logging.getLogger(__name__)
@@ -304,41 +307,92 @@ def calibrate_threshold(
 
 
 def precision_curve(same: npt.ArrayLike, scores: npt.ArrayLike, points: int = 101) -> list[list[float]]:
-    """Summarise the precision-recall trade-off as at most `points` rows `[threshold, precision,
-    recall]`, by decreasing threshold, to be stored with a model and read by
-    `threshold_for_precision` (`--min-precision`).
+    """Summarise the precision-recall trade-off as rows `[threshold, precision, recall]`, by
+    decreasing threshold, to be stored with a model and read by `threshold_for_precision`
+    (`--min-precision`).
 
-    Rows are taken at evenly spaced recall levels; the first row has the highest threshold.
+    At most `points` rows at evenly spaced recall levels up to full recall, then at most `points`
+    more past it, at evenly spaced precision levels down to the loosest threshold (every pair
+    accepted): where positives and negatives are well apart precision is 1.0 up to full recall,
+    and only these rows tell how far a threshold can loosen before precision falls to 0.95.
     """
     precision, recall, thresholds = precision_recall_curve(same, scores)
     precision, recall = precision[:-1][::-1], recall[:-1][::-1]  # by decreasing threshold
     thresholds = thresholds[::-1]
-    picks = np.unique(
-        np.searchsorted(recall, np.linspace(0.0, 1.0, points), side="left").clip(0, len(recall) - 1)
-    )
-    return [[float(thresholds[i]), float(precision[i]), float(recall[i])] for i in picks]
+    picks = np.searchsorted(recall, np.linspace(0.0, 1.0, points), side="left").clip(0, len(recall) - 1)
+    full = int(np.searchsorted(recall, 1.0, side="left"))
+    if full < len(recall) - 1:  # thresholds past full recall: precision falls as negatives come in
+        tail = -precision[full:]  # increasing: precision only falls once recall is full
+        levels = np.linspace(tail[0], tail[-1], points)
+        picks = np.r_[picks, full + np.searchsorted(tail, levels, side="right") - 1]
+    return [[float(thresholds[i]), float(precision[i]), float(recall[i])] for i in np.unique(picks)]
 
 
-def threshold_for_precision(curve: list[list[float]], min_precision: float) -> float:
-    """The stored threshold with the most held-out recall among those whose precision reaches
-    `min_precision`, from a `precision_curve` (for scores or, negated back, distances alike).
+class PrecisionCut(NamedTuple):
+    """The threshold `--min-precision` takes from a stored precision curve, and whether the
+    curve resolves it: `resolved` is False when every stored threshold keeps the precision, so
+    that the held-out pairs cannot tell how much looser a threshold would keep it too."""
+
+    threshold: float
+    precision: float
+    recall: float
+    looser_precision: float | None  # at the next looser stored threshold; None: none stored
+
+    @property
+    def resolved(self) -> bool:
+        return self.looser_precision is not None
+
+
+def precision_cut(curve: list[list[float]], min_precision: float) -> PrecisionCut:
+    """The loosest stored threshold whose held-out precision reaches `min_precision` (with it,
+    the most held-out recall), from a `precision_curve` (for scores or, negated back, distances:
+    rows go from the strictest threshold to the loosest).
 
     Raises:
         ConfigError: `min_precision` outside (0, 1].
         DataError: an empty curve, or no threshold reaching the precision.
+
+    Example:
+        >>> precision_cut([[0.9, 1.0, 0.5], [0.6, 1.0, 1.0], [0.4, 0.8, 1.0]], 0.95)
+        PrecisionCut(threshold=0.6, precision=1.0, recall=1.0, looser_precision=0.8)
     """
     if not 0.0 < min_precision <= 1.0:
         raise ConfigError(f"Expected min_precision in (0, 1]. Received: min_precision={min_precision}")
     if not curve:
         raise DataError("Expected a calibration curve. Received: none stored with the model")
-    reached = [row for row in curve if row[1] >= min_precision]
+    reached = [i for i, row in enumerate(curve) if row[1] >= min_precision]
     if not reached:
         best = max(row[1] for row in curve)
         raise DataError(
             f"Expected a threshold reaching precision >= {min_precision} on held-out pairs. "
             f"Received: best held-out precision {best:.4f}"
         )
-    return float(max(reached, key=lambda row: row[2])[0])
+    chosen = reached[-1]
+    threshold, precision, recall = (float(value) for value in curve[chosen][:3])
+    looser = float(curve[chosen + 1][1]) if chosen + 1 < len(curve) else None
+    return PrecisionCut(threshold, precision, recall, looser)
+
+
+def threshold_for_precision(curve: list[list[float]], min_precision: float) -> float:
+    """The threshold of `precision_cut`; logs a warning when the curve does not resolve it.
+
+    Raises:
+        ConfigError: `min_precision` outside (0, 1].
+        DataError: an empty curve, or no threshold reaching the precision.
+    """
+    cut = precision_cut(curve, min_precision)
+    if not cut.resolved:
+        logger.warning(unresolved_precision(cut, min_precision))
+    return cut.threshold
+
+
+def unresolved_precision(cut: PrecisionCut, min_precision: float) -> str:
+    """Why a `precision_cut` is not resolved, and what it fell back to."""
+    return (
+        f"The held-out pairs cannot resolve precision {min_precision:g}: every stored threshold "
+        f"keeps it, down to the loosest ({cut.threshold:.4g}: held-out precision {cut.precision:.4f}, "
+        f"recall {cut.recall:.4f}); using that one, though a looser threshold may keep it too"
+    )
 
 
 def far_curve(same: npt.ArrayLike, distances: npt.ArrayLike, points: int = 200) -> dict[str, Any]:
@@ -383,18 +437,24 @@ def threshold_for_far(curve: dict[str, Any], max_far: float) -> float:
     if not curve or not curve.get("rows"):
         raise DataError("Expected a false-accept curve. Received: none stored with the model")
     rows = curve["rows"]
+    threshold = float(max(row[0] for row in rows if row[1] <= max_far))
     if rows[-1][1] <= max_far and rows[-1][1] < 1.0:
         logger.warning(
-            "max_far=%g is past the stored curve (false-accept rate up to %g): using its loosest threshold",
+            "max_far=%g is past the stored curve (false-accept rate up to %g): using its loosest "
+            "threshold, distance <= %.4g",
             max_far,
             rows[-1][1],
+            threshold,
         )
     if max_far * curve["n_impostor"] < 1:
         logger.warning(
-            "max_far=%g is below what %d held-out impostor pairs resolve (1/%d): using the threshold "
-            "just below the closest impostor pair",
+            "max_far=%g is below what %d held-out impostor pairs resolve (1/%d): using distance "
+            "<= %.4g, just below the closest impostor pair, whose false-accept rate they cannot tell "
+            "from %g",
             max_far,
             curve["n_impostor"],
             curve["n_impostor"],
+            threshold,
+            max_far,
         )
-    return float(max(row[0] for row in rows if row[1] <= max_far))
+    return threshold

@@ -6,9 +6,9 @@ import dataclasses
 from typing import Any
 
 import keras
-import numpy as np
 
 from simsearch.data.faces import FaceConfig
+from simsearch.data.field_types import choose_field_types
 from simsearch.data.items import Items
 from simsearch.errors import ConfigError, DataError
 from simsearch.models.face_tower import FaceTowerConfig, build_face_tower
@@ -100,9 +100,9 @@ def _face_tower(items: Items, settings: dict[str, Any]) -> tuple[keras.Model, di
 
 
 def split_fields(items: Items, settings: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """Text and numeric fields: as set, else by dtype (float columns are numeric)."""
+    """Text and numeric fields: as set, else inferred from the values
+    (`simsearch.data.field_types`: numbers only where a ratio means something)."""
     if "text_fields" in settings or "numeric_fields" in settings:
         return list(settings.get("text_fields", ())), list(settings.get("numeric_fields", ()))
-    text = [n for n, c in items.fields.items() if not np.issubdtype(np.asarray(c).dtype, np.floating)]
-    numeric = [n for n, c in items.fields.items() if np.issubdtype(np.asarray(c).dtype, np.floating)]
-    return text, numeric
+    types = choose_field_types(items.fields)
+    return [t.name for t in types if t.kind == "text"], [t.name for t in types if t.kind == "numeric"]

@@ -38,6 +38,7 @@ from simsearch.models.inputs import prepare_inputs
 from simsearch.models.layers import RandomAffine
 from simsearch.models.losses import ContrastiveLoss, CoSENTLoss, PairBCELoss, SoftmaxLoss, TripletLoss
 from simsearch.models.optimizers import build_optimizer, encoder_variables
+from simsearch.models.progress import StepProgress, StopReport
 from simsearch.models.selection import (
     CV_FOLDS,
     MIN_VALIDATION_CLASSES,
@@ -189,16 +190,26 @@ def _optimizer(config: TrainConfig, tower_model: keras.Model) -> keras.optimizer
     )
 
 
+# Validation scores (AP, precision@1, TAR@FAR, Spearman) are at most 1: gains below this are
+# no gain, so a saturated score (AP 0.99998, 0.99999, ...) ends training after `patience` epochs
+# instead of running every epoch.
+MIN_GAIN = 1e-4
+
+
 def _callbacks(config: TrainConfig, validation: keras.callbacks.Callback | None, monitor: str) -> list[Any]:
+    # Keras's one line per epoch (verbose=2, off a terminal) says nothing within a long epoch.
+    progress: list[Any] = [StepProgress()] if config.verbose == 2 else []
     if validation is None:  # a fixed number of epochs, chosen beforehand
-        return [keras.callbacks.TensorBoard(log_dir=config.log_dir)] if config.log_dir else []
+        return progress + ([keras.callbacks.TensorBoard(log_dir=config.log_dir)] if config.log_dir else [])
     mode = "min" if "loss" in monitor else "max"
-    callbacks: list[Any] = [
-        validation,
-        keras.callbacks.EarlyStopping(
-            monitor=monitor, mode=mode, patience=config.patience, restore_best_weights=True
-        ),
-    ]
+    stopping = keras.callbacks.EarlyStopping(
+        monitor=monitor,
+        mode=mode,
+        patience=config.patience,
+        restore_best_weights=True,
+        min_delta=MIN_GAIN if mode == "max" else 0.0,
+    )
+    callbacks: list[Any] = [*progress, validation, stopping, StopReport(stopping)]
     if config.checkpoint_dir:
         path = Path(config.checkpoint_dir) / "best.weights.h5"
         path.parent.mkdir(parents=True, exist_ok=True)

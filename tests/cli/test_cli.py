@@ -69,8 +69,23 @@ def test_help_and_argument_errors_do_not_import_tensorflow() -> None:
             ["train", "--data", ".", "--tower", "text", "--numeric-scales", "0.3", "--out", "m"],
             "Expected --numeric-scales with --tower record. Received: tower='text'",
         ),
+        (
+            ["train", "--data", ".", "--tower", "text", "--text-fields", "zip", "--out", "m"],
+            "Expected --text-fields with --tower record. Received: tower='text'",
+        ),
+        (
+            ["evaluate", "--model", ".", "--data", ".", "--max-far", "0.01"],
+            "Expected --index with --max-far (they set open-set identification's threshold)",
+        ),
+        (
+            ["evaluate", "--model", ".", "--data", ".", "--min-precision", "0.9", "--threshold", "1"],
+            "Expected --index with --threshold, --min-precision",
+        ),
     ],
-    ids=["no-data", "unknown-loss", "architecture-of-another-tower", "bad-scales", "scales-of-text"],
+    ids=[
+        *("no-data", "unknown-loss", "architecture-of-another-tower", "bad-scales", "scales-of-text"),
+        *("text-fields-of-text", "evaluate-max-far-without-index", "evaluate-threshold-without-index"),
+    ],
 )
 def test_bad_arguments_give_one_clean_line(args: list[str], message: str) -> None:
     result = CliRunner().invoke(cli, args)
@@ -303,6 +318,7 @@ def test_train_on_pairs_over_two_catalogues(tmp_path: Path) -> None:
         *TINY,
     )
     assert "Saved record model" in result.output  # type: ignore[attr-defined]
+    assert "price: number (numbers under a quantity's name: 'price')" in result.output  # type: ignore[attr-defined]
     config = json.loads((out / "config.json").read_text())
     assert config["inputs"] == {"text_fields": ["name"], "numeric_fields": ["price"]}
     assert config["tower_settings"]["numeric_scales"] == [0.1, 0.3, 1.0]  # the price kernels

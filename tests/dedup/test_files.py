@@ -151,3 +151,20 @@ def test_parquet_without_pyarrow(tmp_path: Path, monkeypatch) -> None:
 def test_groups_must_be_one_int_per_id(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="Expected one int group per id"):
         write_groups([1, 2], [0.5, 1.0], tmp_path / "g.csv")
+
+
+def test_read_links_from_pairs_and_groups(tmp_path: Path) -> None:
+    from simsearch.dedup import read_links
+
+    pairs = tmp_path / "links.csv"
+    pairs.write_text("left_id,right_id,label\nb,a,1\nc,d,1\ng,h,0\n")
+    assert read_links(pairs) == {("a", "b"), ("c", "d")}  # label 0 left out, smaller id first
+    assert read_links(pairs, ordered=True) == {("b", "a"), ("c", "d")}
+    groups = tmp_path / "groups.jsonl"
+    rows = zip("abcdef", [1, 1, 1, 2, 3, 3], strict=True)
+    groups.write_text("".join(f'{{"id": "{i}", "group": {g}}}\n' for i, g in rows))
+    assert read_links(groups) == {("a", "b"), ("a", "c"), ("b", "c"), ("e", "f")}
+    other = tmp_path / "other.csv"
+    other.write_text("x,y\n1,2\n")
+    with pytest.raises(DataError, match=r"Expected pair columns \['left_id', 'right_id'\] or group columns"):
+        read_links(other)

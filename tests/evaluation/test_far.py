@@ -38,6 +38,17 @@ def test_threshold_for_far_is_the_loosest_within_the_rate(max_far: float) -> Non
     assert threshold < impostor[allowed]  # and the next impostor would be one too many
 
 
+def test_an_unresolvable_rate_names_the_threshold_it_falls_back_to(caplog: pytest.LogCaptureFixture) -> None:
+    curve = far_curve([1, 0, 0, 0, 0], [0.1, 0.5, 0.6, 0.7, 0.8])  # 4 impostor pairs: steps of 1/4
+    assert threshold_for_far(curve, 0.01) == pytest.approx(0.5 * (1 - 1e-6))
+    assert "max_far=0.01 is below what 4 held-out impostor pairs resolve (1/4): using distance <= 0.5," in (
+        caplog.text
+    )
+    caplog.clear()
+    assert threshold_for_far(far_curve([1, 0], [0.1, 0.5]), 0.0) < 0.5
+    assert "using distance <= 0.5, just below the closest impostor pair" in caplog.text
+
+
 def test_far_errors() -> None:
     with pytest.raises(ConfigError, match="max_far in"):
         threshold_for_far(far_curve([1, 0], [0.1, 0.5]), 1.5)

@@ -206,10 +206,46 @@ def test_precision_curve_rows_match_sklearn(pairs):
     precision, recall, thresholds = skm.precision_recall_curve(same, scores)
     at = {float(t): (p, r) for p, r, t in zip(precision[:-1], recall[:-1], thresholds, strict=True)}
     curve = metrics.precision_curve(same, scores, points=21)
-    assert 1 <= len(curve) <= 21
+    assert 1 <= len(curve) <= 2 * 21
     assert [row[0] for row in curve] == sorted((row[0] for row in curve), reverse=True)
     for threshold, p, r in curve:
-        assert (p, r) == pytest.approx(at[threshold])
+        if threshold in at:  # scikit-learn's curve may stop at full recall
+            assert (p, r) == pytest.approx(at[threshold])
+        kept = np.asarray(scores) >= threshold  # brute force
+        assert p == pytest.approx(np.asarray(same)[kept].mean())
+        assert r == pytest.approx(np.asarray(same)[kept].sum() / np.sum(same))
+
+
+def test_precision_curve_goes_past_full_recall_where_precision_falls():
+    # Separable: 10 same pairs above 40 different ones. Precision is 1.0 up to full recall, and
+    # only the rows past it say how far a threshold can loosen before precision falls.
+    same = np.r_[np.ones(10), np.zeros(40)]
+    scores = np.r_[np.linspace(0.9, 0.7, 10), np.linspace(0.6, 0.1, 40)]
+    curve = metrics.precision_curve(same, scores, points=101)
+    full = [row for row in curve if row[2] == 1.0]
+    assert full[0] == pytest.approx([0.7, 1.0, 1.0])
+    assert full[-1] == pytest.approx([0.1, 0.2, 1.0])  # every pair accepted: the base rate
+    # Past full recall precision is 10 / (10 + m) with m different pairs accepted, at 101 evenly
+    # spaced precision levels (1.0 to 0.2, steps of 0.008): every m while a step of m is wider.
+    accepted = [round(10 / row[1]) - 10 for row in full]
+    assert accepted == sorted(accepted) and set(range(21)) <= set(accepted) and accepted[-1] == 40
+    assert metrics.threshold_for_precision(curve, 0.95) == pytest.approx(0.7)  # 10/11 < 0.95
+    assert metrics.threshold_for_precision(curve, 0.9) == pytest.approx(0.6)  # 10/11 >= 0.9
+    assert metrics.threshold_for_precision(curve, 0.5) == pytest.approx(scores[19])  # m = 10
+
+
+def test_precision_cut_says_whether_the_curve_resolves_it(caplog):
+    curve = [[0.9, 1.0, 0.5], [0.7, 1.0, 1.0], [0.6, 0.97, 1.0], [0.4, 0.9, 1.0]]
+    assert metrics.precision_cut(curve, 0.99) == (0.7, 1.0, 1.0, 0.97)
+    assert metrics.precision_cut(curve, 0.95).threshold == 0.6
+    assert metrics.precision_cut(curve, 0.95).resolved
+    flat = [[0.9, 1.0, 0.5], [0.7, 1.0, 1.0]]  # precision 1.0 to the end: looser may keep it too
+    cut = metrics.precision_cut(flat, 0.95)
+    assert cut == (0.7, 1.0, 1.0, None) and not cut.resolved
+    assert metrics.threshold_for_precision(flat, 0.95) == 0.7
+    assert "cannot resolve precision 0.95: every stored threshold keeps it, down to the loosest (0.7" in (
+        caplog.text
+    )
 
 
 def test_threshold_for_precision_takes_the_most_recall_reaching_it():
