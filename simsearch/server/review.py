@@ -64,7 +64,11 @@ WRITE_ERRORS = {
     413: "Body too large",
     415: "Not application/json",
 }
-BODY_ERRORS = {**WRITE_ERRORS, 422: "Not the request schema"}
+BODY_ERRORS = {
+    **WRITE_ERRORS,
+    400: "A body that cannot be parsed (JSON nested too deep)",
+    422: "Not the request schema",
+}
 
 
 class CsvResponse(PlainTextResponse):

@@ -190,3 +190,14 @@ def test_the_page_asks_for_the_key_once_and_sends_it(
     assert [[path, "ok" if status == "ok" else status.split()[1], n] for path, status, n in log] == expected
     written = _labels(keyed)[len(before) :].decode().splitlines()
     assert len(written) == sum(status == "ok" for _, status, _ in log)  # a label and its undo, or none
+
+
+def test_a_body_too_deep_to_parse_is_a_documented_400(keyed: Server) -> None:
+    """Found by bench_schema.py: FastAPI answers 400 to JSON nested past Python's recursion limit."""
+    deep = "[" * 100_000 + "]" * 100_000
+    with keyed.client(**RIGHT) as client:
+        response = client.post("/review/label", content=deep, headers={"content-type": "application/json"})
+        documented = client.get("/openapi.json").json()["paths"]["/review/label"]["post"]["responses"]
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("Expected a JSON body that can be parsed.")
+    assert "400" in documented
