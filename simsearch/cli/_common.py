@@ -11,9 +11,8 @@ import click
 from simsearch.data.items import Items
 from simsearch.data.records import input_fields
 from simsearch.errors import DataError
-
-TOWERS = ("image", "text", "record", "face")  # = models.tower_factory.TOWERS
-LOSSES = ("contrastive", "triplet", "bce", "softmax", "cosent")  # = models.training.LOSSES (tested)
+from simsearch.train_config import LOSSES as LOSSES  # the names `train --loss/--tower` offer
+from simsearch.train_config import TOWERS as TOWERS
 
 
 def split_list(value: str | None) -> list[str] | None:

@@ -281,41 +281,6 @@ def test_rotate_classes_needs_images(synthetic_catalog: tuple[Items, Pairs]) -> 
         rotate_classes(synthetic_catalog[0])
 
 
-@pytest.mark.parametrize(
-    "settings",
-    [
-        {"loss": "hinge"},
-        {"optimizer": "rmsprop"},
-        {"epochs": 0},
-        {"steps_per_epoch": -1},
-        {"batch_size": 0},
-        {"learning_rate": 0.0},
-        {"val_fraction": 0.0},
-        {"val_fraction": 1.0},
-    ],
-    ids=[
-        "loss",
-        "optimizer",
-        "epochs",
-        "steps",
-        "batch",
-        "learning-rate",
-        "val-fraction-0",
-        "val-fraction-1",
-    ],
-)
-def test_bad_train_config_raises(settings: dict[str, Any]) -> None:
-    with pytest.raises(ConfigError, match="Expected"):
-        TrainConfig(**settings)
-
-
-def test_episode_shape_needs_two_items_per_class() -> None:
-    assert TrainConfig(batch_size=32).p_k == (8, 4)
-    assert TrainConfig(batch_size=32, classes_per_batch=16).p_k == (16, 2)
-    with pytest.raises(ConfigError, match="Expected batch_size >= 2"):
-        _ = TrainConfig(batch_size=32, classes_per_batch=20).p_k
-
-
 def test_train_items_rejects_an_unknown_tower_and_mismatched_items(
     omniglot: Items, synthetic_catalog: tuple[Items, Pairs]
 ) -> None:
