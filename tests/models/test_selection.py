@@ -18,7 +18,8 @@ from simsearch.models.selection import (
     pair_folds,
     paired_p_value,
 )
-from simsearch.models.training import TrainConfig, train_items, train_pairs
+from simsearch.models.training import train_items, train_pairs
+from simsearch.train_config import TrainConfig
 
 
 @pytest.mark.parametrize(

@@ -13,15 +13,10 @@ from simsearch.data.items import Items
 from simsearch.data.pairs import Pairs
 from simsearch.errors import ConfigError, DataError
 from simsearch.models import training
+from simsearch.models.fitting import entity_labels
 from simsearch.models.siamese import Comparison, SiameseModel
-from simsearch.models.training import (
-    TrainConfig,
-    _split_pairs,
-    entity_labels,
-    rotate_classes,
-    train_items,
-    train_pairs,
-)
+from simsearch.models.training import rotate_classes, split_pairs, train_items, train_pairs
+from simsearch.train_config import TrainConfig
 
 
 def _val_distances(model: SiameseModel, val: Items) -> np.ndarray:
@@ -94,7 +89,7 @@ def test_train_items_holds_out_whole_classes(
         seen["train"], seen["val"], seen["monitor"] = labels, validation.labels, np.array(monitor)
         raise Stop
 
-    monkeypatch.setattr(training, "_fit_tower", fit)
+    monkeypatch.setattr(training, "fit_items", fit)
     with pytest.raises(Stop):
         train_items(
             omniglot,
@@ -171,7 +166,7 @@ def test_train_pairs_on_a_synthetic_catalogue(synthetic_catalog: tuple[Items, Pa
         keep_baseline=False,
     )  # fmt: skip
     # Given held-out pairs: the split path (60 pairs alone would be cross-validated).
-    train, valid = _split_pairs(pairs, 0.2, 0)
+    train, valid = split_pairs(pairs, 0.2, 0)
     model = train_pairs(
         catalog, train, tower="text", tower_settings=settings, config=config, val_pairs=valid
     )
@@ -205,7 +200,7 @@ def test_train_pairs_with_cosent_on_graded_scores(synthetic_catalog: tuple[Items
         loss="cosent", epochs=3, steps_per_epoch=4, batch_size=16, head_epochs=1, verbose=0,
         keep_baseline=False,
     )  # fmt: skip
-    train, valid = _split_pairs(graded, 0.2, 0)
+    train, valid = split_pairs(graded, 0.2, 0)
     model = train_pairs(catalog, train, tower="text", tower_settings=settings, config=config, val_pairs=valid)
     # Held-out pairs with scores give the Spearman measure that early stopping follows.
     assert len(model.history["val_spearman"]) == len(model.history["loss"]) == 3
