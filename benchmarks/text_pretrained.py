@@ -91,7 +91,8 @@ def catalogue_and_pairs(splits: dict[str, tuple[list[str], list[str], np.ndarray
 def main() -> None:
     args = parse_args()
     from simsearch.models.towers import TextTowerConfig, build_text_tower
-    from simsearch.models.training import TrainConfig, train_pairs
+    from simsearch.models.training import train_pairs
+    from simsearch.train_config import TrainConfig
 
     splits = {name: read_split(args.data_root, name, args.limit) for name in ("train", "dev", "test")}
     settings = {

@@ -11,9 +11,9 @@ import click
 from simsearch.data.items import Items
 from simsearch.data.records import input_fields
 from simsearch.errors import ConfigError, DataError
+from simsearch.train_config import LOSSES as LOSSES  # the names `train --loss/--tower` offer
+from simsearch.train_config import TOWERS as TOWERS
 
-TOWERS = ("image", "text", "record", "face")  # = models.tower_factory.TOWERS
-LOSSES = ("contrastive", "triplet", "bce", "softmax", "cosent")  # = models.training.LOSSES (tested)
 PROBE_ITEMS = 8  # training items a saved model is loaded back and checked on
 
 

@@ -32,7 +32,8 @@ from simsearch.models.towers import (
     build_record_tower,
     build_text_tower,
 )
-from simsearch.models.training import TrainConfig, train_items, train_pairs
+from simsearch.models.training import train_items, train_pairs
+from simsearch.train_config import TrainConfig
 
 __all__ = [
     "BertEncoder",

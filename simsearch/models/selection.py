@@ -18,15 +18,19 @@ queries is noise: a fine-tuned face tower that "won" by 2 genuine pairs of 360 l
 as many strangers as the frozen descriptor it replaced. Small data changes how validation is drawn:
 when `val_fraction` of the classes is fewer than `MIN_VALIDATION_CLASSES`, items are held out
 within their classes (new items of known classes searched against the others, as such a
-catalogue is used), not as whole classes; fewer than `SMALL_PAIR_SET` labelled pairs are
-cross-validated in `CV_FOLDS` folds.
+catalogue is used), not as whole classes; fewer than `SMALL_PAIR_SET` labelled pairs (or
+`SMALL_ITEM_VALIDATION` held-out items) are cross-validated in `CV_FOLDS` folds.
+
+`select` makes the choice, this rule included, for every training path: one held-out set
+(`recipe.choose_on_held_out`) or cross-validation folds (`cross_validation.cross_validate`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -40,17 +44,23 @@ __all__ = [
     "SMALL_PAIR_SET",
     "Selection",
     "baseline_settings",
+    "best_of",
     "bootstrap_interval",
+    "candidates",
     "choose",
     "choose_significant",
     "item_folds",
     "metric_of",
+    "mode_of",
     "pair_folds",
     "paired_p_value",
+    "select",
     "warn_kept",
 ]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 SIGNIFICANCE = 0.05  # one-sided p-value below which a trained tower's gain counts
 N_BOOT = 500
@@ -87,6 +97,18 @@ def metric_of(settings: dict[str, Any]) -> str:
     return "cosine" if settings.get("normalize", True) else "l2"
 
 
+def mode_of(metric: str) -> str:
+    """`"min"` for a loss, else `"max"`: which way a monitored metric improves."""
+    return "min" if "loss" in metric else "max"
+
+
+def best_of(values: Sequence[float] | npt.NDArray[np.float64], mode: str) -> float:
+    """The best of `values` (`mode` `"min"` or `"max"`); NaN when there are none."""
+    if len(values) == 0:
+        return float("nan")
+    return float(min(values) if mode == "min" else max(values))
+
+
 def _better(a: float, b: float, mode: str) -> bool:
     return a < b if mode == "min" else a > b
 
@@ -114,7 +136,7 @@ class Selection:
         split: `"classes"` (held-out classes), `"items"` (held-out items of known classes),
             `"pairs"` (held-out pairs), `"given"` (the caller's validation set) or
             `"cross-validation"` (k folds of the labelled pairs) or `"item-cross-validation"`
-            (k folds of the labelled items, `models.small_data`).
+            (k folds of the labelled items, `models.cross_validation`).
         n: held-out queries (items) or pairs.
         metric: the monitored metric.
         scores: each candidate's held-out value of `metric`.
@@ -184,6 +206,45 @@ def describe(validation: dict[str, Any]) -> str:
         + (f" (better than the {rival}, paired bootstrap p={p:.3f})" if p is not None else ""),
     }[validation["chosen"]]
     return f"Validation on {validation['n']} {what}, {validation['metric']}: {scores}{band}; {kept}"
+
+
+def candidates(
+    start: T, trained: T | None, baseline: T | None = None, *, trainable: bool = True
+) -> dict[str, T]:
+    """What each candidate measured, simplest first: `start` is the baseline itself when the
+    tower starts as it (`baseline` None), else the `initial` candidate (when the tower has
+    anything to train); `trained` is absent when training gave nothing to choose."""
+    measured = {"baseline": start if baseline is None else baseline}
+    if baseline is not None and trainable:
+        measured["initial"] = start
+    if trained is not None:
+        measured["trained"] = trained
+    return measured
+
+
+def select(
+    selection: Selection,
+    outcomes: Callable[[str], Any],
+    *,
+    keep_baseline: bool,
+    where: str,
+    trained_best: float,
+) -> None:
+    """Choose among `selection.scores` the candidate to save, and fill `selection` with it.
+
+    With `keep_baseline`, `choose_significant` (a more trained candidate must beat the simpler
+    one significantly on `outcomes(name)`, a `callbacks.Outcomes` per held-out unit); without,
+    the trained tower whenever it was trained. A kept simpler candidate is logged, with the
+    trained tower's best held-out value `trained_best` on `where` (the held-out data)."""
+    mode = mode_of(selection.metric)
+    scores = selection.scores
+    if keep_baseline:
+        selection.chosen, selection.p_value, selection.rival = choose_significant(scores, outcomes, mode)
+    else:
+        selection.chosen = "trained" if "trained" in scores else choose(scores, mode)
+    if selection.chosen != "trained":
+        tested = selection.p_value is not None
+        warn_kept(selection.chosen, where, selection.metric, trained_best, scores[selection.chosen], tested)
 
 
 def choose_significant(

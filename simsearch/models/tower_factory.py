@@ -21,10 +21,10 @@ from simsearch.models.towers import (
     build_record_tower,
     build_text_tower,
 )
+from simsearch.train_config import TOWERS
 
 __all__ = ["TOWERS", "build_tower"]
 
-TOWERS = ("image", "text", "record", "face")
 _CONFIGS: dict[str, type] = {
     "image": ImageTowerConfig,
     "text": TextTowerConfig,

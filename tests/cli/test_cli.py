@@ -335,9 +335,12 @@ def test_train_on_pairs_over_two_catalogues(tmp_path: Path) -> None:
     assert 0.0 <= json.loads(result.output)["probability"] <= 1.0  # type: ignore[attr-defined]
 
 
-def test_the_cli_offers_exactly_the_losses_training_knows() -> None:
-    # The CLI keeps its own copy so that `--help` needs no TensorFlow; the two must not drift.
-    from simsearch.cli._common import LOSSES as CLI_LOSSES
-    from simsearch.models.training import LOSSES
+def test_the_cli_offers_exactly_the_losses_and_towers_training_knows() -> None:
+    # `--help` reads them from the TensorFlow-free `simsearch.train_config`, as training does.
+    from simsearch.cli.train import train
+    from simsearch.models.tower_factory import TOWERS as FACTORY_TOWERS
+    from simsearch.train_config import LOSSES, TOWERS
 
-    assert CLI_LOSSES == LOSSES
+    choices = {p.name: tuple(getattr(p.type, "choices", ())) for p in train.params}
+    assert choices["loss"] == LOSSES
+    assert choices["tower"] == TOWERS == FACTORY_TOWERS

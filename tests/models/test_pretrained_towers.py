@@ -20,7 +20,8 @@ from simsearch.models.optimizers import build_optimizer, encoder_variables
 from simsearch.models.siamese import SiameseModel
 from simsearch.models.tokenizer import record_texts
 from simsearch.models.towers import RecordTowerConfig, TextTowerConfig, build_record_tower, build_text_tower
-from simsearch.models.training import TrainConfig, train_pairs
+from simsearch.models.training import train_pairs
+from simsearch.train_config import TrainConfig
 
 from .test_pretrained import oracle, write_tiny_bert
 

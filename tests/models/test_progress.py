@@ -83,7 +83,8 @@ def test_the_stop_is_logged_with_its_reason_and_time(caplog: pytest.LogCaptureFi
 def test_a_saturated_score_is_no_gain() -> None:
     import keras
 
-    from simsearch.models.training import MIN_GAIN, TrainConfig, _callbacks
+    from simsearch.models.fitting import MIN_GAIN, _callbacks
+    from simsearch.train_config import TrainConfig
 
     stopping = next(
         c

@@ -9,16 +9,20 @@ from simsearch.data.items import Items
 from simsearch.data.pairs import Pairs
 from simsearch.models.callbacks import Outcomes, pair_outcomes
 from simsearch.models.selection import (
+    Selection,
     baseline_settings,
     bootstrap_interval,
+    candidates,
     choose,
     choose_significant,
     describe,
     item_folds,
     pair_folds,
     paired_p_value,
+    select,
 )
-from simsearch.models.training import TrainConfig, train_items, train_pairs
+from simsearch.models.training import train_items, train_pairs
+from simsearch.train_config import TrainConfig
 
 
 @pytest.mark.parametrize(
@@ -136,6 +140,58 @@ def test_choose_significant_needs_each_step_to_be_significant() -> None:
     chosen, p, against = choose_significant({"baseline": 0.0, "initial": 0.95, "trained": 0.95}, many.get)
     assert (chosen, against) == ("initial", "baseline") and p is not None and p < 0.01
     assert choose_significant({"baseline": 0.5, "trained": 0.9}, lambda name: None)[0] == "trained"
+
+
+@pytest.mark.parametrize(
+    ("baseline", "trained", "trainable", "expected"),
+    [
+        pytest.param(None, 0.9, True, {"baseline": 0.5, "trained": 0.9}, id="starts-as-its-baseline"),
+        pytest.param(0.7, 0.9, True, {"baseline": 0.7, "initial": 0.5, "trained": 0.9}, id="own-baseline"),
+        pytest.param(0.7, None, False, {"baseline": 0.7}, id="nothing-to-train"),
+    ],
+)
+def test_candidates_name_what_each_state_measured(
+    baseline: float | None, trained: float | None, trainable: bool, expected: dict[str, float]
+) -> None:
+    measured = candidates(0.5, trained, baseline, trainable=trainable)
+    assert measured == expected
+    assert list(measured) == [name for name in ("baseline", "initial", "trained") if name in expected]
+
+
+def _per_query(hits: np.ndarray) -> Outcomes:
+    return Outcomes(len(hits), lambda rows: float(hits[rows].mean()))
+
+
+def test_select_keeps_the_start_state_unless_training_wins_significantly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # 100 queries: trained hits 2 more than the baseline (not significant), 30 more (significant).
+    base = np.r_[np.ones(50), np.zeros(50)].astype(bool)
+    near, far = base.copy(), base.copy()
+    near[50:52], far[50:80] = True, True
+    for trained, chosen in ((near, "baseline"), (far, "trained")):
+        hits = {"baseline": base, "trained": trained}
+        selection = Selection("items", 100, "val_precision_at_1", {k: v.mean() for k, v in hits.items()})
+        with caplog.at_level("WARNING", logger="simsearch.models.selection"):
+            caplog.clear()
+            select(selection, lambda name, h=hits: _per_query(h[name]), keep_baseline=True,
+                   where="held-out data", trained_best=float(trained.mean()))  # fmt: skip
+        assert (selection.chosen, selection.rival) == (chosen, "baseline")
+        expected_p = paired_p_value(_per_query(trained), _per_query(base))
+        assert selection.p_value == pytest.approx(expected_p)
+        kept = [r.getMessage() for r in caplog.records]
+        assert bool(kept) == (chosen == "baseline")
+        assert all("significantly beat the non-learned baseline on held-out data" in m for m in kept)
+
+
+def test_select_without_keep_baseline_saves_the_trained_tower() -> None:
+    scores = {"baseline": 0.9, "initial": 0.8, "trained": 0.1}
+    selection = Selection("pairs", 10, "val_loss", dict(scores))
+    select(selection, lambda name: None, keep_baseline=False, where="x", trained_best=0.1)
+    assert (selection.chosen, selection.p_value) == ("trained", None)
+    untrained = Selection("pairs", 10, "val_loss", {"baseline": 0.9, "initial": 0.8})
+    select(untrained, lambda name: None, keep_baseline=False, where="x", trained_best=float("nan"))
+    assert untrained.chosen == "initial"  # a loss: lower is better
 
 
 def test_describe_says_why_the_baseline_stays() -> None:

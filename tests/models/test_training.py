@@ -13,15 +13,10 @@ from simsearch.data.items import Items
 from simsearch.data.pairs import Pairs
 from simsearch.errors import ConfigError, DataError
 from simsearch.models import training
+from simsearch.models.fitting import entity_labels
 from simsearch.models.siamese import Comparison, SiameseModel
-from simsearch.models.training import (
-    TrainConfig,
-    _split_pairs,
-    entity_labels,
-    rotate_classes,
-    train_items,
-    train_pairs,
-)
+from simsearch.models.training import rotate_classes, split_pairs, train_items, train_pairs
+from simsearch.train_config import TrainConfig
 
 
 def _val_distances(model: SiameseModel, val: Items) -> np.ndarray:
@@ -94,7 +89,7 @@ def test_train_items_holds_out_whole_classes(
         seen["train"], seen["val"], seen["monitor"] = labels, validation.labels, np.array(monitor)
         raise Stop
 
-    monkeypatch.setattr(training, "_fit_tower", fit)
+    monkeypatch.setattr(training, "fit_items", fit)
     with pytest.raises(Stop):
         train_items(
             omniglot,
@@ -171,7 +166,7 @@ def test_train_pairs_on_a_synthetic_catalogue(synthetic_catalog: tuple[Items, Pa
         keep_baseline=False,
     )  # fmt: skip
     # Given held-out pairs: the split path (60 pairs alone would be cross-validated).
-    train, valid = _split_pairs(pairs, 0.2, 0)
+    train, valid = split_pairs(pairs, 0.2, 0)
     model = train_pairs(
         catalog, train, tower="text", tower_settings=settings, config=config, val_pairs=valid
     )
@@ -205,7 +200,7 @@ def test_train_pairs_with_cosent_on_graded_scores(synthetic_catalog: tuple[Items
         loss="cosent", epochs=3, steps_per_epoch=4, batch_size=16, head_epochs=1, verbose=0,
         keep_baseline=False,
     )  # fmt: skip
-    train, valid = _split_pairs(graded, 0.2, 0)
+    train, valid = split_pairs(graded, 0.2, 0)
     model = train_pairs(catalog, train, tower="text", tower_settings=settings, config=config, val_pairs=valid)
     # Held-out pairs with scores give the Spearman measure that early stopping follows.
     assert len(model.history["val_spearman"]) == len(model.history["loss"]) == 3
@@ -279,41 +274,6 @@ def test_rotate_classes_keeps_unlabelled_items_unlabelled(omniglot: Items) -> No
 def test_rotate_classes_needs_images(synthetic_catalog: tuple[Items, Pairs]) -> None:
     with pytest.raises(ConfigError, match="Expected image items"):
         rotate_classes(synthetic_catalog[0])
-
-
-@pytest.mark.parametrize(
-    "settings",
-    [
-        {"loss": "hinge"},
-        {"optimizer": "rmsprop"},
-        {"epochs": 0},
-        {"steps_per_epoch": -1},
-        {"batch_size": 0},
-        {"learning_rate": 0.0},
-        {"val_fraction": 0.0},
-        {"val_fraction": 1.0},
-    ],
-    ids=[
-        "loss",
-        "optimizer",
-        "epochs",
-        "steps",
-        "batch",
-        "learning-rate",
-        "val-fraction-0",
-        "val-fraction-1",
-    ],
-)
-def test_bad_train_config_raises(settings: dict[str, Any]) -> None:
-    with pytest.raises(ConfigError, match="Expected"):
-        TrainConfig(**settings)
-
-
-def test_episode_shape_needs_two_items_per_class() -> None:
-    assert TrainConfig(batch_size=32).p_k == (8, 4)
-    assert TrainConfig(batch_size=32, classes_per_batch=16).p_k == (16, 2)
-    with pytest.raises(ConfigError, match="Expected batch_size >= 2"):
-        _ = TrainConfig(batch_size=32, classes_per_batch=20).p_k
 
 
 def test_train_items_rejects_an_unknown_tower_and_mismatched_items(
