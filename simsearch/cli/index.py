@@ -153,6 +153,7 @@ def add_command(
 @click.option("--index", "index_dir", type=INDEX, required=True)
 @click.option("--id", "ids", multiple=True, help="Catalogue id to delete (repeatable).")
 @click.option("--ids-file", type=_PATH, help="A file with one id per line.")
+@encoding_option
 @wait_option
 def delete_command(index_dir: Path, ids: tuple[str, ...], ids_file: Path | None, wait: bool) -> None:
     """Delete items by id; an unknown id is an error and nothing is deleted.
@@ -161,9 +162,7 @@ def delete_command(index_dir: Path, ids: tuple[str, ...], ids_file: Path | None,
     """
     from simsearch.engine import SearchEngine
 
-    wanted = list(ids) + (
-        [line.strip() for line in ids_file.read_text().splitlines() if line.strip()] if ids_file else []
-    )
+    wanted = list(ids) + (_read_ids(ids_file) if ids_file else [])
     if not wanted:
         raise ConfigError("Expected --id or --ids-file. Received: neither")
     with writing(index_dir, wait=wait):
@@ -171,6 +170,23 @@ def delete_command(index_dir: Path, ids: tuple[str, ...], ids_file: Path | None,
         engine.delete(wanted)
         engine.save()
     click.echo(f"Deleted {len(wanted)} items; {len(engine.index)} in {index_dir}")
+
+
+def _read_ids(path: Path) -> list[str]:
+    """One id per line of `path`, in the command's --encoding, each held to the id limits."""
+    from simsearch.data.loaders import decode_error, text_codec
+    from simsearch.validation import check_text
+
+    encoding = table_encoding()
+    try:
+        text = path.read_text(encoding=text_codec(encoding))
+    except UnicodeDecodeError as exc:
+        raise decode_error(exc, encoding, path) from None
+    return [
+        check_text(line.strip(), f"line {i + 1} of '{path}'")
+        for i, line in enumerate(text.split("\n"))
+        if line.strip()
+    ]
 
 
 def _load_catalog(
@@ -216,8 +232,7 @@ def _load_catalog(
 def _check_dask_ids(row_ids: bool, where: str = "--engine dask") -> None:
     if row_ids:
         raise ConfigError(
-            f"Expected an id column with {where} (rows are read in parts, not numbered). "
-            "Received: --row-ids"
+            f"Expected an id column with {where} (rows are read in parts, not numbered). Received: --row-ids"
         )
 
 

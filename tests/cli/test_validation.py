@@ -117,7 +117,7 @@ def test_ids_come_from_the_named_column_or_the_row_numbers(record_index: RecordI
     assert hit["id"] == "A-2" and hit["metadata"] == {"name": "bose speaker", "price": "129"}  # as written
     code, output = run("query", "--index", str(tmp_path / "a"), "--id", "A-2", "-k", "1", "--json")
     kept = json.loads(output.splitlines()[-1])["hits"][0]["metadata"]
-    assert kept == {"name": "sony tv", "price": 399.0, "url": "http://a"}  # the extra column, kept
+    assert kept == {"name": "sony tv", "price": "399", "url": "http://a"}  # the extra column, kept
 
     no_ids = tmp_path / "no-ids.csv"
     no_ids.write_text("name,price\nsony tv,399\nbose speaker,129\n")
@@ -178,3 +178,14 @@ def test_query_refuses_in_one_line(index: Path, args: list[str], needles: list[s
     before = digest(index)
     one_line_error(*run("query", "--index", str(index), *args), *needles)
     assert digest(index) == before
+
+
+def test_delete_reads_its_ids_file_in_the_given_encoding(index: Path, tmp_path: Path) -> None:
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_bytes(b"0\n\xe9\n")  # latin-1: not UTF-8
+    before = digest(index)
+    one_line_error(*run("delete", "--index", str(index), "--ids-file", str(ids_file)), "--encoding", "utf-8")
+    assert digest(index) == before
+    ids_file.write_bytes("0\n1\n".encode("utf-16"))
+    code, output = run("delete", "--index", str(index), "--ids-file", str(ids_file), "--encoding", "utf-16")
+    assert code == 0 and output.startswith("Deleted 2 items"), output
