@@ -455,7 +455,9 @@ class Bench:
             catalog = self.root / f"cli{n}.csv"
             catalog.write_text("id,name,price\n" + "".join(f"{i},cli item {i},{price}\n" for i in ids))
             outcome = [
-                Value(json.dumps({"name": f"cli item {i}", "price": price}, sort_keys=True)) for i in ids
+                # catalogue values are kept as written in the CSV (issue 26): the price as text
+                Value(json.dumps({"name": f"cli item {i}", "price": str(price)}, sort_keys=True))
+                for i in ids
             ]
             write = self.ledger.begin(ids, list(outcome))
             argv = [
