@@ -148,7 +148,11 @@ def image(request: Request, item_id: str = Query(alias="id", description="Catalo
             "Expected a server started with --catalog (the image folder the index was built from). "
             "Received: no catalogue"
         )
-    content, media_type = review.images.read(request.app.state.service.engine.coerce_id(item_id))
+    try:
+        item = request.app.state.service.engine.coerce_id(item_id)
+    except DataError:  # not an id at all ("", beyond int64, ...): not one of the served index either
+        raise UnknownIdError(f"Expected an id of the served index. Received: {item_id!r}") from None
+    content, media_type = review.images.read(item)
     return Response(content, media_type=media_type, headers={"Cache-Control": "private, max-age=3600"})
 
 
