@@ -5,16 +5,18 @@ both. Build an index from a catalogue, search it with raw items, vectors or ids,
     engine = SearchEngine.load("indexes/omniglot")
     engine.search(items=images, k=5)                 # raw items, encoded by the model's tower
     engine.search(ids=["Angelic/character01/03"])    # catalogue items, themselves left out
+    engine.search(vectors=xq, query=Query(k=5, radius=0.3))  # the settings as one `Query`
     engine.add(new_images, ids=[...]); engine.delete([...]); engine.save()
     engine = SearchEngine.load("indexes/stsb", reranker="models/stsb-reranker")  # cross-encoder
 
 The index directory refers to its model by path and sha256 (of `tower.keras`, `head.keras` and
-`config.json`); loading refuses a model that does not match.
+`config.json`, `simsearch.model_config.model_hash`); loading refuses a model that does not match.
+The search itself (k or radius, re-ranking by the head or the cross-encoder) is
+`simsearch.search.Searcher`'s; the engine plugs the model in and turns its arguments into a `Query`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import os
@@ -29,9 +31,11 @@ from simsearch.data.items import Items
 from simsearch.data.records import check_records, input_fields
 from simsearch.errors import ConfigError, DataError, IndexFileError
 from simsearch.index import FaissIndex, IndexConfig, SearchParams, load_index, read_manifest, save_index
-from simsearch.model_config import MODEL_FILES
+from simsearch.model_config import manifest_extra, model_hash, recorded_model_dir
+from simsearch.search.cross import CrossScorer, is_records, pair_scorer
 from simsearch.search.hits import Hit
-from simsearch.search.identify import Identity, choose_threshold, decide
+from simsearch.search.identify import Identity, choose_threshold, decide, enrol, enrolled_threshold
+from simsearch.search.query import Query
 from simsearch.search.searcher import Searcher
 from simsearch.validation import check_id, parse_id
 
@@ -40,25 +44,11 @@ __all__ = [
     "SearchEngine",
     "build_index",
     "check_saved_index",
-    "model_hash",
-    "recorded_model_dir",
 ]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_RERANK_DEPTH = 50
-
-
-def model_hash(model_dir: str | os.PathLike[str]) -> str:
-    """sha256 over a model directory's tower, head and config files."""
-    digest = hashlib.sha256()
-    for name in MODEL_FILES:
-        path = Path(model_dir) / name
-        digest.update(name.encode())
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 class SearchEngine:
@@ -94,12 +84,13 @@ class SearchEngine:
         self.model = model
         self.path = None if path is None else Path(path)
         self.model_dir = None if model_dir is None else Path(model_dir)
-        self.searcher = Searcher(index, score_pairs=model.score_pairs)
         if reranker is not None and model.kind in ("image", "face"):
             raise ConfigError(
                 "Expected a text or record model with a cross-encoder re-ranker. Received: an image model"
             )
         self.reranker = reranker
+        cross = None if reranker is None else CrossScorer(texts=reranker.texts, score=reranker.score)
+        self.searcher = Searcher(index, score_pairs=model.score_pairs, cross=cross)
         self._fusion_ok: bool | None = None  # decided on the first re-ranked search
         # {"max_far", "threshold", "n_impostor"} chosen at enrolment (`enrol --max-far`), or {}
         self.identification: dict[str, Any] = {}
@@ -162,12 +153,42 @@ class SearchEngine:
         helps = bool(self.model.config.get("head", {}).get("rerank_default", False))
         return DEFAULT_RERANK_DEPTH if helps else 0
 
+    def make_query(
+        self,
+        *,
+        k: int = 10,
+        rerank: int | None = None,
+        radius: float | None = None,
+        params: SearchParams | None = None,
+        exclude_self: bool = True,
+        by_vectors: bool = False,
+    ) -> Query:
+        """The `Query` of a search with this engine's defaults and re-rankers.
+
+        The cross-encoder re-ranks when one is loaded, except for a search `by_vectors` (no text
+        to read) that names no depth; its score is fused with the distance when its fusion weights
+        were fitted with this engine's model. Otherwise the pairwise head re-ranks. `rerank=None`
+        is the default depth (`default_depth`).
+        """
+        cross = self.reranker is not None and (not by_vectors or rerank is not None)
+        depth = self.default_depth(by_vectors=by_vectors) if rerank is None else rerank
+        return Query(
+            k=k,
+            radius=radius,
+            rerank=depth,
+            reranker="cross" if cross else "head",
+            fusion=cross and bool(depth) and self._fusion_applies(),
+            params=params,
+            exclude_self=exclude_self,
+        )
+
     def search(
         self,
         items: Any = None,
         *,
         vectors: npt.ArrayLike | None = None,
         ids: Sequence[Any] | None = None,
+        query: Query | None = None,
         k: int = 10,
         rerank: int | None = None,
         radius: float | None = None,
@@ -177,6 +198,8 @@ class SearchEngine:
         """Search with raw items, vectors or catalogue ids (exactly one); one hit list per query.
 
         Args:
+            query: the search's settings; without it, `make_query` makes it from `k`, `rerank`,
+                `radius`, `params` and `exclude_self`:
             rerank: re-rank depth; None = the model's default (see `rerank_default`).
             radius: return everything within this distance instead of the top `k`.
             exclude_self: leave each id query's own item out of its results.
@@ -188,80 +211,37 @@ class SearchEngine:
         ]
         if len(given) != 1:
             raise ConfigError(f"Expected exactly one of items, vectors or ids. Received: {given or 'none'}")
-        if _is_records(items):  # the record rule, before the tower and the cross-encoder read them
-            items = check_records(items, input_fields(self.model.config["inputs"]))
-        cross = self.reranker is not None and (vectors is None or rerank is not None)
-        depth = self.default_depth(by_vectors=vectors is not None) if rerank is None else rerank
-        if cross and depth:
-            hits = self._search(
-                items,
-                vectors,
-                ids,
-                k=max(k, depth),
-                rerank=0,
+        if query is None:
+            query = self.make_query(
+                k=k,
+                rerank=rerank,
                 radius=radius,
                 params=params,
                 exclude_self=exclude_self,
+                by_vectors=vectors is not None,
             )
-            return self.cross_rerank(hits, items=items, ids=ids, depth=depth, k=k if radius is None else None)
-        return self._search(
-            items, vectors, ids, k=k, rerank=depth, radius=radius, params=params, exclude_self=exclude_self
-        )
-
-    def _search(
-        self,
-        items: Any,
-        vectors: npt.ArrayLike | None,
-        ids: Sequence[Any] | None,
-        *,
-        k: int,
-        rerank: int,
-        radius: float | None,
-        params: SearchParams | None,
-        exclude_self: bool,
-    ) -> list[list[Hit]]:
+        elif (k, rerank, radius, params, exclude_self) != (10, None, None, None, True):
+            raise ConfigError("Expected a query or its settings (k, rerank, ...), not both. Received: both")
+        if is_records(items):  # the record rule, before the tower and the cross-encoder read them
+            items = check_records(items, input_fields(self.model.config["inputs"]))
         if ids is not None:
-            ids = [self.coerce_id(i) for i in ids]
-            if radius is not None:
-                rows = self.searcher.range_search(
-                    self.index.get(ids), radius, params=params, rerank=bool(rerank)
-                )
-                if not exclude_self:
-                    return rows
-                return [[hit for hit in row if hit.id != i] for i, row in zip(ids, rows, strict=True)]
-            return self.searcher.search_ids(ids, k, rerank=rerank, params=params, exclude_self=exclude_self)
+            return self.searcher.run(query, ids=[self.coerce_id(i) for i in ids])
         xq = self.model.encode(items) if items is not None else np.asarray(vectors, dtype=np.float32)
         _check_vectors(xq, self.index.dim)
-        if radius is not None:
-            return self.searcher.range_search(xq, radius, params=params, rerank=bool(rerank))
-        return self.searcher.search(xq, k, rerank=rerank, params=params)
+        return self.searcher.run(query, vectors=xq, items=items)
 
     @property
     def identify_threshold(self) -> float | None:
-        """The distance threshold chosen at enrolment (`set_false_accept_rate`), if any: for its
-        false-accept rate per identification, at the index's current size (an index that grows
-        needs a stricter threshold for the same share of strangers accepted)."""
-        max_far = self.identification.get("max_far")
-        if max_far is not None and (self.model.calibration.get("far") or {}).get("rows"):
-            return self._far_threshold(float(max_far))
-        value = self.identification.get("threshold")
-        return None if value is None else float(value)
-
-    def _far_threshold(self, max_far: float) -> float:
-        from simsearch.evaluation.metrics import threshold_for_far
-        from simsearch.search.identify import per_comparison_far
-
-        curve = self.model.calibration.get("far") or {}
-        return threshold_for_far(curve, per_comparison_far(max_far, len(self.index)))
+        """The distance threshold chosen at enrolment (`set_false_accept_rate`), if any, at the
+        index's current size (`search.identify.enrolled_threshold`)."""
+        return enrolled_threshold(self.identification, self.model.calibration, len(self.index))
 
     def set_false_accept_rate(self, max_far: float) -> float:
         """Choose and keep (saved with the index) the identification threshold for a share
         `max_far` of strangers accepted per identification, from the model's held-out impostor
-        pairs and the index's size (`search.identify.choose_threshold`); returns it."""
-        curve = self.model.calibration.get("far") or {}
-        threshold = self._far_threshold(max_far)
-        self.identification = {"max_far": max_far, "threshold": threshold, "n_impostor": curve["n_impostor"]}
-        return threshold
+        pairs and the index's size (`search.identify.enrol`); returns it."""
+        self.identification = enrol(self.model.calibration, max_far, len(self.index))
+        return float(self.identification["threshold"])
 
     def identify(
         self,
@@ -292,61 +272,18 @@ class SearchEngine:
         hits = self.search(items, vectors=vectors, k=1, rerank=0)
         return [decide(row, t) for row in hits]
 
-    def cross_rerank(
-        self,
-        hits: list[list[Hit]],
-        *,
-        items: Any = None,
-        ids: Sequence[Any] | None = None,
-        depth: int,
-        k: int | None,
-    ) -> list[list[Hit]]:
-        """Re-score each query's top `depth` hits by the re-ranker (fused with their distance
-        when it was fitted with this model) and keep `k` (None: all): query texts from `items`
-        (or the index's metadata of `ids`), hit texts from their metadata."""
-        if self.reranker is None:
-            raise ConfigError("Expected a cross-encoder re-ranker. Received: none was loaded")
-        from simsearch.search.rerank import rerank_by
-
-        if items is None and ids is None:
-            raise ConfigError("Expected items or ids to re-rank with a cross-encoder. Received: vectors")
-        if ids is not None:
-            queries = self.reranker.texts(_columns(self.index.metadata([self.coerce_id(i) for i in ids])))
-        else:
-            queries = self.reranker.texts(_columns(items) if _is_records(items) else items)
-
-        fused = self._fusion_applies()
-
-        def score_hits(rows: npt.NDArray[np.int64], chosen: Sequence[Hit]) -> np.ndarray:
-            texts = self.reranker.texts(_columns([hit.metadata for hit in chosen]))
-            distances = [hit.distance for hit in chosen] if fused else None
-            return self.reranker.score([queries[i] for i in rows], texts, distances)
-
-        longest = max(map(len, hits), default=1) or 1
-        return rerank_by(hits, score_hits, depth=depth, k=longest if k is None else k)
-
     def cross_pair_scorer(self, right: Any = None) -> Callable[..., npt.NDArray[np.float32]]:
         """`score_ids(left_ids, right_ids, distances) -> (n,)` by the re-ranker, for
         `find_duplicates` / `match_catalogues`: left texts from the index's metadata, right texts
         from it too or, for a match, from `right` (catalogue B: a mapping id -> text).
 
         Scores are the cross-encoder's probabilities, or its fusion with the distance when it was
-        fitted with this model, clipped to [0, 1] (the fusion is a regression on 0/1 targets).
+        fitted with this model, clipped to [0, 1] (`search.cross.pair_scorer`).
         """
-        reranker = self.reranker
-        if reranker is None:
+        cross = self.searcher.cross
+        if cross is None:
             raise ConfigError("Expected a cross-encoder re-ranker. Received: none was loaded")
-        fused = self._fusion_applies()
-
-        def texts(ids: npt.NDArray[Any]) -> list[str]:
-            return reranker.texts(_columns(self.index.metadata(ids)))
-
-        def score_ids(left: Any, right_ids: Any, distances: Any) -> npt.NDArray[np.float32]:
-            b = texts(right_ids) if right is None else [right[i] for i in right_ids]
-            scores = reranker.score(texts(left), b, distances if fused else None)
-            return np.clip(scores, 0.0, 1.0) if fused else scores
-
-        return score_ids
+        return pair_scorer(cross, self.index.metadata, right, fusion=self._fusion_applies())
 
     @property
     def cross_calibration(self) -> tuple[float | None, list[list[float]]]:
@@ -401,7 +338,7 @@ class SearchEngine:
         target = Path(path) if path is not None else self.path
         if target is None:
             raise ConfigError("Expected a path to save the index to. Received: none")
-        extra = None if target == self.path else _manifest_extra(self.model, self.model_dir)
+        extra = None if target == self.path else manifest_extra(self.model, self.model_dir)
         if self.identification:
             if extra is None:
                 written = (target / "manifest.json").exists()
@@ -446,7 +383,7 @@ def build_index(
     index = FaissIndex(IndexConfig(metric=model.metric, factory=factory, seed=seed))
     index.build(vectors, catalog.ids, item_metadata(catalog))
     engine = SearchEngine(index, model, model_dir=model_dir)
-    save_index(index_dir, index, _manifest_extra(model, Path(model_dir)))
+    save_index(index_dir, index, manifest_extra(model, Path(model_dir)))
     check_saved_index(index_dir, index, vectors[:8])
     engine.path = Path(index_dir)
     return engine
@@ -497,52 +434,6 @@ def item_metadata(catalog: Items) -> list[dict[str, Any]]:
             if value is not None and value != "":
                 row[name] = value
     return rows
-
-
-def _manifest_extra(model: Any, model_dir: Path | None) -> dict[str, Any]:
-    reference = (
-        {} if model_dir is None else {"path": str(Path(model_dir).resolve()), "sha256": model_hash(model_dir)}
-    )
-    return {
-        "model": {**reference, "kind": model.kind, "dim": model.dim, "metric": model.metric},
-        "threshold": model.threshold,
-        "calibration": model.calibration,
-        "calibrated_on": model.config.get("calibrated_on"),  # "one catalogue" or "two catalogues"
-        "rerank_default": bool(model.config.get("head", {}).get("rerank_default", False)),
-    }
-
-
-def recorded_model_dir(index_dir: str | os.PathLike[str]) -> Path:
-    """The model directory an index's manifest records; `IndexFileError` when it has none or it
-    is gone."""
-    recorded = read_manifest(index_dir).get("extra", {}).get("model", {})
-    if not recorded.get("path"):
-        raise IndexFileError(
-            f"Expected a model reference in the manifest of '{index_dir}'. Received: none; pass model_dir"
-        )
-    path = Path(recorded["path"])
-    if not path.is_dir():
-        raise IndexFileError(
-            f"Expected the index's model at '{path}'. Received: no such directory; pass model_dir (--model)"
-        )
-    return path
-
-
-def _is_records(items: Any) -> bool:
-    return (
-        isinstance(items, Sequence)
-        and not isinstance(items, str)
-        and bool(items)
-        and all(isinstance(item, dict) for item in items)
-    )
-
-
-def _columns(rows: Any) -> Any:
-    """Records (a list of dicts) as columns; a dict of columns or a list of texts as it is."""
-    if isinstance(rows, dict) or not _is_records(rows):
-        return rows
-    names = list(dict.fromkeys(name for row in rows for name in row))
-    return {name: [row.get(name) for row in rows] for name in names}
 
 
 def _check_vectors(xq: np.ndarray, dim: int) -> None:

@@ -1,10 +1,14 @@
 """A model directory's files, read and checked without Keras: `config.json` (and `history.json`)
 as UTF-8 JSON objects, and each `.keras` file as a whole, intact zip archive (every member's
 CRC-32). `SiameseModel.load` and `CrossEncoder.load` check here first, and the CLI reads the
-config to check a command's inputs (record fields, item kind) before TensorFlow loads."""
+config to check a command's inputs (record fields, item kind) before TensorFlow loads.
+
+An index directory refers to its model here too: `model_hash` (sha256 of the model files),
+`manifest_extra` (what an index's manifest records of its model) and `recorded_model_dir`."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import zipfile
@@ -12,7 +16,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from simsearch.errors import ModelDirError, ModelFileError
+from simsearch.errors import IndexFileError, ModelDirError, ModelFileError
 
 __all__ = [
     "FORMAT_VERSION",
@@ -22,9 +26,12 @@ __all__ = [
     "check_keras_file",
     "check_model_dir",
     "keras_inputs",
+    "manifest_extra",
+    "model_hash",
     "read_config",
     "read_history",
     "read_json_file",
+    "recorded_model_dir",
 ]
 
 FORMAT_VERSION = 1
@@ -186,3 +193,48 @@ def keras_inputs(path: str | os.PathLike[str]) -> dict[str, list[int | None]]:
         raise ModelFileError(
             f"Expected a readable config in the Keras file '{path}'. Received: {exc}", path
         ) from exc
+
+
+def model_hash(model_dir: str | os.PathLike[str]) -> str:
+    """sha256 over a model directory's tower, head and config files."""
+    digest = hashlib.sha256()
+    for name in MODEL_FILES:
+        path = Path(model_dir) / name
+        digest.update(name.encode())
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def manifest_extra(model: Any, model_dir: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """What an index's manifest records of the model that encoded it (`SiameseModel`): its
+    directory and sha256, kind, dim, metric, threshold, calibration and re-rank default."""
+    reference = (
+        {} if model_dir is None else {"path": str(Path(model_dir).resolve()), "sha256": model_hash(model_dir)}
+    )
+    return {
+        "model": {**reference, "kind": model.kind, "dim": model.dim, "metric": model.metric},
+        "threshold": model.threshold,
+        "calibration": model.calibration,
+        "calibrated_on": model.config.get("calibrated_on"),  # "one catalogue" or "two catalogues"
+        "rerank_default": bool(model.config.get("head", {}).get("rerank_default", False)),
+    }
+
+
+def recorded_model_dir(index_dir: str | os.PathLike[str]) -> Path:
+    """The model directory an index's manifest records; `IndexFileError` when it has none or it
+    is gone."""
+    from simsearch.index import read_manifest  # faiss and h5py: not on the CLI's --help path
+
+    recorded = read_manifest(index_dir).get("extra", {}).get("model", {})
+    if not recorded.get("path"):
+        raise IndexFileError(
+            f"Expected a model reference in the manifest of '{index_dir}'. Received: none; pass model_dir"
+        )
+    path = Path(recorded["path"])
+    if not path.is_dir():
+        raise IndexFileError(
+            f"Expected the index's model at '{path}'. Received: no such directory; pass model_dir (--model)"
+        )
+    return path

@@ -80,6 +80,37 @@ def test_default_rerank_follows_the_model(engine: SearchEngine) -> None:
     assert all(h.score is not None for h in hits[0])
 
 
+def test_a_query_object_searches_as_its_settings_do(engine: SearchEngine) -> None:
+    from simsearch.search import Query
+
+    xq = engine.index.get(list(engine.index.ids[:4]))
+    assert engine.make_query(k=3) == Query(k=3, rerank=engine.head_rerank_default)  # the model's default
+    for query in (Query(k=3), Query(k=3, rerank=6), Query(radius=0.2)):
+        settings = {"k": query.k, "rerank": query.rerank, "radius": query.radius}
+        assert engine.search(vectors=xq, query=query) == engine.search(vectors=xq, **settings)
+    with pytest.raises(ConfigError, match="Expected a query or its settings"):
+        engine.search(vectors=xq, query=Query(k=3), k=5)
+
+
+def test_models_never_import_the_engine() -> None:
+    """`engine` imports `models.*` (in functions); none of them may import `engine` back, at the
+    top or inside a function (`models.cross` once did, for `model_hash`)."""
+    import ast
+
+    import simsearch.models
+
+    found = []
+    for path in Path(simsearch.models.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom):
+                names += [f"{node.module}.{a.name}" for a in node.names] + [node.module or ""]
+            found += [
+                f"{path.name}: {n}" for n in names if n.startswith(("simsearch.engine", "simsearch.cli"))
+            ]
+    assert found == []
+
+
 def test_updates_persist_and_reload_exactly(engine: SearchEngine, catalog: Path) -> None:
     gone, kept = engine.index.ids[0], engine.index.ids[1]
     image = np.asarray(Image.open(catalog / kept))

@@ -176,7 +176,7 @@ def index_model_dir(index_dir: Path, model_dir: Path | None) -> Path:
     """The model directory of an index: `model_dir` when given, else the one its manifest records."""
     if model_dir is not None:
         return model_dir
-    from simsearch.engine import recorded_model_dir
+    from simsearch.model_config import recorded_model_dir
 
     return recorded_model_dir(index_dir)
 

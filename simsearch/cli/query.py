@@ -81,9 +81,10 @@ def query(index_dir: Path, model_dir: Path | None, **options: Any) -> None:
     from simsearch.engine import SearchEngine
 
     engine = SearchEngine.load(index_dir, model_dir=model_dir, reranker=options["reranker"])
-    hits = engine.search(
-        **kwargs, k=options["k"], rerank=options["rerank"], radius=options["radius"], params=_params(options)
+    settings = engine.make_query(
+        k=options["k"], rerank=options["rerank"], radius=options["radius"], params=_params(options)
     )
+    hits = engine.search(**kwargs, query=settings)
     for label, row in zip(labels, hits, strict=True):
         if options["as_json"]:
             payload = {"query": label, "hits": [h.to_dict() for h in row]}

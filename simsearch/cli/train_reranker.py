@@ -126,7 +126,7 @@ def train_reranker(**options: Any) -> None:
     loaded = fields
     tower, reference = None, None
     if options["model_dir"]:
-        from simsearch.engine import model_hash
+        from simsearch.model_config import model_hash
         from simsearch.models.siamese import SiameseModel
 
         tower = SiameseModel.load(options["model_dir"])

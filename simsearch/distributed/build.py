@@ -66,7 +66,7 @@ def build_index_dask(
     >>> with connect(workers=4) as client:
     ...     build_index_dask(client, "models/products", "catalogue.parquet", "indexes/products")
     """
-    from simsearch.engine import _manifest_extra
+    from simsearch.model_config import manifest_extra
     from simsearch.models.siamese import SiameseModel
 
     parts = encode_catalog(
@@ -81,7 +81,7 @@ def build_index_dask(
     )
     model = SiameseModel.load(model_dir)  # for the manifest: threshold, calibration, hash
     index = build_from_parts(client, parts, IndexConfig(metric=model.metric, factory=factory, seed=seed))
-    save_index(index_dir, index, _manifest_extra(model, Path(model_dir)))
+    save_index(index_dir, index, manifest_extra(model, Path(model_dir)))
     return index
 
 

@@ -40,7 +40,7 @@ from keras import layers
 from simsearch.data.items import Items
 from simsearch.data.pairs import Pairs
 from simsearch.errors import ConfigError, DataError, ModelDirError, ModelFileError
-from simsearch.model_config import check_dir, read_history, read_json_file
+from simsearch.model_config import check_dir, model_hash, read_history, read_json_file
 from simsearch.models.inputs import input_fields
 from simsearch.models.tokenizer import parse_tokenizer, record_texts
 
@@ -150,8 +150,6 @@ class CrossEncoder:
     def fitted_with(self, model_dir: str | os.PathLike[str] | None) -> bool:
         """Whether the fusion weights were fitted with the siamese model in `model_dir` (same
         sha256); False without fusion weights or a model directory."""
-        from simsearch.engine import model_hash
-
         fusion = self.fusion
         return fusion is not None and model_dir is not None and fusion.get("sha256") == model_hash(model_dir)
 

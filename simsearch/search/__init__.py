@@ -1,21 +1,37 @@
-"""Nearest-neighbour queries over an index, re-ranked by the pairwise head.
+"""Nearest-neighbour queries over an index, re-ranked by the pairwise head or a cross-encoder.
 
 numpy only here, with the index and the model passed in as objects and callables: nothing in this
 package imports TensorFlow or Keras.
 
-    hits      Hit: one neighbour (id, distance, head score, metadata)
+    query     Query: one search's settings (k or radius, re-ranking, FAISS settings), validated
+    searcher  Searcher: run a Query by vector or by catalogue id, re-ranking the top candidates
+    hits      Hit: one neighbour (id, distance, re-ranker score, metadata)
     rerank    rerank: re-order a query's hits by a `ScorePairs` callable (the model's head);
-              rerank_by: by a `ScoreHits` callable (a cross-encoder over the stored texts)
-    searcher  Searcher: search by vector or by catalogue id, re-ranking the top candidates
+              rerank_by: by a `ScoreHits` callable
+    cross     CrossScorer: a cross-encoder as callables, scoring the query's and the hits' texts
+    identify  decide, choose_threshold, enrol: open-set identification and its threshold
 
 Example:
->>> from simsearch.search import Searcher
+>>> from simsearch.search import Query, Searcher
 >>> searcher = Searcher(index, score_pairs=model.score_pairs)
->>> hits = searcher.search(model.encode(images), k=5, rerank=50)
+>>> hits = searcher.run(Query(k=5, rerank=50), vectors=model.encode(images))
 """
 
+from simsearch.search.cross import CrossScorer
 from simsearch.search.hits import Hit
+from simsearch.search.query import MAX_K, Filter, Query
 from simsearch.search.rerank import ScoreHits, ScorePairs, rerank, rerank_by
 from simsearch.search.searcher import Searcher
 
-__all__ = ["Hit", "ScoreHits", "ScorePairs", "Searcher", "rerank", "rerank_by"]
+__all__ = [
+    "MAX_K",
+    "CrossScorer",
+    "Filter",
+    "Hit",
+    "Query",
+    "ScoreHits",
+    "ScorePairs",
+    "Searcher",
+    "rerank",
+    "rerank_by",
+]

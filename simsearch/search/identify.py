@@ -4,6 +4,8 @@ when it is close enough, else "unknown".
     decide(hits, threshold) -> Identity(identity, distance, accepted, threshold, nearest_id, ...)
     choose_threshold(...)   -> the distance threshold: given, for a precision or a false-accept
                                rate on held-out pairs, stored at enrolment, or the calibrated one
+    enrol(curves, max_far, gallery_size)    -> the threshold an index keeps (`enrol --max-far`)
+    enrolled_threshold(enrolment, curves, gallery_size) -> that threshold at the index's size now
 """
 
 from __future__ import annotations
@@ -16,7 +18,17 @@ from typing import Any
 from simsearch.errors import ConfigError, ModelDirError
 from simsearch.search.hits import Hit
 
-__all__ = ["UNKNOWN", "Identity", "choose_threshold", "decide", "hit_identity", "per_comparison_far"]
+__all__ = [
+    "UNKNOWN",
+    "Identity",
+    "choose_threshold",
+    "decide",
+    "enrol",
+    "enrolled_threshold",
+    "far_threshold",
+    "hit_identity",
+    "per_comparison_far",
+]
 
 UNKNOWN = "unknown"
 
@@ -114,7 +126,7 @@ def choose_threshold(
         DataError: no stored curve for min_precision / max_far, or no threshold reaching it.
         ModelDirError: nothing given, stored or calibrated.
     """
-    from simsearch.evaluation.metrics import threshold_for_far, threshold_for_precision
+    from simsearch.evaluation.metrics import threshold_for_precision
 
     given = {"threshold": threshold, "min_precision": min_precision, "max_far": max_far}
     named = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None]
@@ -127,10 +139,38 @@ def choose_threshold(
     if min_precision is not None:
         return threshold_for_precision(list(curves.get("distance") or []), float(min_precision))
     if max_far is not None:
-        far = per_comparison_far(float(max_far), gallery_size)
-        return threshold_for_far(dict(curves.get("far") or {}), far)
+        return far_threshold(curves, float(max_far), gallery_size)
     if stored is not None:
         return float(stored)
     if calibrated.get("distance") is None:
         raise ModelDirError("Expected a calibrated distance threshold in the model. Received: none")
     return float(calibrated["distance"])
+
+
+def far_threshold(curves: Mapping[str, Any], max_far: float, gallery_size: int) -> float:
+    """The distance threshold at which a share `max_far` of strangers is accepted per
+    identification against `gallery_size` enrolled items, from the model's held-out impostor
+    pairs (`curves["far"]`, `per_comparison_far`)."""
+    from simsearch.evaluation.metrics import threshold_for_far
+
+    return threshold_for_far(dict(curves.get("far") or {}), per_comparison_far(max_far, gallery_size))
+
+
+def enrol(curves: Mapping[str, Any], max_far: float, gallery_size: int) -> dict[str, Any]:
+    """The identification setting an index keeps (`enrol --max-far`): `{"max_far", "threshold",
+    "n_impostor"}`, the threshold for `max_far` at `gallery_size` enrolled items."""
+    threshold = far_threshold(curves, max_far, gallery_size)
+    return {"max_far": max_far, "threshold": threshold, "n_impostor": (curves.get("far") or {})["n_impostor"]}
+
+
+def enrolled_threshold(
+    enrolment: Mapping[str, Any], curves: Mapping[str, Any], gallery_size: int
+) -> float | None:
+    """The distance threshold an index keeps (`enrol`), if any: for its `max_far` at the index's
+    current size `gallery_size` when the model has its impostor curve (an index that grows needs
+    a stricter threshold for the same share of strangers accepted), else the stored one."""
+    max_far = enrolment.get("max_far")
+    if max_far is not None and (curves.get("far") or {}).get("rows"):
+        return far_threshold(curves, float(max_far), gallery_size)
+    value = enrolment.get("threshold")
+    return None if value is None else float(value)

@@ -1,12 +1,16 @@
-"""`Searcher`: nearest neighbours by vector or by catalogue id, optionally re-ranked by the head.
+"""`Searcher`: run a `Query` over a `FaissIndex` — the one place that acts on a query's settings.
 
-It works on a `FaissIndex` and a `score_pairs(u, v) -> (n,)` callable, never on a Keras model,
-so it stays fast to import and to test.
+Candidates come from the index (the top `k`, or everything within `radius`), then the query's
+re-ranker re-scores the nearest of them: the pairwise head on the embeddings (a
+`score_pairs(u, v) -> (n,)` callable), or a cross-encoder on the texts (a `CrossScorer`). It works
+on callables, never on a Keras model, so it stays fast to import and to test.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -14,30 +18,82 @@ import numpy.typing as npt
 
 from simsearch.errors import ConfigError
 from simsearch.index.faiss_index import FaissIndex, SearchParams
+from simsearch.search.cross import CrossScorer, cross_scores
 from simsearch.search.hits import Hit
-from simsearch.search.rerank import ScorePairs, rerank
+from simsearch.search.query import Query
+from simsearch.search.rerank import ScoreHits, ScorePairs, rerank_by
 
 __all__ = ["Searcher"]
 
 
 class Searcher:
-    """Search a `FaissIndex`, re-ranking the nearest candidates with the pairwise head.
+    """Search a `FaissIndex` with `Query`s, re-ranking the nearest candidates.
 
     Args:
         index: the index to search.
-        score_pairs: the head, `score_pairs(u, v) -> (n,)` P(same); needed for `rerank > 0`.
-        max_k: the largest `k` (and re-rank depth) a query may ask for.
+        score_pairs: the pairwise head, `score_pairs(u, v) -> (n,)` P(same); needed for
+            `reranker="head"`.
+        cross: the cross-encoder, needed for `reranker="cross"`.
+        read_lock: `read_lock()` -> a context manager held while the index is read (the server's
+            shared lock); re-scoring runs outside it.
 
     Example:
     >>> searcher = Searcher(index, score_pairs=model.score_pairs)
-    >>> hits = searcher.search(model.encode(images), k=5, rerank=50)
+    >>> hits = searcher.run(Query(k=5, rerank=50), vectors=model.encode(images))
     >>> hits[0][0].id, hits[0][0].distance, hits[0][0].score
     """
 
-    def __init__(self, index: FaissIndex, score_pairs: ScorePairs | None = None, *, max_k: int = 10_000):
+    def __init__(
+        self,
+        index: FaissIndex,
+        score_pairs: ScorePairs | None = None,
+        *,
+        cross: CrossScorer | None = None,
+        read_lock: Callable[[], AbstractContextManager[Any]] | None = None,
+    ):
         self.index = index
         self.score_pairs = score_pairs
-        self.max_k = max_k
+        self.cross = cross
+        self.read_lock = read_lock
+
+    def with_lock(self, read_lock: Callable[[], AbstractContextManager[Any]]) -> Searcher:
+        """This searcher, holding `read_lock()` while it reads the index."""
+        return Searcher(self.index, self.score_pairs, cross=self.cross, read_lock=read_lock)
+
+    def run(
+        self,
+        query: Query,
+        *,
+        vectors: npt.ArrayLike | None = None,
+        ids: Sequence[Any] | None = None,
+        items: Any = None,
+        exclude: Sequence[Any] | None = None,
+    ) -> list[list[Hit]]:
+        """Return the hits of each query, best first.
+
+        Args:
+            query: what to search for (`k` or `radius`, re-ranking, FAISS settings).
+            vectors: `(nq, dim)` query embeddings, or
+            ids: catalogue ids whose stored embeddings are the queries (each left out of its own
+                hits when `query.exclude_self`).
+            items: the raw items `vectors` were encoded from: the cross-encoder reads their texts
+                (id queries give theirs from the index's metadata).
+            exclude: per vector query, one catalogue id never to return.
+        """
+        self._check(query, vectors=vectors, ids=ids, text=ids is not None or items is not None)
+        with self.read_lock() if self.read_lock is not None else contextlib.nullcontext():
+            if ids is not None:
+                xq = self.index.get(list(ids))
+                exclude = list(ids) if query.exclude_self else None
+            else:
+                xq = np.asarray(vectors, dtype=np.float32)
+            hits = self._candidates(xq, query, exclude)
+            depth = _depth(query, hits)
+            score_hits = self._rescorer(query, xq, hits, depth, ids, items)
+        if score_hits is None:
+            return hits
+        keep = query.k if query.radius is None else max(map(len, hits), default=1) or 1
+        return rerank_by(hits, score_hits, depth=depth, k=keep)
 
     def search(
         self,
@@ -48,30 +104,9 @@ class Searcher:
         params: SearchParams | None = None,
         exclude: Sequence[Any] | None = None,
     ) -> list[list[Hit]]:
-        """Return up to `k` hits per query row of `xq` `(nq, dim)`, nearest first.
-
-        Args:
-            rerank: re-score the `rerank` nearest candidates with the head and order them by its
-                probability (0 = distance order only).
-            params: query-time FAISS settings (`nprobe`, `ef_search`).
-            exclude: per query, one catalogue id never to return (the query item itself).
-        """
-        self._check(k, rerank)
-        xq = np.asarray(xq, dtype=np.float32)
-        fetch = min(max(k, rerank) + (exclude is not None), max(len(self.index), 1))
-        found = self.index.search(xq, fetch, params)
-        hits = [
-            self._hits(d, i, None if exclude is None else exclude[q])
-            for q, (d, i) in enumerate(zip(*found, strict=True))
-        ]
-        if rerank:
-            vectors = [
-                self.index.get([h.id for h in row]) if row else np.zeros((0, xq.shape[1]), np.float32)
-                for row in hits
-            ]
-            assert self.score_pairs is not None
-            return rerank_hits(xq, hits, vectors, self.score_pairs, rerank, k)
-        return [row[:k] for row in hits]
+        """Return up to `k` hits per query row of `xq` `(nq, dim)`, nearest first (`run` with
+        `Query(k=k, rerank=rerank, params=params)`, the head re-ranking)."""
+        return self.run(Query(k=k, rerank=rerank, params=params), vectors=xq, exclude=exclude)
 
     def search_ids(
         self,
@@ -83,8 +118,7 @@ class Searcher:
         exclude_self: bool = True,
     ) -> list[list[Hit]]:
         """Search with catalogue items as queries; each query's own item is left out by default."""
-        xq = self.index.get(list(ids))
-        return self.search(xq, k, rerank=rerank, params=params, exclude=list(ids) if exclude_self else None)
+        return self.run(Query(k=k, rerank=rerank, params=params, exclude_self=exclude_self), ids=ids)
 
     def range_search(
         self,
@@ -96,25 +130,67 @@ class Searcher:
     ) -> list[list[Hit]]:
         """Return every item within distance `radius` of each query, nearest first (or by head
         probability when `rerank`)."""
-        xq = np.asarray(xq, dtype=np.float32)
-        rows = [self._hits(n.distances, n.ids, None) for n in self.index.range_search(xq, radius, params)]
-        if not rerank:
-            return rows
-        self._check(1, 1)
-        assert self.score_pairs is not None
-        vectors = [
-            self.index.get([h.id for h in row]) if row else np.zeros((0, xq.shape[1]), np.float32)
-            for row in rows
-        ]
-        return rerank_hits(xq, rows, vectors, self.score_pairs, max(map(len, rows), default=1) or 1, None)
+        return self.run(Query(radius=radius, rerank=int(bool(rerank)), params=params), vectors=xq)
 
-    def _check(self, k: int, depth: int) -> None:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= self.max_k:
-            raise ConfigError(f"Expected 1 <= k <= {self.max_k}. Received: k={k!r}")
-        if depth < 0 or depth > self.max_k:
-            raise ConfigError(f"Expected 0 <= rerank <= {self.max_k}. Received: rerank={depth!r}")
-        if depth and self.score_pairs is None:
+    def _candidates(self, xq: np.ndarray, query: Query, exclude: Sequence[Any] | None) -> list[list[Hit]]:
+        """Per query, the top `max(k, rerank)` hits, or all within `radius`; nearest first."""
+        if query.radius is not None:
+            found = self.index.range_search(xq, query.radius, query.params)
+            return [
+                self._hits(n.distances, n.ids, None if exclude is None else exclude[q])
+                for q, n in enumerate(found)
+            ]
+        wanted = max(query.k, query.rerank)
+        fetch = min(wanted + (exclude is not None), max(len(self.index), 1))
+        distances, ids = self.index.search(xq, fetch, query.params)
+        return [
+            self._hits(d, i, None if exclude is None else exclude[q])[:wanted]
+            for q, (d, i) in enumerate(zip(distances, ids, strict=True))
+        ]
+
+    def _rescorer(
+        self,
+        query: Query,
+        xq: np.ndarray,
+        hits: list[list[Hit]],
+        depth: int,
+        ids: Sequence[Any] | None,
+        items: Any,
+    ) -> ScoreHits | None:
+        """What re-scores the first `depth` hits: None, the head or the cross-encoder. Reads what
+        it needs from the index now (under the read lock): the hits' embeddings, the id queries'
+        texts."""
+        if query.mode == "none":
+            return None
+        if query.mode == "head":
+            top = [hit.id for row in hits for hit in row[:depth]]
+            xb = self.index.get(top) if top else np.zeros((0, xq.shape[1]), np.float32)
+            score_pairs = self.score_pairs
+            assert score_pairs is not None  # checked by _check
+
+            def score_hits(rows: npt.NDArray[np.int64], chosen: Sequence[Hit]) -> np.ndarray:
+                return score_pairs(xq[rows], xb)
+
+            return score_hits
+        assert self.cross is not None  # checked by _check
+        texts = self.cross.texts_of(self.index.metadata(list(ids)) if ids is not None else items)
+        return cross_scores(self.cross, texts, fusion=query.fusion)
+
+    def _check(self, query: Query, *, vectors: Any, ids: Any, text: bool) -> None:
+        if not isinstance(query, Query):
+            raise ConfigError(f"Expected a simsearch.search.Query. Received: {type(query).__name__}")
+        if (vectors is None) == (ids is None):
+            given = [name for name, value in (("vectors", vectors), ("ids", ids)) if value is not None]
+            raise ConfigError(f"Expected exactly one of vectors or ids. Received: {given or 'none'}")
+        if query.mode == "head" and self.score_pairs is None:
             raise ConfigError("Expected a model with a pairwise head for rerank > 0. Received: no head")
+        if query.mode == "cross" and self.cross is None:
+            raise ConfigError("Expected a cross-encoder re-ranker. Received: none was loaded")
+        if query.mode == "cross" and not text:
+            raise ConfigError(
+                "Expected items or ids to re-rank with a cross-encoder (vectors carry no text). "
+                f"Received: vectors with rerank={query.rerank}; send rerank=0"
+            )
 
     def _hits(self, distances: np.ndarray, ids: np.ndarray, exclude: Any) -> list[Hit]:
         keep = [
@@ -126,14 +202,9 @@ class Searcher:
         return [Hit(id=i, distance=d, metadata=m or {}) for (d, i), m in zip(keep, metadata, strict=True)]
 
 
-def rerank_hits(
-    xq: np.ndarray,
-    hits: list[list[Hit]],
-    vectors: list[np.ndarray],
-    score_pairs: ScorePairs,
-    depth: int,
-    k: int | None,
-) -> list[list[Hit]]:
-    """`rerank` with `k=None` meaning keep them all."""
-    longest = max((len(row) for row in hits), default=0)
-    return rerank(xq, hits, vectors, score_pairs, depth=depth, k=k if k is not None else max(longest, 1))
+def _depth(query: Query, hits: list[list[Hit]]) -> int:
+    """How many of each query's nearest hits are re-scored: `rerank`, or every hit within the
+    radius for a range search re-ranked by the head."""
+    if query.radius is not None and query.mode == "head":
+        return max(map(len, hits), default=1) or 1
+    return query.rerank

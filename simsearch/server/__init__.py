@@ -22,6 +22,6 @@ from __future__ import annotations
 
 from simsearch.server.app import create_app
 from simsearch.server.config import ServerConfig
-from simsearch.server.service import IndexService, SearchOptions
+from simsearch.server.service import IndexService
 
-__all__ = ["IndexService", "SearchOptions", "ServerConfig", "create_app"]
+__all__ = ["IndexService", "ServerConfig", "create_app"]

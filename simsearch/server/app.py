@@ -47,6 +47,7 @@ from simsearch.errors import (
     UnknownIdError,
 )
 from simsearch.index import SearchParams
+from simsearch.search.query import Query as SearchQuery
 from simsearch.server.access import API_KEY, check_key
 from simsearch.server.docs import add_docs
 from simsearch.server.items import decode_items
@@ -67,7 +68,7 @@ from simsearch.server.schemas import (
     ValidationErrorBody,
     WriteResponse,
 )
-from simsearch.server.service import IndexService, SearchOptions
+from simsearch.server.service import IndexService
 
 __all__ = ["create_app"]
 
@@ -210,22 +211,22 @@ def search(body: SearchRequest, service: Service) -> JSONResponse:
     the position for images and vectors. Hits are `{"id", "distance", "score", "metadata"}`, as
     the CLI's `query --json`.
     """
-    options = _options(body, service)
+    query = _query(body, service)
     if body.ids is not None:
         _check_batch(len(body.ids), service)
         labels: Sequence[Any] = body.ids
-        rows = service.search(options, ids=body.ids)
+        rows = service.search(query, ids=body.ids)
     elif body.vectors is not None:
         _check_batch(len(body.vectors), service)
         labels = range(len(body.vectors))
-        rows = service.search(options, vectors=body.vectors)
+        rows = service.search(query, vectors=body.vectors)
     else:
         assert body.items is not None
         _check_batch(len(body.items), service)
         image = service.engine.model.kind in ("image", "face")
         labels = range(len(body.items)) if image else body.items
         content = _decode(body.items, service)
-        rows = service.search(options, vectors=service.encode(content), items=content)
+        rows = service.search(query, vectors=service.encode(content), items=content)
     results = [{"query": q, "hits": [h.to_dict() for h in row]} for q, row in zip(labels, rows, strict=True)]
     return JSONResponse({"results": results})
 
@@ -254,7 +255,7 @@ def identify(body: IdentifyRequest, service: Service) -> dict[str, Any]:
         max_far=body.max_far,
         gallery_size=len(engine.index),
     )
-    rows = service.search(SearchOptions(k=1), vectors=service.encode(_decode(body.items, service)))
+    rows = service.search(SearchQuery(k=1), vectors=service.encode(_decode(body.items, service)))
     return {"results": [decide(row, threshold).to_dict() for row in rows]}
 
 
@@ -332,17 +333,14 @@ def _write(body: AddRequest, service: Service, *, upsert: bool) -> dict[str, Any
     return {"op": "upsert" if upsert else "add", "items": len(body.ids), "count": count}
 
 
-def _options(body: SearchRequest, service: IndexService) -> SearchOptions:
+def _query(body: SearchRequest, service: IndexService) -> SearchQuery:
     given = {name: getattr(body, name) for name in ("nprobe", "ef_search") if getattr(body, name) is not None}
-    return SearchOptions(
+    return service.engine.make_query(
         k=body.k,
-        rerank=(
-            service.engine.default_depth(by_vectors=body.vectors is not None)
-            if body.rerank is None
-            else body.rerank
-        ),
+        rerank=body.rerank,
         radius=body.radius,
         params=SearchParams(**given) if given else None,
+        by_vectors=body.vectors is not None,
     )
 
 

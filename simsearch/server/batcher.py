@@ -6,7 +6,8 @@ per request. Requests hand their work to a batcher, whose one worker thread take
 queued (after an optional short window) and runs it in one call. When nothing is running or
 queued, the caller runs its own item at once instead, so under light load a request pays no hand-
 off between threads; under heavy load batches grow by themselves. A fsync shared by several
-writes (group commit) is the same pattern.
+writes (group commit) is the same pattern. Work that runs together only when it asks the same
+(searches with equal `Query`s) is submitted as `(key, item)` to a `by_key` batch function.
 """
 
 from __future__ import annotations
@@ -15,16 +16,17 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-__all__ = ["MicroBatcher"]
+__all__ = ["MicroBatcher", "by_key"]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
+K = TypeVar("K", bound=Hashable)
 
 
 class MicroBatcher(Generic[T, R]):
@@ -128,3 +130,29 @@ class MicroBatcher(Generic[T, R]):
                 future.set_exception(result)
             else:
                 future.set_result(result)
+
+
+def by_key(
+    run: Callable[[K, list[T]], Sequence[R | BaseException]],
+) -> Callable[[list[tuple[K, T]]], list[R | BaseException]]:
+    """A `MicroBatcher` `run` over `(key, item)` entries that runs the items of equal keys
+    together, one `run(key, items)` per distinct key, and puts each result back in its place.
+
+    Example:
+    >>> batcher = MicroBatcher(by_key(lambda k, xs: [k * x for x in xs]))
+    >>> batcher.submit((3, 14)).result()
+    42
+    """
+
+    def run_groups(entries: list[tuple[K, T]]) -> list[R | BaseException]:
+        groups: dict[K, list[int]] = {}
+        for i, (key, _) in enumerate(entries):
+            groups.setdefault(key, []).append(i)
+        results: list[Any] = [None] * len(entries)
+        for key, members in groups.items():
+            found = run(key, [entries[i][1] for i in members])
+            for i, result in zip(members, found, strict=True):
+                results[i] = result
+        return results
+
+    return run_groups

@@ -15,8 +15,10 @@ while searches go on; writes wait for it. A journal that cannot be written puts 
 failed state: it refuses writes and reports not ready, since memory may then hold a write the
 disk does not.
 
-With `batching`, concurrent searches (by vector, and by item after encoding), encodings and
-writes each go through a `MicroBatcher`: one FAISS call, one tower call, one sync per batch.
+With `batching`, concurrent searches (by vector, and by item after encoding; those of equal
+`Query`s together), encodings and writes each go through a `MicroBatcher`: one FAISS call, one
+tower call, one sync per batch. Searches re-ranked by the cross-encoder are not batched: the
+cross-encoder's forward passes run in their requests' threads, side by side.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ import functools
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,33 +38,23 @@ from simsearch.errors import ConfigError, DataError, IndexFileError
 from simsearch.index import (
     Journal,
     JournalRecord,
-    SearchParams,
     WriterLock,
     apply_record,
     read_manifest,
     recover_index,
 )
 from simsearch.search.hits import Hit
-from simsearch.server.batcher import MicroBatcher
+from simsearch.search.query import Query
+from simsearch.server.batcher import MicroBatcher, by_key
 from simsearch.server.config import ServerConfig
 from simsearch.server.locks import RWLock
 
-__all__ = ["IndexService", "SearchOptions"]
+__all__ = ["IndexService"]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-@dataclass(frozen=True)
-class SearchOptions:
-    """Query-time settings of one search request (hashable: batches group by them)."""
-
-    k: int = 10
-    rerank: int = 0
-    radius: float | None = None
-    params: SearchParams | None = None
 
 
 class IndexService:
@@ -75,7 +66,7 @@ class IndexService:
 
     Example:
     >>> service = IndexService(SearchEngine.load("indexes/catalogue"), ServerConfig()).start()
-    >>> service.search(SearchOptions(k=5), vectors=xq)
+    >>> service.search(Query(k=5), vectors=xq)
     >>> service.close()   # checkpoint, release the journal
     """
 
@@ -83,6 +74,7 @@ class IndexService:
         self.engine = engine
         self.config = config
         self.lock = RWLock()
+        self.searcher = engine.searcher.with_lock(self.lock.read)  # reads the index under the lock
         self.journal: Journal | None = None
         self.failure: str | None = None
         self._write_mutex = threading.Lock()
@@ -147,47 +139,26 @@ class IndexService:
 
     def search(
         self,
-        options: SearchOptions,
+        query: Query,
         *,
         vectors: Any = None,
         ids: Sequence[Any] | None = None,
         items: Any = None,
     ) -> list[list[Hit]]:
-        """Search with vectors or catalogue ids (each id query leaves its own item out).
+        """Search with vectors or catalogue ids (`Searcher.run`); at most `max_k` hits a query.
 
-        With a cross-encoder re-ranker loaded (`SearchEngine.reranker`), `options.rerank > 0`
-        re-scores the top hits with it: `items` (the decoded raw items the `vectors` were
-        encoded from) or the ids' stored metadata give the query texts.
+        A query re-ranked by the cross-encoder (`reranker="cross"`) reads the query texts from
+        `items` (the decoded raw items the `vectors` were encoded from) or the ids' stored
+        metadata.
         """
-        self._check_options(options)
-        if self.engine.reranker is not None and options.rerank:
-            return self._cross_search(options, vectors=vectors, ids=ids, items=items)
+        self._check_query(query)
         if ids is not None:
-            return self._search_ids(self.coerce_ids(ids), options)
+            return self._clip(self.searcher.run(query, ids=self.coerce_ids(ids)))
         xq = self._vectors(vectors, "vectors")
         batcher = self._batchers.get("search")
-        if batcher is not None and options.radius is None:
-            return batcher.submit((xq, options)).result()
-        return self._search_vectors(xq, options)
-
-    def _cross_search(
-        self, options: SearchOptions, *, vectors: Any, ids: Sequence[Any] | None, items: Any
-    ) -> list[list[Hit]]:
-        if ids is None and items is None:
-            raise ConfigError(
-                "Expected items or ids to re-rank with the cross-encoder (vectors carry no text). "
-                f"Received: vectors with rerank={options.rerank}; send rerank=0"
-            )
-        wide = replace(options, k=max(options.k, options.rerank), rerank=0)
-        hits = self.search(wide, vectors=vectors, ids=ids)
-        if ids is not None:  # the id queries' own stored texts; the hits carry theirs
-            with self.lock.read():
-                items = self.engine.index.metadata(self.coerce_ids(ids))
-        # The cross-encoder runs outside the lock: writes wait only for the FAISS search.
-        rows = self.engine.cross_rerank(
-            hits, items=items, depth=options.rerank, k=options.k if options.radius is None else None
-        )
-        return [row[: self.config.max_k] for row in rows]
+        if batcher is not None and query.radius is None and query.mode != "cross":
+            return batcher.submit((query, xq)).result()
+        return self._clip(self.searcher.run(query, vectors=xq, items=items))
 
     def coerce_ids(self, ids: Sequence[Any]) -> list[Any]:
         """Ids as the index holds them: text such as `"17"` becomes an int in an int-id index."""
@@ -267,7 +238,7 @@ class IndexService:
         window = self.config.batch_window_ms / 1000.0
         self._batchers = {
             "encode": MicroBatcher(self._encode_batch, max_batch=64, window_s=window, name="encode"),
-            "search": MicroBatcher(self._search_batch, max_batch=64, window_s=window, name="search"),
+            "search": MicroBatcher(by_key(self._search_group), max_batch=64, window_s=window, name="search"),
         }
         if self.journal is not None:
             self._batchers["write"] = MicroBatcher(self._commit, max_batch=64, window_s=window, name="write")
@@ -287,42 +258,20 @@ class IndexService:
             return _each(self._encode, contents)
         return np.split(vectors, np.cumsum(sizes)[:-1])
 
-    def _search_batch(self, entries: list[tuple[npt.NDArray[np.float32], SearchOptions]]) -> list[Any]:
-        results: list[Any] = [None] * len(entries)
-        groups: dict[SearchOptions, list[int]] = {}
-        for i, (_, options) in enumerate(entries):
-            groups.setdefault(options, []).append(i)
-        for options, members in groups.items():
-            found = self._search_group([entries[i][0] for i in members], options)
-            for i, result in zip(members, found, strict=True):
-                results[i] = result
-        return results
-
-    def _search_group(self, parts: list[npt.NDArray[np.float32]], options: SearchOptions) -> list[Any]:
-        """One search for the queries of several requests with the same options."""
+    def _search_group(self, query: Query, parts: list[npt.NDArray[np.float32]]) -> list[Any]:
+        """One search for the vector queries of several requests with an equal `query`."""
         try:
-            rows = self._search_vectors(np.concatenate(parts), options)
+            rows = self._search_vectors(query, np.concatenate(parts))
         except Exception:
-            return _each(functools.partial(self._search_vectors, options=options), parts)
+            return _each(functools.partial(self._search_vectors, query), parts)
         bounds = np.cumsum([0] + [len(p) for p in parts])
         return [rows[bounds[j] : bounds[j + 1]] for j in range(len(parts))]
 
-    def _search_vectors(self, xq: npt.NDArray[np.float32], options: SearchOptions) -> list[list[Hit]]:
-        searcher = self.engine.searcher
-        with self.lock.read():
-            if options.radius is not None:
-                rows = searcher.range_search(
-                    xq, options.radius, params=options.params, rerank=bool(options.rerank)
-                )
-            else:
-                rows = searcher.search(xq, options.k, rerank=options.rerank, params=options.params)
-        return [row[: self.config.max_k] for row in rows]
+    def _search_vectors(self, query: Query, xq: npt.NDArray[np.float32]) -> list[list[Hit]]:
+        return self._clip(self.searcher.run(query, vectors=xq))
 
-    def _search_ids(self, ids: list[Any], options: SearchOptions) -> list[list[Hit]]:
-        with self.lock.read():
-            rows = self.engine.search(
-                ids=ids, k=options.k, rerank=options.rerank, radius=options.radius, params=options.params
-            )
+    def _clip(self, rows: list[list[Hit]]) -> list[list[Hit]]:
+        """At most `max_k` hits a query (a range search may find more)."""
         return [row[: self.config.max_k] for row in rows]
 
     def _commit(self, records: list[JournalRecord]) -> list[int | BaseException]:
@@ -398,12 +347,12 @@ class IndexService:
     def _unavailable(self) -> IndexFileError:
         return IndexFileError(f"Expected a writable index. Received: {self.failure or 'no journal'}")
 
-    def _check_options(self, options: SearchOptions) -> None:
+    def _check_query(self, query: Query) -> None:
         limit = self.config.max_k
-        if options.k > limit or options.rerank > limit:
+        if query.k > limit or query.rerank > limit:
             raise DataError(
-                f"Expected k and rerank <= {limit} (the server's max_k). Received: k={options.k}, "
-                f"rerank={options.rerank}"
+                f"Expected k and rerank <= {limit} (the server's max_k). Received: k={query.k}, "
+                f"rerank={query.rerank}"
             )
 
     def _vectors(self, rows: Any, name: str, check_norm: bool = True) -> npt.NDArray[np.float32]:

@@ -20,9 +20,9 @@ pytest.importorskip("safetensors", reason="the pretrained extra (safetensors) is
 from models.test_pretrained import write_tiny_bert  # tests/ is on sys.path (rootdir-relative packages)
 
 from simsearch.cli import cli
-from simsearch.engine import model_hash
 from simsearch.evaluation.correlation import spearman
 from simsearch.evaluation.metrics import pair_metrics
+from simsearch.model_config import model_hash
 from simsearch.models import SiameseModel
 from simsearch.models.cross import CrossEncoder, fuse
 

@@ -70,3 +70,16 @@ def test_choose_threshold_errors() -> None:
         choose_threshold({"distance": 0.35}, CURVES, threshold=0.2, max_far=0.01)
     with pytest.raises(ModelDirError, match="calibrated distance threshold"):
         choose_threshold({}, {})
+
+
+def test_the_enrolment_threshold_follows_the_gallery_size() -> None:
+    from simsearch.search.identify import enrol, enrolled_threshold, far_threshold
+
+    kept = enrol(CURVES, 37 / 64, 3)
+    assert kept == {"max_far": 37 / 64, "threshold": pytest.approx(0.45), "n_impostor": 4}
+    assert enrolled_threshold(kept, CURVES, 3) == pytest.approx(0.45)
+    # The same share of strangers against a larger gallery: each comparison must accept fewer.
+    assert enrolled_threshold(kept, CURVES, 30) == far_threshold(CURVES, 37 / 64, 30) < 0.45
+    # Without the model's impostor curve the stored threshold holds; without either, none.
+    assert enrolled_threshold(kept, {}, 30) == pytest.approx(0.45)
+    assert enrolled_threshold({}, CURVES, 30) is None

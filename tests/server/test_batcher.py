@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from simsearch.server.batcher import MicroBatcher
+from simsearch.server.batcher import MicroBatcher, by_key
 from simsearch.server.locks import RWLock
 
 
@@ -57,6 +57,43 @@ def test_concurrent_submissions_share_batches() -> None:
         batcher.close()
     assert results == list(range(200))
     assert sum(sizes) == 200 and max(sizes) > 1 and max(sizes) <= 16
+
+
+def test_by_key_runs_equal_keys_together_and_each_result_in_its_place() -> None:
+    calls: list[tuple[str, list[int]]] = []
+
+    def run(key: str, items: list[int]) -> list[str | BaseException]:
+        calls.append((key, items))
+        return [ValueError(f"bad {x}") if x < 0 else f"{key}{x}" for x in items]
+
+    batch = [("a", 1), ("b", 2), ("a", 3), ("c", -4), ("b", 5), ("a", 6)]
+    results = by_key(run)(batch)
+    assert sorted(calls) == [("a", [1, 3, 6]), ("b", [2, 5]), ("c", [-4])]  # one call per key
+    assert [str(r) for r in results] == ["a1", "b2", "a3", "bad -4", "b5", "a6"]
+    assert isinstance(results[3], ValueError)
+
+
+def test_concurrent_equal_queries_share_batches() -> None:
+    from simsearch.search import Query
+
+    seen: list[tuple[Query, int]] = []
+
+    def run(query: Query, items: list[int]) -> list[int]:
+        seen.append((query, len(items)))
+        time.sleep(0.01)
+        return [query.k * x for x in items]
+
+    queries = [Query(k=1), Query(k=2), Query(k=1, rerank=3)]
+    batcher = MicroBatcher(by_key(run), max_batch=32, window_s=0.005)
+    try:
+        with ThreadPoolExecutor(24) as pool:
+            jobs = [(queries[i % 3], i) for i in range(120)]
+            results = list(pool.map(lambda job: batcher.submit(job).result(timeout=10), jobs))
+    finally:
+        batcher.close()
+    assert results == [q.k * i for q, i in jobs]
+    assert sum(n for _, n in seen) == 120 and max(n for _, n in seen) > 1
+    assert {q for q, _ in seen} == set(queries)
 
 
 def test_readers_share_and_writers_exclude() -> None:

@@ -204,7 +204,7 @@ def test_retrain_from_the_page(
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from simsearch.engine import model_hash
+    from simsearch.model_config import model_hash
 
     server, labels = review
     served = model_hash(record_index.model_dir)
