@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from simsearch.dedup._checks import IdLookup, check_chunk_size, check_k, check_max_distance
+from simsearch.dedup.checks import IdLookup, check_chunk_size, check_k, check_max_distance
 from simsearch.dedup.pairs import DuplicatePairs
 from simsearch.errors import ConfigError
 from simsearch.index import METRICS
-from simsearch.index._checks import check_embeddings, check_ids, unit_rows
+from simsearch.index.checks import check_embeddings, check_ids, unit_rows
 
 __all__ = ["exact_duplicates"]
 

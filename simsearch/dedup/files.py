@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from simsearch.dedup.pairs import DuplicatePairs
 from simsearch.errors import ConfigError, DataError, OutputFileError
-from simsearch.index._checks import IdArray, check_ids
+from simsearch.index.checks import IdArray, check_ids
 
 __all__ = [
     "FORMATS",

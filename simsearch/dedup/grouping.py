@@ -31,11 +31,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from simsearch.dedup._checks import IdLookup, check_max_distance, check_min_score
 from simsearch.dedup._linkage import Graph, average_linkage, centers, components
+from simsearch.dedup.checks import IdLookup, check_max_distance, check_min_score
 from simsearch.dedup.pairs import DuplicatePairs
 from simsearch.errors import ConfigError, DataError
-from simsearch.index._checks import IdArray, check_ids, id_kind
+from simsearch.index.checks import IdArray, check_ids, id_kind
 
 __all__ = ["LINKAGE_MAX_NODES", "METHODS", "assign_groups", "group_pairs"]
 

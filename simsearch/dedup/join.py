@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from tqdm.auto import tqdm
 
-from simsearch.dedup._checks import (
+from simsearch.dedup.checks import (
     IdLookup,
     check_chunk_size,
     check_k,
@@ -29,7 +29,7 @@ from simsearch.dedup._checks import (
 from simsearch.dedup.pairs import DuplicatePairs
 from simsearch.errors import ConfigError
 from simsearch.index import FaissIndex, SearchParams
-from simsearch.index._checks import IdArray, check_embeddings, check_ids
+from simsearch.index.checks import IdArray, check_embeddings, check_ids
 from simsearch.search.rerank import ScorePairs
 
 __all__ = ["DEDUP_PARAMS", "ScoreIds", "find_duplicates", "match_catalogues"]

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simsearch.errors import DataError
-from simsearch.index._checks import IdArray, check_ids
+from simsearch.index.checks import IdArray, check_ids
 
 __all__ = ["DuplicatePairs", "Pair"]
 

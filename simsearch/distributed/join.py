@@ -49,7 +49,7 @@ from simsearch.distributed.parts import (
 )
 from simsearch.errors import ConfigError
 from simsearch.index import SearchParams
-from simsearch.index._checks import IdArray, check_ids
+from simsearch.index.checks import IdArray, check_ids
 
 __all__ = ["JoinSpec", "find_duplicates_dask", "match_catalog_dask"]
 
@@ -114,7 +114,7 @@ def find_duplicates_dask(
     >>> spec = JoinSpec(k=10, max_distance=0.2, model_dir="models/p", rerank=True, min_score=0.9)
     >>> pairs = find_duplicates_dask(client, "indexes/p", index.ids, spec, "out/pairs.parquet")
     """
-    from simsearch.dedup._checks import IdLookup
+    from simsearch.dedup.checks import IdLookup
 
     target = check_output_dir(out)
     n = len(catalogue)

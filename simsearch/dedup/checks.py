@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simsearch.errors import ConfigError, DataError, UnknownIdError
-from simsearch.index._checks import IdArray, check_ids
+from simsearch.index.checks import IdArray, check_ids
 
 __all__ = [
     "IdLookup",
