@@ -182,7 +182,7 @@ def match_command(index_dir: Path, catalog: Path, out: Path, **options: Any) -> 
     simsearch match --index indexes/abt --catalog buy.csv --out matches.csv
     simsearch match --index indexes/abt --catalog buy.jsonl --out matches.parquet --engine dask
     """
-    from simsearch.cli.index import _check_dask_ids, _load_catalog
+    from simsearch.cli._catalog import check_dask_ids, load_catalog
     from simsearch.dedup import match_catalogues, one_to_one, write_pairs
     from simsearch.engine import encode_batches
 
@@ -196,7 +196,7 @@ def match_command(index_dir: Path, catalog: Path, out: Path, **options: Any) -> 
         from simsearch.cli._common import split_list
         from simsearch.distributed import match_catalog_dask
 
-        _check_dask_ids(options["row_ids"])
+        check_dask_ids(options["row_ids"])
         if options["mapping"]:
             raise ConfigError("Expected --map on the local engine. Received: --engine dask")
         with dask_client(options) as client:
@@ -207,7 +207,7 @@ def match_command(index_dir: Path, catalog: Path, out: Path, **options: Any) -> 
             )  # fmt: skip
         click.echo(f"{len(pairs)} matches for {n_items} items of {catalog} ({job.rule}) -> {out}")
         return
-    items = _load_catalog(
+    items = load_catalog(
         catalog,
         job.model_dir,
         options["fields"],
