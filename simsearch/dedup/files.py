@@ -78,7 +78,7 @@ def write_pairs(pairs: DuplicatePairs, path: str | os.PathLike[str]) -> Path:
     """Write pairs to `path` (`.csv`, `.jsonl` or `.parquet`), atomically; returns the path.
 
     Example:
-    >>> write_pairs(find_duplicates(index, max_distance=0.05), "out/pairs.parquet")
+    >>> write_pairs(find_duplicates(index, PairFilter(max_distance=0.05)), "out/pairs.parquet")
     """
     if not isinstance(pairs, DuplicatePairs):
         raise DataError(f"Expected pairs as DuplicatePairs. Received: {type(pairs).__name__}")
