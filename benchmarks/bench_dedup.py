@@ -45,7 +45,14 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from simsearch.dedup import DEDUP_PARAMS, exact_duplicates, find_duplicates, group_pairs, write_pairs
+from simsearch.dedup import (
+    DEDUP_PARAMS,
+    PairFilter,
+    exact_duplicates,
+    find_duplicates,
+    group_pairs,
+    write_pairs,
+)
 from simsearch.index import FaissIndex, IndexConfig, SearchParams, make_synthetic
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -99,9 +106,8 @@ def simsearch_job(folder: str, n: int, args: argparse.Namespace, reference: bool
     index = FaissIndex(IndexConfig(metric="cosine")).build(xb, ids)
     built = time.perf_counter()
     params = SearchParams(nprobe=args.nprobe)
-    pairs = find_duplicates(
-        index, k=args.k, max_distance=args.threshold, params=params, chunk_size=args.chunk_size
-    )
+    pair_filter = PairFilter(k=args.k, max_distance=args.threshold)
+    pairs = find_duplicates(index, pair_filter, params=params, chunk_size=args.chunk_size)
     joined = time.perf_counter()
     out = {
         "n": n,
@@ -197,7 +203,7 @@ def report(
         f"generated in {data['seconds']:.0f} s in a separate process (peak {data['peak_gb']:.1f} GB), "
         "not in the timings",
         "- Job: `FaissIndex(IndexConfig(metric='cosine'))` (default factory), then "
-        f"`find_duplicates(k={args.k}, max_distance={args.threshold}, "
+        f"`find_duplicates(PairFilter(k={args.k}, max_distance={args.threshold}), "
         f"params=SearchParams(nprobe={args.nprobe}), chunk_size={args.chunk_size})`; each row of the table "
         "in a fresh process; peak = `ru_maxrss` of that process at the end of the join; CPU s = "
         "user + system time of the process (on a busy machine, wall time ≈ CPU s / 2 is what two idle "

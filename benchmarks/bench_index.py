@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simsearch.index import FaissIndex, IndexConfig, SearchParams, default_factory, make_synthetic
-from simsearch.index._faiss import search_parameters
+from simsearch.index.faiss_ops import search_parameters
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 

@@ -39,7 +39,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from simsearch.dedup import group_pairs
+from simsearch.dedup import PairFilter, group_pairs
 from simsearch.distributed import EncodedPart, JoinSpec, build_from_parts, connect, find_duplicates_dask
 from simsearch.distributed.encode import encode_catalog
 from simsearch.index import IndexConfig, SearchParams, save_index
@@ -117,7 +117,8 @@ def pipeline(workers: int, xb_path: Path, n: int, args: argparse.Namespace, tmp:
         t = time.perf_counter()
         on_every_worker(client, warm_index, str(index_dir.resolve()))
         out["warm_s"] = time.perf_counter() - t
-        spec = JoinSpec(k=args.k, max_distance=args.threshold, params=SearchParams(nprobe=args.nprobe))
+        pair_filter = PairFilter(k=args.k, max_distance=args.threshold)
+        spec = JoinSpec(pair_filter, params=SearchParams(nprobe=args.nprobe))
         t = time.perf_counter()
         pairs = find_duplicates_dask(client, index_dir, index.ids, spec, tmp / f"pairs-{workers}.parquet",
                                      partitions=workers)  # fmt: skip

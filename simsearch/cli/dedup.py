@@ -135,7 +135,7 @@ def dedup_command(index_dir: Path, out: Path, **options: Any) -> None:
                 query_ids=new_ids, partitions=options["partitions"],
             )  # fmt: skip
     else:
-        pairs = find_duplicates(job.index, query_ids=new_ids, **job.filters(options))
+        pairs = find_duplicates(job.index, job.pair_filter(options), query_ids=new_ids, **_run(options))
         write_pairs(pairs, out)
     click.echo(f"{len(pairs)} duplicate pairs among {len(job.index)} items ({job.rule}) -> {out}")
     if groups_out is None:
@@ -182,7 +182,7 @@ def match_command(index_dir: Path, catalog: Path, out: Path, **options: Any) -> 
     simsearch match --index indexes/abt --catalog buy.csv --out matches.csv
     simsearch match --index indexes/abt --catalog buy.jsonl --out matches.parquet --engine dask
     """
-    from simsearch.cli.index import _check_dask_ids, _load_catalog
+    from simsearch.cli._catalog import check_dask_ids, load_catalog
     from simsearch.dedup import match_catalogues, one_to_one, write_pairs
     from simsearch.engine import encode_batches
 
@@ -196,7 +196,7 @@ def match_command(index_dir: Path, catalog: Path, out: Path, **options: Any) -> 
         from simsearch.cli._common import split_list
         from simsearch.distributed import match_catalog_dask
 
-        _check_dask_ids(options["row_ids"])
+        check_dask_ids(options["row_ids"])
         if options["mapping"]:
             raise ConfigError("Expected --map on the local engine. Received: --engine dask")
         with dask_client(options) as client:
@@ -207,7 +207,7 @@ def match_command(index_dir: Path, catalog: Path, out: Path, **options: Any) -> 
             )  # fmt: skip
         click.echo(f"{len(pairs)} matches for {n_items} items of {catalog} ({job.rule}) -> {out}")
         return
-    items = _load_catalog(
+    items = load_catalog(
         catalog,
         job.model_dir,
         options["fields"],
@@ -221,7 +221,7 @@ def match_command(index_dir: Path, catalog: Path, out: Path, **options: Any) -> 
     right = None
     if job.engine is not None and job.engine.reranker is not None:  # B's texts, by id
         right = dict(zip(items.ids.tolist(), job.engine.reranker.texts(items.content()), strict=True))
-    pairs = match_catalogues(job.index, xq, items.ids, **job.filters(options, right))
+    pairs = match_catalogues(job.index, xq, items.ids, job.pair_filter(options, right), **_run(options))
     if options["one_to_one"]:
         pairs = one_to_one(pairs, options["one_to_one"])
     write_pairs(pairs, out)
@@ -242,35 +242,31 @@ class _Job:
     rule: str
     engine: Any = None  # the SearchEngine when the model is loaded
 
-    def filters(self, options: dict[str, Any], right: dict[Any, str] | None = None) -> dict[str, Any]:
-        """`find_duplicates` / `match_catalogues` keywords; `right`: catalogue B's texts by id
-        for the cross-encoder."""
-        from simsearch.index import SearchParams
+    def pair_filter(self, options: dict[str, Any], right: dict[Any, str] | None = None) -> Any:
+        """The `PairFilter` of `find_duplicates` / `match_catalogues`: the head scores, or the
+        cross-encoder (`right`: catalogue B's texts by id, for a match)."""
+        from simsearch.dedup import EmbeddingScorer, IdScorer
 
-        cross = self.rerank and self.engine is not None and self.engine.reranker is not None
-        return {
-            "k": options["k"],
-            "max_distance": self.max_distance,
-            "score_pairs": self.model.score_pairs if self.rerank and not cross else None,
-            "score_ids": self.engine.cross_pair_scorer(right) if cross else None,
-            "min_score": self.min_score,
-            "chunk_size": options["chunk_size"],
-            "params": SearchParams(nprobe=options["nprobe"], ef_search=options["ef_search"]),
-        }
+        scorer: Any = None
+        if self.rerank and self.engine is not None and self.engine.reranker is not None:
+            scorer = IdScorer(self.engine.cross_pair_scorer(right))
+        elif self.rerank:
+            scorer = EmbeddingScorer(self.model.score_pairs)
+        return self._filter(options, scorer)
 
     def spec(self, options: dict[str, Any]) -> Any:
-        """The filters as the Dask engine takes them: the model by path, for its workers."""
-        from simsearch.distributed import JoinSpec
-        from simsearch.index import SearchParams
+        """The filter as the Dask engine takes it: the head by path, loaded on its workers."""
+        from simsearch.distributed import JoinSpec, WorkerHeadScorer
 
-        return JoinSpec(
-            k=options["k"],
-            max_distance=self.max_distance,
-            model_dir=None if self.model_dir is None else str(self.model_dir),
-            rerank=self.rerank,
-            min_score=self.min_score,
-            chunk_size=options["chunk_size"],
-            params=SearchParams(nprobe=options["nprobe"], ef_search=options["ef_search"]),
+        model_dir = None if self.model_dir is None else str(self.model_dir)
+        scorer = WorkerHeadScorer(model_dir or "") if self.rerank else None
+        return JoinSpec(self._filter(options, scorer), model_dir, **_run(options))
+
+    def _filter(self, options: dict[str, Any], scorer: Any) -> Any:
+        from simsearch.dedup import PairFilter
+
+        return PairFilter(
+            k=options["k"], max_distance=self.max_distance, min_score=self.min_score, scorer=scorer
         )
 
     def cut(self) -> dict[str, float | None]:
@@ -278,6 +274,16 @@ class _Job:
         if self.rerank:
             return {"min_score": self.min_score, "max_distance": None}
         return {"max_distance": self.max_distance, "min_score": None}
+
+
+def _run(options: dict[str, Any]) -> dict[str, Any]:
+    """How a join runs, apart from what it keeps: rows per search, query-time FAISS settings."""
+    from simsearch.index import SearchParams
+
+    return {
+        "chunk_size": options["chunk_size"],
+        "params": SearchParams(nprobe=options["nprobe"], ef_search=options["ef_search"]),
+    }
 
 
 def _check_reranker(options: dict[str, Any]) -> None:

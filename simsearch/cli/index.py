@@ -8,13 +8,11 @@ from typing import Any
 
 import click
 
+from simsearch.cli._catalog import check_dask_ids, load_catalog, no_map
 from simsearch.cli._common import (
     catalog_options,
     encoding_option,
-    load_catalog_table,
-    load_data,
     map_option,
-    parse_map,
     split_list,
     table_encoding,
 )
@@ -72,8 +70,8 @@ def _build(model_dir: Path, catalog: Path, index_dir: Path, options: dict[str, A
     if check_engine(options):
         from simsearch.distributed import build_index_dask
 
-        _check_dask_ids(options["row_ids"])
-        _no_map(options["mapping"], "--engine dask")
+        check_dask_ids(options["row_ids"])
+        no_map(options["mapping"], "--engine dask")
 
         with dask_client(options) as client:
             build_index_dask(
@@ -92,7 +90,7 @@ def _build(model_dir: Path, catalog: Path, index_dir: Path, options: dict[str, A
     else:
         from simsearch.engine import build_index
 
-        items = _load_catalog(
+        items = load_catalog(
             catalog,
             model_dir,
             options["fields"],
@@ -141,7 +139,7 @@ def add_command(
     from simsearch.cli._common import index_model_dir
     from simsearch.engine import SearchEngine, item_metadata
 
-    items = _load_catalog(catalog, index_model_dir(index_dir, None), fields, id_column, row_ids, mapping)
+    items = load_catalog(catalog, index_model_dir(index_dir, None), fields, id_column, row_ids, mapping)
     with writing(index_dir, wait=wait):
         engine = SearchEngine.load(index_dir)
         engine.add(items.content(), list(items.ids), item_metadata(items), upsert=upsert)
@@ -187,62 +185,3 @@ def _read_ids(path: Path) -> list[str]:
         for i, line in enumerate(text.split("\n"))
         if line.strip()
     ]
-
-
-def _load_catalog(
-    path: Path,
-    model_dir: Path | None,
-    fields: str | None,
-    id_column: str = "id",
-    row_ids: bool = False,
-    mapping: tuple[str, ...] = (),
-) -> Any:
-    """A catalogue to index or match, as the model in `model_dir` reads it: a table's ids from
-    `id_column` (required), or its row numbers with `row_ids`; its other columns kept as metadata;
-    `mapping`: the --map values."""
-    from simsearch.model_config import read_config
-
-    if model_dir and _is_parquet(path):  # read as the Dask engine reads a partition, all at once
-        _no_map(mapping, "a Parquet catalogue")
-        from simsearch.distributed.catalog import plan_partitions, read_partition
-        from simsearch.distributed.encode import catalog_spec
-
-        _check_dask_ids(row_ids, "Parquet catalogues")
-        spec = catalog_spec(model_dir, split_list(fields), id_column=id_column)
-        return read_partition(plan_partitions(path, 1)[0], spec)
-    config = read_config(model_dir) if model_dir else {}
-    spec = config.get("inputs", {})
-    names = split_list(fields) or [*spec.get("text_fields", []), *spec.get("numeric_fields", [])] or None
-    if config.get("kind") not in ("face", "image") and path.suffix.lower() in (".csv", ".jsonl", ".json"):
-        return load_catalog_table(path, names, parse_map(mapping), id_column, row_ids)
-    _no_map(mapping, f"a {config.get('kind')} model's catalogue")
-    if config.get("kind") == "face":
-        from simsearch.cli._faces import load_faces
-
-        return load_faces(path, spec.get("face", {}), labelled=False)
-    if config.get("kind") == "image":
-        size = spec.get("image_size")
-        square = bool(size) and size[0] == size[1]
-        return load_data(path, fields=None, image_size=int(size[0]) if square else None, labelled=False)
-    return load_data(
-        path, fields=names, image_size=None, labelled=False, id_column=id_column, row_ids=row_ids
-    )
-
-
-def _check_dask_ids(row_ids: bool, where: str = "--engine dask") -> None:
-    if row_ids:
-        raise ConfigError(
-            f"Expected an id column with {where} (rows are read in parts, not numbered). Received: --row-ids"
-        )
-
-
-def _no_map(mapping: tuple[str, ...], what: str) -> None:
-    if mapping:
-        raise ConfigError(f"Expected --map with a CSV or JSONL catalogue. Received: --map with {what}")
-
-
-def _is_parquet(path: Path) -> bool:
-    """A Parquet file, or a folder of them."""
-    if path.is_dir():
-        return any(p.suffix == ".parquet" and not p.name.startswith((".", "_")) for p in path.iterdir())
-    return path.suffix.lower() == ".parquet"

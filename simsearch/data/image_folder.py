@@ -24,7 +24,15 @@ from PIL import Image
 from simsearch.data.items import Items
 from simsearch.errors import ConfigError, DataError
 
-__all__ = ["IMAGE_SUFFIXES", "load_image_folder", "resize_images"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "Tree",
+    "decode_image",
+    "folder_tree",
+    "load_image_folder",
+    "resize_images",
+    "stack_images",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -75,14 +83,14 @@ def load_image_folder(
         classes = tuple(sorted({f.as_posix() for f in class_paths if f.parts}))
         if labelled and len(classes) < 2:
             raise DataError(f"Expected at least 2 classes. Received: classes={len(classes)} in '{root}'")
-        pictures = [_decode(tree[rel], f"'{rel}' in '{root}'") for rel in paths]
+        pictures = [decode_image(tree[rel], f"'{rel}' in '{root}'") for rel in paths]
     index = {name: code for code, name in enumerate(classes)}
     deep = all(len(folder.parts) >= 2 for folder in class_paths)
     return Items(
         ids=np.array([rel.as_posix() for rel in paths]),
         labels=np.array([index.get(folder.as_posix(), -1) for folder in class_paths], dtype=np.int64),
         classes=classes,
-        images=_stack(pictures, image_size, channels, root),
+        images=stack_images(pictures, image_size, channels, root),
         groups=np.array([folder.parts[0] for folder in class_paths]) if deep else None,
     )
 
@@ -110,7 +118,7 @@ def _check_options(image_size: tuple[int, int] | None, channels: int | None) -> 
 def _image_tree(root: Path) -> Iterator[Tree]:
     """Yield the image files under `root` (a folder or a zip), keeping a zip open meanwhile."""
     if root.is_dir():
-        yield _folder_tree(root)
+        yield folder_tree(root)
     elif root.is_file() and root.suffix.lower() == ".zip":
         try:
             archive = zipfile.ZipFile(root)
@@ -123,9 +131,14 @@ def _image_tree(root: Path) -> Iterator[Tree]:
         raise DataError(f"Expected an image folder or a .zip of one. Received: path='{root}' ({state})")
 
 
-def _folder_tree(root: Path) -> Tree:
+def folder_tree(root: Path) -> Tree:
     """The image files under `root`, following symbolic links to folders and files (a class
-    folder that links elsewhere is read); a link back to a folder already walked is skipped."""
+    folder that links elsewhere is read); a link back to a folder already walked is skipped.
+
+    Returns:
+        Each image's path relative to `root` -> a reader of its bytes, sorted by path. The Dask
+        engine cuts a folder into partitions by these paths.
+    """
     tree: Tree = {}
     seen: set[str] = set()
     for folder, dirs, files in os.walk(root, followlinks=True):
@@ -181,8 +194,10 @@ def _all_paths(tree: Tree, root: Path) -> list[PurePosixPath]:
     return paths
 
 
-def _decode(read: Callable[[], bytes], name: str) -> Image.Image:
-    """Decode one image as mode 'L' or 'RGB' (alpha composited on white)."""
+def decode_image(read: Callable[[], bytes], name: str) -> Image.Image:
+    """Decode one image as mode 'L' or 'RGB' (alpha composited on white), sixteen-bit images
+    scaled to eight; `read` returns its bytes, `name` names it in the `DataError` of an
+    unreadable file."""
     try:
         with Image.open(io.BytesIO(read())) as image:
             image.load()
@@ -207,12 +222,15 @@ def _as_l_or_rgb(image: Image.Image) -> Image.Image:
     return rgb.convert("L") if grey else rgb
 
 
-def _stack(
+def stack_images(
     pictures: list[Image.Image],
     image_size: tuple[int, int] | None,
     channels: int | None,
     root: Path,
 ) -> npt.NDArray[np.float32]:
+    """Stack decoded images as `(n, h, w, c) float32` in [0, 1]: resized to `image_size` (default
+    the most common size, with a warning naming `root` when they differ), with `channels` 1 or 3
+    (default 3 when any image is in colour)."""
     colour = channels == 3 or (channels is None and any(p.mode == "RGB" for p in pictures))
     size = image_size or _common_size(pictures, root)
     out = np.empty((len(pictures), *size, 3 if colour else 1), dtype=np.float32)

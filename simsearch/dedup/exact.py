@@ -14,13 +14,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from simsearch.dedup._checks import IdLookup, check_chunk_size, check_k, check_max_distance
+from simsearch.dedup.checks import IdLookup, check_chunk_size, check_k, check_max_distance
 from simsearch.dedup.pairs import DuplicatePairs
 from simsearch.errors import ConfigError
 from simsearch.index import METRICS
-from simsearch.index._checks import check_embeddings, check_ids, unit_rows
+from simsearch.index.checks import check_embeddings, check_ids, unit_rows
 
-__all__ = ["exact_duplicates"]
+__all__ = ["exact_duplicates", "top_k"]
 
 
 def exact_duplicates(
@@ -95,9 +95,9 @@ def _query_block(
         dist = _distances(xq, xb[lo : lo + corpus_step], metric)
         inside = np.flatnonzero((rows >= lo) & (rows < lo + dist.shape[1]))
         dist[inside, rows[inside] - lo] = np.inf  # never itself
-        block_d, block_i = _top_k(dist, k, max_distance)
+        block_d, block_i = top_k(dist, k, max_distance)
         best_d, best_i = np.hstack([best_d, block_d]), np.hstack([best_i, block_i + lo])
-        top_d, top_i = _top_k(best_d, k)
+        top_d, top_i = top_k(best_d, k)
         best_d, best_i = top_d, np.take_along_axis(best_i, top_i, 1)
     r, c = np.nonzero(np.isfinite(best_d))
     return rows[r], best_i[r, c], best_d[r, c]
@@ -113,7 +113,7 @@ def _distances(
     return np.sqrt(np.maximum(sq, 0.0))
 
 
-def _top_k(
+def top_k(
     dist: npt.NDArray[np.float32], k: int, max_distance: float | None = None
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
     """Return the `k` smallest distances of each row (unsorted, `inf`-padded) and their columns.
@@ -134,7 +134,7 @@ def _top_k(
 def _sparse_top_k(
     dist: npt.NDArray[np.float32], r: npt.NDArray[np.int64], c: npt.NDArray[np.int64], k: int
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-    """`_top_k` among the entries `(r, c)` of `dist` only; the other slots are `inf`."""
+    """`top_k` among the entries `(r, c)` of `dist` only; the other slots are `inf`."""
     d = dist[r, c]
     order = np.lexsort((d, r))
     r, c, d = r[order], c[order], d[order]

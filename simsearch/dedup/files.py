@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from simsearch.dedup.pairs import DuplicatePairs
 from simsearch.errors import ConfigError, DataError, OutputFileError
-from simsearch.index._checks import IdArray, check_ids
+from simsearch.index.checks import IdArray, check_ids
 
 __all__ = [
     "FORMATS",
@@ -78,7 +78,7 @@ def write_pairs(pairs: DuplicatePairs, path: str | os.PathLike[str]) -> Path:
     """Write pairs to `path` (`.csv`, `.jsonl` or `.parquet`), atomically; returns the path.
 
     Example:
-    >>> write_pairs(find_duplicates(index, max_distance=0.05), "out/pairs.parquet")
+    >>> write_pairs(find_duplicates(index, PairFilter(max_distance=0.05)), "out/pairs.parquet")
     """
     if not isinstance(pairs, DuplicatePairs):
         raise DataError(f"Expected pairs as DuplicatePairs. Received: {type(pairs).__name__}")

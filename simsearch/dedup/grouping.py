@@ -16,7 +16,7 @@ Methods:
   for strict thresholds and exact duplicates, wrong for loose ones.
 
 Example:
->>> pairs = find_duplicates(index, k=10, max_distance=0.05)
+>>> pairs = find_duplicates(index, PairFilter(k=10, max_distance=0.05))
 >>> groups = group_pairs(index.ids, pairs, max_distance=0.05)
 >>> new_groups = assign_groups((old_ids, old_groups), added_ids, new_pairs, max_distance=0.05)
 """
@@ -31,11 +31,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from simsearch.dedup._checks import IdLookup, check_max_distance, check_min_score
 from simsearch.dedup._linkage import Graph, average_linkage, centers, components
+from simsearch.dedup.checks import IdLookup, check_max_distance, check_min_score
 from simsearch.dedup.pairs import DuplicatePairs
 from simsearch.errors import ConfigError, DataError
-from simsearch.index._checks import IdArray, check_ids, id_kind
+from simsearch.index.checks import IdArray, check_ids, id_kind
 
 __all__ = ["LINKAGE_MAX_NODES", "METHODS", "assign_groups", "group_pairs"]
 
@@ -131,7 +131,7 @@ def assign_groups(
         `(m,) int64` group ids aligned with `new_ids`.
 
     Example:
-    >>> pairs = find_duplicates(index, max_distance=0.05, query_ids=added)
+    >>> pairs = find_duplicates(index, PairFilter(max_distance=0.05), query_ids=added)
     >>> added_groups = assign_groups(dict(zip(old_ids, old_groups)), added, pairs, max_distance=0.05)
     """
     method = _check_method(method)

@@ -33,7 +33,7 @@ def one_to_one(pairs: DuplicatePairs, method: Literal["greedy", "hungarian"] = "
     of strength (highest score, else lowest distance, first).
 
     Example:
-    >>> one_to_one(match_catalogues(index_a, xq, ids_b, k=5, max_distance=0.3))
+    >>> one_to_one(match_catalogues(index_a, xq, ids_b, PairFilter(k=5, max_distance=0.3)))
     """
     if method not in ONE_TO_ONE:
         raise ConfigError(f"Expected method in {list(ONE_TO_ONE)}. Received: method={method!r}")

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simsearch.errors import DataError
-from simsearch.index._checks import IdArray, check_ids
+from simsearch.index.checks import IdArray, check_ids
 
 __all__ = ["DuplicatePairs", "Pair"]
 
@@ -36,7 +36,7 @@ class DuplicatePairs:
             pairs were not re-scored.
 
     Example:
-    >>> pairs = find_duplicates(index, k=10, max_distance=0.05)
+    >>> pairs = find_duplicates(index, PairFilter(k=10, max_distance=0.05))
     >>> len(pairs), pairs.left_ids[:3], pairs.distances[:3]
     >>> for left, right, distance, score in pairs: ...
     """

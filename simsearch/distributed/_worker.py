@@ -27,7 +27,7 @@ class LoadedIndex:
 
     index: Any  # FaissIndex
     catalogue: Any  # (n,) ids, `index.ids`
-    lookup: Any  # simsearch.dedup._checks.IdLookup over `catalogue`
+    lookup: Any  # simsearch.dedup.checks.IdLookup over `catalogue`
 
 
 class WorkerCache(WorkerPlugin):
@@ -69,7 +69,7 @@ class WorkerCache(WorkerPlugin):
         key = _stamped(index_dir, ("manifest.json", "journal.wal"))
         with _LOAD_LOCK:
             if key not in self.indexes:
-                from simsearch.dedup._checks import IdLookup
+                from simsearch.dedup.checks import IdLookup
                 from simsearch.index import load_index
 
                 _forget(self.indexes, key[0])

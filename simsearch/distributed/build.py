@@ -38,8 +38,8 @@ import numpy.typing as npt
 from simsearch.distributed.encode import EncodedPart, encode_catalog, wait_with_progress
 from simsearch.errors import DataError
 from simsearch.index import FaissIndex, IndexConfig, StoredItems, default_factory, save_index
-from simsearch.index._checks import check_ids, unit_rows
-from simsearch.index._faiss import make_index, train
+from simsearch.index.checks import check_ids, unit_rows
+from simsearch.index.faiss_ops import make_index, train
 
 __all__ = ["build_from_parts", "build_index_dask", "mergeable"]
 
@@ -139,7 +139,7 @@ def mergeable(index: Any) -> bool:
 def _training_sample(
     client: Any, parts: Sequence[Any], offsets: npt.NDArray[np.int64], config: IndexConfig, empty: Any
 ) -> npt.NDArray[np.float32]:
-    """The rows `simsearch.index._faiss.train` samples from the whole catalogue, fetched by position."""
+    """The rows `simsearch.index.faiss_ops.train` samples from the whole catalogue, fetched by position."""
     ivf = faiss.try_extract_index_ivf(empty)
     size = config.train_size or max(65_536, 64 * (ivf.nlist if ivf is not None else 0))
     n = int(offsets[-1])

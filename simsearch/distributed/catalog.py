@@ -197,9 +197,9 @@ def _parquet_partitions(root: Path, n_partitions: int) -> list[Partition]:
 
 
 def _image_partitions(root: Path, n_partitions: int) -> list[Partition]:
-    from simsearch.data.image_folder import IMAGE_SUFFIXES, _folder_tree
+    from simsearch.data.image_folder import IMAGE_SUFFIXES, folder_tree
 
-    paths = [rel.as_posix() for rel in sorted(_folder_tree(root))]
+    paths = [rel.as_posix() for rel in sorted(folder_tree(root))]
     if not paths:
         raise DataError(f"Expected images ({', '.join(IMAGE_SUFFIXES)}). Received: none in '{root}'")
     cuts = _balanced_cuts(np.ones(len(paths), np.int64), n_partitions)
@@ -367,11 +367,11 @@ def _numbers(values: list[Any], name: str, partition: Partition) -> npt.NDArray[
 
 
 def _read_images(partition: Partition, spec: CatalogSpec) -> Items:
-    from simsearch.data.image_folder import _decode, _stack
+    from simsearch.data.image_folder import decode_image, stack_images
 
     root = Path(partition.path)
     rels = [PurePosixPath(p) for p in partition.paths]
-    pictures = [_decode((root / rel).read_bytes, f"'{rel}' in '{root}'") for rel in rels]
+    pictures = [decode_image((root / rel).read_bytes, f"'{rel}' in '{root}'") for rel in rels]
     folders = [rel.parent.as_posix() for rel in rels]
     classes = tuple(sorted({f for f in folders if f != "."}))
     code = {name: i for i, name in enumerate(classes)}
@@ -379,7 +379,7 @@ def _read_images(partition: Partition, spec: CatalogSpec) -> Items:
         ids=np.array(partition.paths),
         labels=np.array([code.get(f, -1) for f in folders], np.int64),
         classes=classes,
-        images=_stack(pictures, spec.image_size, spec.channels, root),
+        images=stack_images(pictures, spec.image_size, spec.channels, root),
     )
 
 

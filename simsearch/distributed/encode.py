@@ -21,7 +21,7 @@ import numpy.typing as npt
 from simsearch.data.items import Items
 from simsearch.distributed.catalog import CatalogSpec, Partition, plan_partitions, read_partition
 from simsearch.errors import ConfigError
-from simsearch.index._checks import IdArray, check_embeddings, check_ids, check_metadata
+from simsearch.index.checks import IdArray, check_embeddings, check_ids, check_metadata
 
 __all__ = [
     "EncodedPart",

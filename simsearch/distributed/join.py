@@ -4,13 +4,14 @@ Dedup (self-join), in three stages:
 
 1. blocks: the catalogue positions to search are cut into blocks of `chunk_size` rows; each task
    searches one block against the index its worker keeps (`WorkerCache.index`), drops the item
-   itself, applies `max_distance`, and re-scores the candidates with the head its worker keeps
-   (`WorkerCache.model`): the local engine's own chunk step, so the candidates and scores are the
-   ones `simsearch.dedup.find_duplicates` computes;
+   itself, applies `max_distance`, and re-scores the candidates with the spec's scorer (the head
+   its worker keeps, `WorkerHeadScorer`): the local engine's own chunk step
+   (`simsearch.dedup.chunks.self_join_chunk`), so the candidates and scores are the ones
+   `simsearch.dedup.find_duplicates` computes;
 2. shuffle: each block splits its pairs by the range of catalogue positions their left item lies
    in, one range per output part;
-3. parts: each part task merges what the blocks sent it (a pair found from both ends once, at
-   its smaller distance), turns positions into ids and writes its part file.
+3. parts: each part task merges what the blocks sent it (`merge_self_join`: a pair found from
+   both ends once, at its smaller distance), turns positions into ids and writes its part file.
 
 The pairs, read in part order, are `find_duplicates`'s, row for row; grouping runs on the
 driver over them (`group_pairs`).
@@ -26,17 +27,19 @@ import logging
 import operator
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-# The Dask engine runs the local engine's own chunk step and merge rule, so that both engines
-# give the same pairs by construction.
-from simsearch.dedup.join import _filters, _first_of_each, _Found, _self_join_chunk, match_catalogues
+from simsearch.dedup.checks import IdLookup
+from simsearch.dedup.chunks import ChunkPairs, merge_self_join, self_join_chunk
+from simsearch.dedup.join import match_catalogues
+from simsearch.dedup.pair_filter import PairFilter
 from simsearch.dedup.pairs import DuplicatePairs
+from simsearch.dedup.scoring import PairSide
 from simsearch.distributed.catalog import plan_partitions, read_partition
 from simsearch.distributed.encode import catalog_spec, encode_items, total_threads, wait_with_progress
 from simsearch.distributed.parts import (
@@ -49,39 +52,66 @@ from simsearch.distributed.parts import (
 )
 from simsearch.errors import ConfigError
 from simsearch.index import SearchParams
-from simsearch.index._checks import IdArray, check_ids
+from simsearch.index.checks import IdArray, check_ids
 
-__all__ = ["JoinSpec", "find_duplicates_dask", "match_catalog_dask"]
+__all__ = ["JoinSpec", "WorkerHeadScorer", "find_duplicates_dask", "match_catalog_dask"]
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class JoinSpec:
-    """What a dedup or match job keeps, as `find_duplicates` takes it, with the model by path.
+class WorkerHeadScorer:
+    """A `PairScorer` for Dask jobs: the pairwise head of the model in `model_dir`, loaded once
+    per worker (`WorkerCache.model`) by the first task that scores; only the path travels.
 
     Args:
-        k: nearest neighbours searched per item.
-        max_distance: keep pairs at most this far apart (None: all `k`).
-        model_dir: the model directory: its head re-scores pairs when `rerank`; its tower encodes
-            catalogue B in a match.
-        rerank: re-score pairs with the head and keep those with `score >= min_score`.
-        min_score: see `rerank`.
+        model_dir: the model directory, readable from every worker.
+
+    Example:
+    >>> PairFilter(k=10, max_distance=0.2, min_score=0.9, scorer=WorkerHeadScorer("models/p"))
+    """
+
+    model_dir: str
+
+    def __post_init__(self) -> None:
+        if not self.model_dir:
+            raise ConfigError(f"Expected model_dir to re-rank with. Received: {self.model_dir!r}")
+        object.__setattr__(self, "model_dir", str(self.model_dir))
+
+    def score_pairs(
+        self, left: PairSide, right: PairSide, distances: npt.NDArray[np.float32]
+    ) -> npt.NDArray[np.float32]:
+        from simsearch.distributed.cluster import worker_cache
+
+        model = worker_cache().model(self.model_dir)
+        return np.asarray(model.score_pairs(left.rows, right.rows), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class JoinSpec:
+    """What a dedup or match job keeps (a `PairFilter`, as `find_duplicates` takes it) and how
+    it runs.
+
+    The filter's scorer runs on the workers: it is pickled to them, so it should hold paths,
+    not models (`WorkerHeadScorer`).
+
+    Args:
+        pair_filter: `k`, `max_distance`, `min_score` and the scorer.
+        model_dir: the model directory whose tower encodes catalogue B in a match.
         chunk_size: query rows per block (a block is one task).
         params: query-time FAISS settings; None: `DEDUP_PARAMS`.
     """
 
-    k: int = 10
-    max_distance: float | None = None
+    pair_filter: PairFilter = field(default_factory=PairFilter)
     model_dir: str | None = None
-    rerank: bool = False
-    min_score: float | None = None
     chunk_size: int = 4096
     params: SearchParams | None = None
 
     def __post_init__(self) -> None:
-        if self.rerank and self.model_dir is None:
-            raise ConfigError("Expected model_dir to re-rank with. Received: none")
+        if not isinstance(self.pair_filter, PairFilter):
+            raise ConfigError(
+                f"Expected pair_filter as a PairFilter. Received: {type(self.pair_filter).__name__}"
+            )
         if isinstance(self.chunk_size, bool) or not isinstance(self.chunk_size, int) or self.chunk_size < 1:
             raise ConfigError(f"Expected chunk_size >= 1. Received: chunk_size={self.chunk_size!r}")
 
@@ -111,11 +141,10 @@ def find_duplicates_dask(
         All the pairs, as `find_duplicates` returns them.
 
     Example:
-    >>> spec = JoinSpec(k=10, max_distance=0.2, model_dir="models/p", rerank=True, min_score=0.9)
+    >>> head = WorkerHeadScorer("models/p")
+    >>> spec = JoinSpec(PairFilter(k=10, max_distance=0.2, min_score=0.9, scorer=head))
     >>> pairs = find_duplicates_dask(client, "indexes/p", index.ids, spec, "out/pairs.parquet")
     """
-    from simsearch.dedup._checks import IdLookup
-
     target = check_output_dir(out)
     n = len(catalogue)
     if query_ids is None:
@@ -137,14 +166,14 @@ def find_duplicates_dask(
                 _dedup_part,
                 index_path,
                 [client.submit(operator.getitem, block, p, pure=False) for block in blocks],
-                spec.rerank,
+                spec.pair_filter.scored,
                 part_path(tmp, p),
                 pure=False,
             )
             for p in range(n_parts)
         ]
         wait_with_progress(parts, "writing", unit="part")
-        pairs = _concat(client.gather(parts), catalogue, spec.rerank)
+        pairs = _concat(client.gather(parts), catalogue, spec.pair_filter.scored)
         commit_dir(tmp, target)
     finally:
         if tmp.exists():
@@ -197,7 +226,7 @@ def match_catalog_dask(
         wait_with_progress(futures, "match", unit="partition")
         results = client.gather(futures)
         b_ids = check_ids(np.concatenate([ids for _, ids in results]), None, None, "ids of catalogue B")
-        pairs = _concat([p for p, _ in results], None, spec.rerank)
+        pairs = _concat([p for p, _ in results], None, spec.pair_filter.scored)
         commit_dir(tmp, target)
     finally:
         if tmp.exists():
@@ -210,30 +239,23 @@ def match_catalog_dask(
 
 def _dedup_block(
     index_dir: str, rows: npt.NDArray[np.int64], spec: JoinSpec, bounds: npt.NDArray[np.int64]
-) -> tuple[_Found, ...]:
+) -> tuple[ChunkPairs, ...]:
     """Search one block of catalogue positions; return its pairs split by output part."""
     from simsearch.distributed.cluster import worker_cache
 
-    cache = worker_cache()
-    loaded = cache.index(index_dir)
-    score = cache.model(spec.model_dir).score_pairs if spec.rerank else None
-    filters = _filters(spec.k, spec.max_distance, score, spec.min_score, loaded.index.metric)
-    found = _self_join_chunk(loaded.index, loaded.catalogue, loaded.lookup, rows, filters, spec.params)
+    loaded = worker_cache().index(index_dir)
+    pair_filter = spec.pair_filter.check_metric(loaded.index.metric)
+    found = self_join_chunk(loaded.index, loaded.catalogue, loaded.lookup, rows, pair_filter, spec.params)
     part = np.searchsorted(bounds, found.left, side="right") - 1
-    return tuple(_select(found, part == p) for p in range(len(bounds) - 1))
+    return tuple(found.select(part == p) for p in range(len(bounds) - 1))
 
 
-def _dedup_part(index_dir: str, pieces: list[_Found], scored: bool, path: str) -> DuplicatePairs:
+def _dedup_part(index_dir: str, pieces: list[ChunkPairs], scored: bool, path: str) -> DuplicatePairs:
     """Merge the blocks' pairs of one part (the rule of `find_duplicates`) and write its file."""
     from simsearch.distributed.cluster import worker_cache
 
     catalogue = worker_cache().index(index_dir).catalogue
-    left = np.concatenate([p.left for p in pieces]).astype(np.int64)
-    right = np.concatenate([p.right for p in pieces]).astype(np.int64)
-    distances = np.concatenate([p.distances for p in pieces])
-    first = _first_of_each(left * max(len(catalogue), 1) + right, distances)
-    scores = np.concatenate([p.scores for p in pieces])[first] if scored else None
-    pairs = DuplicatePairs(catalogue[left[first]], catalogue[right[first]], distances[first], scores)
+    pairs = merge_self_join(catalogue, pieces, scored)
     write_pairs_part(pairs, path, id_type_of(catalogue))
     return pairs
 
@@ -250,27 +272,13 @@ def _match_partition(
     items = read_partition(partition, cat_spec)
     xq = encode_items(model, items, batch_size)
     pairs = match_catalogues(
-        index,
-        xq,
-        items.ids,
-        k=spec.k,
-        max_distance=spec.max_distance,
-        score_pairs=model.score_pairs if spec.rerank else None,
-        min_score=spec.min_score,
-        chunk_size=spec.chunk_size,
-        params=spec.params,
-        progress=False,
+        index, xq, items.ids, spec.pair_filter, chunk_size=spec.chunk_size, params=spec.params, progress=False
     )
     write_pairs_part(pairs, path, index.id_kind)
     return pairs, items.ids
 
 
 # ---- helpers ----------------------------------------------------------------------------------
-
-
-def _select(found: _Found, mask: npt.NDArray[np.bool_]) -> _Found:
-    scores = None if found.scores is None else found.scores[mask]
-    return _Found(found.left[mask], found.right[mask], found.distances[mask], scores)
 
 
 def _concat(parts: list[DuplicatePairs], catalogue: IdArray | None, scored: bool) -> DuplicatePairs:

@@ -22,6 +22,7 @@ __all__ = [
     "PrecisionCut",
     "average_precision",
     "calibrate_threshold",
+    "check_pairs",
     "confusion_at",
     "equal_error_rate",
     "far_curve",
@@ -50,8 +51,14 @@ class Confusion(NamedTuple):
     fn: int
 
 
-def _check_pairs(same: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[npt.NDArray[np.int64], FloatArray]:
-    """Validate `same` and `scores`; return them as `(n,) int64` and `(n,) float64`."""
+def check_pairs(same: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[npt.NDArray[np.int64], FloatArray]:
+    """Validate `same` and `scores` (or distances) of labelled pairs; return them as `(n,) int64`
+    and `(n,) float64`. Every metric here and the plots (`simsearch.evaluation.plots`) check
+    their pairs with it.
+
+    Raises:
+        DataError: not 1-D, lengths that differ, no pair, `same` not 0/1, scores not finite reals.
+    """
     same_arr, scores_arr = np.asarray(same), np.asarray(scores)
     if same_arr.ndim != 1 or scores_arr.ndim != 1:
         raise DataError(
@@ -111,7 +118,7 @@ def roc_curve(same: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[FloatArray, F
     Raises:
         DataError: bad inputs, or only one class in `same`.
     """
-    same_arr, scores_arr = _check_pairs(same, scores)
+    same_arr, scores_arr = check_pairs(same, scores)
     _require(same_arr, positives=True, negatives=True, what="a ROC curve")
     fps, tps, thresholds = _cumulative_counts(same_arr, scores_arr)
     fpr = np.r_[0.0, fps] / fps[-1]
@@ -160,7 +167,7 @@ def precision_recall_curve(
     Raises:
         DataError: bad inputs, or no same pair.
     """
-    same_arr, scores_arr = _check_pairs(same, scores)
+    same_arr, scores_arr = check_pairs(same, scores)
     _require(same_arr, positives=True, negatives=False, what="a precision-recall curve")
     fps, tps, thresholds = _cumulative_counts(same_arr, scores_arr)
     precision = tps / (tps + fps)
@@ -179,7 +186,7 @@ def average_precision(same: npt.ArrayLike, scores: npt.ArrayLike) -> float:
 
 def confusion_at(same: npt.ArrayLike, scores: npt.ArrayLike, threshold: float) -> Confusion:
     """Count true/false positives/negatives when pairs with `score >= threshold` are called same."""
-    same_arr, scores_arr = _check_pairs(same, scores)
+    same_arr, scores_arr = check_pairs(same, scores)
     if np.isnan(threshold):
         raise DataError(f"Expected a threshold that is a number. Received: threshold={threshold}")
     predicted = scores_arr >= threshold
@@ -240,7 +247,7 @@ def reliability(
         >>> round(ece, 2)
         0.15
     """
-    same_arr, p = _check_pairs(same, probabilities)
+    same_arr, p = check_pairs(same, probabilities)
     edges = np.linspace(0.0, 1.0, bins + 1)
     which = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, bins - 1)
     rows, ece = [], 0.0
@@ -283,7 +290,7 @@ def calibrate_threshold(
     """
     if criterion not in CRITERIA:
         raise ConfigError(f"Expected criterion in {list(CRITERIA)}. Received: criterion={criterion!r}")
-    same_arr, scores_arr = _check_pairs(same, scores)
+    same_arr, scores_arr = check_pairs(same, scores)
     _require(same_arr, positives=True, negatives=False, what="a threshold")
     fps, tps, thresholds = _cumulative_counts(same_arr, scores_arr)
     if target_precision is None and criterion == "accuracy":
@@ -408,7 +415,7 @@ def far_curve(same: npt.ArrayLike, distances: npt.ArrayLike, points: int = 200) 
         >>> far_curve([1, 0, 0], [0.1, 0.5, 0.7])["rows"]
         [[0.4999995, 0.0, 1.0], [0.6, 0.5, 1.0], [0.7, 1.0, 1.0]]
     """
-    same_arr, d = _check_pairs(same, distances)
+    same_arr, d = check_pairs(same, distances)
     _require(same_arr, positives=True, negatives=True, what="a false-accept curve")
     impostor = np.sort(d[same_arr == 0])
     genuine = np.sort(d[same_arr == 1])

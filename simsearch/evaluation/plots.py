@@ -17,8 +17,8 @@ import numpy.typing as npt
 
 from simsearch.errors import ConfigError, DataError
 from simsearch.evaluation.metrics import (
-    _check_pairs,
     average_precision,
+    check_pairs,
     precision_recall_curve,
     roc_curve,
 )
@@ -123,7 +123,7 @@ def plot_distance_histogram(
         threshold: a decision distance to mark, or None.
         names: what the 1s and the 0s of `same` are, for the legend.
     """
-    same_arr, dist = _check_pairs(same, distances)
+    same_arr, dist = check_pairs(same, distances)
     n_bins = min(60, max(10, int(math.sqrt(len(dist)))))
     edges = np.histogram_bin_edges(dist, bins=n_bins).tolist()
     figure = _new_figure(7.0, 4.5)

@@ -9,6 +9,10 @@ numpy, faiss and h5py only: nothing here imports TensorFlow or Keras.
     journal       Journal: write-ahead log of updates (journal.wal), replayed by load_index
     lock          WriterLock: one writer of an index directory at a time (.<name>.lock beside it)
     synthetic     make_synthetic: seeded clustered embeddings for tests and benchmarks
+    checks        check_embeddings, check_ids, ...: the input checks, shared with dedup and
+                  distributed
+    faiss_ops     thin helpers over the FAISS API (factory, training, search parameters),
+                  shared with the Dask build
 
 Example:
 >>> from simsearch.index import FaissIndex, IndexConfig, load_index, save_index
@@ -19,10 +23,10 @@ Example:
 
 from __future__ import annotations
 
-from simsearch.index._faiss import default_factory
 from simsearch.index.config import METRICS, IndexConfig, Neighbors, SearchParams
 from simsearch.index.directory import load_index, read_manifest, recover_index, save_index
 from simsearch.index.faiss_index import FaissIndex
+from simsearch.index.faiss_ops import default_factory
 from simsearch.index.h5_store import FORMAT_VERSION, H5Store, StoredItems
 from simsearch.index.journal import Journal, JournalRecord, apply_record, read_journal
 from simsearch.index.lock import WriterLock, held_here

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simsearch.errors import UnknownIdError
-from simsearch.index._checks import IdArray, missing_id
+from simsearch.index.checks import IdArray, missing_id
 
 __all__ = ["Table"]
 

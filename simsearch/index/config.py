@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simsearch.errors import ConfigError
-from simsearch.index._checks import IdArray
+from simsearch.index.checks import IdArray
 
 __all__ = ["METRICS", "IndexConfig", "Neighbors", "SearchParams"]
 

@@ -37,7 +37,8 @@ import numpy as np
 import numpy.typing as npt
 
 from simsearch.errors import ConfigError, DataError, DuplicateIdError, NotBuiltError
-from simsearch.index._checks import (
+from simsearch.index._table import Table
+from simsearch.index.checks import (
     IdArray,
     check_embeddings,
     check_ids,
@@ -47,7 +48,8 @@ from simsearch.index._checks import (
     id_kind,
     unit_rows,
 )
-from simsearch.index._faiss import (
+from simsearch.index.config import IndexConfig, Neighbors, SearchParams
+from simsearch.index.faiss_ops import (
     base_index,
     default_factory,
     faiss_metric,
@@ -58,8 +60,6 @@ from simsearch.index._faiss import (
     to_threshold,
     train,
 )
-from simsearch.index._table import Table
-from simsearch.index.config import IndexConfig, Neighbors, SearchParams
 from simsearch.index.h5_store import StoredItems
 
 __all__ = ["FaissIndex"]

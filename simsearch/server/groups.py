@@ -29,6 +29,7 @@ from simsearch.errors import ConfigError, DataError, UnknownIdError
 from simsearch.server.access import require_labeller
 from simsearch.server.labels import LabelLog
 from simsearch.server.pages import page_html
+from simsearch.server.review_items import item_view
 from simsearch.server.schemas import MemberRequest, error_responses
 
 __all__ = ["ORDERS", "ReviewGroups", "groups_from_pairs", "router"]
@@ -249,8 +250,6 @@ def _group(
     limit: int,
     labels: dict[tuple[Any, Any], str],
 ) -> dict[str, Any]:
-    from simsearch.server.review import item_view
-
     members = groups.members[at]
     margin = float(groups.margins[at])
     return {

@@ -15,7 +15,8 @@ Labels are taken only for the pairs of the file (404 for any other), and the wri
 undo, and the groups view's marks) need `X-API-Key` when the server has a key (`access.py`).
 
 The rest of the review is in its own modules, mounted with this one (`routers()`): the duplicate
-groups view (`groups.py`), the catalogue's images (`images.py`) and retraining (`retrain.py`).
+groups view (`groups.py`), the catalogue's images (`images.py`) and retraining (`retrain.py`);
+items are shown as `review_items.item_view` gives them, in the pairs and the groups alike.
 
 Uncertainty: the distance of each pair's score from the model's calibrated probability threshold
 (0.5 without one), or of its distance from the distance threshold when the pairs were not
@@ -28,7 +29,6 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
 
 import numpy as np
 from fastapi import APIRouter, Depends, Request
@@ -39,6 +39,7 @@ from simsearch.errors import ConfigError, UnknownIdError
 from simsearch.server.access import require_labeller
 from simsearch.server.labels import LabelLog
 from simsearch.server.pages import page_html
+from simsearch.server.review_items import item_view
 from simsearch.server.schemas import LabelRequest, error_responses
 
 if TYPE_CHECKING:
@@ -51,7 +52,6 @@ __all__ = [
     "WRITE_ERRORS",
     "CsvResponse",
     "ReviewQueue",
-    "item_view",
     "open_review",
     "router",
     "routers",
@@ -284,19 +284,6 @@ def export(request: Request) -> CsvResponse:
         _queue(request).log.export(),
         headers={"Content-Disposition": 'attachment; filename="labels.csv"'},
     )
-
-
-def item_view(request: Request, item_id: Any) -> dict[str, Any]:
-    """An item as the pages show it: its id, stored fields (None for an id not in the index, the
-    B side of a match) and the url of its image (None without the catalogue's images)."""
-    index = request.app.state.service.engine.index
-    try:
-        fields: dict[str, Any] | None = dict(index.metadata([item_id])[0] or {})
-    except UnknownIdError:
-        fields = None
-    images = _queue(request).images
-    url = None if images is None or fields is None else f"/review/image?{urlencode({'id': item_id})}"
-    return {"id": item_id, "fields": fields, "image": url}
 
 
 def routers() -> list[APIRouter]:

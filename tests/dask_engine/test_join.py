@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from simsearch.dedup import find_duplicates, read_pairs
-from simsearch.distributed import JoinSpec, find_duplicates_dask
+from simsearch.dedup import PairFilter, find_duplicates, read_pairs
+from simsearch.distributed import JoinSpec, WorkerHeadScorer, find_duplicates_dask
 from simsearch.errors import ConfigError, OutputFileError
 from simsearch.index import FaissIndex, IndexConfig, make_synthetic, save_index
 
@@ -35,8 +35,8 @@ def assert_same(found: Any, want: Any) -> None:
 )
 def test_dask_self_join_is_the_local_one(client: Any, tmp_path: Path, factory: str, str_ids: bool) -> None:
     path, index = planted_index(tmp_path, factory, str_ids)
-    spec = JoinSpec(k=4, max_distance=0.02, chunk_size=700)
-    want = find_duplicates(index, k=4, max_distance=0.02, chunk_size=700)
+    spec = JoinSpec(PairFilter(k=4, max_distance=0.02), chunk_size=700)
+    want = find_duplicates(index, PairFilter(k=4, max_distance=0.02), chunk_size=700)
     assert len(want) > 200
     out = tmp_path / "pairs.parquet"
     pairs = find_duplicates_dask(client, path, index.ids, spec, out, partitions=3)
@@ -46,13 +46,13 @@ def test_dask_self_join_is_the_local_one(client: Any, tmp_path: Path, factory: s
     # Incremental: only some items searched against all; a second run replaces the output.
     some = index.ids[3100:3205]
     pairs = find_duplicates_dask(client, path, index.ids, spec, out, query_ids=some, partitions=2)
-    assert_same(pairs, find_duplicates(index, k=4, max_distance=0.02, query_ids=some))
+    assert_same(pairs, find_duplicates(index, PairFilter(k=4, max_distance=0.02), query_ids=some))
     assert len(list(out.iterdir())) == 2
 
 
 def test_output_must_be_a_parquet_directory(client: Any, tmp_path: Path) -> None:
     path, index = planted_index(tmp_path, "Flat", False)
-    spec = JoinSpec(k=2, max_distance=0.01)
+    spec = JoinSpec(PairFilter(k=2, max_distance=0.01))
     with pytest.raises(ConfigError, match=r"ending in \.parquet"):
         find_duplicates_dask(client, path, index.ids, spec, tmp_path / "pairs.csv")
     (tmp_path / "busy.parquet").mkdir()
@@ -60,4 +60,4 @@ def test_output_must_be_a_parquet_directory(client: Any, tmp_path: Path) -> None
     with pytest.raises(OutputFileError, match="a folder holding other files"):
         find_duplicates_dask(client, path, index.ids, spec, tmp_path / "busy.parquet")
     with pytest.raises(ConfigError, match="Expected model_dir to re-rank with"):
-        JoinSpec(rerank=True, min_score=0.5)
+        JoinSpec(PairFilter(min_score=0.5, scorer=WorkerHeadScorer(None)))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from simsearch.dedup import exact_duplicates
-from simsearch.dedup.exact import _top_k
+from simsearch.dedup.exact import top_k
 from simsearch.errors import ConfigError
 
 
@@ -63,8 +63,8 @@ def test_bad_metric() -> None:
 
 def test_top_k_within_a_threshold_equals_the_full_partition() -> None:
     dist = np.random.default_rng(1).random((50, 300)).astype(np.float32)
-    sparse_d, sparse_c = _top_k(dist, 4, max_distance=0.02)  # few entries: the sorted path
-    full_d, full_c = _top_k(dist, 4)
+    sparse_d, sparse_c = top_k(dist, 4, max_distance=0.02)  # few entries: the sorted path
+    full_d, full_c = top_k(dist, 4)
     for row in range(50):
         want = {(c, d) for c, d in zip(full_c[row], full_d[row], strict=True) if d <= 0.02}
         got = {(c, d) for c, d in zip(sparse_c[row], sparse_d[row], strict=True) if np.isfinite(d)}

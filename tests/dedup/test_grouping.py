@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from simsearch.dedup import DuplicatePairs, assign_groups, find_duplicates, group_pairs
+from simsearch.dedup import DuplicatePairs, PairFilter, assign_groups, find_duplicates, group_pairs
 from simsearch.dedup import grouping as grouping_module
 from simsearch.errors import ConfigError, DataError, UnknownIdError
 from simsearch.index import FaissIndex, IndexConfig
@@ -51,7 +51,7 @@ def test_center_keeps_every_member_one_pair_from_its_centre() -> None:
 def test_path_of_vectors_under_the_threshold_end_to_end() -> None:
     xb = np.array([[0.9 * i, 0.0] for i in range(5)] + [[0.0, 50.0]], np.float32)  # steps of 0.9, cut 1
     index = FaissIndex(IndexConfig(metric="l2", factory="Flat")).build(xb, [*CHAIN, "far"])
-    pairs = find_duplicates(index, k=4, max_distance=1.0)
+    pairs = find_duplicates(index, PairFilter(k=4, max_distance=1.0))
     assert len(pairs) == 4  # only the consecutive steps
     average = group_pairs(index.ids, pairs, max_distance=1.0)
     components = group_pairs(index.ids, pairs, method="components")
@@ -109,7 +109,7 @@ def test_huge_components_fall_back_to_center(monkeypatch, caplog) -> None:
 
 def test_planted_copies_are_grouped_with_their_originals(catalogue: npt.NDArray[np.float32]) -> None:
     index = FaissIndex(IndexConfig(factory="Flat")).build(catalogue, np.arange(len(catalogue)))
-    pairs = find_duplicates(index, k=10, max_distance=THRESHOLD / 4)
+    pairs = find_duplicates(index, PairFilter(k=10, max_distance=THRESHOLD / 4))
     groups = group_pairs(index.ids, pairs, max_distance=THRESHOLD / 4)
     assert (groups[:N_COPIES] == groups[N_BASE:]).all()
     assert np.bincount(groups).max() <= 4
@@ -188,9 +188,10 @@ def test_incremental_end_to_end_keeps_group_ids(catalogue: npt.NDArray[np.float3
     old, new = ids[:N_BASE], ids[N_BASE:]  # the planted copies arrive later
     index = FaissIndex(IndexConfig(factory="Flat")).build(catalogue[old], old)
     cut = THRESHOLD / 4
-    old_groups = group_pairs(old, find_duplicates(index, k=10, max_distance=cut), max_distance=cut)
+    keep = PairFilter(k=10, max_distance=cut)
+    old_groups = group_pairs(old, find_duplicates(index, keep), max_distance=cut)
     index.add(catalogue[new], new)
-    pairs = find_duplicates(index, k=10, max_distance=cut, query_ids=new)
+    pairs = find_duplicates(index, PairFilter(k=10, max_distance=cut), query_ids=new)
     new_groups = assign_groups((old, old_groups), new, pairs, max_distance=cut)
     np.testing.assert_array_equal(new_groups, old_groups[:N_COPIES])
 

@@ -1,6 +1,8 @@
 """Validation of what callers hand to the index: embeddings, ids, metadata, k, radius.
 
-Every check runs before anything is changed, so a bad call leaves the index as it was.
+Every check runs before anything is changed, so a bad call leaves the index as it was. The same
+checks guard the other entry points that take embeddings and ids (`simsearch.dedup`,
+`simsearch.distributed`), so ids and embeddings are held to one rule everywhere.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from simsearch.validation import MAX_ID_CHARS, check_text, metadata_json
 from simsearch.validation import check_radius as _check_radius
 
 __all__ = [
+    "IdArray",
     "check_embeddings",
     "check_ids",
     "check_k",

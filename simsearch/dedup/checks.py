@@ -1,4 +1,8 @@
-"""Validation of the settings the dedup functions take, and catalogue positions of ids."""
+"""Validation of the settings the dedup functions take, and catalogue positions of ids.
+
+Shared by the dedup modules and the Dask engine (`simsearch.distributed`), which checks and
+looks up ids as the local engine does.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simsearch.errors import ConfigError, DataError, UnknownIdError
-from simsearch.index._checks import IdArray, check_ids
+from simsearch.index.checks import IdArray, check_ids
 
 __all__ = [
     "IdLookup",
@@ -38,35 +42,33 @@ def check_chunk_size(chunk_size: Any) -> int:
 
 
 def check_max_distance(max_distance: Any, metric: str | None) -> float | None:
-    """Return `max_distance` as a float in the metric's range: [0, 2] for cosine, [0, inf) for l2."""
+    """Return `max_distance` as a float in the metric's range: [0, 2] for cosine, [0, inf) for l2
+    (`metric=None`: not known yet, both bounds are named)."""
     if max_distance is None:
         return None
     top = 2.0 if metric == "cosine" else math.inf
     ok = isinstance(max_distance, numbers.Real) and not isinstance(max_distance, bool)
     if not ok or not 0.0 <= float(max_distance) <= top or math.isnan(float(max_distance)):
-        bounds = "0 <= max_distance <= 2 (cosine distance = 1 - cos)" if top == 2.0 else "max_distance >= 0"
+        bounds = {
+            "cosine": "0 <= max_distance <= 2 (cosine distance = 1 - cos)",
+            None: "0 <= max_distance <= 2 for cosine (distance = 1 - cos), max_distance >= 0 for l2",
+        }.get(metric, "max_distance >= 0")
         raise ConfigError(f"Expected {bounds}. Received: max_distance={max_distance!r}")
     return float(max_distance)
 
 
-def check_min_score(min_score: Any, score_pairs: Any = True) -> float | None:
-    """Return `min_score` as a float in [0, 1]; it needs a `score_pairs` to filter on."""
+def check_min_score(min_score: Any, scorer: Any = True) -> float | None:
+    """Return `min_score` as a float in [0, 1]; it needs a `scorer` to filter on."""
     if min_score is None:
         return None
     ok = isinstance(min_score, numbers.Real) and not isinstance(min_score, bool)
     if not ok or not 0.0 <= float(min_score) <= 1.0:
         raise ConfigError(f"Expected 0 <= min_score <= 1 (a probability). Received: min_score={min_score!r}")
-    if score_pairs is None:
-        raise ConfigError("Expected score_pairs to compute the scores min_score filters on. Received: None")
+    if scorer is None:
+        raise ConfigError(
+            "Expected a scorer to compute the scores min_score filters on. Received: scorer=None"
+        )
     return float(min_score)
-
-
-def check_score_pairs(
-    score_pairs: Any, name: str = "score_pairs", call: str = "score_pairs(u, v) -> (n,) P(same)"
-) -> None:
-    """A scorer is None or a callable; `name` and `call` say which one and how it is called."""
-    if score_pairs is not None and not callable(score_pairs):
-        raise ConfigError(f"Expected {name} as a callable {call}. Received: {type(score_pairs).__name__}")
 
 
 def check_scores(scores: Any, n: int) -> npt.NDArray[np.float32]:
