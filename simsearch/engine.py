@@ -33,6 +33,7 @@ from simsearch.model_config import MODEL_FILES
 from simsearch.search.hits import Hit
 from simsearch.search.identify import Identity, choose_threshold, decide
 from simsearch.search.searcher import Searcher
+from simsearch.tower_kinds import tower_kind
 from simsearch.validation import check_id, parse_id
 
 __all__ = [
@@ -95,7 +96,7 @@ class SearchEngine:
         self.path = None if path is None else Path(path)
         self.model_dir = None if model_dir is None else Path(model_dir)
         self.searcher = Searcher(index, score_pairs=model.score_pairs)
-        if reranker is not None and model.kind in ("image", "face"):
+        if reranker is not None and tower_kind(model.kind).is_image:
             raise ConfigError(
                 "Expected a text or record model with a cross-encoder re-ranker. Received: an image model"
             )

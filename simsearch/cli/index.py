@@ -21,6 +21,7 @@ from simsearch.cli._common import (
 from simsearch.cli._engine import check_engine, dask_client, engine_options
 from simsearch.cli._index_dir import INDEX, wait_option, writing
 from simsearch.errors import ConfigError
+from simsearch.tower_kinds import tower_kind
 
 _PATH = click.Path(exists=True, path_type=Path)
 
@@ -197,14 +198,15 @@ def _load_catalog(
     config = read_config(model_dir) if model_dir else {}
     spec = config.get("inputs", {})
     names = split_list(fields) or [*spec.get("text_fields", []), *spec.get("numeric_fields", [])] or None
-    if config.get("kind") not in ("face", "image") and path.suffix.lower() in (".csv", ".jsonl", ".json"):
+    catalogue = tower_kind(config["kind"]).catalogue if config else "table"
+    if catalogue == "table" and path.suffix.lower() in (".csv", ".jsonl", ".json"):
         return load_catalog_table(path, names, parse_map(mapping), id_column, row_ids)
     _no_map(mapping, f"a {config.get('kind')} model's catalogue")
-    if config.get("kind") == "face":
+    if catalogue == "faces":
         from simsearch.cli._faces import load_faces
 
         return load_faces(path, spec.get("face", {}), labelled=False)
-    if config.get("kind") == "image":
+    if catalogue == "images":
         size = spec.get("image_size")
         square = bool(size) and size[0] == size[1]
         return load_data(path, fields=None, image_size=int(size[0]) if square else None, labelled=False)

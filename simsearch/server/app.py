@@ -68,6 +68,7 @@ from simsearch.server.schemas import (
     WriteResponse,
 )
 from simsearch.server.service import IndexService, SearchOptions
+from simsearch.tower_kinds import tower_kind
 
 __all__ = ["create_app"]
 
@@ -222,7 +223,7 @@ def search(body: SearchRequest, service: Service) -> JSONResponse:
     else:
         assert body.items is not None
         _check_batch(len(body.items), service)
-        image = service.engine.model.kind in ("image", "face")
+        image = tower_kind(service.engine.model.kind).is_image
         labels = range(len(body.items)) if image else body.items
         content = _decode(body.items, service)
         rows = service.search(options, vectors=service.encode(content), items=content)
