@@ -37,6 +37,7 @@ from simsearch.search.hits import Hit
 from simsearch.search.identify import Identity, choose_threshold, decide, enrol, enrolled_threshold
 from simsearch.search.query import Query
 from simsearch.search.searcher import Searcher
+from simsearch.tower_kinds import tower_kind
 from simsearch.validation import check_id, parse_id
 
 __all__ = [
@@ -84,7 +85,7 @@ class SearchEngine:
         self.model = model
         self.path = None if path is None else Path(path)
         self.model_dir = None if model_dir is None else Path(model_dir)
-        if reranker is not None and model.kind in ("image", "face"):
+        if reranker is not None and tower_kind(model.kind).is_image:
             raise ConfigError(
                 "Expected a text or record model with a cross-encoder re-ranker. Received: an image model"
             )

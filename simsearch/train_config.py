@@ -1,5 +1,5 @@
 """The settings of a training run, readable without TensorFlow: `TrainConfig` and the names it
-accepts (`LOSSES`, `OPTIMIZERS`) and the tower kinds (`TOWERS`).
+accepts (`LOSSES`, `OPTIMIZERS`) and the tower kinds (`TOWERS`, from `simsearch.tower_kinds`).
 
 The CLI builds its `--help` (choices of `--loss`, `--tower`) from these names without importing
 Keras; `simsearch.models.training` trains with them.
@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from simsearch.errors import ConfigError
+from simsearch.tower_kinds import TOWERS
 
 __all__ = ["LOSSES", "OPTIMIZERS", "TOWERS", "TrainConfig"]
 
-TOWERS = ("image", "text", "record", "face")
 LOSSES = ("contrastive", "triplet", "bce", "softmax", "cosent")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from simsearch.cli._common import load_catalog_table, load_data, parse_map, split_list
 from simsearch.errors import ConfigError
+from simsearch.tower_kinds import tower_kind
 
 __all__ = ["check_dask_ids", "load_catalog", "no_map"]
 
@@ -36,14 +37,15 @@ def load_catalog(
     config = read_config(model_dir) if model_dir else {}
     spec = config.get("inputs", {})
     names = split_list(fields) or [*spec.get("text_fields", []), *spec.get("numeric_fields", [])] or None
-    if config.get("kind") not in ("face", "image") and path.suffix.lower() in (".csv", ".jsonl", ".json"):
+    catalogue = tower_kind(config["kind"]).catalogue if config else "table"
+    if catalogue == "table" and path.suffix.lower() in (".csv", ".jsonl", ".json"):
         return load_catalog_table(path, names, parse_map(mapping), id_column, row_ids)
     no_map(mapping, f"a {config.get('kind')} model's catalogue")
-    if config.get("kind") == "face":
+    if catalogue == "faces":
         from simsearch.cli._faces import load_faces
 
         return load_faces(path, spec.get("face", {}), labelled=False)
-    if config.get("kind") == "image":
+    if catalogue == "images":
         size = spec.get("image_size")
         square = bool(size) and size[0] == size[1]
         return load_data(path, fields=None, image_size=int(size[0]) if square else None, labelled=False)

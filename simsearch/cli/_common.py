@@ -11,8 +11,8 @@ import click
 from simsearch.data.items import Items
 from simsearch.data.records import input_fields
 from simsearch.errors import ConfigError, DataError
-from simsearch.train_config import LOSSES as LOSSES  # the names `train --loss/--tower` offer
-from simsearch.train_config import TOWERS as TOWERS
+from simsearch.tower_kinds import TOWERS as TOWERS  # the names `train --tower/--loss` offer
+from simsearch.train_config import LOSSES as LOSSES
 
 PROBE_ITEMS = 8  # training items a saved model is loaded back and checked on
 

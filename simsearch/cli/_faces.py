@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from simsearch.data.items import Items
+from simsearch.tower_kinds import tower_kind
 
 _NO_FACE = ("error", "skip", "whole-image")
 _MANY_FACES = ("error", "largest")
@@ -52,7 +53,7 @@ def face_settings(options: dict[str, Any]) -> dict[str, Any]:
 
 def apply_face_settings(model: Any, options: dict[str, Any]) -> None:
     """Override a face model's stored face-finding settings by the command line's, in memory."""
-    if model.kind == "face":
+    if tower_kind(model.kind).finds_faces:
         model.config["inputs"]["face"] = {**model.config["inputs"].get("face", {}), **face_settings(options)}
 
 

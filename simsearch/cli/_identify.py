@@ -13,6 +13,7 @@ import numpy as np
 from simsearch.cli._common import load_data, model_fields
 from simsearch.data.items import Items
 from simsearch.search.identify import hit_identity as hit_class
+from simsearch.tower_kinds import tower_kind
 
 _GRID_QUERIES = 8
 _GRID_K = 5
@@ -21,11 +22,12 @@ _GRID_K = 5
 def load_for_model(path: Path, model: Any, fields: list[str] | None, labelled: bool = True) -> Items:
     """Load items as the model takes them: images at its (square) size, photos for a face model
     (at their size), else its fields."""
-    if model.kind == "face":
+    catalogue = tower_kind(model.kind).catalogue
+    if catalogue == "faces":
         from simsearch.cli._faces import load_faces
 
         return load_faces(path, model.config["inputs"].get("face", {}), labelled=labelled)
-    if model.kind != "image":
+    if catalogue != "images":
         return load_data(path, fields=fields, image_size=None, labelled=labelled)
     size = model.config["inputs"].get("image_size")
     square = bool(size) and size[0] == size[1]

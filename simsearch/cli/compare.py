@@ -12,6 +12,7 @@ from simsearch.cli._common import json_record
 from simsearch.data.records import check_records, input_fields
 from simsearch.errors import DataError
 from simsearch.model_config import read_config
+from simsearch.tower_kinds import tower_kind
 
 
 @click.command()
@@ -72,7 +73,7 @@ def compare(model_dir: Path, a: str, b: str, as_json: bool, reranker: Path | Non
 def _rerank(path: Path, model_dir: Path, left: Any, right: Any, distance: float, kind: str) -> dict[str, Any]:
     from simsearch.models.cross import CrossEncoder
 
-    if kind in ("image", "face"):
+    if tower_kind(kind).is_image:
         raise DataError(f"Expected a text or record model with --reranker. Received: an {kind} model")
     cross = CrossEncoder.load(path)
     a = cross.texts({k: [v] for k, v in left.items()} if isinstance(left, dict) else [left])
@@ -89,13 +90,13 @@ def _rerank(path: Path, model_dir: Path, left: Any, right: Any, distance: float,
 
 
 def _item(value: str, config: dict[str, Any]) -> Any:
-    kind = config.get("kind")
-    if kind in ("image", "face"):
+    kind = tower_kind(config.get("kind"))
+    if kind.is_image:
         path = Path(value)
         if not path.is_file():
             raise DataError(f"Expected an image file for the image model. Received: '{value}' (no such file)")
         return str(path)
-    if kind == "record":
+    if kind.item == "record":
         record = json_record(value, "the record model")
         return check_records([record], input_fields(config.get("inputs", {})))[0]
     return value

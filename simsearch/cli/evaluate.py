@@ -28,6 +28,7 @@ from simsearch.cli._identify import (
 )
 from simsearch.cli._index_dir import INDEX
 from simsearch.errors import ConfigError
+from simsearch.tower_kinds import tower_kind
 
 _PATH = click.Path(exists=True, path_type=Path)
 
@@ -234,7 +235,7 @@ def evaluate(model_dir: Path | None, index_dir: Path | None, **options: Any) -> 
     if not options["no_plots"]:
         folder = options["plots"] or model_dir / "plots"
         report["plots"] = str(_write_plots(folder, result, model, embeddings, labels))
-        if options["data"] and model.kind in ("image", "face"):
+        if options["data"] and tower_kind(model.kind).is_image:
             neighbours_plot(folder, items, embeddings, model.metric)
     echo_report(report, options["as_json"])
 
@@ -304,7 +305,7 @@ def _identification(index_dir: Path, options: dict[str, Any]) -> None:
 
 def _catalogs(paths: tuple[Path, ...], model: Any, fields: list[str] | None) -> tuple[Any, Any]:
     """The catalogue(s) --pairs points into: tables, or image folders for an image model."""
-    if model.kind != "image":
+    if tower_kind(model.kind).catalogue != "images":
         return load_catalogs(paths, fields)
     if not 1 <= len(paths) <= 2:
         raise ConfigError(f"Expected one or two --catalog folders. Received: {len(paths)}")
@@ -318,7 +319,7 @@ def _lake_runs(model: Any, path: Path) -> dict[str, Any]:
     from simsearch.evaluation.oneshot import lake_runs_accuracy
 
     size = model.config["inputs"].get("image_size")
-    if model.kind != "image" or not size:
+    if tower_kind(model.kind).catalogue != "images" or not size:
         raise ConfigError(f"Expected an image model with --lake-runs. Received: a {model.kind} model")
     result = lake_runs_accuracy(
         model.encode, load_lake_runs(path, image_size=tuple(size)), metric=model.metric

@@ -13,6 +13,7 @@ import click
 from simsearch.cli._faces import apply_face_settings, face_options
 from simsearch.cli._index_dir import INDEX, wait_option, writing
 from simsearch.errors import ConfigError
+from simsearch.tower_kinds import tower_kind
 
 _PATH = click.Path(exists=True, path_type=Path)
 _DEFAULT_MAX_FAR = 0.001
@@ -173,7 +174,7 @@ def _photos(
 
 def _descriptors(model: Any, paths: list[str], names: list[str]) -> tuple[list[str], Any]:
     """The names of the photos a face is found in, and their `(n, 128)` descriptors."""
-    if model.kind != "face":
+    if not tower_kind(model.kind).finds_faces:
         raise ConfigError(f"Expected a face model (train --tower face). Received: a {model.kind} model")
     from simsearch.data.faces import FaceConfig, face_descriptors, face_mask
 

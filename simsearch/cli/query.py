@@ -20,6 +20,7 @@ from simsearch.cli._index_dir import INDEX
 from simsearch.data.records import check_records, input_fields
 from simsearch.errors import ConfigError
 from simsearch.model_config import read_config
+from simsearch.tower_kinds import tower_kind
 from simsearch.validation import check_radius, check_text, parse_id
 
 _PATH = click.Path(exists=True, path_type=Path)
@@ -111,7 +112,7 @@ def _queries(
         ids = [parse_id(value, id_kind, "--id") for value in options["ids"]]
         return ids, {"ids": ids}
     if source == "images":
-        _require("image" if kind == "face" else kind, "image", "--image")  # a face model reads photos
+        _require(kind, "image", "--image")
         return [str(p) for p in options["images"]], {"items": [str(p) for p in options["images"]]}
     if source == "texts":
         _require(kind, "text", "--text")
@@ -126,7 +127,7 @@ def _queries(
 
 
 def _require(kind: str, wanted: str, option: str) -> None:
-    if kind != wanted:
+    if tower_kind(kind).item != wanted:  # a face model reads photos
         raise ConfigError(f"Expected {option} for a {wanted} model. Received: a {kind} model")
 
 

@@ -23,6 +23,7 @@ from simsearch.cli._common import (
 )
 from simsearch.cli._faces import face_options, face_settings
 from simsearch.errors import ConfigError
+from simsearch.tower_kinds import tower_kind
 
 _PATH = click.Path(exists=True, path_type=Path)
 
@@ -245,10 +246,10 @@ def train(**options: Any) -> None:
         raise ConfigError(
             f"Expected --pairs with --score-column. Received: --score-column {options['score_column']}"
         )
-    if options["pairs"] and options["tower"] == "face":
+    if options["pairs"] and not tower_kind(options["tower"]).trains_on_pairs:
         raise ConfigError(
-            "Expected a text, record or image tower with --pairs. Received: tower='face'; train "
-            "face models on one folder of photos per person (train --data)"
+            "Expected a text, record or image tower with --pairs. Received: "
+            f"tower={options['tower']!r}; train face models on one folder of photos per person (train --data)"
         )
     from simsearch.data.requirements import check_items_trainable, check_pairs_trainable
 
@@ -262,7 +263,7 @@ def train(**options: Any) -> None:
     else:
         catalog, pairs, val_pairs = _load_pairs(options, fields)
         check_pairs_trainable(pairs, held_out=val_pairs is not None)
-    if options["tower"] == "record":
+    if tower_kind(options["tower"]).typed_fields:
         settings.update(_field_types(items if options["data"] else catalog, options))
     from simsearch.models.training import TrainConfig, train_items, train_pairs
 
@@ -293,7 +294,7 @@ def train(**options: Any) -> None:
 
 def _load_pairs(options: dict[str, Any], fields: list[str] | None) -> tuple[Any, Any, Any]:
     """The catalogue `Items` of --catalog and the pairs of --pairs, --valid-pairs into it."""
-    if options["tower"] == "image":
+    if tower_kind(options["tower"]).catalogue == "images":
         left, right = _image_catalog(options), None
     else:
         left, right = load_catalogs(options["catalog"], fields)
@@ -329,7 +330,7 @@ def _image_catalog(options: dict[str, Any]) -> Any:
 
 
 def _load_items(path: Path, options: dict[str, Any], fields: list[str] | None) -> Any:
-    if options["tower"] == "face":
+    if tower_kind(options["tower"]).finds_faces:
         from simsearch.cli._faces import load_faces
 
         return load_faces(path, face_settings(options))
@@ -365,15 +366,6 @@ def _train_config(options: dict[str, Any], cls: type) -> Any:
     )
 
 
-# Each tower kind's architectures, its default first.
-ARCHITECTURES = {
-    "image": (
-        *("light", "koch", "mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0"),
-        *("pixels", "linear"),
-    ),
-    "record": ("linear", "mlp", "hybrid"),
-    "text": ("linear", "sequence", "pretrained"),
-}
 ENCODER_ARCHITECTURES = ("pretrained", "hybrid")  # towers with a pretrained sentence encoder
 BACKBONE_ARCHITECTURES = ("mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0")
 
@@ -381,12 +373,14 @@ BACKBONE_ARCHITECTURES = ("mobilenetv3_small", "mobilenetv3_large", "efficientne
 def _default_learning_rate(options: dict[str, Any]) -> float:
     """1e-2 for the linear TF-IDF towers (measured on the DeepMatcher sets) and the n-gram part
     of the hybrid one, 1e-3 otherwise."""
-    chosen = options["architecture"] or ARCHITECTURES[options["tower"]][0]
-    return 1e-2 if chosen in ("linear", "hybrid") and options["tower"] != "image" else 1e-3
+    kind = tower_kind(options["tower"])
+    chosen = options["architecture"] or kind.default_architecture
+    return 1e-2 if chosen in ("linear", "hybrid") and not kind.is_image else 1e-3
 
 
 def _tower_settings(options: dict[str, Any]) -> dict[str, Any]:
-    if options["tower"] == "face":
+    kind = tower_kind(options["tower"])
+    if kind.finds_faces:
         return _face_tower_settings(options)
     faces = sorted(face_settings(options))
     if faces:
@@ -396,7 +390,7 @@ def _tower_settings(options: dict[str, Any]) -> dict[str, Any]:
         if options[key] is not None:
             settings[key] = options[key]
     if options["architecture"] is not None:
-        allowed = ARCHITECTURES[options["tower"]]
+        allowed = kind.architectures
         if options["architecture"] not in allowed:
             raise ConfigError(
                 f"Expected --architecture in {list(allowed)} for the {options['tower']} "
@@ -404,7 +398,7 @@ def _tower_settings(options: dict[str, Any]) -> dict[str, Any]:
             )
         settings["architecture"] = options["architecture"]
     if options["backbone_weights"] is not None:
-        if options["tower"] != "image" or settings.get("architecture") not in BACKBONE_ARCHITECTURES:
+        if settings.get("architecture") not in BACKBONE_ARCHITECTURES:  # an image architecture
             raise ConfigError(
                 "Expected --backbone-weights with --tower image and a backbone --architecture "
                 f"{list(BACKBONE_ARCHITECTURES)}. Received: tower={options['tower']!r}, "
@@ -412,19 +406,19 @@ def _tower_settings(options: dict[str, Any]) -> dict[str, Any]:
             )
         settings["weights"] = str(options["backbone_weights"])
     settings.update(_encoder_settings(options))
-    if options["tower"] == "image":
+    if kind.catalogue == "images":
         settings["invert"] = options["invert"]
         settings.pop("pooling", None)
     else:
         settings.pop("filters", None)
     if options["numeric_scales"] is not None:
-        if options["tower"] != "record":
+        if not kind.typed_fields:
             raise ConfigError(
                 f"Expected --numeric-scales with --tower record. Received: tower={options['tower']!r}"
             )
         settings["numeric_scales"] = _scales(options["numeric_scales"])
     given = [name for name in ("numeric_fields", "text_fields") if options[name] is not None]
-    if given and options["tower"] != "record":
+    if given and not kind.typed_fields:
         option = "--" + given[0].replace("_", "-")
         raise ConfigError(f"Expected {option} with --tower record. Received: tower={options['tower']!r}")
     return settings
@@ -477,7 +471,8 @@ def _encoder_settings(options: dict[str, Any]) -> dict[str, Any]:
     if options["architecture"] in ENCODER_ARCHITECTURES:
         return given
     # --sequence-length is also the word count of the text tower's sequence architecture.
-    misplaced = [k for k in given if not (k == "sequence_length" and options["tower"] == "text")]
+    sequence = "sequence" in tower_kind(options["tower"]).architectures
+    misplaced = [k for k in given if not (k == "sequence_length" and sequence)]
     if misplaced:
         raise ConfigError(
             "Expected --architecture pretrained (text) or hybrid (record) with "

@@ -22,6 +22,7 @@ from simsearch.data.items import Items
 from simsearch.distributed.catalog import CatalogSpec, Partition, plan_partitions, read_partition
 from simsearch.errors import ConfigError
 from simsearch.index.checks import IdArray, check_embeddings, check_ids, check_metadata
+from simsearch.tower_kinds import tower_kind
 
 __all__ = [
     "EncodedPart",
@@ -61,7 +62,7 @@ def catalog_spec(
 
     config = read_config(model_dir)
     inputs = config.get("inputs", {})
-    if config.get("kind") == "image":
+    if tower_kind(config["kind"]).catalogue == "images":
         size = inputs.get("image_size")
         return CatalogSpec(
             image_size=None if size is None else (int(size[0]), int(size[1])),

@@ -28,6 +28,7 @@ from simsearch.models.progress import StepProgress, StopReport
 from simsearch.models.recipe import encode
 from simsearch.models.selection import mode_of
 from simsearch.models.trainers import EmbeddingTrainer, PairTrainer
+from simsearch.tower_kinds import tower_kind
 from simsearch.train_config import TrainConfig
 
 __all__ = ["entity_labels", "fit_items", "fit_pairs"]
@@ -228,7 +229,7 @@ def _callbacks(config: TrainConfig, validation: keras.callbacks.Callback | None,
 
 
 def _augment_layer(kind: str, config: TrainConfig) -> keras.layers.Layer | None:
-    if kind != "image" or not config.augment:
+    if not tower_kind(kind).augments or not config.augment:
         return None
     rotation, shear, scale, shift = config.affine
     return RandomAffine(rotation=rotation, shear=shear, scale=scale, shift=shift, seed=config.seed)

@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from simsearch.data.records import check_records, input_fields
 from simsearch.errors import DataError
+from simsearch.tower_kinds import tower_kind
 
 __all__ = [
     "blank_inputs",
@@ -22,7 +23,9 @@ __all__ = [
     "input_fields",
     "normalize_text",
     "prepare_inputs",
+    "record_inputs",
     "table_inputs",
+    "text_inputs",
 ]
 
 TEXT_INPUT = "text"
@@ -48,34 +51,28 @@ def normalize_text(text: str) -> str:
 
 
 def prepare_inputs(content: Any, kind: str, spec: Mapping[str, Any]) -> Any:
-    """Return the tower inputs for `content` given the model's `kind` and input `spec`."""
-    if kind == "image":
-        return image_inputs(content, tuple(spec["image_size"]), int(spec["channels"]))
-    if kind == "face":
-        return face_inputs(content, spec)
-    text_fields = list(spec.get("text_fields", []))
-    numeric_fields = list(spec.get("numeric_fields", []))
-    if kind == "text":
-        return {TEXT_INPUT: _join_text(content, text_fields)}
-    return table_inputs(_columns(content, text_fields + numeric_fields), text_fields, numeric_fields)
+    """Return the tower inputs for `content` given the model's `kind` and input `spec`, as the
+    kind's module prepares them (`simsearch.tower_kinds`)."""
+    return tower_kind(kind).prepare(content, dict(spec))
 
 
 def blank_inputs(kind: str, spec: Mapping[str, Any]) -> Any:
     """One blank item as the tower of a `kind` model with input `spec` takes it (black image,
     zero face descriptor, empty text and fields): enough to check that a tower fits its model."""
-    if kind == "image":
-        height, width = (int(v) for v in spec["image_size"])
-        return np.zeros((1, height, width, int(spec["channels"])), np.float32)
-    if kind == "face":
-        from simsearch.data.faces import DESCRIPTOR_DIM
+    return tower_kind(kind).blank(dict(spec))
 
-        return np.zeros((1, DESCRIPTOR_DIM), np.float32)
-    text_fields = list(spec.get("text_fields", []))
-    numeric_fields = list(spec.get("numeric_fields", []))
-    if kind == "text":
-        return {TEXT_INPUT: np.asarray([""], dtype=object)}
-    columns = {**{name: [""] for name in text_fields}, **{name: [None] for name in numeric_fields}}
-    return table_inputs(columns, text_fields, numeric_fields)
+
+def text_inputs(content: Any, text_fields: Sequence[str]) -> dict[str, npt.NDArray[np.object_]]:
+    """Return the text tower's input `{"text": (n,) object}`: strings as they are, records'
+    `text_fields` joined by spaces."""
+    return {TEXT_INPUT: _join_text(content, text_fields)}
+
+
+def record_inputs(
+    content: Any, text_fields: Sequence[str], numeric_fields: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Return the record tower's inputs from records (a dict of columns or a list of dicts)."""
+    return table_inputs(_columns(content, [*text_fields, *numeric_fields]), text_fields, numeric_fields)
 
 
 def image_inputs(content: Any, image_size: tuple[int, int], channels: int) -> npt.NDArray[np.float32]:

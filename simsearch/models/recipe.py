@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simsearch.data.items import Items
-from simsearch.errors import ConfigError, DataError
+from simsearch.errors import DataError
 from simsearch.models.callbacks import Outcomes, PairValidation, pair_validation_metrics
 from simsearch.models.inputs import prepare_inputs
 from simsearch.models.selection import (
@@ -43,7 +43,8 @@ from simsearch.models.selection import (
 )
 from simsearch.models.siamese import SiameseModel
 from simsearch.models.tower_factory import build_tower
-from simsearch.train_config import TOWERS, TrainConfig
+from simsearch.tower_kinds import tower_kind
+from simsearch.train_config import TrainConfig
 
 __all__ = [
     "Built",
@@ -99,11 +100,10 @@ def build_baseline(kind: str, items: Items, settings: dict[str, Any]) -> Built |
 
 def check_tower(kind: str, items: Items) -> None:
     """Fail clearly on an unknown tower kind, or items the tower cannot read."""
-    if kind not in TOWERS:
-        raise ConfigError(f"Expected tower to be one of {list(TOWERS)}. Received: tower={kind!r}")
-    if (kind in ("image", "face")) != (items.images is not None):
+    is_image = tower_kind(kind).is_image
+    if is_image != (items.images is not None):
         have = "images" if items.images is not None else f"fields {sorted(items.fields)}"
-        wanted = "images" if kind in ("image", "face") else "text or record fields"
+        wanted = "images" if is_image else "text or record fields"
         raise DataError(f"Expected {wanted} for the {kind} tower. Received: {have}")
 
 

@@ -38,6 +38,7 @@ import numpy.typing as npt
 from simsearch.data.pairs import Pairs
 from simsearch.data.requirements import CV_FOLDS, SMALL_PAIR_SET
 from simsearch.evaluation.oneshot import wilson_interval
+from simsearch.tower_kinds import tower_kind
 
 __all__ = [
     "CV_FOLDS",
@@ -68,28 +69,12 @@ MIN_VALIDATION_CLASSES = 5  # fewer held-out classes than this and one-shot vali
 SMALL_ITEM_VALIDATION = 100  # fewer held-out items than this: cross-validate the items instead
 CANDIDATES = ("baseline", "initial", "trained")  # simplest first: a tie keeps the simpler one
 
-# What each kind's baseline keeps of the tower's settings (the inputs it reads, its metric).
-_KEPT = {
-    "image": ("image_size", "channels", "invert", "normalize"),
-    "text": ("normalize",),
-    "record": ("text_fields", "numeric_fields", "normalize"),
-}
-DEFAULT_ARCHITECTURES = {"image": "light", "text": "linear", "record": "linear"}
-
 
 def baseline_settings(kind: str, settings: dict[str, Any]) -> dict[str, Any] | None:
     """The settings of `kind`'s non-learned baseline tower, or None when the tower built from
-    `settings` starts as that baseline (the linear text and record towers, raw pixels)."""
-    if kind not in DEFAULT_ARCHITECTURES:  # the face tower starts as dlib's frozen descriptor
-        return None
-    architecture = settings.get("architecture") or DEFAULT_ARCHITECTURES[kind]
-    own = "pixels" if kind == "image" else "linear"
-    if architecture == own:
-        return None
-    kept = {k: settings[k] for k in _KEPT[kind] if k in settings}
-    if kind == "image":  # nearest neighbour on raw pixels is Euclidean: a cosine of photos with
-        kept["normalize"] = False  # a bright background sees mostly the background (72% vs 82%)
-    return {**kept, "architecture": own}
+    `settings` starts as that baseline (the linear text and record towers, raw pixels, dlib's
+    frozen face descriptor): `TowerKind.baseline_settings`."""
+    return tower_kind(kind).baseline_settings(settings)
 
 
 def metric_of(settings: dict[str, Any]) -> str:

@@ -38,6 +38,7 @@ from simsearch.model_config import (
     check_model_dir,
     read_history,
 )
+from simsearch.tower_kinds import tower_kind
 
 __all__ = ["FORMAT_VERSION", "Comparison", "SiameseModel", "load_keras_file", "write_model_dir"]
 
@@ -425,7 +426,7 @@ def _replace_dir(tmp: Path, target: Path) -> None:
 
 
 def _one(item: Any, kind: str) -> Any:
-    if kind in ("image", "face"):
+    if tower_kind(kind).is_image:
         return [item] if isinstance(item, (str, os.PathLike)) else np.asarray(item)[None]
     return [item]  # a record stays one: the record rule fills the fields it leaves out
 

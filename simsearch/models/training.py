@@ -42,6 +42,7 @@ from simsearch.models.selection import (
 )
 from simsearch.models.siamese import SiameseModel
 from simsearch.models.small_data import train_items_cross_validated, train_pairs_cross_validated
+from simsearch.tower_kinds import tower_kind
 from simsearch.train_config import TrainConfig
 
 __all__ = [
@@ -146,7 +147,7 @@ def _item_monitor(config: TrainConfig, tower: str, start: dict[str, float]) -> s
     precision@1 (TAR at a low false-accept rate for faces), when validation measures it."""
     # A pretrained face descriptor is near perfect at one-shot on a few held-out people: how many
     # genuine pairs it accepts at a low false-accept rate still tells two towers apart.
-    monitor = config.monitor or ("val_tar_at_far" if tower == "face" else "val_precision_at_1")
+    monitor = config.monitor or tower_kind(tower).monitor
     if monitor not in start:  # one-shot needs held-out classes; few classes hold out items
         logger.warning(
             "%s is not measured on held-out items of the training classes: early stopping "

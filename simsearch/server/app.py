@@ -69,6 +69,7 @@ from simsearch.server.schemas import (
     WriteResponse,
 )
 from simsearch.server.service import IndexService
+from simsearch.tower_kinds import tower_kind
 
 __all__ = ["create_app"]
 
@@ -223,7 +224,7 @@ def search(body: SearchRequest, service: Service) -> JSONResponse:
     else:
         assert body.items is not None
         _check_batch(len(body.items), service)
-        image = service.engine.model.kind in ("image", "face")
+        image = tower_kind(service.engine.model.kind).is_image
         labels = range(len(body.items)) if image else body.items
         content = _decode(body.items, service)
         rows = service.search(query, vectors=service.encode(content), items=content)

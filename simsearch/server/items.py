@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from simsearch.data.records import check_records, input_fields
 from simsearch.errors import DataError
+from simsearch.tower_kinds import tower_kind
 from simsearch.validation import check_text
 
 __all__ = ["MAX_IMAGE_PIXELS", "decode_image", "decode_items", "decode_photo"]
@@ -38,17 +39,16 @@ def decode_items(items: Sequence[Any], kind: str, spec: Mapping[str, Any]) -> An
     Raises:
         DataError: an item of the wrong type for the model, or an image that cannot be decoded.
     """
-    if kind == "image":
+    tower = tower_kind(kind)
+    if tower.catalogue == "images":
         size, channels = tuple(spec["image_size"]), int(spec["channels"])
         return np.stack(
             [decode_image(_text(item, i, "a base64 image"), size, channels) for i, item in enumerate(items)]
         )
-    if kind == "face":
-        from simsearch.models.inputs import face_inputs
-
+    if tower.finds_faces:
         photos = [decode_photo(_text(item, i, "a base64 photo")) for i, item in enumerate(items)]
-        return face_inputs(photos, spec)
-    if kind == "text":
+        return tower.prepare(photos, dict(spec))
+    if tower.item == "text":
         return [check_text(_text(item, i, "a text"), f"item {i}") for i, item in enumerate(items)]
     return check_records(items, input_fields(spec))
 

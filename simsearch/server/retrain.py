@@ -40,6 +40,7 @@ from simsearch.data.requirements import check_pairs_trainable
 from simsearch.errors import BusyError, ConfigError
 from simsearch.server.access import require_retrainer
 from simsearch.server.schemas import RetrainRequest, error_responses
+from simsearch.tower_kinds import TOWER_KINDS, tower_kind
 
 __all__ = ["RetrainJob", "check_labels_trainable", "router", "train_command"]
 
@@ -62,7 +63,8 @@ def train_command(
     non-learned baseline when training does not beat it.
     """
     kind = config.get("kind")
-    if kind not in ("text", "record", "image"):
+    tower = TOWER_KINDS.get(kind) if isinstance(kind, str) else None
+    if tower is None or not tower.trains_on_pairs:
         raise ConfigError(
             "Expected a text, record or image model to retrain from pair labels. Received: "
             f"kind={kind!r}; train face models on one folder of photos per person (train --data)"
@@ -72,15 +74,15 @@ def train_command(
             "Expected the catalogue the index was built from (serve --catalog: the table, or the "
             "image folder, .zip or .npz) to retrain. Received: none"
         )
-    if kind == "image" and len(catalogs) != 1:
+    if tower.catalogue == "images" and len(catalogs) != 1:
         raise ConfigError(
             f"Expected one image catalogue (serve --catalog) to retrain. Received: {len(catalogs)}"
         )
     command = [sys.executable, "-m", "simsearch", "train", "--pairs", str(pairs)]
     for catalog in catalogs:
         command += ["--catalog", str(catalog)]
-    command += ["--tower", kind]
-    command += _image_options(config) if kind == "image" else _table_options(config)
+    command += ["--tower", tower.name]
+    command += _image_options(config) if tower.catalogue == "images" else _table_options(config)
     command += ["--out", str(out)]
     if epochs is not None:
         command += ["--epochs", str(epochs)]
@@ -91,7 +93,7 @@ def _table_options(config: dict[str, Any]) -> list[str]:
     """The served text or record model's fields and architecture as `train` options."""
     inputs = config.get("inputs", {})
     options = ["--fields", ",".join(input_fields(inputs))]
-    if config.get("kind") == "record" and inputs.get("numeric_fields"):
+    if tower_kind(config.get("kind")).typed_fields and inputs.get("numeric_fields"):
         options += ["--numeric-fields", ",".join(inputs["numeric_fields"])]
     settings = config.get("tower_settings", {})
     if settings.get("architecture") in _PAIR_ARCHITECTURES:

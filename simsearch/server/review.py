@@ -41,6 +41,7 @@ from simsearch.server.labels import LabelLog
 from simsearch.server.pages import page_html
 from simsearch.server.review_items import item_view
 from simsearch.server.schemas import LabelRequest, error_responses
+from simsearch.tower_kinds import tower_kind
 
 if TYPE_CHECKING:
     from simsearch.server.groups import ReviewGroups
@@ -181,7 +182,7 @@ def open_review(
         queue.groups = ReviewGroups(ids, numbers, queue.pairs, queue.margins, log)
     except ConfigError as exc:
         queue.groups_error = str(exc)
-    if catalogs and engine.model.kind in ("image", "face"):
+    if catalogs and tower_kind(engine.model.kind).is_image:
         from simsearch.server.images import open_images
 
         queue.images = open_images(catalogs[0], engine.index)
@@ -235,7 +236,7 @@ def info(request: Request) -> dict[str, Any]:
     queue = _queue(request)
     kind = request.app.state.service.engine.model.kind
     keyed = request.app.state.service.config.api_key is not None
-    image_kind = kind in ("image", "face")
+    image_kind = tower_kind(kind).is_image
     return {
         "kind": kind,
         "images": queue.images is not None,
