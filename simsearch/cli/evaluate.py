@@ -269,7 +269,8 @@ def _add_reranker(result: Any, path: Path, model_dir: Path, catalog: Any, pairs:
     import numpy as np
 
     from simsearch.evaluation.evaluate import add_reranker
-    from simsearch.models.cross import CrossEncoder, fuse
+    from simsearch.models.cross import CrossEncoder
+    from simsearch.search.fusion import fuse
 
     cross = CrossEncoder.load(path)
     texts = np.asarray(cross.texts(catalog.fields), dtype=object)

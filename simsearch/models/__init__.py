@@ -21,11 +21,11 @@ from simsearch.models.losses import (
     triplet_loss,
 )
 from simsearch.models.pretrained import PositiveScale
+from simsearch.models.record_layers import NumericEncoding
 from simsearch.models.siamese import Comparison, SiameseModel
 from simsearch.models.tokenizer import SubwordTokenizer
 from simsearch.models.towers import (
     ImageTowerConfig,
-    NumericEncoding,
     RecordTowerConfig,
     TextTowerConfig,
     build_image_tower,

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -42,53 +41,16 @@ from simsearch.data.pairs import Pairs
 from simsearch.errors import ConfigError, DataError, ModelDirError, ModelFileError
 from simsearch.model_config import check_dir, model_hash, read_history, read_json_file
 from simsearch.models.inputs import input_fields
-from simsearch.models.tokenizer import parse_tokenizer, record_texts
+from simsearch.models.tokenizer import item_texts, parse_tokenizer
+from simsearch.search.fusion import fit_fusion, fuse
 
-__all__ = ["CROSS_FORMAT_VERSION", "CrossEncoder", "fit_fusion", "fuse", "item_texts", "train_reranker"]
+__all__ = ["CROSS_FORMAT_VERSION", "CrossEncoder", "train_reranker"]
 
 logger = logging.getLogger(__name__)
 
 CROSS_FORMAT_VERSION = 1
 POOLINGS = ("cls", "mean")
 _FILES = ("cross.keras", "tokenizer.json", "config.json")
-
-
-def item_texts(content: Mapping[str, Any] | Sequence[Any], fields: Sequence[str] | None) -> list[str]:
-    """The text a cross-encoder reads for each item.
-
-    One field (or a plain sequence of texts): the text itself. Several fields: one
-    `"field: value; field: value"` text per item, empty and missing values left out (as the
-    record towers' pretrained encoder reads records, and as Ditto serialises them).
-
-    Args:
-        content: a sequence of texts, or field name -> `(n,)` column (a catalogue's content or
-            the index's metadata columns).
-        fields: the fields to read, in order (None: every column of `content`, in its order).
-
-    Example:
-    >>> item_texts({"title": ["sony tv"], "price": [399.0]}, ["title", "price"])
-    ['title: sony tv; price: 399']
-    """
-    if not isinstance(content, Mapping):
-        return [_text(value) for value in content]
-    names = list(fields) if fields else list(content)
-    missing = [name for name in names if name not in content]
-    if missing:
-        raise DataError(f"Expected the fields {names} in the items. Missing: {missing}")
-    columns = [[_text(value) for value in content[name]] for name in names]
-    return columns[0] if len(names) == 1 else record_texts(names, columns)
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace").strip()
-    if isinstance(value, (float, np.floating)):
-        if math.isnan(value):
-            return ""
-        return f"{float(value):g}"
-    return str(value).strip()
 
 
 class CrossEncoder:
@@ -616,59 +578,6 @@ class _ValidScore(keras.callbacks.Callback):
         logger.info("Epoch %d: held-out score %.4f", epoch + 1, score)
         if logs is not None:
             logs["val_score"] = score
-
-
-def fit_fusion(
-    probabilities: npt.ArrayLike,
-    distances: npt.ArrayLike,
-    targets: npt.ArrayLike,
-    *,
-    ridge: float = 1e-3,
-) -> dict[str, float]:
-    """Fit `fuse`'s weights on held-out pairs: least squares of `targets` (0/1 labels or
-    rescaled grades) on the cross-encoder's logit and the tower's distance, with a small ridge
-    penalty on the two slopes.
-
-    Score-level fusion of the two stages of retrieve & re-rank: the cross-encoder reads the
-    words of both items, the siamese tower was trained on the whole catalogue's geometry, and
-    their errors differ.
-
-    Returns:
-        `{"cross": a, "distance": b, "bias": c}`: fused = a·logit(p) + b·distance + c.
-    """
-    x = _fusion_features(probabilities, distances)
-    y = np.asarray(targets, dtype=np.float64).reshape(-1)
-    if len(y) != len(x) or len(y) < 3:
-        raise DataError(
-            f"Expected one target per pair and at least 3 pairs. Received: {len(x)} pairs, {len(y)} targets"
-        )
-    scale = x[:, :2].std(axis=0) + 1e-12
-    z = np.column_stack([x[:, :2] / scale, x[:, 2]])
-    penalty = np.diag([ridge, ridge, 0.0]) * len(y)
-    w = np.linalg.solve(z.T @ z + penalty, z.T @ y)
-    return {"cross": float(w[0] / scale[0]), "distance": float(w[1] / scale[1]), "bias": float(w[2])}
-
-
-def fuse(
-    probabilities: npt.ArrayLike, distances: npt.ArrayLike, weights: Mapping[str, float]
-) -> npt.NDArray[np.float32]:
-    """The cross-encoder's probability combined with the tower's distance:
-    `cross·logit(p) + distance·d + bias` (weights from `fit_fusion`); higher = more alike, on
-    the scale of the targets it was fitted to (about 0-1), not a probability."""
-    x = _fusion_features(probabilities, distances)
-    w = np.array([weights["cross"], weights["distance"], weights["bias"]], dtype=np.float64)
-    return (x @ w).astype(np.float32)
-
-
-def _fusion_features(probabilities: npt.ArrayLike, distances: npt.ArrayLike) -> np.ndarray:
-    p = np.clip(np.asarray(probabilities, dtype=np.float64).reshape(-1), 1e-7, 1 - 1e-7)
-    d = np.asarray(distances, dtype=np.float64).reshape(-1)
-    if p.shape != d.shape:
-        raise DataError(
-            "Expected one tower distance per cross-encoder score. Received: "
-            f"{len(p)} scores, {len(d)} distances"
-        )
-    return np.stack([np.log(p / (1 - p)), d, np.ones_like(p)], axis=1)
 
 
 def _spearman(targets: np.ndarray, probabilities: np.ndarray) -> float:

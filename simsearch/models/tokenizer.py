@@ -11,7 +11,8 @@ saved as an asset of the `.keras` file, like an adapted vocabulary.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,9 @@ import numpy as np
 import numpy.typing as npt
 from keras import layers
 
-from simsearch.errors import ConfigError
+from simsearch.errors import ConfigError, DataError
 
-__all__ = ["SubwordTokenizer", "parse_tokenizer", "record_texts"]
+__all__ = ["SubwordTokenizer", "item_texts", "parse_tokenizer", "record_texts"]
 
 ASSET = "tokenizer.json"
 
@@ -157,3 +158,41 @@ class SubwordTokenizer(layers.Layer):
 
     def load_assets(self, dir_path: str) -> None:
         self.set_tokenizer((Path(dir_path) / ASSET).read_text(encoding="utf-8"))
+
+
+def item_texts(content: Mapping[str, Any] | Sequence[Any], fields: Sequence[str] | None) -> list[str]:
+    """The text a cross-encoder reads for each item.
+
+    One field (or a plain sequence of texts): the text itself. Several fields: one
+    `"field: value; field: value"` text per item, empty and missing values left out (as the
+    record towers' pretrained encoder reads records, and as Ditto serialises them).
+
+    Args:
+        content: a sequence of texts, or field name -> `(n,)` column (a catalogue's content or
+            the index's metadata columns).
+        fields: the fields to read, in order (None: every column of `content`, in its order).
+
+    Example:
+    >>> item_texts({"title": ["sony tv"], "price": [399.0]}, ["title", "price"])
+    ['title: sony tv; price: 399']
+    """
+    if not isinstance(content, Mapping):
+        return [_text(value) for value in content]
+    names = list(fields) if fields else list(content)
+    missing = [name for name in names if name not in content]
+    if missing:
+        raise DataError(f"Expected the fields {names} in the items. Missing: {missing}")
+    columns = [[_text(value) for value in content[name]] for name in names]
+    return columns[0] if len(names) == 1 else record_texts(names, columns)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace").strip()
+    if isinstance(value, (float, np.floating)):
+        if math.isnan(value):
+            return ""
+        return f"{float(value):g}"
+    return str(value).strip()

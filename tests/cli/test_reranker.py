@@ -24,7 +24,8 @@ from simsearch.evaluation.correlation import spearman
 from simsearch.evaluation.metrics import pair_metrics
 from simsearch.model_config import model_hash
 from simsearch.models import SiameseModel
-from simsearch.models.cross import CrossEncoder, fuse
+from simsearch.models.cross import CrossEncoder
+from simsearch.search.fusion import fuse
 
 from .test_cli import TINY, invoke
 

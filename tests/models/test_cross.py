@@ -21,7 +21,9 @@ from tokenizers import Tokenizer
 from simsearch.errors import ConfigError, DataError, ModelDirError
 from simsearch.evaluation.metrics import roc_auc
 from simsearch.models import siamese
-from simsearch.models.cross import CrossEncoder, fit_fusion, fuse, item_texts
+from simsearch.models.cross import CrossEncoder
+from simsearch.models.tokenizer import item_texts
+from simsearch.search.fusion import fit_fusion, fuse
 
 from .test_pretrained import numpy_bert_states, write_tiny_bert
 

@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 
 from simsearch.errors import ConfigError, DataError
+from simsearch.models.record_layers import NumericEncoding, NumericKernel
 from simsearch.models.towers import (
     ImageTowerConfig,
-    NumericEncoding,
-    NumericKernel,
     RecordTowerConfig,
     TextTowerConfig,
     build_image_tower,
