@@ -7,6 +7,7 @@ its name, so the CLI and the server can ask "does this model read pictures" with
 
 Each record names the module that does the kind's Keras work, imported on first use:
 
+- `SETTINGS`: the frozen dataclass of the tower's settings and their defaults;
 - `build(items, settings) -> (tower, inputs_spec, settings)`: the tower for training items;
 - `prepare(content, spec)`: raw content (image paths or arrays, texts, records) as the tower
   takes it, given the saved input spec;
@@ -106,6 +107,11 @@ class TowerKind:
     def implementation(self) -> ModuleType:
         """The kind's module (importing it imports Keras)."""
         return importlib.import_module(self.module)
+
+    def settings_class(self) -> type:
+        """The dataclass of the tower's settings, with their defaults."""
+        cls: type = self.implementation().SETTINGS
+        return cls
 
     def build(self, items: Any, settings: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, Any]]:
         """`(tower, inputs_spec, settings)` of the tower built for `items` from `settings`."""

@@ -3,6 +3,7 @@ is the one place that tells kinds apart by name."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import subprocess
@@ -62,10 +63,11 @@ def test_properties_the_rest_of_simsearch_asks(kind: str, expected: tuple[object
     assert (k.is_image, k.finds_faces, k.item, k.augments, k.typed_fields, k.trains_on_pairs) == expected
 
 
-def test_every_kind_module_has_build_prepare_blank() -> None:
+def test_every_kind_module_has_settings_build_prepare_blank() -> None:
     for kind in TOWER_KINDS.values():
         module = kind.implementation()
         assert all(callable(getattr(module, name, None)) for name in ("build", "prepare", "blank")), kind.name
+        assert dataclasses.is_dataclass(kind.settings_class()), kind.name
 
 
 def test_kind_names_are_compared_only_in_the_registry() -> None:

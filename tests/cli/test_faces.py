@@ -95,3 +95,23 @@ def test_face_errors_are_one_line(model_dir: Path, tmp_path: Path) -> None:
     ]
     result = _run("identify", "--index", str(index), "--on-no-face", "skip", str(blank))
     assert result.exit_code == 0 and "no face (skipped)" in result.output
+
+
+@pytest.mark.slow
+def test_train_face_without_a_learning_rate(tmp_path: Path) -> None:
+    """The README's `train --tower face` (no --learning-rate) trains at 1e-3; it used to fail
+    with a KeyError: the face kind has no architecture to take a default rate from."""
+    people = tmp_path / "people"
+    for person in range(1, 9):
+        (people / f"s{person}").mkdir(parents=True)
+        for n in range(1, 5):
+            shutil.copy(ORL / f"s{person}" / f"{n}.pgm", people / f"s{person}" / f"{n}.pgm")
+    out = tmp_path / "model"
+    result = _run(
+        "train", "--data", str(people), "--tower", "face", "--on-no-face", "whole-image",
+        "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "8", "--head-epochs", "1",
+        "--quiet", "--out", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    assert (config["kind"], config["training"]["learning_rate"]) == ("face", 1e-3)

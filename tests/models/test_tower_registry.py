@@ -8,6 +8,7 @@ through); the photos themselves go through dlib in `test_face_kind_encodes_photo
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,7 @@ def test_build_fit_save_load_encode(kind: str, tmp_path: Path) -> None:
     items = case.items()
     built = build(kind, items, case.settings)
     assert built.kind == kind and built.dim == int(built.tower.output_shape[-1])
+    assert set(built.settings) == {f.name for f in dataclasses.fields(tower_kind(kind).settings_class())}
     x = built.inputs(items)
     before = [w.copy() for w in built.tower.get_weights()]
     history = fit_items(built.tower, kind, x, items.labels, TINY_FIT, None, "loss")

@@ -17,6 +17,8 @@ from simsearch.models.face_tower import FaceTowerConfig, build_face_tower
 from simsearch.models.inputs import face_inputs
 from simsearch.models.tower_factory import tower_config
 
+SETTINGS = FaceTowerConfig  # the tower's settings and their defaults
+
 
 def build(items: Items, settings: dict[str, Any]) -> tuple[keras.Model, dict[str, Any], dict[str, Any]]:
     """The face tower; the face-finding settings go to the input spec, where `prepare` reads
@@ -25,7 +27,7 @@ def build(items: Items, settings: dict[str, Any]) -> tuple[keras.Model, dict[str
         raise DataError("Expected photos for the face tower. Received: text or record fields")
     face_names = {f.name for f in dataclasses.fields(FaceConfig)}
     face = FaceConfig(**{k: v for k, v in settings.items() if k in face_names})
-    config = tower_config("face", FaceTowerConfig, {k: v for k, v in settings.items() if k not in face_names})
+    config = tower_config("face", SETTINGS, {k: v for k, v in settings.items() if k not in face_names})
     return build_face_tower(config), {"face": dataclasses.asdict(face)}, dataclasses.asdict(config)
 
 

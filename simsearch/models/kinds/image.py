@@ -15,6 +15,8 @@ from simsearch.models.inputs import image_inputs
 from simsearch.models.tower_factory import tower_config
 from simsearch.models.towers import ImageTowerConfig, build_image_tower
 
+SETTINGS = ImageTowerConfig  # the tower's settings and their defaults
+
 
 def build(items: Items, settings: dict[str, Any]) -> tuple[keras.Model, dict[str, Any], dict[str, Any]]:
     """The image tower at the items' size; the `"linear"` architecture learns its start from
@@ -29,7 +31,7 @@ def build(items: Items, settings: dict[str, Any]) -> tuple[keras.Model, dict[str
     if settings.get("architecture") == "pixels":  # the embedding is the flattened image
         h, w = settings["image_size"]
         settings["embedding_dim"] = int(h) * int(w) * int(settings["channels"])
-    config = tower_config("image", ImageTowerConfig, settings)
+    config = tower_config("image", SETTINGS, settings)
     spec = {"image_size": list(config.image_size), "channels": config.channels}
     return build_image_tower(config, items.images, items.labels), spec, dataclasses.asdict(config)
 

@@ -13,13 +13,15 @@ from simsearch.models.inputs import record_inputs, table_inputs
 from simsearch.models.tower_factory import split_fields, tower_config
 from simsearch.models.towers import RecordTowerConfig, build_record_tower
 
+SETTINGS = RecordTowerConfig  # the tower's settings and their defaults
+
 
 def build(items: Items, settings: dict[str, Any]) -> tuple[keras.Model, dict[str, Any], dict[str, Any]]:
     """The record tower over the fields as set, else as typed from the items' values."""
     text_fields, numeric_fields = split_fields(items, settings)
     config = tower_config(
         "record",
-        RecordTowerConfig,
+        SETTINGS,
         {**settings, "text_fields": tuple(text_fields), "numeric_fields": tuple(numeric_fields)},
     )
     spec = {"text_fields": text_fields, "numeric_fields": numeric_fields}

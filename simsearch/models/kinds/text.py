@@ -13,12 +13,14 @@ from simsearch.models.inputs import TEXT_INPUT, text_inputs
 from simsearch.models.tower_factory import split_fields, tower_config
 from simsearch.models.towers import TextTowerConfig, build_text_tower
 
+SETTINGS = TextTowerConfig  # the tower's settings and their defaults
+
 
 def build(items: Items, settings: dict[str, Any]) -> tuple[keras.Model, dict[str, Any], dict[str, Any]]:
     """The text tower, its vocabularies adapted from the items' text fields."""
     text_fields, _ = split_fields(items, settings)
     own = {k: v for k, v in settings.items() if k not in ("text_fields", "numeric_fields")}
-    config = tower_config("text", TextTowerConfig, own)
+    config = tower_config("text", SETTINGS, own)
     spec = {"text_fields": text_fields}
     tower = build_text_tower(prepare(items.content(), spec)[TEXT_INPUT], config)
     if config.architecture == "pretrained":  # the embedding is the encoder's width
