@@ -51,6 +51,7 @@ import numpy.typing as npt
 from simsearch.errors import DataError, IndexFileError
 from simsearch.index.faiss_index import FaissIndex
 from simsearch.index.h5_store import fsync_path
+from simsearch.index.lock import try_lock
 
 __all__ = ["JOURNAL", "OPS", "Journal", "JournalRecord", "apply_record", "check_no_writer", "read_journal"]
 
@@ -167,7 +168,7 @@ def check_no_writer(directory: str | os.PathLike[str]) -> None:
     if not path.is_file():
         return
     with open(path, "rb") as f:
-        if not _try_lock(f.fileno()):
+        if not try_lock(f.fileno()):
             raise IndexFileError(
                 f"Expected no other writer of '{directory}'. Received: its journal is held by another "
                 "process (a server?); update the index through it"
@@ -206,7 +207,7 @@ class Journal:
         path = root / JOURNAL
         created = not path.exists()
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
-        if not _try_lock(fd):
+        if not try_lock(fd):
             os.close(fd)
             raise IndexFileError(
                 f"Expected one writer of '{root}'. Received: its journal is held by another process"
@@ -296,14 +297,6 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
-
-
-def _try_lock(fd: int) -> bool:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
 
 
 def _plain(value: Any) -> Any:

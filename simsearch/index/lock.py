@@ -38,7 +38,7 @@ from typing import Any
 
 from simsearch.errors import BusyError
 
-__all__ = ["WriterLock", "held_here", "lock_path", "writer_lock"]
+__all__ = ["WriterLock", "held_here", "lock_path", "try_lock", "writer_lock"]
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class WriterLock:
         self.release()
 
     def _lock(self, fd: int) -> None:
-        if _try_lock(fd):
+        if try_lock(fd):
             return
         holder = describe_holder(fd)
         if not self.wait:
@@ -182,7 +182,8 @@ def _key(directory: str | os.PathLike[str]) -> Path:
     return path.parent.resolve() / path.name
 
 
-def _try_lock(fd: int) -> bool:
+def try_lock(fd: int) -> bool:
+    """Take an exclusive `flock` on `fd` without waiting; False when another open file holds it."""
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
