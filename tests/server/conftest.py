@@ -170,6 +170,12 @@ class Server:
             time.sleep(0.05)
 
 
+# The options of the shared servers: the API key and small request limits.
+SERVE_OPTIONS = (
+    "--api-key", API_KEY, "--max-batch", "64", "--max-k", "100", "--max-body-bytes", str(1 << 20)
+)  # fmt: skip
+
+
 @pytest.fixture(scope="session")
 def server(built_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server with an API key over a copy of the index, shared by the session (a start costs
@@ -177,14 +183,7 @@ def server(built_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     root = tmp_path_factory.mktemp("served")
     running = Server(
         copy_index(built_index, root / "index"),
-        "--api-key",
-        API_KEY,
-        "--max-batch",
-        "64",
-        "--max-k",
-        "100",
-        "--max-body-bytes",
-        str(1 << 20),
+        *SERVE_OPTIONS,
         log=root / "server.log",
     ).start()
     yield running

@@ -20,7 +20,7 @@ from schemathesis import GenerationMode
 
 from simsearch.data.items import Items
 
-from .conftest import API_KEY, Server, copy_index
+from .conftest import API_KEY, SERVE_OPTIONS, Server, copy_index
 from .schema_fuzz import Tally, fuzz, operations, write_review_pairs
 
 EXAMPLES = 25
@@ -49,14 +49,7 @@ def review_server(
     pairs = write_review_pairs(catalog.ids[:12].tolist(), root / "pairs.jsonl")
     running = Server(
         copy_index(built_index, root / "index"),
-        "--api-key",
-        API_KEY,
-        "--max-batch",
-        "64",
-        "--max-k",
-        "100",
-        "--max-body-bytes",
-        str(1 << 20),
+        *SERVE_OPTIONS,
         "--review",
         str(pairs),
         "--catalog",
