@@ -62,6 +62,11 @@ def parse_args() -> argparse.Namespace:
         default="--loss bce --learning-rate 1e-2 --epochs 5",
         help="Extra `simsearch train` options.",
     )
+    parser.add_argument(
+        "--tower",
+        default="record",
+        help="`simsearch train --tower`: record (TF-IDF) or lm_record (a pretrained language model).",
+    )
     parser.add_argument("--block-k", type=int, default=10, help="k of the blocking recall in the table.")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     return parser.parse_args()
@@ -76,12 +81,13 @@ def train(args: argparse.Namespace, name: str, folder: Path, out: Path) -> float
     """Train with the CLI (as a user would); returns wall minutes (0 when reused)."""
     if (out / "config.json").exists():
         return 0.0
-    steps = -(-len(read_rows(folder / "train.csv")) // 128)
+    # The record tower's epoch is one pass over the pairs; other kinds keep their own default.
+    steps = ["--steps-per-epoch", str(-(-len(read_rows(folder / "train.csv")) // 128))]
     command = [
         sys.executable, "-m", "simsearch", "train", "--quiet",
         "--pairs", str(folder / "train.csv"), "--valid-pairs", str(folder / "valid.csv"),
         "--catalog", str(folder / "tableA.csv"), "--catalog", str(folder / "tableB.csv"),
-        "--tower", "record", "--fields", FIELDS[name], "--steps-per-epoch", str(steps),
+        "--tower", args.tower, "--fields", FIELDS[name], *(steps if args.tower == "record" else []),
         *args.train_args.split(), "--out", str(out),
     ]  # fmt: skip
     start = time.perf_counter()
@@ -221,8 +227,8 @@ def main() -> None:
     )
     text = (
         f"\n## DeepMatcher product matching (test split)\n\n"
-        f"`{command}` (train options `{args.train_args}`), {dt.date.today()}, {platform.machine()} "
-        f"{os.cpu_count()}-core CPU.\n\n{table(rows, args.block_k)}\n\n{blocking}\n"
+        f"`{command}` (tower `{args.tower}`, train options `{args.train_args}`), {dt.date.today()}, "
+        f"{platform.machine()} {os.cpu_count()}-core CPU.\n\n{table(rows, args.block_k)}\n\n{blocking}\n"
     )
     with args.results.open("a", encoding="utf-8") as f:
         f.write(text)

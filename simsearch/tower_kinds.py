@@ -66,6 +66,8 @@ class TowerKind:
         augments: random affine augmentation in training (`TrainConfig.augment`).
         typed_fields: fields typed text or numeric (`--numeric-fields`, `--numeric-scales`).
         monitor: the held-out metric training on labelled items follows by default.
+        train_defaults: `train` options that default otherwise for this kind, as
+            `(option, value)` pairs (an option given on the command line wins).
     """
 
     name: str
@@ -78,6 +80,7 @@ class TowerKind:
     augments: bool = False
     typed_fields: bool = False
     monitor: str = "val_precision_at_1"
+    train_defaults: tuple[tuple[str, Any], ...] = ()
 
     @property
     def is_image(self) -> bool:
@@ -135,6 +138,13 @@ _IMAGE_ARCHITECTURES = (
 # mostly the background (72% against 82%).
 _PIXELS = Baseline("pixels", ("image_size", "channels", "invert", "normalize"), (("normalize", False),))
 
+# A pretrained encoder on a CPU: supervised contrastive batches of 16 clusters x 2 records at
+# R-SupCon's learning rate, epochs sized so that each DeepMatcher product set trains within 90
+# minutes on 2 cores (about 7 records/s at 64 tokens when training, 12/s encoding).
+_LM_TRAINING = (
+    ("loss", "supcon"), ("learning_rate", 5e-5), ("encoder_learning_rate", 5e-5),
+    ("batch_size", 32), ("steps_per_epoch", 50), ("epochs", 6), ("patience", 2),
+)  # fmt: skip
 _KINDS = "simsearch.models.kinds"
 TOWER_KINDS: dict[str, TowerKind] = {
     kind.name: kind
@@ -145,6 +155,9 @@ TOWER_KINDS: dict[str, TowerKind] = {
                   Baseline("linear", ("normalize",))),
         TowerKind("record", f"{_KINDS}.record", "table", "record", ("linear", "mlp", "hybrid"),
                   Baseline("linear", ("text_fields", "numeric_fields", "normalize")), typed_fields=True),
+        TowerKind("lm_record", f"{_KINDS}.lm_record", "table", "record", ("encoder", "linear"),
+                  Baseline("linear", ("text_fields", "numeric_fields", "normalize")), typed_fields=True,
+                  train_defaults=_LM_TRAINING),
         TowerKind("face", f"{_KINDS}.face", "faces", "image", trains_on_pairs=False,
                   monitor="val_tar_at_far"),
     )

@@ -15,7 +15,7 @@ from simsearch.tower_kinds import TOWERS
 
 __all__ = ["LOSSES", "OPTIMIZERS", "TOWERS", "TrainConfig"]
 
-LOSSES = ("contrastive", "triplet", "bce", "softmax", "cosent")
+LOSSES = ("contrastive", "triplet", "bce", "softmax", "cosent", "supcon")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
@@ -30,7 +30,9 @@ class TrainConfig:
             (online mining), `"bce"` (pairwise head), `"softmax"` (multi-negative softmax over
             class prototypes in P×K episodes; strongest for one-shot in our runs), `"cosent"`
             (pairs only: ranks the batch's cosines by the pairs' graded `score`, or by their
-            labels when they have none; how sentence-transformers trains on STS-B).
+            labels when they have none; how sentence-transformers trains on STS-B), `"supcon"`
+            (supervised contrastive over batches of match clusters, each drawn with one of its
+            labelled non-matches, the rest of the batch its negatives; R-SupCon).
         margin: contrastive / triplet margin; None = 1.0 for contrastive, 0.2 for triplet.
         mining: triplet mining, `"batch_all"`, `"batch_hard"` or `"semi_hard"`.
         scale: softmax scale; None learns it (starting at 10). CoSENT scale; None = 20.
@@ -54,7 +56,7 @@ class TrainConfig:
             (`simsearch.models.selection`); False always saves the trained tower.
     """
 
-    loss: Literal["contrastive", "triplet", "bce", "softmax", "cosent"] = "softmax"
+    loss: Literal["contrastive", "triplet", "bce", "softmax", "cosent", "supcon"] = "softmax"
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     learning_rate: float = 1e-3
     encoder_learning_rate: float = 2e-5

@@ -40,7 +40,10 @@ def test_table_imports_without_tensorflow() -> None:
 
 
 def test_unknown_kind_is_refused_naming_the_kinds() -> None:
-    expected = r"Expected tower to be one of \['image', 'text', 'record', 'face'\]. Received: tower='audio'"
+    expected = (
+        r"Expected tower to be one of \['image', 'text', 'record', 'lm_record', 'face'\]. "
+        r"Received: tower='audio'"
+    )
     with pytest.raises(ConfigError, match=expected):
         tower_kind("audio")
     with pytest.raises(ConfigError, match="Received: tower=None"):
@@ -53,6 +56,7 @@ def test_unknown_kind_is_refused_naming_the_kinds() -> None:
         ("image", (True, False, "image", True, False, True)),
         ("text", (False, False, "text", False, False, True)),
         ("record", (False, False, "record", False, True, True)),
+        ("lm_record", (False, False, "record", False, True, True)),
         ("face", (True, True, "image", False, False, False)),
     ],
     ids=TOWERS,
@@ -68,6 +72,16 @@ def test_every_kind_module_has_settings_build_prepare_blank() -> None:
         module = kind.implementation()
         assert all(callable(getattr(module, name, None)) for name in ("build", "prepare", "blank")), kind.name
         assert dataclasses.is_dataclass(kind.settings_class()), kind.name
+
+
+def test_the_language_model_kind_trains_with_its_own_defaults_over_the_tf_idf_baseline() -> None:
+    kind = tower_kind("lm_record")
+    assert dict(kind.train_defaults)["loss"] == "supcon"
+    settings = {"text_fields": ["name"], "numeric_fields": ["price"], "sequence_length": 64}
+    expected = {"text_fields": ["name"], "numeric_fields": ["price"], "architecture": "linear"}
+    assert kind.baseline_settings(settings) == expected
+    assert kind.baseline_settings({"architecture": "linear"}) is None  # the baseline itself
+    assert tower_kind("record").train_defaults == ()
 
 
 def test_kind_names_are_compared_only_in_the_registry() -> None:

@@ -60,8 +60,9 @@ _PATH = click.Path(exists=True, path_type=Path)
     type=click.Choice(LOSSES),
     help="contrastive (Y=0 similar, Hadsell et al.), triplet (online mining), "
     "bce (pairwise head), softmax (multi-negative), cosent (ranks pairs by --score-column, or by "
-    "label). Default: softmax with --data; bce with --pairs, "
-    "which learns from the pair file's own (hard) negatives.",
+    "label), supcon (supervised contrastive over clusters of matches and their labelled "
+    "non-matches). Default: softmax with --data; bce with --pairs, "
+    "which learns from the pair file's own (hard) negatives; supcon with --tower lm_record.",
 )
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Model directory to write.")
 @click.option("--fields", help="Comma-separated content fields (text and record towers).")
@@ -235,6 +236,7 @@ def train(**options: Any) -> None:
                          (dlib's pretrained face descriptor under a residual layer started at the
                          identity; the frozen state is kept unless training beats it)
     """
+    _kind_defaults(options)
     if bool(options["data"]) == bool(options["pairs"]):
         raise ConfigError(
             "Expected exactly one of --data or --pairs. Received: "
@@ -290,6 +292,14 @@ def train(**options: Any) -> None:
     source = items if options["data"] else catalog
     model.save(options["out"], probe=source.content(np.arange(min(PROBE_ITEMS, len(source)))))
     _summary(model, options["out"])
+
+
+def _kind_defaults(options: dict[str, Any]) -> None:
+    """The tower kind's own defaults (`TowerKind.train_defaults`) for the options not given."""
+    context = click.get_current_context(silent=True)
+    for name, value in tower_kind(options["tower"]).train_defaults:
+        if context is None or context.get_parameter_source(name) == click.core.ParameterSource.DEFAULT:
+            options[name] = value
 
 
 def _load_pairs(options: dict[str, Any], fields: list[str] | None) -> tuple[Any, Any, Any]:
@@ -366,7 +376,7 @@ def _train_config(options: dict[str, Any], cls: type) -> Any:
     )
 
 
-ENCODER_ARCHITECTURES = ("pretrained", "hybrid")  # towers with a pretrained sentence encoder
+ENCODER_ARCHITECTURES = ("pretrained", "hybrid", "encoder")  # towers with a pretrained sentence encoder
 BACKBONE_ARCHITECTURES = ("mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0")
 
 
@@ -468,7 +478,8 @@ def _encoder_settings(options: dict[str, Any]) -> dict[str, Any]:
     """--pretrained, --freeze-layers and --sequence-length, checked against the architecture."""
     names = ("pretrained", "freeze_layers", "sequence_length")
     given = {name: options[name] for name in names if options[name] is not None}
-    if options["architecture"] in ENCODER_ARCHITECTURES:
+    kind = tower_kind(options["tower"])
+    if (options["architecture"] or kind.default_architecture) in ENCODER_ARCHITECTURES:
         return given
     # --sequence-length is also the word count of the text tower's sequence architecture.
     sequence = "sequence" in tower_kind(options["tower"]).architectures
@@ -476,7 +487,7 @@ def _encoder_settings(options: dict[str, Any]) -> dict[str, Any]:
     if misplaced:
         raise ConfigError(
             "Expected --architecture pretrained (text) or hybrid (record) with "
-            f"{', '.join('--' + k.replace('_', '-') for k in misplaced)}. "
+            f"{', '.join('--' + k.replace('_', '-') for k in misplaced)} (or --tower lm_record). "
             f"Received: tower={options['tower']!r}, architecture={options['architecture']!r}"
         )
     return given

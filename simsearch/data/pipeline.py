@@ -21,7 +21,14 @@ from simsearch.data.pairs import Pairs
 from simsearch.data.triplets import class_balanced_batches
 from simsearch.errors import DataError
 
-__all__ = ["Content", "encode_dataset", "episode_dataset", "pair_dataset", "triplet_dataset"]
+__all__ = [
+    "Content",
+    "batch_dataset",
+    "encode_dataset",
+    "episode_dataset",
+    "pair_dataset",
+    "triplet_dataset",
+]
 
 Content = np.ndarray | Mapping[str, np.ndarray]
 CONSTANT_LIMIT = 64 * 2**20  # bytes; larger numeric arrays are gathered in numpy
@@ -88,22 +95,40 @@ def episode_dataset(
         A dataset of `(x, labels)`: `x` is `(p * k, ...)` (or a dict of `(p * k,)` tensors), class
         by class; `labels` is `(p * k,) int64`, the items' labels.
     """
+    codes = np.asarray(labels, dtype=np.int64)
+    next(class_balanced_batches(codes, p=p, k=k, n_batches=1, seed=seed))  # fail here, not in fit
+    return batch_dataset(
+        content,
+        codes,
+        lambda pass_seed: class_balanced_batches(codes, p=p, k=k, n_batches=n_batches, seed=pass_seed),
+        batch_size=p * k,
+        seed=seed,
+    )
+
+
+def batch_dataset(
+    content: Content,
+    labels: npt.ArrayLike,
+    batches: Callable[[int], Iterator[npt.NDArray[np.int64]]],
+    *,
+    batch_size: int,
+    seed: int = 0,
+) -> tf.data.Dataset:
+    """`(x, labels)` batches of the positions `batches(seed)` yields, a fresh seed each pass
+    (the first pass `seed` itself), so every epoch differs and runs reproduce."""
     gather = _Gather(content)
     codes = np.asarray(labels, dtype=np.int64)
     if len(codes) != len(gather):
         raise DataError(
             f"Expected one label per item. Received: items={len(gather)}, labels={len(codes)}"
         )
-    next(class_balanced_batches(codes, p=p, k=k, n_batches=1, seed=seed))  # fail here, not in fit
     passes = itertools.count()
 
-    def batches() -> Iterator[npt.NDArray[np.int64]]:
-        yield from class_balanced_batches(
-            codes, p=p, k=k, n_batches=n_batches, seed=_pass_seed(seed, next(passes))
-        )
+    def positions_of_pass() -> Iterator[npt.NDArray[np.int64]]:
+        yield from batches(_pass_seed(seed, next(passes)))
 
     positions = tf.data.Dataset.from_generator(
-        batches, output_signature=tf.TensorSpec(shape=(p * k,), dtype=tf.int64)
+        positions_of_pass, output_signature=tf.TensorSpec(shape=(batch_size,), dtype=tf.int64)
     )
     label_tensor = tf.constant(codes)
     episodes = positions.map(

@@ -2,8 +2,9 @@
 
 `fit_items` trains on labelled items (P×K episodes for the batch losses, pairs drawn from the
 labels for the pair losses); `fit_pairs` on labelled pairs (the batch losses over the entities
-the positive pairs link, `entity_labels`). Both early-stop on a validation callback when given
-one, else run a fixed number of epochs.
+the positive pairs link, `entity_labels`; the supervised contrastive loss over their match
+clusters, each batch holding clusters with their labelled non-matches, `data.clusters`). Both
+early-stop on a validation callback when given one, else run a fixed number of epochs.
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from simsearch.evaluation.evaluate import pair_distances
 from simsearch.models.callbacks import take_rows
 from simsearch.models.head import build_head_model
 from simsearch.models.layers import RandomAffine
-from simsearch.models.losses import ContrastiveLoss, CoSENTLoss, PairBCELoss, SoftmaxLoss, TripletLoss
+from simsearch.models.losses import (
+    ContrastiveLoss,
+    CoSENTLoss,
+    PairBCELoss,
+    SoftmaxLoss,
+    SupConLoss,
+    TripletLoss,
+)
 from simsearch.models.optimizers import build_optimizer, encoder_variables
 from simsearch.models.progress import StepProgress, StopReport
 from simsearch.models.recipe import encode
@@ -92,6 +100,8 @@ def fit_pairs(
 ) -> History:
     """Train on labelled pairs with the configured loss: batch losses over the entities the
     positive pairs link (`entity`, from `entity_labels`), pair losses over the pairs."""
+    if config.loss == "supcon":
+        return _fit_supcon(model_tower, x, pairs, config, validation, monitor, epochs=epochs)
     if config.loss in ("triplet", "softmax"):
         return fit_items(model_tower, kind, x, entity, config, validation, monitor, epochs=epochs)
     return _fit_pair_loss(model_tower, kind, x, pairs, config, validation, monitor, epochs=epochs)
@@ -150,6 +160,48 @@ def _fit_pair_loss(
         data,
         epochs=epochs or config.epochs,
         steps_per_epoch=steps,
+        callbacks=_callbacks(config, validation, monitor),
+        verbose=config.verbose,
+        shuffle=False,
+    )
+    return {key: [float(v) for v in values] for key, values in fit.history.items()}
+
+
+SUPCON_TEMPERATURE = 0.07  # Khosla et al. 2020 and R-SupCon
+
+
+def _fit_supcon(
+    tower_model: keras.Model,
+    x: Any,
+    pairs: Pairs,
+    config: TrainConfig,
+    validation: keras.callbacks.Callback | None,
+    monitor: str,
+    epochs: int | None = None,
+) -> History:
+    """Train on the match clusters of `pairs` with the supervised contrastive loss: batches of
+    `batch_size / 2` clusters × 2 items (`cluster_batches`); `config.scale` is 1 / temperature."""
+    from simsearch.data.clusters import cluster_batches, match_clusters, negative_clusters
+    from simsearch.data.pipeline import batch_dataset
+
+    labels = match_clusters(len(next(iter(x.values())) if isinstance(x, dict) else x), pairs)
+    negatives = negative_clusters(labels, pairs)
+    p = max(2, config.batch_size // 2)
+    next(cluster_batches(labels, negatives, p=p, n_batches=1, seed=config.seed))  # fail here, not in fit
+    data = batch_dataset(
+        x,
+        labels,
+        lambda seed: cluster_batches(labels, negatives, p=p, n_batches=config.steps_per_epoch, seed=seed),
+        batch_size=2 * p,
+        seed=config.seed,
+    )
+    trainer = EmbeddingTrainer(tower_model, None)
+    temperature = 1.0 / config.scale if config.scale else SUPCON_TEMPERATURE
+    trainer.compile(optimizer=_optimizer(config, tower_model), loss=SupConLoss(temperature))
+    fit = trainer.fit(
+        data.repeat(),
+        epochs=epochs or config.epochs,
+        steps_per_epoch=config.steps_per_epoch,
         callbacks=_callbacks(config, validation, monitor),
         verbose=config.verbose,
         shuffle=False,

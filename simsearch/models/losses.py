@@ -7,6 +7,8 @@ Each loss is a pure function plus a thin `keras.losses.Loss` class:
 - `pair_bce_loss` / `PairBCELoss` on the pairwise head's probability (1 = same);
 - `softmax_loss` / `SoftmaxLoss`, a multi-negative softmax over a batch or episode (prototypical /
   N-pair / multiple-negatives ranking);
+- `supcon_loss` / `SupConLoss`, the supervised contrastive loss (Khosla et al. 2020) over a batch
+  of clusters (R-SupCon's matching offers, Peeters & Bizer 2022), the other clusters its negatives;
 - `cosent_loss` / `CoSENTLoss`, a ranking loss over the cosines of a batch of pairs with graded
   similarity scores (STS-B's 0-5; **higher = more similar**), as sentence-transformers' CoSENTLoss.
 
@@ -28,12 +30,14 @@ __all__ = [
     "ContrastiveLoss",
     "PairBCELoss",
     "SoftmaxLoss",
+    "SupConLoss",
     "TripletLoss",
     "contrastive_loss",
     "cosent_loss",
     "pair_bce_loss",
     "pairwise_distances",
     "softmax_loss",
+    "supcon_loss",
     "triplet_loss",
 ]
 
@@ -199,6 +203,36 @@ def softmax_loss(labels: Any, embeddings: Any, scale: Any = 20.0) -> Any:
     return ops.sum(per_item * valid) / ops.maximum(ops.sum(valid), 1.0)
 
 
+def supcon_loss(labels: Any, embeddings: Any, temperature: float = 0.07) -> Any:
+    """Supervised contrastive loss of a batch (Khosla et al. 2020, `L_out`); a scalar.
+
+    Every item is an anchor; the other items of its class are its positives, every other item
+    of the batch is in the denominator. A label below 0 is a class of its own (an unlinked
+    item): a negative of every anchor, never an anchor.
+
+    Formula: `L_i = -1/|P(i)| * sum_{p in P(i)} log(exp(z_i.z_p / t) / sum_{a != i} exp(z_i.z_a / t))`,
+    averaged over the anchors with a positive; `z` the L2-normalised embeddings.
+
+    Args:
+        labels: `(n,)` int class of each row (-1: its own class).
+        embeddings: `(n, dim)` float32.
+        temperature: `t`, > 0.
+    """
+    unit = ops.normalize(ops.cast(embeddings, "float32"), axis=-1)
+    labels = ops.reshape(labels, (-1,))
+    _, positive, _ = _label_masks(labels)
+    positive = ops.logical_and(positive, ops.greater_equal(labels, 0)[:, None])
+    n = ops.shape(unit)[0]
+    others = ops.logical_not(ops.cast(ops.eye(n), "bool"))
+    logits = ops.matmul(unit, ops.transpose(unit)) / temperature
+    log_prob = logits - ops.logsumexp(ops.where(others, logits, -1e9), axis=1, keepdims=True)
+    pos_f = ops.cast(positive, "float32")
+    count = ops.sum(pos_f, axis=1)
+    per_anchor = -ops.sum(ops.where(positive, log_prob, 0.0), axis=1) / ops.maximum(count, 1.0)
+    anchors = ops.cast(count > 0, "float32")
+    return ops.sum(per_anchor * anchors) / ops.maximum(ops.sum(anchors), 1.0)
+
+
 def cosent_loss(score: Any, cosine: Any, scale: float = 20.0) -> Any:
     """CoSENT loss of a batch of pairs (Su 2022): every two pairs whose gold scores are ordered
     should have their cosines ordered the same way; a scalar.
@@ -319,6 +353,23 @@ class SoftmaxLoss(_ScaledLoss):
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
         return softmax_loss(y_true, y_pred, self.scale)
+
+
+@keras.saving.register_keras_serializable(package="simsearch")
+class SupConLoss(_Loss):
+    """Supervised contrastive loss of `supcon_loss`; `y_pred` is the batch's embeddings."""
+
+    def __init__(self, temperature: float = 0.07, name: str = "supcon", **kwargs: Any):
+        if temperature <= 0:
+            raise ConfigError(f"Expected temperature > 0. Received: temperature={temperature}")
+        super().__init__(name=name, **kwargs)
+        self.temperature = temperature
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        return supcon_loss(y_true, y_pred, self.temperature)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "temperature": self.temperature}
 
 
 @keras.saving.register_keras_serializable(package="simsearch")

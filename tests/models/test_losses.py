@@ -129,6 +129,35 @@ def test_softmax_matches_formula(batch: tuple[np.ndarray, np.ndarray], scale: fl
     assert got == pytest.approx(_np_softmax(labels, e, scale), rel=1e-4)
 
 
+def _np_supcon(labels: np.ndarray, e: np.ndarray, t: float) -> float:
+    z = e / np.linalg.norm(e, axis=1, keepdims=True)
+    s = z @ z.T / t
+    losses = []
+    for i in range(len(labels)):
+        positives = [p for p in range(len(labels)) if p != i and labels[p] == labels[i] and labels[i] >= 0]
+        if not positives:
+            continue
+        denominator = np.log(sum(np.exp(s[i, a]) for a in range(len(labels)) if a != i))
+        losses.append(-np.mean([s[i, p] - denominator for p in positives]))
+    return float(np.mean(losses))
+
+
+@pytest.mark.parametrize("temperature", [0.05, 0.5])
+def test_supcon_matches_formula(batch: tuple[np.ndarray, np.ndarray], temperature: float) -> None:
+    labels, e = batch
+    labels = labels.copy()
+    labels[:2] = -1  # unlinked items: negatives of every anchor, anchors of none
+    got = float(L.SupConLoss(temperature=temperature)(labels, e))
+    assert got == pytest.approx(_np_supcon(labels, e, temperature), rel=1e-4)
+
+
+def test_supcon_is_lower_when_clusters_are_tight() -> None:
+    labels = np.array([0, 0, 1, 1])
+    tight = np.array([[1, 0], [1, 0.01], [0, 1], [0.01, 1]], dtype="float32")
+    mixed = np.array([[1, 0], [0, 1], [0, 1], [1, 0.01]], dtype="float32")
+    assert float(L.supcon_loss(labels, tight, 0.1)) < float(L.supcon_loss(labels, mixed, 0.1))
+
+
 def test_pair_bce_matches_formula() -> None:
     rng = np.random.default_rng(2)
     p = rng.uniform(0.01, 0.99, size=30).astype("float32")
@@ -187,8 +216,9 @@ def test_gradients_are_finite_with_duplicate_embeddings() -> None:
         (L.SoftmaxLoss, {"scale": 10.0}),
         (L.PairBCELoss, {}),
         (L.CoSENTLoss, {"scale": 5.0}),
+        (L.SupConLoss, {"temperature": 0.1}),
     ],
-    ids=["contrastive", "triplet", "softmax", "bce", "cosent"],
+    ids=["contrastive", "triplet", "softmax", "bce", "cosent", "supcon"],
 )
 def test_config_round_trip(cls: type, kwargs: dict) -> None:
     loss = cls(**kwargs)
@@ -207,8 +237,9 @@ def test_config_round_trip(cls: type, kwargs: dict) -> None:
         lambda: L.ContrastiveLoss(similar_label=2),
         lambda: L.SoftmaxLoss(scale=-1),
         lambda: L.CoSENTLoss(scale=0),
+        lambda: L.SupConLoss(temperature=0),
     ],
-    ids=["mining", "distance", "margin", "label", "scale", "cosent_scale"],
+    ids=["mining", "distance", "margin", "label", "scale", "cosent_scale", "temperature"],
 )
 def test_bad_settings_raise_clear_errors(make) -> None:
     with pytest.raises(ConfigError, match="Expected"):

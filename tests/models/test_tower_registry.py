@@ -32,6 +32,20 @@ TITLES = np.array([f"{WORDS[c]} model {i} {('white', 'black')[i % 2]}" for i, c 
 PRICES = np.array([10.0 ** (c + 1) * (1 + 0.1 * i) for i, c in enumerate(LABELS)], np.float32)
 
 
+def _tiny_bert() -> str:
+    """A SYNTHETIC tiny BERT (random weights, a word-level vocabulary) written once per run."""
+    import tempfile
+
+    from tests.models.test_pretrained import write_tiny_bert
+
+    root = Path(tempfile.mkdtemp(prefix="tiny_bert_")) / "model"
+    write_tiny_bert(root)
+    return str(root)
+
+
+TINY_BERT = _tiny_bert()
+
+
 def _items(images: Any = None, fields: dict[str, Any] | None = None) -> Items:
     return Items(
         ids=np.arange(len(LABELS)),
@@ -73,6 +87,11 @@ CASES: dict[str, Case] = {
     "record": Case(
         lambda: _items(fields={"title": TITLES, "price": PRICES}),
         {"text_fields": ["title"], "numeric_fields": ["price"], "embedding_dim": 8, "ngram_tokens": 100},
+        lambda: [{"title": "phone model 7", "price": "12.5"}, {"title": "mouse"}, {"price": 3}],
+    ),
+    "lm_record": Case(
+        lambda: _items(fields={"title": TITLES, "price": PRICES}),
+        {"text_fields": ["title"], "numeric_fields": ["price"], "pretrained": TINY_BERT, "max_words": 6},
         lambda: [{"title": "phone model 7", "price": "12.5"}, {"title": "mouse"}, {"price": 3}],
     ),
     "face": Case(
@@ -161,5 +180,6 @@ def test_face_kind_encodes_photos(tmp_path: Path, shared_data: Path) -> None:
 
 
 def test_registry_lists_each_kind_once_under_its_name() -> None:
-    assert TOWERS == ("image", "text", "record", "face")  # train --tower's choices, in this order
+    # train --tower's choices, in this order
+    assert TOWERS == ("image", "text", "record", "lm_record", "face")
     assert all(name == kind.name for name, kind in TOWER_KINDS.items())
