@@ -96,6 +96,13 @@ _PATH = click.Path(exists=True, path_type=Path)
     show_default=True,
     help="What the decision threshold maximises on --valid-pairs.",
 )
+@click.option(
+    "--serialize/--no-serialize",
+    default=False,
+    show_default=True,
+    help="Read records as --tower lm_record does (Ditto: COL field VAL value, numbers and product "
+    "codes normalised, long values cut to their highest-TF-IDF words), not as 'field: value; ...'.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @encoding_option
@@ -158,6 +165,7 @@ def train_reranker(**options: Any) -> None:
         tower_reference=reference,
         seed=options["seed"],
         verbose=0 if options["quiet"] else (1 if sys.stdout.isatty() else 2),
+        serialize=options["serialize"],
     )
     # Written, loaded back and checked on training pairs before it replaces anything at --out.
     left_texts, right_texts = (

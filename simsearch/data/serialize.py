@@ -19,8 +19,17 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
-__all__ = ["fit_idf", "normalize_value", "serialize_record", "serialize_records", "summarize", "word_budgets"]
+__all__ = [
+    "fit_idf",
+    "fit_serialization",
+    "normalize_value",
+    "serialize_record",
+    "serialize_records",
+    "summarize",
+    "word_budgets",
+]
 
 _NUMBER = re.compile(r"^[$€£]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$")
 # A code: runs of letters and digits joined by - / . (`kdl-40v4100`, `sd/2gb`), with a digit and a
@@ -144,3 +153,10 @@ def serialize_records(
 ) -> list[str]:
     """`serialize_record` of each row of `columns` (one sequence of strings per field)."""
     return [serialize_record(fields, row, idf, max_words) for row in zip(*columns, strict=True)]
+
+
+def fit_serialization(columns: Sequence[Sequence[str]], max_words: int) -> dict[str, Any]:
+    """The settings `serialize_records` needs, fitted on training records (one sequence of
+    strings per field): `{"max_words": max_words, "idf": fit_idf(their normalised words)}`."""
+    values = (" ".join(normalize_value(v) for v in row) for row in zip(*columns, strict=True))
+    return {"max_words": int(max_words), "idf": fit_idf(values)}

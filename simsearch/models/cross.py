@@ -38,6 +38,7 @@ from keras import layers
 
 from simsearch.data.items import Items
 from simsearch.data.pairs import Pairs
+from simsearch.data.serialize import fit_serialization
 from simsearch.errors import ConfigError, DataError, ModelDirError, ModelFileError
 from simsearch.model_config import check_dir, model_hash, read_history, read_json_file
 from simsearch.models.inputs import input_fields
@@ -197,7 +198,7 @@ class CrossEncoder:
 
     def texts(self, content: Mapping[str, Any] | Sequence[Any]) -> list[str]:
         """The texts this cross-encoder reads for `content` (see `item_texts`)."""
-        return item_texts(content, self.fields)
+        return item_texts(content, self.fields, self.config.get("serialize"))
 
     def tokenize(
         self, left: Sequence[str], right: Sequence[str]
@@ -381,6 +382,7 @@ def train_reranker(
     tower_reference: Mapping[str, Any] | None = None,
     seed: int = 0,
     verbose: int | str = "auto",
+    serialize: bool = False,
 ) -> CrossEncoder:
     """Fine-tune a cross-encoder on labelled pairs of `catalog` items and calibrate it.
 
@@ -397,13 +399,14 @@ def train_reranker(
     Args:
         catalog: the items the pairs point into (text or record fields).
         fields: the fields the cross-encoder reads, in order (default: all of `catalog`'s).
+        serialize: read records as the lm_record tower does (Ditto's `COL field VAL value`,
+            long values cut to their highest-TF-IDF words), not as `"field: value; ..."`.
     """
     from simsearch.evaluation.metrics import roc_auc
 
     if catalog.images is not None:
         raise DataError("Expected text or record items for a cross-encoder. Received: images")
     fields = list(fields) if fields else list(catalog.fields)
-    texts = np.asarray(item_texts(catalog.fields, fields), dtype=object)
     if tower is not None:  # its distances are fused after the training: check its fields first
         needed = input_fields(tower.config.get("inputs", {}))
         missing = [name for name in needed if name not in catalog.fields]
@@ -431,6 +434,10 @@ def train_reranker(
         pretrained, fields=fields, max_length=max_length, pooling=pooling, seed=seed
     )
     cross.config["target"] = target
+    if serialize:  # about two subword tokens a word, one pair in max_length: a quarter of it each
+        columns = [[str(v) for v in item_texts(catalog.fields, [f])] for f in fields]
+        cross.config["serialize"] = fit_serialization(columns, max(1, max_length // 4))
+    texts = np.asarray(cross.texts(catalog.fields), dtype=object)
     valid = None
     if valid_pairs is not None:
         valid = (texts[valid_pairs.left].tolist(), texts[valid_pairs.right].tolist(), targets_of(valid_pairs))

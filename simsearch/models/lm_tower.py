@@ -23,7 +23,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from simsearch.data.serialize import fit_idf, normalize_value, serialize_records
+from simsearch.data.serialize import fit_serialization, serialize_records
 from simsearch.errors import ConfigError, DataError
 
 __all__ = ["LMRecordTowerConfig", "RecordSerializer", "build_lm_record_tower", "column_texts"]
@@ -127,9 +127,8 @@ def build_lm_record_tower(columns: Mapping[str, Any], config: LMRecordTowerConfi
     if missing:
         raise DataError(f"Expected fields {missing} in the training data. Received: {sorted(columns)}")
     max_words = config.max_words or max(1, config.sequence_length // 2)
-    texts = [column_texts(columns[f]) for f in fields]
-    values = [" ".join(normalize_value(t) for t in row) for row in zip(*texts, strict=True)]
-    serializer = RecordSerializer(fields, max_words, fit_idf(values), name="serializer")
+    fitted = fit_serialization([column_texts(columns[f]) for f in fields], max_words)
+    serializer = RecordSerializer(fields, max_words, fitted["idf"], name="serializer")
     inputs = {
         name: keras.Input((), dtype="string" if name in config.text_fields else "float32", name=name)
         for name in fields

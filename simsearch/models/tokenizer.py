@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from keras import layers
 
+from simsearch.data.serialize import serialize_records
 from simsearch.errors import ConfigError, DataError
 
 __all__ = ["SubwordTokenizer", "item_texts", "parse_tokenizer", "record_texts"]
@@ -160,12 +161,18 @@ class SubwordTokenizer(layers.Layer):
         self.set_tokenizer((Path(dir_path) / ASSET).read_text(encoding="utf-8"))
 
 
-def item_texts(content: Mapping[str, Any] | Sequence[Any], fields: Sequence[str] | None) -> list[str]:
+def item_texts(
+    content: Mapping[str, Any] | Sequence[Any],
+    fields: Sequence[str] | None,
+    serialization: Mapping[str, Any] | None = None,
+) -> list[str]:
     """The text a cross-encoder reads for each item.
 
     One field (or a plain sequence of texts): the text itself. Several fields: one
     `"field: value; field: value"` text per item, empty and missing values left out (as the
-    record towers' pretrained encoder reads records, and as Ditto serialises them).
+    hybrid record tower's pretrained encoder reads records). With `serialization`
+    (`data.serialize.fit_serialization`'s `max_words` and `idf`): Ditto's `COL field VAL value`,
+    as the lm_record tower reads records (`data.serialize.serialize_records`).
 
     Args:
         content: a sequence of texts, or field name -> `(n,)` column (a catalogue's content or
@@ -183,6 +190,8 @@ def item_texts(content: Mapping[str, Any] | Sequence[Any], fields: Sequence[str]
     if missing:
         raise DataError(f"Expected the fields {names} in the items. Missing: {missing}")
     columns = [[_text(value) for value in content[name]] for name in names]
+    if serialization is not None:
+        return serialize_records(names, columns, serialization["idf"], int(serialization["max_words"]))
     return columns[0] if len(names) == 1 else record_texts(names, columns)
 
 

@@ -88,6 +88,37 @@ def test_item_texts_read_one_field_or_name_several() -> None:
         item_texts(records, ["title", "colour"])
 
 
+def test_item_texts_serialized_as_the_lm_record_tower_reads_records() -> None:
+    records = {"title": ["Sony KDL-40V4100 TV"], "price": [399.0]}
+    serialization = {"max_words": 64, "idf": {}}
+    assert item_texts(records, ["title", "price"], serialization) == [
+        "COL title VAL sony kdl40v4100 tv COL price VAL 399"
+    ]
+
+
+def test_a_serializing_reranker_keeps_its_serialization_through_save_and_load(
+    tiny: tuple[Path, dict[str, np.ndarray]], tmp_path: Path
+) -> None:
+    from simsearch.data.items import Items
+    from simsearch.data.pairs import Pairs
+    from simsearch.data.serialize import fit_serialization, serialize_records
+    from simsearch.models.cross import train_reranker
+
+    titles = np.array(["the red cat sat", "a red cat", "the blue dog", "a dog"], object)
+    catalog = Items(ids=np.arange(4), labels=np.full(4, -1), classes=(), fields={"title": titles})
+    pairs = Pairs(left=np.array([0, 2, 0]), right=np.array([1, 3, 3]), same=np.array([1, 1, 0], np.int8))
+    cross = train_reranker(
+        catalog, pairs, valid_pairs=pairs, pretrained=tiny[0], max_length=16, epochs=1,
+        serialize=True, verbose=0,
+    )  # fmt: skip
+    expected = fit_serialization([list(titles)], 4)  # a quarter of max_length
+    assert cross.config["serialize"] == expected
+    texts = serialize_records(["title"], [list(titles)], expected["idf"], 4)
+    assert cross.texts(catalog.fields) == texts and texts[0].startswith("COL title VAL ")
+    cross.save(tmp_path / "cross")
+    assert CrossEncoder.load(tmp_path / "cross").texts(catalog.fields) == texts
+
+
 def test_fit_learns_a_synthetic_pair_rule_and_keeps_the_best_epoch(
     tiny: tuple[Path, dict[str, np.ndarray]],
 ) -> None:
