@@ -59,3 +59,37 @@ def test_products_recipe_runs_as_documented(tmp_path: Path) -> None:
     assert all(
         d["left_id"] in a_ids and d["right_id"] in a_ids and d["left_id"] != d["right_id"] for d in duplicates
     )
+
+
+@pytest.mark.slow
+def test_lm_record_recipe_runs_as_documented(tmp_path: Path) -> None:
+    """The language-model block on a slice, with a tiny random BERT in place of MiniLM and one
+    short epoch: it trains, chooses among the TF-IDF baseline, the untrained and the trained
+    encoder on the held-out pairs, and evaluates the test pairs."""
+    pytest.importorskip("safetensors", reason="the pretrained extra (safetensors) is not installed")
+    from tests.models.test_pretrained import write_tiny_bert
+
+    data = tmp_path / "abt-buy"
+    data.mkdir()
+    for table in ("tableA.csv", "tableB.csv"):
+        shutil.copy(ABT_BUY / table, data / table)
+    _slice(ABT_BUY / "train.csv", data / "train.csv", 300)
+    _slice(ABT_BUY / "valid.csv", data / "valid.csv", 150)
+    test = _slice(ABT_BUY / "test.csv", data / "test.csv", 100)
+    write_tiny_bert(tmp_path / "tiny_bert")
+
+    script = recipe_block("products.md", "recipe-lm-test")
+    script = shrink(script, {"DATA": str(data), "ENCODER": str(tmp_path / "tiny_bert")})
+    short = "--epochs 1 --steps-per-epoch 2 --out models/abt-buy-lm"
+    script = script.replace("--out models/abt-buy-lm", short, 1)
+    out = run_block(script, tmp_path)
+
+    assert "Saved lm_record model" in out
+    config = json.loads((tmp_path / "models/abt-buy-lm/config.json").read_text())
+    chosen = config["validation"]["chosen"]
+    assert chosen in ("baseline", "initial", "trained")
+    # A random tiny BERT does not beat TF-IDF significantly: small data keeps the baseline.
+    assert chosen == "baseline" and config["tower_settings"]["architecture"] == "linear"
+    report = json.loads((tmp_path / "runs/products/report-lm.json").read_text())
+    tower = report["pairs (tower distance)"]
+    assert (tower["n_pairs"], tower["n_positive"]) == (len(test), sum(r["label"] == "1" for r in test))
