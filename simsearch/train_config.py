@@ -31,8 +31,8 @@ class TrainConfig:
             class prototypes in P×K episodes; strongest for one-shot in our runs), `"cosent"`
             (pairs only: ranks the batch's cosines by the pairs' graded `score`, or by their
             labels when they have none; how sentence-transformers trains on STS-B), `"supcon"`
-            (supervised contrastive over batches of match clusters, each drawn with one of its
-            labelled non-matches, the rest of the batch its negatives; R-SupCon).
+            (supervised contrastive over batches of match clusters, each drawn with a labelled or
+            TF-IDF-mined non-match, the rest of the batch its negatives; R-SupCon).
         margin: contrastive / triplet margin; None = 1.0 for contrastive, 0.2 for triplet.
         mining: triplet mining, `"batch_all"`, `"batch_hard"` or `"semi_hard"`.
         scale: softmax scale; None learns it (starting at 10). CoSENT scale; None = 20.

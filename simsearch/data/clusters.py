@@ -4,12 +4,16 @@ R-SupCon (Peeters & Bizer 2022) trains on the clusters of matching offers, the t
 closure of the training matches: every offer of a cluster is a positive of every other, and the
 rest of the batch are its negatives. `cluster_batches` draws half of each batch's clusters at
 random and gives each a cluster it was labelled a non-match with (the pair file's negatives,
-mined by blocking, so hard), which the loss must then push apart in the same batch.
+mined by blocking, so hard) or one whose records are its records' nearest neighbours by TF-IDF
+word cosine (`mined_negatives`, the neighbours an index would return), which the loss must then
+push apart in the same batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections import Counter
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -18,7 +22,7 @@ from simsearch.data._sampling import check_count
 from simsearch.data.pairs import Pairs
 from simsearch.errors import DataError
 
-__all__ = ["cluster_batches", "match_clusters", "negative_clusters"]
+__all__ = ["cluster_batches", "match_clusters", "mined_negatives", "negative_clusters"]
 
 
 def match_clusters(n: int, pairs: Pairs) -> npt.NDArray[np.int64]:
@@ -27,8 +31,8 @@ def match_clusters(n: int, pairs: Pairs) -> npt.NDArray[np.int64]:
     of each cluster's first item.
 
     Example:
-    >>> match_clusters(5, Pairs(np.array([0, 1, 3]), np.array([1, 2, 4]), np.array([1, 1, 0])))
-    array([ 0,  0,  0,  1,  2])
+    >>> match_clusters(5, Pairs(np.array([0, 1, 3]), np.array([1, 2, 4]), np.array([1, 1, 0]))).tolist()
+    [0, 0, 0, 1, 2]
     """
     parent = np.arange(n)
 
@@ -59,6 +63,40 @@ def negative_clusters(labels: npt.NDArray[np.int64], pairs: Pairs) -> dict[int, 
             out.setdefault(ca, set()).add(cb)
             out.setdefault(cb, set()).add(ca)
     return {c: sorted(v) for c, v in out.items()}
+
+
+def mined_negatives(
+    texts: Sequence[str], labels: npt.NDArray[np.int64], k: int = 3, max_df: float = 0.05
+) -> dict[int, list[int]]:
+    """For each cluster, the other clusters holding its records' `k` nearest records by TF-IDF
+    word cosine (words in more than `max_df` of the records left out: they tell nothing apart).
+
+    Example:
+    >>> texts = ["sony tv 40", "sony tv 40 black", "sony tv 42", "apple ipad", "apple ipad case"]
+    >>> mined_negatives(texts, np.array([0, 0, 1, 2, 3]), k=1, max_df=1.0)
+    {0: [1], 1: [0], 2: [3], 3: [2]}
+    """
+    rows = [i for i in range(len(texts)) if labels[i] >= 0]
+    words = {i: Counter(texts[i].split()) for i in rows}
+    df = Counter(w for i in rows for w in words[i])
+    limit = max(1.0, max_df * len(rows))
+    idf = {w: math.log((1 + len(rows)) / (1 + c)) + 1.0 for w, c in df.items() if c <= limit}
+    vectors = {i: {w: (1 + math.log(c)) * idf[w] for w, c in words[i].items() if w in idf} for i in rows}
+    norms = {i: math.sqrt(sum(v * v for v in vec.values())) or 1.0 for i, vec in vectors.items()}
+    postings: dict[str, list[int]] = {}
+    for i in rows:
+        for w in vectors[i]:
+            postings.setdefault(w, []).append(i)
+    out: dict[int, set[int]] = {}
+    for i in rows:
+        scores: dict[int, float] = {}
+        for w, weight in vectors[i].items():
+            for j in postings[w]:
+                if labels[j] != labels[i]:
+                    scores[j] = scores.get(j, 0.0) + weight * vectors[j][w] / (norms[i] * norms[j])
+        nearest = sorted(scores, key=lambda j: (-scores[j], j))[:k]
+        out.setdefault(int(labels[i]), set()).update(int(labels[j]) for j in nearest)
+    return {c: sorted(v) for c, v in sorted(out.items()) if v}
 
 
 def cluster_batches(

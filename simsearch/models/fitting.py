@@ -180,12 +180,16 @@ def _fit_supcon(
     epochs: int | None = None,
 ) -> History:
     """Train on the match clusters of `pairs` with the supervised contrastive loss: batches of
-    `batch_size / 2` clusters × 2 items (`cluster_batches`); `config.scale` is 1 / temperature."""
-    from simsearch.data.clusters import cluster_batches, match_clusters, negative_clusters
+    `batch_size / 2` clusters × 2 items (`cluster_batches`), half of the clusters drawn with a
+    labelled or a mined (`mined_negatives`) non-match; `config.scale` is 1 / temperature."""
+    from simsearch.data.clusters import cluster_batches, match_clusters, mined_negatives, negative_clusters
     from simsearch.data.pipeline import batch_dataset
 
     labels = match_clusters(len(next(iter(x.values())) if isinstance(x, dict) else x), pairs)
     negatives = negative_clusters(labels, pairs)
+    if isinstance(x, dict):  # records: add each cluster's nearest other clusters by TF-IDF
+        for cluster, mined in mined_negatives(record_words(x), labels).items():
+            negatives[cluster] = sorted({*negatives.get(cluster, []), *mined})
     p = max(2, config.batch_size // 2)
     next(cluster_batches(labels, negatives, p=p, n_batches=1, seed=config.seed))  # fail here, not in fit
     data = batch_dataset(
@@ -207,6 +211,16 @@ def _fit_supcon(
         shuffle=False,
     )
     return {key: [float(v) for v in values] for key, values in fit.history.items()}
+
+
+def record_words(x: dict[str, Any]) -> list[str]:
+    """Each record's fields, normalised (`serialize.normalize_value`) and joined: the words
+    `mined_negatives` compares."""
+    from simsearch.data.serialize import normalize_value
+    from simsearch.models.lm_tower import column_texts
+
+    columns = [column_texts(column) for column in x.values()]
+    return [" ".join(normalize_value(v) for v in row) for row in zip(*columns, strict=True)]
 
 
 def _cosine_head(tower_model: keras.Model, x: Any, pairs: Pairs) -> keras.Model:

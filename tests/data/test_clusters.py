@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simsearch.data.clusters import cluster_batches, match_clusters, negative_clusters
+from simsearch.data.clusters import cluster_batches, match_clusters, mined_negatives, negative_clusters
 from simsearch.data.pairs import Pairs
 from simsearch.errors import DataError
 
@@ -58,3 +58,16 @@ def test_too_few_clusters_are_refused() -> None:
     unmatched = np.array([0, 1, 2, 3])
     with pytest.raises(DataError, match="with matches=0"):
         next(cluster_batches(unmatched, {}, p=2, n_batches=1))
+
+
+def test_mined_negatives_are_the_nearest_other_clusters_by_tf_idf() -> None:
+    # Hand-built: two Sony TVs of different sizes, two Apple products, one kettle.
+    texts = ["sony tv 40", "sony tv 40 black", "sony tv 42", "apple ipad", "apple ipad case", "kettle steel"]
+    labels = np.array([0, 0, 1, 2, 3, 4])
+    mined = mined_negatives(texts, labels, k=1, max_df=1.0)
+    assert mined == {0: [1], 1: [0], 2: [3], 3: [2]}  # the kettle shares no word: no neighbour
+    # Words in more than max_df of the records are left out: "sony" and "tv" then tell nothing,
+    # and the TVs have no neighbour left but by their sizes (none shared).
+    assert 0 not in mined_negatives(texts, labels, k=1, max_df=0.34)
+    # An unclustered record (-1) is never mined: the TVs of cluster 0 are then left without one.
+    assert mined_negatives(texts, np.array([0, 0, -1, 2, 3, 4]), k=1, max_df=1.0) == {2: [3], 3: [2]}
