@@ -66,8 +66,8 @@ class TowerKind:
         augments: random affine augmentation in training (`TrainConfig.augment`).
         typed_fields: fields typed text or numeric (`--numeric-fields`, `--numeric-scales`).
         monitor: the held-out metric training on labelled items follows by default.
-        train_defaults: `train` options that default otherwise for this kind, as
-            `(option, value)` pairs (an option given on the command line wins).
+        train_defaults: `train` options that default otherwise for this kind's default
+            architecture, as `(option, value)` pairs (an option given on the command line wins).
     """
 
     name: str

@@ -295,9 +295,13 @@ def train(**options: Any) -> None:
 
 
 def _kind_defaults(options: dict[str, Any]) -> None:
-    """The tower kind's own defaults (`TowerKind.train_defaults`) for the options not given."""
+    """The tower kind's own defaults (`TowerKind.train_defaults`) for the options not given; they
+    are its default architecture's (lm_record's encoder), not another's (its TF-IDF baseline)."""
+    kind = tower_kind(options["tower"])
+    if options.get("architecture") not in (None, kind.default_architecture):
+        return
     context = click.get_current_context(silent=True)
-    for name, value in tower_kind(options["tower"]).train_defaults:
+    for name, value in kind.train_defaults:
         if context is None or context.get_parameter_source(name) == click.core.ParameterSource.DEFAULT:
             options[name] = value
 

@@ -39,6 +39,6 @@ def test_an_option_given_wins(tmp_path: Path, option: str, value: str, key: str,
     assert _params(tmp_path, "lm_record", option, value)[key] == expected
 
 
-def test_other_kinds_keep_the_global_defaults(tmp_path: Path) -> None:
-    params = _params(tmp_path, "record")
-    assert (params["loss"], params["batch_size"], params["epochs"]) == (None, 128, 20)
+def test_other_kinds_and_architectures_keep_the_global_defaults(tmp_path: Path) -> None:
+    for params in (_params(tmp_path, "record"), _params(tmp_path, "lm_record", "--architecture", "linear")):
+        assert (params["loss"], params["batch_size"], params["epochs"]) == (None, 128, 20)
