@@ -70,10 +70,10 @@ def recall_at(found: npt.NDArray[np.int64], truth: npt.NDArray[np.int64]) -> flo
     return float(np.mean([len(set(f[:k]) & set(t)) / k for f, t in rows]))
 
 
-def strategy(count: int, n: int, d: int) -> str:
+def strategy(index: FaissIndex, count: int, n: int, d: int) -> str:
     """The way `FaissIndex.search` takes for this many allowed items (simsearch.index.allowed;
-    Flat, IVF and HNSW all take an IDSelector)."""
-    if count * d <= EXACT_BUDGET:
+    IVF and HNSW take an IDSelector)."""
+    if index.kind.startswith("IndexFlat") or count * d <= EXACT_BUDGET:
         return "exact over allowed"
     if count < SELECTIVE * n:
         return "IDSelector"
@@ -108,7 +108,7 @@ def run_kind(factory: str, xb: Any, xq: Any, bucket: Any, args: argparse.Namespa
         rows.append({
             "n": len(xb), "factory": factory, "kind": index.kind, "build_s": build_s, "fields_s": fields_s,
             "percent": percent, "allowed": int(mask.sum()),
-            "way": strategy(int(mask.sum()), len(xb), xb.shape[1]),
+            "way": strategy(index, int(mask.sum()), len(xb), xb.shape[1]),
             "qps_unfiltered": len(xq) / unfiltered, "qps_filtered": len(xq) / filtered,
             "qps_brute": len(xq) / brute, "mask_ms": 1e3 * mask_s,
             "recall": recall_at(found, truth),
@@ -149,9 +149,9 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, argv: list[str]
         f"{args.nq} queries in one batch, medians of {args.repeats} runs, k={args.k}, default "
         f"`SearchParams()` (nprobe={SearchParams().nprobe}, ef_search={SearchParams().ef_search})\n"
         f"- way: what `FaissIndex.search` did (`simsearch.index.allowed`: exact over the allowed "
-        f"rows while count*d <= {EXACT_BUDGET:,}, an IDSelector below {SELECTIVE:.0%} of the items, "
-        f"else an over-fetching search widened until k pass); recall against the exact filtered "
-        f"top-k; post-filter brute force: numpy, all distances, disallowed masked, top k\n\n"
+        f"rows for Flat or while count*d <= {EXACT_BUDGET:,}, an IDSelector below {SELECTIVE:.0%} "
+        f"of the items, else an over-fetching search widened until k pass); recall against the "
+        f"exact filtered top-k; post-filter brute force: numpy, all distances, disallowed masked, top k\n\n"
         + table(rows)
     )
 

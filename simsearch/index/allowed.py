@@ -4,8 +4,9 @@ A filtered k-NN search (`FaissIndex.search(..., where=...)`) takes one of three 
 the exact number of allowed items (the filter's mask is computed over every row, so nothing is
 estimated):
 
-- few allowed (`count * d <= EXACT_BUDGET`): exact search over the allowed embeddings, cheaper
-  than any index at that size;
+- few allowed (`count * d <= EXACT_BUDGET`), or a Flat index: exact search over the allowed
+  embeddings, cheaper than any index at that size, and than a Flat scan of every item (FAISS's
+  Flat search with a selector checks every id and leaves the BLAS path);
 - selective (`count < SELECTIVE * n_live`): FAISS searches inside the allowed rows through an
   `IDSelector` in its `SearchParameters` (Flat, IVF and HNSW take one);
 - permissive: an unfiltered search fetching `k * n_live / count` and more, widened 4x until `k`

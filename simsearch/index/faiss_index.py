@@ -451,7 +451,8 @@ class FaissIndex:
         """Return FAISS scores and keys of the k-NN among the `allowed` rows: exact, inside an
         IDSelector, or over-fetched and widened (`simsearch.index.allowed`)."""
         table, count = self._table, allowed.count
-        if count * table.d <= EXACT_BUDGET or len(xq) == 0:
+        flat = isinstance(base_index(self.index_), faiss.IndexFlat)  # exact anyway: scan only them
+        if flat or count * table.d <= EXACT_BUDGET or len(xq) == 0:
             return self._exact_knn(xq, k, allowed.keys)
         if self._params_ok is None:
             self._params_ok = self._accepts_params()
