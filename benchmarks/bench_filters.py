@@ -15,7 +15,9 @@ selectivity, with the same queries:
 Recall@10 of the filtered search is against the exact filtered top-k. Appends a section to
 benchmarks/RESULTS.md.
 
-    python benchmarks/bench_filters.py --n 100000 --threads 1
+    OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/bench_filters.py --n 100000 --threads 1
+
+(with the thread variables, numpy's brute force runs on one thread as FAISS does.)
 """
 
 from __future__ import annotations
@@ -137,9 +139,10 @@ def table(rows: list[dict[str, Any]]) -> str:
 def report(rows: list[dict[str, Any]], args: argparse.Namespace, argv: list[str]) -> str:
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    command = " ".join([*_thread_env(), shlex.join(["python", "benchmarks/bench_filters.py", *argv])])
     return (
         f"\n## Filtered search (`where`) at 1%, 10%, 50% selectivity (issue 23, {now})\n\n"
-        f"- Command: `{shlex.join(['python', 'benchmarks/bench_filters.py', *argv])}`\n"
+        f"- Command: `{command}`\n"
         f"- Machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores (shared with other jobs), load average {load} at the end; Python "
         f"{platform.python_version()}, faiss {faiss.__version__} on {faiss.omp_get_max_threads()} "
@@ -154,6 +157,12 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, argv: list[str]
         f"exact filtered top-k; post-filter brute force: numpy, all distances, disallowed masked, top k\n\n"
         + table(rows)
     )
+
+
+def _thread_env() -> list[str]:
+    """The BLAS / OpenMP thread settings of the run (numpy's matmul follows them, FAISS `--threads`)."""
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    return [f"{name}={os.environ[name]}" for name in names if name in os.environ]
 
 
 def main(argv: list[str]) -> None:
