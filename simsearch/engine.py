@@ -163,13 +163,15 @@ class SearchEngine:
         params: SearchParams | None = None,
         exclude_self: bool = True,
         by_vectors: bool = False,
+        where: Any = None,
     ) -> Query:
         """The `Query` of a search with this engine's defaults and re-rankers.
 
         The cross-encoder re-ranks when one is loaded, except for a search `by_vectors` (no text
         to read) that names no depth; its score is fused with the distance when its fusion weights
         were fitted with this engine's model. Otherwise the pairwise head re-ranks. `rerank=None`
-        is the default depth (`default_depth`).
+        is the default depth (`default_depth`). `where` is a metadata filter (a JSON where, see
+        `simsearch.search.where`, or a `Where`).
         """
         cross = self.reranker is not None and (not by_vectors or rerank is not None)
         depth = self.default_depth(by_vectors=by_vectors) if rerank is None else rerank
@@ -181,6 +183,7 @@ class SearchEngine:
             fusion=cross and bool(depth) and self._fusion_applies(),
             params=params,
             exclude_self=exclude_self,
+            filter=where,
         )
 
     def search(
@@ -195,15 +198,22 @@ class SearchEngine:
         radius: float | None = None,
         params: SearchParams | None = None,
         exclude_self: bool = True,
+        where: Any = None,
     ) -> list[list[Hit]]:
         """Search with raw items, vectors or catalogue ids (exactly one); one hit list per query.
 
         Args:
             query: the search's settings; without it, `make_query` makes it from `k`, `rerank`,
-                `radius`, `params` and `exclude_self`:
+                `radius`, `params`, `exclude_self` and `where`:
             rerank: re-rank depth; None = the model's default (see `rerank_default`).
             radius: return everything within this distance instead of the top `k`.
             exclude_self: leave each id query's own item out of its results.
+            where: only items whose metadata pass this filter, e.g.
+                `{"shop": "b", "price": {"$lt": 20}}` (`simsearch.search.where`).
+
+        Raises:
+            FilterError: a malformed `where`, or one naming a field the items lack or a value of
+                another type than the field holds.
         """
         given = [
             name
@@ -220,8 +230,9 @@ class SearchEngine:
                 params=params,
                 exclude_self=exclude_self,
                 by_vectors=vectors is not None,
+                where=where,
             )
-        elif (k, rerank, radius, params, exclude_self) != (10, None, None, None, True):
+        elif (k, rerank, radius, params, exclude_self, where) != (10, None, None, None, True, None):
             raise ConfigError("Expected a query or its settings (k, rerank, ...), not both. Received: both")
         if is_records(items):  # the record rule, before the tower and the cross-encoder read them
             items = check_records(items, input_fields(self.model.config["inputs"]))

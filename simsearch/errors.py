@@ -9,6 +9,8 @@ one clean line on stderr and exit code 1.
     │   ├── FaceError        a photo without exactly one usable face (no face, or several)
     │   └── DuplicateIdError catalogue ids already in the index, added again (HTTP 409)
     ├── ConfigError          an unknown name or an invalid setting (tower, loss, optimiser, margin, ...)
+    │   └── FilterError      a metadata filter (`where`) malformed, or naming a field the items lack
+    │                        or a value of a type the field does not hold (HTTP 422)
     ├── ModelDirError        a model directory that is missing, incomplete or from another version
     │   └── ModelFileError   one of its files damaged: not UTF-8 or JSON, a truncated or corrupted
     │                        .keras file, a tower or head whose shapes do not match config.json
@@ -33,6 +35,7 @@ __all__ = [
     "DataError",
     "DuplicateIdError",
     "FaceError",
+    "FilterError",
     "IndexFileError",
     "ModelDirError",
     "ModelFileError",
@@ -65,6 +68,11 @@ class FaceError(DataError):
 
 class ConfigError(SimsearchError, ValueError):
     """An unknown name or an invalid setting."""
+
+
+class FilterError(ConfigError):
+    """A metadata filter (`where`) that is malformed (an unknown operator, `$in` without a list,
+    ...), or that names a field no item holds or compares it with a value of another type."""
 
 
 class ModelDirError(SimsearchError):

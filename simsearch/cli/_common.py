@@ -10,7 +10,7 @@ import click
 
 from simsearch.data.items import Items
 from simsearch.data.records import input_fields
-from simsearch.errors import ConfigError, DataError
+from simsearch.errors import ConfigError, DataError, FilterError
 from simsearch.tower_kinds import TOWERS as TOWERS  # the names `train --tower/--loss` offer
 from simsearch.train_config import LOSSES as LOSSES
 
@@ -35,6 +35,30 @@ def json_record(text: str, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise DataError(f"Expected a JSON object for {what}. Received: {_head(text)}")
     return value
+
+
+WHERE_HELP = (
+    'Only items whose metadata pass this JSON filter, e.g. \'{"shop": "b", "price": {"$lt": 20}}\' '
+    "(operators $eq $ne $in $nin $lt $lte $gt $gte $and $or; see the README, Filters)."
+)
+
+
+def parse_where(text: str | None) -> Any:
+    """The `--where` option as a compiled `Where` (None when not given or `{}`); a malformed one
+    is a `FilterError` naming what is wrong, before anything is loaded."""
+    if text is None:
+        return None
+    from simsearch.search.where import Where
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FilterError(f"Expected --where as a JSON object. Received: {_head(text)}") from exc
+    except RecursionError:
+        raise FilterError("Expected --where as a JSON object. Received: one nested too deep") from None
+    if not isinstance(value, dict):
+        raise FilterError(f"Expected --where as a JSON object. Received: {_head(text)}")
+    return Where.parse(value) if value else None
 
 
 def _head(text: str) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from simsearch.cli._common import catalog_options, encoding_option, map_option, table_encoding
+from simsearch.cli._common import catalog_options, encoding_option, map_option, parse_where, table_encoding
 from simsearch.cli._engine import check_engine, dask_client, engine_options
 from simsearch.cli._index_dir import INDEX
 from simsearch.errors import ConfigError, DataError, IndexFileError
@@ -61,6 +61,11 @@ def _common_options(command: Any) -> Any:
         click.option("--ef-search", type=int, default=128, show_default=True, help="HNSW search depth."),
         click.option("--chunk-size", type=int, default=4096, show_default=True, help="Items per search."),
         click.option("--model", "model_dir", type=_PATH, help="Model directory (default: the index's)."),
+        click.option(
+            "--where",
+            help="Restrict the indexed catalogue to the items whose metadata pass this JSON filter, "
+            'e.g. \'{"shop": "b"}\' (dedup: pairs among them only; match: A\'s candidates only).',
+        ),
         click.option(
             "--reranker",
             "reranker_dir",
@@ -123,26 +128,31 @@ def dedup_command(index_dir: Path, out: Path, **options: Any) -> None:
         raise ConfigError("Expected --groups FILE with --existing-groups. Received: no --groups")
     if groups_out is not None:
         check_out(groups_out)
+    options["where"] = parse_where(options["where"])
+    if options["where"] is not None and options["existing_groups"]:
+        raise ConfigError("Expected --where or --existing-groups, not both. Received: both")
     job = _open(index_dir, options, pairs_of="one catalogue")
     existing = read_groups(options["existing_groups"]) if options["existing_groups"] else None
     new_ids = _new_ids(job.index, existing) if existing is not None else None
+    catalogue = job.index.ids if options["where"] is None else job.index.allowed_ids(options["where"])
     if dask:
         from simsearch.distributed import find_duplicates_dask
 
+        queries = catalogue.tolist() if options["where"] is not None else new_ids
         with dask_client(options) as client:
             pairs = find_duplicates_dask(
                 client, index_dir, job.index.ids, job.spec(options), out,
-                query_ids=new_ids, partitions=options["partitions"],
+                query_ids=queries, partitions=options["partitions"],
             )  # fmt: skip
     else:
         pairs = find_duplicates(job.index, job.pair_filter(options), query_ids=new_ids, **_run(options))
         write_pairs(pairs, out)
-    click.echo(f"{len(pairs)} duplicate pairs among {len(job.index)} items ({job.rule}) -> {out}")
+    click.echo(f"{len(pairs)} duplicate pairs among {len(catalogue)} items ({job.rule}) -> {out}")
     if groups_out is None:
         return
     cut = job.cut()
     if existing is None:
-        ids, groups = job.index.ids, group_pairs(job.index.ids, pairs, method=options["group_method"], **cut)
+        ids, groups = catalogue, group_pairs(catalogue, pairs, method=options["group_method"], **cut)
     else:
         ids, groups = _merged_groups(job.index, existing, new_ids or [], pairs, options["group_method"], cut)
     if dask:
@@ -191,7 +201,10 @@ def match_command(index_dir: Path, catalog: Path, out: Path, **options: Any) -> 
     if dask and options["one_to_one"]:
         raise ConfigError("Expected --one-to-one on the local engine. Received: --engine dask")
     _check_output(dask)(out)
+    options["where"] = parse_where(options["where"])
     job = _open(index_dir, options, need_model=True, pairs_of="two catalogues")
+    if options["where"] is not None:
+        job.index.allowed(options["where"])  # fields and types checked before B is read
     if dask:
         from simsearch.cli._common import split_list
         from simsearch.distributed import match_catalog_dask
@@ -266,7 +279,11 @@ class _Job:
         from simsearch.dedup import PairFilter
 
         return PairFilter(
-            k=options["k"], max_distance=self.max_distance, min_score=self.min_score, scorer=scorer
+            k=options["k"],
+            max_distance=self.max_distance,
+            min_score=self.min_score,
+            scorer=scorer,
+            where=options["where"],
         )
 
     def cut(self) -> dict[str, float | None]:

@@ -9,12 +9,14 @@ from typing import Any
 import click
 
 from simsearch.cli._common import (
+    WHERE_HELP,
     encoding_option,
     index_model_dir,
     json_record,
     load_catalog_table,
     map_option,
     parse_map,
+    parse_where,
 )
 from simsearch.cli._index_dir import INDEX
 from simsearch.data.records import check_records, input_fields
@@ -54,6 +56,7 @@ _PATH = click.Path(exists=True, path_type=Path)
     "(default depth 50) from the query's text and the hits' stored fields, in place of the head.",
 )
 @click.option("--radius", type=float, help="Everything within this distance, instead of the top k.")
+@click.option("--where", help=WHERE_HELP)
 @click.option("--nprobe", type=int, help="IVF lists visited per query.")
 @click.option("--ef-search", type=int, help="HNSW candidate list size.")
 @click.option(
@@ -77,13 +80,18 @@ def query(index_dir: Path, model_dir: Path | None, **options: Any) -> None:
     # TensorFlow loads (15-35 s).
     if options["radius"] is not None:
         check_radius(options["radius"])
+    where = parse_where(options["where"])
     config = read_config(index_model_dir(index_dir, model_dir))
     labels, kwargs = _queries(sources[0], options, config, index_dir)
     from simsearch.engine import SearchEngine
 
     engine = SearchEngine.load(index_dir, model_dir=model_dir, reranker=options["reranker"])
     settings = engine.make_query(
-        k=options["k"], rerank=options["rerank"], radius=options["radius"], params=_params(options)
+        k=options["k"],
+        rerank=options["rerank"],
+        radius=options["radius"],
+        params=_params(options),
+        where=where,
     )
     hits = engine.search(**kwargs, query=settings)
     for label, row in zip(labels, hits, strict=True):

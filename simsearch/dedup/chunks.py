@@ -84,7 +84,10 @@ def self_join_chunk(
     q_ids = catalogue[rows]
     xq = index.get(q_ids)
     dist, nbr = index.search(
-        xq, min(pair_filter.k + 1, len(catalogue)), DEDUP_PARAMS if params is None else params
+        xq,
+        min(pair_filter.k + 1, len(catalogue)),
+        DEDUP_PARAMS if params is None else params,
+        where=pair_filter.where,
     )
     keep = (nbr != q_ids[:, None]) & np.isfinite(dist)
     keep &= np.cumsum(keep, axis=1) <= pair_filter.k  # the item itself may be absent: k others at most
@@ -122,7 +125,10 @@ def match_chunk(
     """Search catalogue B's rows `xq` (ids `b_ids`) against A's index; keep candidates as ids,
     by B's row, then nearest first. Nothing is excluded by id: A and B may share ids."""
     dist, nbr = index.search(
-        xq, min(pair_filter.k, max(len(index), 1)), DEDUP_PARAMS if params is None else params
+        xq,
+        min(pair_filter.k, max(len(index), 1)),
+        DEDUP_PARAMS if params is None else params,
+        where=pair_filter.where,
     )
     keep = np.isfinite(dist)
     if pair_filter.max_distance is not None:

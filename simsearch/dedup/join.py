@@ -56,7 +56,9 @@ def find_duplicates(
         pair_filter: `k`, `max_distance`, `min_score` and the scorer; default `PairFilter()`
             (the 10 nearest of each item, unscored).
         query_ids: search only these items (e.g. the ones just added) against the whole index;
-            default all. Pairs between two query items are still reported once.
+            default all. Pairs between two query items are still reported once. With
+            `pair_filter.where`, only those of them it allows search, and only among the items
+            it allows.
         chunk_size: query rows per FAISS search; bounds the memory of candidates and scoring.
         params: query-time FAISS settings (`nprobe`, `ef_search`); default `DEDUP_PARAMS`
             (`nprobe=8`), enough for near-duplicates; raise `nprobe` for loose thresholds.
@@ -81,6 +83,9 @@ def find_duplicates(
     catalogue = index.ids
     lookup = IdLookup(catalogue, "index")
     queries = lookup.positions(query_ids, "query_ids") if query_ids is not None else None
+    if pair_filter.where is not None:  # only the allowed items search, and are found
+        allowed = lookup.positions(index.allowed_ids(pair_filter.where), "allowed ids")
+        queries = np.sort(allowed) if queries is None else queries[np.isin(queries, allowed)]
     n_queries = len(catalogue) if queries is None else len(queries)
     start, found = time.perf_counter(), []
     with _progress(n_queries, progress, "dedup") as bar:

@@ -5,6 +5,8 @@ numpy, faiss and h5py only: nothing here imports TensorFlow or Keras.
     config        IndexConfig (build settings), SearchParams (query settings), Neighbors (results)
     faiss_index   FaissIndex: build, add, upsert, delete, compact, search, range_search, get
     h5_store      H5Store: items.h5 (embeddings, ids, JSON metadata)
+    fields        Fields: the metadata as columns, for metadata filters
+    allowed       Allowed: the rows a filter allows, and how a filtered search runs
     directory     save_index / load_index / read_manifest: indexes/<name>/, atomic
     journal       Journal: write-ahead log of updates (journal.wal), replayed by load_index
     lock          WriterLock: one writer of an index directory at a time (.<name>.lock beside it)

@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from simsearch.errors import UnknownIdError
 from simsearch.index.checks import IdArray, missing_id
+from simsearch.index.fields import Fields
 
 __all__ = ["Table"]
 
@@ -33,6 +34,7 @@ class Table:
         self.metadata: npt.NDArray[np.object_] = np.full(capacity, None, object)
         self.live = np.zeros(capacity, bool)
         self.key_of: dict[Any, int] = {}
+        self._fields = Fields()
 
     @classmethod
     def from_rows(
@@ -92,6 +94,14 @@ class Table:
                 f"first {unknown[:5]}"
             )
         return np.fromiter((self.key_of[v] for v in values), np.int64, len(values))
+
+    def fields(self) -> Fields:
+        """The metadata of keys `0 .. n - 1` as columns, parsed once: rows are only appended (a
+        deleted item's row stays as a tombstone), so only rows added since the last call are."""
+        fields = self._fields
+        if fields.n != self.n:
+            fields = self._fields = fields.extended(self.metadata[fields.n : self.n])
+        return fields
 
     def live_keys(self) -> npt.NDArray[np.int64]:
         return np.flatnonzero(self.live[: self.n]).astype(np.int64)

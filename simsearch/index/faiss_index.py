@@ -38,6 +38,7 @@ import numpy.typing as npt
 
 from simsearch.errors import ConfigError, DataError, DuplicateIdError, NotBuiltError
 from simsearch.index._table import Table
+from simsearch.index.allowed import EXACT_BUDGET, SELECTIVE, Allowed, AllowedCache
 from simsearch.index.checks import (
     IdArray,
     check_embeddings,
@@ -60,6 +61,7 @@ from simsearch.index.faiss_ops import (
     to_threshold,
     train,
 )
+from simsearch.index.fields import Fields, RowFilter
 from simsearch.index.h5_store import StoredItems
 
 __all__ = ["FaissIndex"]
@@ -87,6 +89,7 @@ class FaissIndex:
     _sel: tuple[Any, Any] | None  # cached selector of live labels, and its bitmap
     _params: dict[tuple[int, int, int], Any]  # cached (FAISS SearchParameters, the selector they use)
     _params_ok: bool | None  # whether the index takes SearchParameters (probed once)
+    _allowed: AllowedCache  # rows allowed by the filters of recent searches
 
     def __init__(self, config: IndexConfig | None = None) -> None:
         self.config = config or IndexConfig()
@@ -193,27 +196,45 @@ class FaissIndex:
 
     # ---- reading ----------------------------------------------------------------------------
 
-    def search(self, xq: npt.ArrayLike, k: int, params: SearchParams | None = None) -> Neighbors:
+    def search(
+        self,
+        xq: npt.ArrayLike,
+        k: int,
+        params: SearchParams | None = None,
+        where: RowFilter | None = None,
+    ) -> Neighbors:
         """Return the `k` nearest live items of each query row of `xq` `(nq, d)`.
+
+        Args:
+            where: a metadata filter (`simsearch.search.Where`): only items it allows are
+                returned, the `k` nearest of them (see `simsearch.index.allowed`).
 
         Returns:
             `Neighbors(distances (nq, k) float32, ids (nq, k))`, nearest first; slots beyond the
-            number of live items are empty (distance `inf`, id `-1` or `None`).
+            number of live (allowed) items are empty (distance `inf`, id `-1` or `None`).
         """
         table = self._built()
         k = check_k(k)
         xq = self._queries(xq)
-        D, I = self._knn(xq, k, _search_params(params))
+        if where is None:
+            D, I = self._knn(xq, k, _search_params(params))
+        else:
+            D, I = self._filtered_knn(xq, k, _search_params(params), self.allowed(where))
         return Neighbors(to_distances(D, I, self.config.metric), table.ids_at(I))
 
     def range_search(
-        self, xq: npt.ArrayLike, radius: float, params: SearchParams | None = None
+        self,
+        xq: npt.ArrayLike,
+        radius: float,
+        params: SearchParams | None = None,
+        where: RowFilter | None = None,
     ) -> list[Neighbors]:
         """Return, per query row, every live item within distance `radius`, nearest first.
 
         Flat and IVF kinds use FAISS's range search (IVF within the `nprobe` lists visited).
         FAISS's HNSW range search is capped by `efSearch`, so HNSW kinds widen a k-NN search
-        instead: k = 64, 256, 1024, ... until the k-th neighbour lies beyond `radius`.
+        instead: k = 64, 256, 1024, ... until the k-th neighbour lies beyond `radius`. With
+        `where`, only the items it allows are returned.
         """
         table = self._built()
         radius = check_radius(radius)
@@ -225,6 +246,9 @@ class FaissIndex:
             rows = self._range_by_widening(xq, radius, params)
         else:
             rows = self._range_native(xq, radius, params)
+        if where is not None:
+            mask = self.allowed(where).mask
+            rows = [(dist[mask[keys]], keys[mask[keys]]) for dist, keys in rows]
         return [Neighbors(dist, table.ids_at(keys)) for dist, keys in rows]
 
     def get(self, ids: Sequence[Any] | npt.ArrayLike) -> npt.NDArray[np.float32]:
@@ -237,6 +261,21 @@ class FaissIndex:
         table = self._built()
         keys = table.keys_of(check_ids(ids, None, table.kind, unique=False))
         return [None if text is None else json.loads(text) for text in table.metadata[keys]]
+
+    def fields(self) -> Fields:
+        """The items' metadata as columns, one row per FAISS key (tombstones included), parsed
+        once and extended as items are added."""
+        return self._built().fields()
+
+    def allowed(self, where: RowFilter) -> Allowed:
+        """The live rows `where` allows (its mask over `fields()`), cached until the next update."""
+        table = self._built()
+        return self._allowed.get(where, table.fields(), table.live[: table.n])
+
+    def allowed_ids(self, where: RowFilter) -> IdArray:
+        """Catalogue ids of the live items `where` allows, in insertion order."""
+        table = self._built()
+        return table.ids[self.allowed(where).keys]
 
     @property
     def metric(self) -> str:
@@ -295,6 +334,7 @@ class FaissIndex:
         """Forget the selector and the search parameters that use it (the live set changed)."""
         self._sel = None
         self._params = {}
+        self._allowed = AllowedCache()
 
     def _built(self) -> Table:
         table = getattr(self, "_table", None)
@@ -405,10 +445,50 @@ class FaissIndex:
             D[short], I[short] = self._exact_knn(xq[short], k)
         return D, I
 
-    def _exact_knn(
-        self, xq: npt.NDArray[np.float32], k: int
+    def _filtered_knn(
+        self, xq: npt.NDArray[np.float32], k: int, params: SearchParams, allowed: Allowed
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-        keys = self._table.live_keys()
+        """Return FAISS scores and keys of the k-NN among the `allowed` rows: exact, inside an
+        IDSelector, or over-fetched and widened (`simsearch.index.allowed`)."""
+        table, count = self._table, allowed.count
+        flat = isinstance(base_index(self.index_), faiss.IndexFlat)  # exact anyway: scan only them
+        if flat or count * table.d <= EXACT_BUDGET or len(xq) == 0:
+            return self._exact_knn(xq, k, allowed.keys)
+        if self._params_ok is None:
+            self._params_ok = self._accepts_params()
+        if count < SELECTIVE * table.n_live and self._params_ok:
+            sel = allowed.selector()
+            D, I = self.index_.search(
+                xq, k, params=search_parameters(self.index_, params.nprobe, params.ef_search, k, sel)
+            )
+        else:
+            D, I = self._widened_knn(xq, k, params, allowed)
+        short = np.flatnonzero(I[:, min(k, count) - 1] < 0)
+        if short.size:
+            logger.debug("%d filtered query rows short of %d results: answered exactly", short.size, k)
+            D[short], I[short] = self._exact_knn(xq[short], k, allowed.keys)
+        return D, I
+
+    def _widened_knn(
+        self, xq: npt.NDArray[np.float32], k: int, params: SearchParams, allowed: Allowed
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+        """Fetch `k / share allowed` and more, 4x more each round, until `k` of each row pass or
+        the whole index was fetched; rows still short keep empty slots."""
+        n_live, want = self._table.n_live, min(k, allowed.count)
+        D = np.zeros((len(xq), k), np.float32)
+        I = np.full((len(xq), k), -1, np.int64)
+        todo, fetch = np.arange(len(xq)), min(n_live, 2 * math.ceil(k * n_live / allowed.count) + 16)
+        while todo.size:
+            D[todo], I[todo] = _keep_live(*self._knn(xq[todo], max(k, fetch), params), allowed.mask, k)
+            done = (I[todo, want - 1] >= 0) | (fetch >= n_live)
+            todo, fetch = todo[~done], min(n_live, 4 * fetch)
+        return D, I
+
+    def _exact_knn(
+        self, xq: npt.NDArray[np.float32], k: int, keys: npt.NDArray[np.int64] | None = None
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+        """The exact k-NN among `keys` (default: every live key)."""
+        keys = self._table.live_keys() if keys is None else keys
         xb = self._normalised(self._table.embeddings[keys], "xb")
         kk = min(k, len(keys))
         D = np.zeros((len(xq), k), np.float32)
@@ -486,7 +566,7 @@ def _search_params(params: Any) -> SearchParams:
 def _keep_live(
     D: npt.NDArray[np.float32], I: npt.NDArray[np.int64], live: npt.NDArray[np.bool_], k: int
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-    """Keep the first `k` live labels of each row, in order; empty slots get label -1."""
+    """Keep the first `k` live (or allowed) labels of each row, in order; empty slots get label -1."""
     ok = I >= 0
     ok[ok] = live[I[ok]]
     order = np.argsort(~ok, axis=1, kind="stable")[:, :k]

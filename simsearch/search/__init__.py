@@ -3,7 +3,8 @@
 numpy only here, with the index and the model passed in as objects and callables: nothing in this
 package imports TensorFlow or Keras.
 
-    query     Query: one search's settings (k or radius, re-ranking, FAISS settings), validated
+    query     Query: one search's settings (k or radius, re-ranking, FAISS settings, filter), validated
+    where     Where: a metadata filter compiled from JSON ({"shop": "b", "price": {"$lt": 20}})
     searcher  Searcher: run a Query by vector or by catalogue id, re-ranking the top candidates
     hits      Hit: one neighbour (id, distance, re-ranker score, metadata)
     rerank    rerank: re-order a query's hits by a `ScorePairs` callable (the model's head);
@@ -22,6 +23,7 @@ from simsearch.search.hits import Hit
 from simsearch.search.query import MAX_K, Filter, Query
 from simsearch.search.rerank import ScoreHits, ScorePairs, rerank, rerank_by
 from simsearch.search.searcher import Searcher
+from simsearch.search.where import Where
 
 __all__ = [
     "MAX_K",
@@ -32,6 +34,7 @@ __all__ = [
     "ScoreHits",
     "ScorePairs",
     "Searcher",
+    "Where",
     "rerank",
     "rerank_by",
 ]

@@ -9,11 +9,12 @@ Example:
 >>> Query(k=5, rerank=50)                          # top 5, the 50 nearest re-ranked by the head
 >>> Query(radius=0.3, params=SearchParams(nprobe=64))
 >>> Query(k=5, rerank=50, reranker="cross", fusion=True)  # by a cross-encoder, fused with distance
+>>> Query(k=5, filter={"shop": "b", "price": {"$lt": 20}})  # only items whose metadata pass
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -22,6 +23,8 @@ import numpy.typing as npt
 
 from simsearch.errors import ConfigError
 from simsearch.index.config import SearchParams
+from simsearch.index.fields import Fields
+from simsearch.search.where import Where
 from simsearch.validation import check_radius
 
 __all__ = ["MAX_K", "RERANKERS", "Filter", "Query"]
@@ -31,17 +34,17 @@ RERANKERS = ("head", "cross")
 
 
 class Filter(Protocol):
-    """Which candidates a query may return: the extension point for metadata filters.
-
-    Not implemented yet: `Query` accepts only `filter=None`. A filter will be a frozen (hashable)
-    dataclass, so that equal queries still compare equal and batch together in the server, and
-    `Searcher` will apply it to the candidates before re-ranking (see docs/architecture.md,
-    "Queries").
+    """Which items a query may return, from their metadata: `Where` (`search/where.py`) is the
+    package's. A filter is hashable, so equal queries still compare equal and batch together in
+    the server, and the index caches its mask until the next update; `Searcher` passes it to the
+    index, which returns the `k` nearest items it allows (`FaissIndex.search(..., where=...)`).
     """
 
-    def __call__(self, ids: npt.NDArray[Any], metadata: Sequence[dict[str, Any]]) -> npt.NDArray[np.bool_]:
-        """Return a `(n,)` mask of the candidates to keep."""
+    def mask(self, fields: Fields) -> npt.NDArray[np.bool_]:
+        """Return the `(fields.n,)` mask of the index's rows that pass."""
         ...
+
+    def __hash__(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -59,14 +62,17 @@ class Query:
             fusion weights must have been fitted with the model that encoded the index).
         params: query-time FAISS settings (`nprobe`, `ef_search`).
         exclude_self: leave each catalogue-id query's own item out of its hits.
-        filter: reserved for metadata filters (`Filter`); only None for now.
+        filter: only return items whose metadata pass it: a `Filter` (`Where`), or a JSON
+            `where` (`{"shop": "b", "price": {"$lt": 20}}`), compiled to a `Where`; an empty
+            one is None.
 
     With `rerank=0` nothing is re-ranked, so `reranker` and `fusion` are reset to their
     defaults: equal searches are equal queries.
 
     Raises:
         ConfigError: k or rerank not an integer in range, an unknown reranker, fusion without
-            the cross-encoder, params that are not `SearchParams`, or a filter.
+            the cross-encoder, params that are not `SearchParams`, a filter that is no `Filter`.
+        FilterError: a malformed JSON `where`.
         DataError: a radius that is not a number from 0 to float32's largest.
     """
 
@@ -93,10 +99,7 @@ class Query:
             )
         if self.params is not None and not isinstance(self.params, SearchParams):
             raise ConfigError(f"Expected params as SearchParams. Received: {type(self.params).__name__}")
-        if self.filter is not None:
-            raise ConfigError(
-                f"Expected filter=None (metadata filters are not implemented yet). Received: {self.filter!r}"
-            )
+        object.__setattr__(self, "filter", _filter(self.filter))
         if not self.rerank:
             object.__setattr__(self, "reranker", "head")
             object.__setattr__(self, "fusion", False)
@@ -105,6 +108,19 @@ class Query:
     def mode(self) -> Literal["none", "head", "cross"]:
         """How hits are ordered: `"none"` (by distance), `"head"` or `"cross"` (re-ranked)."""
         return self.reranker if self.rerank else "none"
+
+
+def _filter(value: Any) -> Filter | None:
+    if isinstance(value, Mapping):
+        return Where.parse(value) if value else None
+    if value is None or isinstance(value, Where):
+        return value
+    if not callable(getattr(value, "mask", None)) or getattr(type(value), "__hash__", None) is None:
+        raise ConfigError(
+            "Expected filter as a JSON where (a dict), a Where or a hashable object with "
+            f"mask(fields). Received: {type(value).__name__}"
+        )
+    return value
 
 
 def _count(value: Any, name: str, low: int) -> int:

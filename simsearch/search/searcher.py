@@ -72,7 +72,7 @@ class Searcher:
         """Return the hits of each query, best first.
 
         Args:
-            query: what to search for (`k` or `radius`, re-ranking, FAISS settings).
+            query: what to search for (`k` or `radius`, re-ranking, FAISS settings, the filter).
             vectors: `(nq, dim)` query embeddings, or
             ids: catalogue ids whose stored embeddings are the queries (each left out of its own
                 hits when `query.exclude_self`).
@@ -103,10 +103,12 @@ class Searcher:
         rerank: int = 0,
         params: SearchParams | None = None,
         exclude: Sequence[Any] | None = None,
+        where: Any = None,
     ) -> list[list[Hit]]:
         """Return up to `k` hits per query row of `xq` `(nq, dim)`, nearest first (`run` with
-        `Query(k=k, rerank=rerank, params=params)`, the head re-ranking)."""
-        return self.run(Query(k=k, rerank=rerank, params=params), vectors=xq, exclude=exclude)
+        `Query(k=k, rerank=rerank, params=params, filter=where)`, the head re-ranking)."""
+        query = Query(k=k, rerank=rerank, params=params, filter=where)
+        return self.run(query, vectors=xq, exclude=exclude)
 
     def search_ids(
         self,
@@ -116,9 +118,11 @@ class Searcher:
         rerank: int = 0,
         params: SearchParams | None = None,
         exclude_self: bool = True,
+        where: Any = None,
     ) -> list[list[Hit]]:
         """Search with catalogue items as queries; each query's own item is left out by default."""
-        return self.run(Query(k=k, rerank=rerank, params=params, exclude_self=exclude_self), ids=ids)
+        query = Query(k=k, rerank=rerank, params=params, exclude_self=exclude_self, filter=where)
+        return self.run(query, ids=ids)
 
     def range_search(
         self,
@@ -127,22 +131,25 @@ class Searcher:
         *,
         params: SearchParams | None = None,
         rerank: bool = False,
+        where: Any = None,
     ) -> list[list[Hit]]:
         """Return every item within distance `radius` of each query, nearest first (or by head
         probability when `rerank`)."""
-        return self.run(Query(radius=radius, rerank=int(bool(rerank)), params=params), vectors=xq)
+        query = Query(radius=radius, rerank=int(bool(rerank)), params=params, filter=where)
+        return self.run(query, vectors=xq)
 
     def _candidates(self, xq: np.ndarray, query: Query, exclude: Sequence[Any] | None) -> list[list[Hit]]:
-        """Per query, the top `max(k, rerank)` hits, or all within `radius`; nearest first."""
+        """Per query, the top `max(k, rerank)` hits, or all within `radius`, of the items
+        `query.filter` allows; nearest first."""
         if query.radius is not None:
-            found = self.index.range_search(xq, query.radius, query.params)
+            found = self.index.range_search(xq, query.radius, query.params, where=query.filter)
             return [
                 self._hits(n.distances, n.ids, None if exclude is None else exclude[q])
                 for q, n in enumerate(found)
             ]
         wanted = max(query.k, query.rerank)
         fetch = min(wanted + (exclude is not None), max(len(self.index), 1))
-        distances, ids = self.index.search(xq, fetch, query.params)
+        distances, ids = self.index.search(xq, fetch, query.params, where=query.filter)
         return [
             self._hits(d, i, None if exclude is None else exclude[q])[:wanted]
             for q, (d, i) in enumerate(zip(distances, ids, strict=True))

@@ -41,6 +41,7 @@ import simsearch
 from simsearch.errors import (
     BusyError,
     DuplicateIdError,
+    FilterError,
     IndexFileError,
     NotBuiltError,
     SimsearchError,
@@ -94,6 +95,14 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (415, "Not application/json"),
         (422, "Not the request schema"),
     )
+}
+_SEARCH_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    422: {
+        "model": ValidationErrorBody,
+        "description": "Not the request schema, or a where naming a field the items lack or "
+        "comparing it with a value of another type than the field holds",
+    },
 }
 _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     **_ERRORS,
@@ -204,7 +213,7 @@ def stats(service: Service) -> dict[str, Any]:
 # ---- reads -----------------------------------------------------------------------------------
 
 
-@router.post("/search", tags=["search"], response_model=SearchResponse, responses=_ERRORS)
+@router.post("/search", tags=["search"], response_model=SearchResponse, responses=_SEARCH_ERRORS)
 def search(body: SearchRequest, service: Service) -> JSONResponse:
     """Search with a batch of raw items, vectors or catalogue ids (exactly one).
 
@@ -342,6 +351,7 @@ def _query(body: SearchRequest, service: IndexService) -> SearchQuery:
         radius=body.radius,
         params=SearchParams(**given) if given else None,
         by_vectors=body.vectors is not None,
+        where=body.where,
     )
 
 
@@ -359,6 +369,9 @@ def _check_batch(n: int, service: IndexService) -> None:
 
 
 async def _simsearch_error(request: Request, exc: SimsearchError) -> JSONResponse:
+    if isinstance(exc, FilterError):  # a where the items' fields refuse: shaped as the schema's 422
+        error = {"loc": ["body", "where"], "msg": str(exc), "type": "where"}
+        return JSONResponse({"detail": str(exc), "errors": [error]}, status_code=422)
     status = next(code for kind, code in _STATUS if isinstance(exc, kind))
     return JSONResponse({"detail": str(exc)}, status_code=status)
 

@@ -21,9 +21,11 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StrictStr,
+    WithJsonSchema,
     model_validator,
 )
 
+from simsearch.search.where import MAX_DEPTH, Where
 from simsearch.validation import MAX_ID_CHARS, MAX_RADIUS, MAX_TEXT_CHARS, metadata_json
 
 __all__ = [
@@ -85,6 +87,53 @@ Vector = Annotated[list[FiniteFloat], Field(min_length=1, max_length=65536)]
 Metadata = Annotated[dict[Text, Any] | None, AfterValidator(_metadata)]
 
 
+def _where(value: dict[str, Any]) -> dict[str, Any]:
+    Where.parse(value)  # a FilterError is a ValueError: a 422 naming the operator, field or value
+    return value
+
+
+_WHERE_VALUE: dict[str, Any] = {
+    "anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}],
+    "description": "A string, a finite number or a boolean (true is not 1).",
+}
+_WHERE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "Where",
+    "description": "Only items whose metadata pass this filter (Chroma / MongoDB style). Each key "
+    "is a top-level field of the items' metadata, all of which must hold, or $and / $or; a "
+    "field's value is a value it must equal, or an object of operators: $eq, $ne (also passes "
+    "items without the field), $in, $nin (lists of values), $lt, $lte, $gt, $gte (numbers; the "
+    f"field must hold numbers). $and / $or nest at most {MAX_DEPTH} deep. A field no item holds, "
+    "or a value of a type the field never holds, is a 422 naming it. Example: "
+    '{"shop": {"$in": ["a", "b"]}, "price": {"$lt": 20}}.',
+    "properties": {
+        "$and": {"type": "array", "minItems": 1, "items": {"type": "object"},
+                 "description": "Filters of this form, all of which must hold."},
+        "$or": {"type": "array", "minItems": 1, "items": {"type": "object"},
+                "description": "Filters of this form, one of which must hold."},
+    },
+    "additionalProperties": {
+        "anyOf": [
+            _WHERE_VALUE,
+            {
+                "type": "object",
+                "minProperties": 1,
+                "additionalProperties": False,
+                "properties": {
+                    "$eq": _WHERE_VALUE,
+                    "$ne": _WHERE_VALUE,
+                    "$in": {"type": "array", "items": _WHERE_VALUE},
+                    "$nin": {"type": "array", "items": _WHERE_VALUE},
+                    **{op: {"type": "number"} for op in ("$lt", "$lte", "$gt", "$gte")},
+                },
+            },
+        ]
+    },
+    "example": {"shop": {"$in": ["a", "b"]}, "price": {"$lt": 20}},
+}
+WhereBody = Annotated[dict[str, Any], AfterValidator(_where), WithJsonSchema(_WHERE_SCHEMA)]
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -121,6 +170,9 @@ class SearchRequest(_Body):
     )
     nprobe: StrictInt | None = Field(None, ge=1, le=65536, description="IVF lists visited per query.")
     ef_search: StrictInt | None = Field(None, ge=1, le=65536, description="HNSW candidate list size.")
+    where: WhereBody | None = Field(
+        None, description="Only items whose metadata pass this filter; null or {}: every item."
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> SearchRequest:

@@ -288,3 +288,88 @@ def test_match_one_to_one(index: Path, names: list[str], tmp_path: Path, method:
     rows = read(out)
     assert f"one-to-one ({method})" in text and len(rows) == 15  # every item of B, each A once
     assert len({r["left_id"] for r in rows}) == len({r["right_id"] for r in rows}) == 15
+
+
+# ---- --where: the catalogue restricted to the items whose metadata pass ------------------------
+
+
+@pytest.fixture(scope="module")
+def shop_index(tmp_path_factory: pytest.TempPathFactory, model: Path, names: list[str]) -> Path:
+    """The index of `index`, with a `shop` (a, b or c by row) and a `price` column (kept as text)."""
+    root = tmp_path_factory.mktemp("shop_index")
+    catalog = names + [n[:-1] + "z" for n in names[:10]]
+    source = root / "cat.csv"
+    rows = "".join(f"p{i},{n},{'abc'[i % 3]},{i}\n" for i, n in enumerate(catalog))
+    source.write_text("id,name,shop,price\n" + rows)
+    invoke("build-index", "--model", str(model), "--catalog", str(source), "--index", str(root / "index"))
+    return root / "index"
+
+
+def _in_shop(ids: np.ndarray, shop: str) -> np.ndarray:
+    return np.array(["abc"[int(i[1:]) % 3] == shop for i in ids])
+
+
+def test_dedup_where_joins_only_the_allowed_items(shop_index: Path, tmp_path: Path) -> None:
+    out, groups = tmp_path / "pairs.csv", tmp_path / "groups.csv"
+    text = invoke("dedup", "--index", str(shop_index), "--out", str(out), "--groups", str(groups),
+                  "--no-rerank", "--threshold", "2", "-k", "3", "--where", '{"shop": "b"}')  # fmt: skip
+    ids, distance = pair_distances(shop_index)
+    allowed = np.flatnonzero(_in_shop(ids, "b"))
+    sub = distance[np.ix_(allowed, allowed)] + np.diag(np.full(len(allowed), np.inf))
+    nearest = np.argsort(sub, axis=1, kind="stable")[:, :3]
+    want = {frozenset((ids[allowed[q]], ids[allowed[j]])) for q in range(len(allowed)) for j in nearest[q]}
+    assert {frozenset((r["left_id"], r["right_id"])) for r in read(out)} == want
+    assert f"among {len(allowed)} items" in text
+    assert sorted(r["id"] for r in read(groups)) == sorted(ids[allowed].tolist())
+
+
+def test_match_where_finds_only_allowed_items_of_a(
+    shop_index: Path, model: Path, names: list[str], tmp_path: Path
+) -> None:
+    from simsearch.index import load_index
+    from simsearch.models.siamese import SiameseModel
+
+    b = write_csv(tmp_path / "b.csv", [n[:-1] + "y" for n in names[:15]], "b")
+    out = tmp_path / "matches.csv"
+    invoke("match", "--index", str(shop_index), "--catalog", str(b), "--out", str(out), "--no-rerank",
+           "--threshold", "2", "-k", "3", "--where", '{"shop": {"$in": ["a", "c"]}}')  # fmt: skip
+    idx = load_index(shop_index)
+    keep = ~_in_shop(idx.ids, "b")
+    xb, ids = idx.get(idx.ids)[keep], idx.ids[keep]
+    xq = SiameseModel.load(model).encode({"name": [n[:-1] + "y" for n in names[:15]]})
+    nearest = np.argsort(-(xq @ xb.T), axis=1, kind="stable")[:, :3]
+    want = {(str(ids[j]), f"b{q}") for q in range(15) for j in nearest[q]}
+    assert {(r["left_id"], r["right_id"]) for r in read(out)} == want
+
+
+def test_query_where_returns_the_filtered_top_k(shop_index: Path) -> None:
+    where = '{"$or": [{"shop": "c"}, {"price": {"$in": ["1", "7"]}}]}'
+    text = invoke("query", "--index", str(shop_index), "--id", "p4", "-k", "5", "--rerank", "0",
+                  "--json", "--where", where)  # fmt: skip
+    ids, distance = pair_distances(shop_index)
+    keep = np.flatnonzero(_in_shop(ids, "c") | np.isin(ids, ["p1", "p7"]))
+    keep = keep[ids[keep] != "p4"]
+    want = ids[keep[np.argsort(distance[ids.tolist().index("p4"), keep], kind="stable")[:5]]].tolist()
+    hits = json.loads(text)["hits"]
+    assert [h["id"] for h in hits] == want
+    assert all(h["metadata"]["shop"] == "c" or h["metadata"]["price"] in ("1", "7") for h in hits)
+
+
+@pytest.mark.parametrize(
+    ("command", "where", "message"),
+    [
+        ("query", '{"price": {"$lt": 3}}', "Expected $lt on a field of numbers. Received: field 'price'"),
+        ("query", '{"shoop": "a"}', "Received: 'shoop'"),
+        ("query", '{"shop": {"$in": "a"}}', "Expected a list for $in of field 'shop'"),
+        ("query", "shop=a", "Expected --where as a JSON object. Received: 'shop=a'"),
+        ("dedup", '{"shoop": "a"}', "Received: 'shoop'"),
+        ("dedup", '{"shop": {"$regex": "a"}}', "'$regex'"),
+    ],
+    ids=["lt-on-text", "unknown-field", "in-not-a-list", "not-json", "dedup-unknown-field", "dedup-operator"],
+)
+def test_bad_where_is_one_line(
+    shop_index: Path, tmp_path: Path, command: str, where: str, message: str
+) -> None:
+    args = ["--id", "p1"] if command == "query" else ["--out", str(tmp_path / "p.csv"), "--no-rerank"]
+    text = invoke(command, "--index", str(shop_index), *args, "--where", where, code=1)
+    assert message in text and text.count("\n") == 1 and "Traceback" not in text

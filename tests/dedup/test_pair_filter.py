@@ -145,3 +145,28 @@ def test_find_duplicates_with_a_filter_equals_brute_force(
     else:
         assert got.scores is not None and (got.scores >= min_score).all()
         np.testing.assert_allclose(got.scores, [w[3] for w in want], rtol=1e-5)
+
+
+def test_where_restricts_the_self_join_and_the_match_to_the_allowed_items() -> None:
+    from simsearch.dedup import match_catalogues
+    from simsearch.errors import FilterError
+
+    rng = np.random.default_rng(5)
+    xb = rng.normal(size=(300, 8)).astype(np.float32)
+    meta = [{"shop": "abc"[i % 3]} for i in range(300)]
+    index = FaissIndex(IndexConfig(metric="l2", factory="Flat")).build(xb, np.arange(300), meta)
+    pairs = find_duplicates(index, PairFilter(k=2, where={"shop": "b"}), progress=False)
+    allowed = np.arange(1, 300, 3)
+    d = np.sqrt(((xb[allowed, None] - xb[None, allowed]) ** 2).sum(-1)) + np.diag(np.full(100, np.inf))
+    nearest = np.argsort(d, axis=1, kind="stable")[:, :2]
+    want = {frozenset((int(allowed[q]), int(allowed[j]))) for q in range(100) for j in nearest[q]}
+    assert {frozenset(p) for p in zip(pairs.left_ids.tolist(), pairs.right_ids.tolist(), strict=True)} == want
+    matches = match_catalogues(index, xb[:5] + 0.01, ["q0", "q1", "q2", "q3", "q4"],
+                               PairFilter(k=3, where={"shop": {"$ne": "b"}}), progress=False)  # fmt: skip
+    others = np.flatnonzero(np.arange(300) % 3 != 1)
+    to_others = np.sqrt((((xb[:5] + 0.01)[:, None] - xb[None, others]) ** 2).sum(-1))
+    top = others[np.argsort(to_others, axis=1, kind="stable")[:, :3]]
+    want_matches = [(int(top[q, j]), f"q{q}") for q in range(5) for j in range(3)]
+    assert list(zip(matches.left_ids.tolist(), matches.right_ids.tolist(), strict=True)) == want_matches
+    with pytest.raises(FilterError, match="Received: 'shoop'"):
+        find_duplicates(index, PairFilter(where={"shoop": "b"}), progress=False)

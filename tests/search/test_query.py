@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from simsearch.errors import ConfigError, DataError
+from simsearch.errors import ConfigError, DataError, FilterError
 from simsearch.index import SearchParams
 from simsearch.search import MAX_K, Query
 
@@ -34,7 +34,12 @@ BAD = {
         ConfigError,
         "Expected params as SearchParams. Received: dict",
     ),
-    "filter": ({"filter": lambda ids, metadata: ids}, ConfigError, "Expected filter=None"),
+    "filter-callable": (
+        {"filter": lambda ids, metadata: ids},
+        ConfigError,
+        "Expected filter as a JSON where (a dict), a Where or a hashable object with mask(fields)",
+    ),
+    "filter-malformed": ({"filter": {"shop": {"$in": "a"}}}, FilterError, "Expected a list for $in"),
 }
 
 
