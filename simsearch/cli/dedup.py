@@ -25,6 +25,7 @@ from simsearch.cli._common import catalog_options, encoding_option, map_option, 
 from simsearch.cli._engine import check_engine, dask_client, engine_options
 from simsearch.cli._index_dir import INDEX
 from simsearch.errors import ConfigError, DataError, IndexFileError
+from simsearch.tower_kinds import tower_kind
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,14 @@ def _common_options(command: Any) -> Any:
         click.option("--ef-search", type=int, default=128, show_default=True, help="HNSW search depth."),
         click.option("--chunk-size", type=int, default=4096, show_default=True, help="Items per search."),
         click.option("--model", "model_dir", type=_PATH, help="Model directory (default: the index's)."),
+        click.option(
+            "--explain",
+            is_flag=True,
+            help="Add an `explain` column: why each pair was kept, as compact JSON (per field: agrees "
+            "or differs, its similarity alone, how much it pulled the pair together, the words that "
+            "did most). Text and record models, local engine; it re-encodes each pair's variants, "
+            "so it costs about (2 x fields + words) encodings per pair.",
+        ),
         click.option(
             "--reranker",
             "reranker_dir",
@@ -123,7 +132,7 @@ def dedup_command(index_dir: Path, out: Path, **options: Any) -> None:
         raise ConfigError("Expected --groups FILE with --existing-groups. Received: no --groups")
     if groups_out is not None:
         check_out(groups_out)
-    job = _open(index_dir, options, pairs_of="one catalogue")
+    job = _open(index_dir, options, pairs_of="one catalogue", need_model=options["explain"])
     existing = read_groups(options["existing_groups"]) if options["existing_groups"] else None
     new_ids = _new_ids(job.index, existing) if existing is not None else None
     if dask:
@@ -136,7 +145,7 @@ def dedup_command(index_dir: Path, out: Path, **options: Any) -> None:
             )  # fmt: skip
     else:
         pairs = find_duplicates(job.index, job.pair_filter(options), query_ids=new_ids, **_run(options))
-        write_pairs(pairs, out)
+        write_pairs(pairs, out, explain=_explanations(job, pairs) if options["explain"] else None)
     click.echo(f"{len(pairs)} duplicate pairs among {len(job.index)} items ({job.rule}) -> {out}")
     if groups_out is None:
         return
@@ -224,7 +233,7 @@ def match_command(index_dir: Path, catalog: Path, out: Path, **options: Any) -> 
     pairs = match_catalogues(job.index, xq, items.ids, job.pair_filter(options, right), **_run(options))
     if options["one_to_one"]:
         pairs = one_to_one(pairs, options["one_to_one"])
-    write_pairs(pairs, out)
+    write_pairs(pairs, out, explain=_explanations(job, pairs, items) if options["explain"] else None)
     kind = f", one-to-one ({options['one_to_one']})" if options["one_to_one"] else ""
     click.echo(f"{len(pairs)} matches for {len(items)} items of {catalog} ({job.rule}{kind}) -> {out}")
 
@@ -287,12 +296,40 @@ def _run(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_reranker(options: dict[str, Any]) -> None:
-    """--reranker needs --rerank and the local engine: checked before anything is read."""
+    """--reranker needs --rerank and the local engine, --explain the local engine: checked before
+    anything is read."""
     if options["reranker_dir"] is not None and (options["rerank"] is False or options["engine"] == "dask"):
         raise ConfigError(
             "Expected --reranker with --rerank on the local engine. Received: "
             + ("--no-rerank" if options["rerank"] is False else "--engine dask")
         )
+    if options["explain"] and options["engine"] == "dask":
+        raise ConfigError("Expected --explain on the local engine. Received: --engine dask")
+
+
+_EXPLAIN_CHUNK = 64  # pairs explained per batch of encodings
+
+
+def _explanations(job: _Job, pairs: Any, right: Any = None) -> list[str]:
+    """The `explain` column: why each kept pair was judged the same, as compact JSON, from the
+    items' stored fields (and catalogue B's, `right`, for a match); in the head's probability
+    when the head decides, else in distance (also with a cross-encoder, which reads no fields)."""
+    from simsearch.engine import item_metadata
+
+    left_records = job.index.metadata(pairs.left_ids.tolist())
+    if right is None:
+        right_records = job.index.metadata(pairs.right_ids.tolist())
+    else:
+        by_id = dict(zip(right.ids.tolist(), item_metadata(right), strict=True))
+        right_records = [by_id[i] for i in pairs.right_ids.tolist()]
+    head = job.rerank and (job.engine is None or job.engine.reranker is None)
+    out: list[str] = []
+    for start in range(0, len(pairs), _EXPLAIN_CHUNK):
+        rows = slice(start, start + _EXPLAIN_CHUNK)
+        explained = job.model.explain_pairs(left_records[rows], right_records[rows], same=True, head=head)
+        out += [explanation.to_json() for explanation in explained]
+    logger.info("Explained %d pairs", len(pairs))
+    return out
 
 
 def _head_decides(index_dir: Path, options: dict[str, Any]) -> bool:
@@ -328,6 +365,8 @@ def _open(index_dir: Path, options: dict[str, Any], *, pairs_of: str, need_model
 
         engine = SearchEngine.load(index_dir, model_dir=options["model_dir"], reranker=reranker)
         index, model, model_dir = engine.index, engine.model, engine.model_dir
+        if options["explain"] and tower_kind(model.kind).is_image:
+            raise DataError(f"Expected a text or record model with --explain. Received: a {model.kind} model")
         threshold, curves = model.threshold, model.calibration
         calibrated_on = model.config.get("calibrated_on")
         if reranker is not None:

@@ -12,7 +12,7 @@ Each explanation re-encodes variants of the pair:
 
 So a pair identical but for a code field names the code field first when it is judged different:
 the fields are listed in the order they moved the decision (toward "same" when the pair is judged
-the same, toward "different" otherwise; by size without a decision).
+the same, toward "different" otherwise; by size without a decision), fields blank on a side last.
 
 Example:
 >>> explanation = explain_pair(a, b, model.encode, model.distance, same=False)
@@ -288,7 +288,7 @@ def _explanation(
         similarity = 1.0 - alone if metric == "cosine" else -alone
         tokens = tuple(w for w in words[:top_tokens] if abs(w[1]) >= 5e-4)
         effects.append(FieldEffect(name, state, similarity, change, weights.get(name), tokens))
-    effects.sort(key=lambda e: _toward(e.change, same))
+    effects.sort(key=lambda e: (e.state == "missing", _toward(e.change, same)))
     by: Literal["distance", "probability"] = "distance" if scores.p is None else "probability"
     return Explanation(by, float(d[0] if scores.p is None else scores.p[0]), same, tuple(effects))
 
