@@ -24,7 +24,7 @@ import click
 from simsearch.cli._common import catalog_options, encoding_option, map_option, table_encoding
 from simsearch.cli._engine import check_engine, dask_client, engine_options
 from simsearch.cli._index_dir import INDEX
-from simsearch.errors import ConfigError, DataError, IndexFileError
+from simsearch.errors import ConfigError, DataError
 from simsearch.tower_kinds import tower_kind
 
 logger = logging.getLogger(__name__)
@@ -335,22 +335,22 @@ def _explanations(job: _Job, pairs: Any, right: Any = None) -> list[str]:
 def _head_decides(index_dir: Path, options: dict[str, Any]) -> bool:
     """The model's own rule, read without loading it: does its head decide (trained, and it beat
     the distance on held-out data)? A cross-encoder re-ranker, when given, always does."""
+    from simsearch.dedup.decision import head_decides
     from simsearch.index import read_manifest
     from simsearch.model_config import read_config
 
     if options["reranker_dir"] is not None:
         return True
     if options["model_dir"] is not None:
-        head = read_config(options["model_dir"]).get("head", {})
-    else:
-        head = read_manifest(index_dir).get("extra", {})
-    return bool(head.get("decides", head.get("rerank_default", False)))
+        return head_decides(read_config(options["model_dir"]).get("head", {}))
+    return head_decides(read_manifest(index_dir).get("extra", {}))
 
 
 def _open(index_dir: Path, options: dict[str, Any], *, pairs_of: str, need_model: bool = False) -> _Job:
     """Open the index (and its model when needed) and decide the rule and its threshold;
     `pairs_of` is the kind of pairs searched ("one catalogue" for dedup, "two catalogues" for
     match)."""
+    from simsearch.dedup.decision import choose_decision
     from simsearch.index import load_index, read_manifest
 
     chosen = options["rerank"] is not None
@@ -378,86 +378,22 @@ def _open(index_dir: Path, options: dict[str, Any], *, pairs_of: str, need_model
         index, model, model_dir = load_index(index_dir), None, None
         threshold, curves = extra.get("threshold") or {}, extra.get("calibration") or {}
         calibrated_on = extra.get("calibrated_on")
-    key = "distance" if not rerank else "probability" if reranker is None else "cross-encoder score"
-    value, rule = _threshold(options, key, threshold, curves)
-    if options["threshold"] is None:
-        rule = _provenance(rule, calibrated_on, pairs_of)
-    if not chosen and options["reranker_dir"] is None:
-        rule = (
-            f"the head decides (it beat the distance on held-out data): {rule}"
-            if rerank
-            else f"the distance decides (the head did not beat it on held-out data): {rule}"
-        )
+    decision = choose_decision(
+        threshold,
+        curves,
+        rerank=rerank,
+        chosen=chosen,
+        reranker=reranker is not None,
+        fixed=options["threshold"],
+        min_precision=options["min_precision"],
+        calibrated_on=calibrated_on,
+        pairs_of=pairs_of,
+    )
     if rerank:
-        if reranker is not None and options["threshold"] is None:
-            value = min(max(value, 0.0), 1.0)  # a fused score's calibrated cut; its scores are clipped
-        return _Job(index, model, model_dir, True, options["max_distance"], value, rule, engine)
-    return _Job(index, model, model_dir, False, value, None, rule, engine)
-
-
-def _threshold(
-    options: dict[str, Any], key: str, threshold: dict[str, Any], curves: dict[str, Any]
-) -> tuple[float, str]:
-    sign = "<=" if key == "distance" else ">="
-    if options["threshold"] is not None and options["min_precision"] is not None:
-        raise ConfigError("Expected --threshold or --min-precision, not both. Received: both")
-    if options["threshold"] is not None:
-        value = float(options["threshold"])
-        return value, f"{key} {sign} {value:.4g}"
-    if options["min_precision"] is not None:
-        return _precision_rule(key, sign, curves.get(key) or [], float(options["min_precision"]), threshold)
-    if threshold.get(key) is None:
-        raise IndexFileError(
-            f"Expected a calibrated {key} threshold stored with the index. Received: none; "
-            "pass --threshold or --min-precision"
+        return _Job(
+            index, model, model_dir, True, options["max_distance"], decision.threshold, decision.rule, engine
         )
-    value = float(threshold[key])
-    return value, f"{key} {sign} {value:.4g}, calibrated"
-
-
-def _precision_rule(
-    key: str, sign: str, curve: list[list[float]], min_precision: float, threshold: dict[str, Any]
-) -> tuple[float, str]:
-    """--min-precision's threshold and a rule that says what the held-out pairs show of it: the
-    precision and recall there and at the next looser stored threshold, or that they cannot
-    resolve it (every stored threshold keeps it), and when it is the calibrated threshold."""
-    from simsearch.evaluation.metrics import precision_cut, unresolved_precision
-
-    cut = precision_cut(curve, min_precision)
-    rule = (
-        f"{key} {sign} {cut.threshold:.4g}, held-out precision >= {min_precision:g} "
-        f"({cut.precision:.4f} at recall {cut.recall:.4f}"
-    )
-    if cut.resolved:
-        rule += f"; the next looser threshold falls to {cut.looser_precision:.4f})"
-    else:
-        logger.warning(unresolved_precision(cut, min_precision) + "; pass --threshold for another")
-        rule += "; NOT resolved by the held-out pairs: the loosest stored threshold)"
-    if threshold.get(key) is not None and abs(float(threshold[key]) - cut.threshold) <= 1e-6:
-        rule += ", the same as the calibrated threshold"
-    return cut.threshold, rule
-
-
-def _provenance(rule: str, calibrated_on: str | None, pairs_of: str) -> str:
-    """The rule's label with the pairs its threshold was calibrated on, and a warning when they
-    are of another kind than the pairs searched: precision measured on pairs across two
-    catalogues says little about near-duplicates inside one (colour and size variants), and the
-    other way round."""
-    if calibrated_on is None:
-        return f"{rule} (on held-out pairs of a kind the model does not record)"
-    there, here = _PAIRS.get(calibrated_on, calibrated_on), _PAIRS[pairs_of]
-    if calibrated_on == pairs_of:
-        return f"{rule} on held-out pairs {there}"
-    logger.warning(
-        "The threshold was calibrated on pairs %s, not %s as searched here: its precision may not "
-        "hold. Check a sample of the pairs, or pass --threshold",
-        there,
-        here,
-    )
-    return f"{rule} on pairs {there}: NOT verified on pairs {here}"
-
-
-_PAIRS = {"one catalogue": "within one catalogue", "two catalogues": "across two catalogues"}
+    return _Job(index, model, model_dir, False, decision.threshold, None, decision.rule, engine)
 
 
 def _check_output(dask: bool) -> Any:

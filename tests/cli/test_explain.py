@@ -146,3 +146,66 @@ def test_dedup_explain_refuses_the_dask_engine(products: tuple[Path, Path, Path]
     output = invoke("dedup", "--index", str(products[2]), "--out", str(tmp_path / "p"), "--engine", "dask",
                     "--explain", code=1)  # fmt: skip
     assert "Expected --explain on the local engine" in output
+
+
+LABELLED = [(0, 1, 0), (4, 5, 1), (2, 3, 0), (0, 4, 0), (2, 2, 1), (1, 0, 0)]
+
+
+def _decision(model: Path, catalog: Path, tmp_path: Path) -> dict:
+    pairs = tmp_path / "labelled.csv"
+    pairs.write_text("left_id,right_id,label\n" + "".join(f"{a},{b},{y}\n" for a, b, y in LABELLED))
+    output = invoke("evaluate", "--model", str(model), "--pairs", str(pairs), "--catalog", str(catalog),
+                    "--no-plots", "--json")  # fmt: skip
+    return json.loads(output)
+
+
+def test_evaluate_reports_the_decision_dedup_applies(
+    products: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    from simsearch.evaluation.metrics import pair_metrics
+    from simsearch.models import SiameseModel
+
+    model_dir, catalog, index = products
+    report = _decision(model_dir, catalog, tmp_path)
+    assert list(report)[:2] == ["model", "decision"]
+    decision = report["decision"]
+    assert (decision["scorer"], decision["threshold"]) == ("distance", 0.05)
+    # the same rule as the dedup job prints
+    output = invoke("dedup", "--index", str(index), "--out", str(tmp_path / "p.csv"))
+    assert f"({decision['rule']})" in output
+    # its precision, recall and F1 against the pairs' distances kept by hand
+    model = SiameseModel.load(model_dir)
+    records = [dict(zip(["title", "brand", "code"], p, strict=True)) for p in PRODUCTS]
+    u = model.encode([records[a] for a, _, _ in LABELLED])
+    v = model.encode([records[b] for _, b, _ in LABELLED])
+    same = [y for _, _, y in LABELLED]
+    kept = model.distance(u, v) <= 0.05
+    expected = pair_metrics(same, kept.astype(float), 0.5)
+    assert decision["kept"] == int(kept.sum())
+    for key in ("precision", "recall", "f1"):
+        assert decision[key] == pytest.approx(expected[key]), key
+
+
+def test_evaluate_decision_follows_a_head_that_decides(
+    products: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    import shutil
+
+    model_dir, catalog, _ = products
+    head_model = tmp_path / "head_model"
+    shutil.copytree(model_dir, head_model)
+    config = json.loads((head_model / "config.json").read_text())
+    config["head"] = {"trained": True, "decides": True, "rerank_default": True}
+    (head_model / "config.json").write_text(json.dumps(config))
+    report = _decision(head_model, catalog, tmp_path)
+    decision = report["decision"]
+    assert (decision["scorer"], decision["threshold"]) == ("probability", 0.5)
+    assert decision["rule"].startswith("the head decides")
+    head = report["pairs (pairwise head)"]  # the head at its threshold, on the same pairs
+    assert [decision[k] for k in ("precision", "recall", "f1")] == [
+        head[k] for k in ("precision", "recall", "f1")
+    ]
+    from simsearch.dedup import choose_decision, head_decides  # as dedup's job chooses it
+
+    chosen = choose_decision(config["threshold"], {}, rerank=head_decides(config["head"]))
+    assert decision["rule"] == chosen.rule
