@@ -43,7 +43,9 @@ def compare(model_dir: Path, a: str, b: str, as_json: bool, reranker: Path | Non
     """
     config = read_config(model_dir)  # the items are checked before TensorFlow loads
     if explain and tower_kind(config.get("kind")).is_image:
-        raise DataError(f"Expected a text or record model with --explain. Received: a {config['kind']} model")
+        raise DataError(
+            f"Expected a text or record model with --explain. Received: a model of kind {config['kind']!r}"
+        )
     left, right = (_item(value, config) for value in (a, b))
     from simsearch.models.siamese import SiameseModel
 

@@ -366,7 +366,9 @@ def _open(index_dir: Path, options: dict[str, Any], *, pairs_of: str, need_model
         engine = SearchEngine.load(index_dir, model_dir=options["model_dir"], reranker=reranker)
         index, model, model_dir = engine.index, engine.model, engine.model_dir
         if options["explain"] and tower_kind(model.kind).is_image:
-            raise DataError(f"Expected a text or record model with --explain. Received: a {model.kind} model")
+            raise DataError(
+                f"Expected a text or record model with --explain. Received: a model of kind {model.kind!r}"
+            )
         threshold, curves = model.threshold, model.calibration
         calibrated_on = model.config.get("calibrated_on")
         if reranker is not None:

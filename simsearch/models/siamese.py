@@ -207,7 +207,9 @@ class SiameseModel:
 
         kind = tower_kind(self.kind)
         if kind.is_image:
-            raise DataError(f"Expected a text or record model to explain. Received: a {self.kind} model")
+            raise DataError(
+                f"Expected a text or record model to explain. Received: a model of kind {self.kind!r}"
+            )
         return explain_pairs(
             lefts,
             rights,

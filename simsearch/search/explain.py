@@ -8,7 +8,8 @@ Each explanation re-encodes variants of the pair:
   distance (`change = distance without it - distance with it`) or the head's probability
   (`change = probability with it - probability without it`); positive pulls the pair together;
 - the field alone (every other field blank): its own similarity, `1 - distance` for cosine;
-- each word of the field dropped from the items it is in: the words that moved the decider most.
+- each word both items' field has, dropped from both, and the words only one has, dropped
+  together: the words that moved the decider most (`"dsc-w800 / dsc-w830" -0.08`).
 
 So a pair identical but for a code field names the code field first when it is judged different:
 the fields are listed in the order they moved the decision (toward "same" when the pair is judged
@@ -17,7 +18,7 @@ the same, toward "different" otherwise; by size without a decision), fields blan
 Example:
 >>> explanation = explain_pair(a, b, model.encode, model.distance, same=False)
 >>> explanation.lines()
-['code differs 0.12 (-0.41): "x200" -0.38', 'title agrees 1.00 (+0.08)']
+['title differs 0.92 (-0.03): "dsc-w800 / dsc-w830" -0.08, "camera" +0.01', 'brand agrees 1.00 (+0.05)']
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ class FieldEffect:
         similarity: `1 - distance` of the field alone for cosine, `-distance` for l2.
         change: how much the field moved the decider toward "same" (occlusion; see the module).
         weight: the tower's learned weights of the field, where it has them (record tower).
-        tokens: the words that moved the decision most, `(word, change)`, in the fields' order.
+        tokens: the words that moved the decision most, `(word, change)`, in the fields' order;
+            the words only one item has are one entry, `"a / b"`.
     """
 
     field: str
@@ -65,7 +67,7 @@ class FieldEffect:
     tokens: tuple[tuple[str, float], ...] = ()
 
     def line(self) -> str:
-        """`title agrees 0.93 (+0.12): "x200" -0.05`."""
+        """`title differs 0.92 (-0.03): "dsc-w800 / dsc-w830" -0.08`."""
         text = f"{self.field} {self.state} {self.similarity:.2f} ({self.change:+.2f})"
         if self.weight:
             text += " weight " + "/".join(f"{w:.2f}" for w in self.weight.values())
@@ -152,7 +154,7 @@ def explain_pairs(
         fields: the fields explained (default: each record's keys); others are left out.
         weights: the tower's per-field weights (`TowerKind.field_weights`), shown with them.
         top_tokens: words reported per field.
-        max_words: at most this many distinct words of a field are dropped one by one.
+        max_words: at most this many shared words of a field are dropped one by one.
 
     Raises:
         ConfigError: sides of different lengths, an item that is neither a record nor a text.
@@ -223,15 +225,15 @@ def _plan(left: Any, right: Any, fields: Sequence[str] | None, max_words: int) -
     (a, is_record), (b, _) = _record(left, fields), _record(right, fields)
     names = list(dict.fromkeys([*a, *b]))
 
-    def variant(field: str, how: str, word: str = "") -> tuple[Record, Record]:
-        """The pair with `field` dropped (`how="drop"`), alone (`"only"`) or without `word`."""
+    def variant(field: str, how: str, words: frozenset[str] = frozenset()) -> tuple[Record, Record]:
+        """The pair with `field` dropped (`how="drop"`), alone (`"only"`) or without `words`."""
 
         def edit(name: str, value: Any) -> Any:
             if how == "only":
                 return value if name == field else _blank(value)
             if name != field:
                 return value
-            return _blank(value) if how == "drop" else _without(value, word)
+            return _blank(value) if how == "drop" else _without(value, words)
 
         return {n: edit(n, a.get(n)) for n in names}, {n: edit(n, b.get(n)) for n in names}
 
@@ -240,20 +242,34 @@ def _plan(left: Any, right: Any, fields: Sequence[str] | None, max_words: int) -
         steps.append((("drop", name), variant(name, "drop")))
         if len(names) > 1:
             steps.append((("only", name), variant(name, "only")))
-        for word in _words(a.get(name), b.get(name))[:max_words]:
-            steps.append((("word", name, word), variant(name, "word", word)))
+        shared, unshared = _words(a.get(name), b.get(name))
+        for word in shared[:max_words]:
+            steps.append((("word", name, word), variant(name, "word", frozenset([word]))))
+        if unshared:
+            label = " / ".join(unshared[:4]) + (" ..." if len(unshared) > 4 else "")
+            steps.append((("word", name, label), variant(name, "word", frozenset(unshared))))
     return is_record, steps
 
 
-def _words(x: Any, y: Any) -> list[str]:
-    texts = [value for value in (x, y) if isinstance(value, str)]
-    return list(dict.fromkeys(word.lower() for text in texts for word in _WORD.findall(text)))
+def _words(x: Any, y: Any) -> tuple[list[str], list[str]]:
+    """The distinct words of a field's two values: those both have (each dropped from both on
+    its own) and those one has (dropped together: with n-grams a word one side has can still
+    half-match one of the other's, as model numbers do, so only together do they show what the
+    difference costs). None when each value is one word at most: that is dropping the field."""
+    if not (isinstance(x, str) and isinstance(y, str)):
+        return [], []
+    left, right = ([w.lower() for w in _WORD.findall(v)] for v in (x, y))
+    if len(left) <= 1 and len(right) <= 1:
+        return [], []
+    shared = [w for w in dict.fromkeys(left) if w in set(right)]
+    unshared = [w for w in dict.fromkeys([*left, *right]) if w not in shared]
+    return shared, unshared
 
 
-def _without(value: Any, word: str) -> Any:
+def _without(value: Any, words: frozenset[str]) -> Any:
     if not isinstance(value, str):
         return value
-    return " ".join(w for w in _WORD.findall(value) if w.lower() != word)
+    return " ".join(w for w in _WORD.findall(value) if w.lower() not in words)
 
 
 def _explanation(
