@@ -140,6 +140,10 @@ def evaluate(model_dir: Path | None, index_dir: Path | None, **options: Any) -> 
     index on open-set identification of labelled probes (--index INDEX --data PROBES), or a dedup
     or match output against the true links (--pairs-out OUT --truth LINKS).
 
+    With --pairs, the "decision" section is the rule dedup and match apply with this model (the
+    head or the distance, and its calibrated threshold; the cross-encoder's with --reranker),
+    with its precision, recall and F1 on these pairs.
+
     \b
     simsearch evaluate --model MODEL_DIR --pairs test.csv --catalog A.csv --catalog B.csv
     simsearch evaluate --pairs-out pairs.csv --truth links.csv      (dedup: unordered pairs)

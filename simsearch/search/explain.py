@@ -133,7 +133,7 @@ def explain_pairs(
     distance: PairFunction,
     *,
     score_pairs: PairFunction | None = None,
-    same: Sequence[bool | None] | bool | None = None,
+    same: Sequence[bool | None] | np.ndarray | bool | None = None,
     distance_threshold: float | None = None,
     metric: str = "cosine",
     fields: Sequence[str] | None = None,
@@ -161,7 +161,13 @@ def explain_pairs(
     """
     if len(lefts) != len(rights):
         raise ConfigError(f"Expected as many left as right items. Received: {len(lefts)} and {len(rights)}")
-    decisions = list(same) if isinstance(same, Sequence) else [same] * len(lefts)
+    decisions: list[bool | None]
+    if same is None or isinstance(same, (bool, np.bool_)):
+        decisions = [None if same is None else bool(same)] * len(lefts)
+    else:
+        decisions = [None if s is None else bool(s) for s in same]
+    if len(decisions) != len(lefts):
+        raise ConfigError(f"Expected one decision per pair ({len(lefts)}). Received: {len(decisions)}")
     plans = [_plan(a, b, fields, max_words) for a, b in zip(lefts, rights, strict=True)]
     items = [(_item(x, is_record), _item(y, is_record)) for is_record, steps in plans for _, (x, y) in steps]
     if not items:

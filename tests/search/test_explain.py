@@ -148,6 +148,10 @@ def test_many_pairs_in_one_call_match_one_at_a_time() -> None:
         for a, b, s in zip(lefts, rights, [False, True], strict=True)
     ]
     assert [e.as_dict() for e in together] == [e.as_dict() for e in alone]
+    as_array = explain_pairs(lefts, rights, encode, distance, same=np.array([False, True]))
+    assert [e.as_dict() for e in as_array] == [e.as_dict() for e in alone]
+    with pytest.raises(ConfigError, match="one decision per pair"):
+        explain_pairs(lefts, rights, encode, distance, same=[True])
 
 
 def test_fields_limits_the_explained_fields() -> None:
