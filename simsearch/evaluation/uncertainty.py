@@ -4,16 +4,17 @@ on the candidates' own distribution.
 A model stores held-out curves of its distance (or head probability): precision curves, rows
 `[threshold, precision, recall]` strictest first (`metrics.precision_curve`), and for faces the
 false-accept curve, rows `[distance, far, tar]` (`metrics.far_curve`). Each curve gives, between
-two stored thresholds, how many same and different held-out pairs fall there: the two classes'
-distributions of the value, whose ratio (made monotone, pool-adjacent-violators) is the
-likelihood ratio of "same". The share of same pairs among candidates is not the held-out one (a
-dedup's candidates are mostly near neighbours), so it is estimated on the candidates themselves
-(EM over the mixture of the two known distributions), and each candidate's probability is its
-posterior under that prior. The review page offers the candidates nearest 0.5 first: a pair just
-past a best-F1 threshold can be all but certainly different.
+two stored thresholds, how many same and different held-out pairs fall there; from these, a
+sigmoid of the value (Platt's method, whose smoothed targets keep it graded where the held-out
+classes do not overlap) gives the likelihood ratio of "same". The share of same pairs among
+candidates is not the held-out one (a dedup's candidates are mostly near neighbours), so it is
+estimated on the candidates themselves (EM over the mixture of the two classes), and each
+candidate's probability is its posterior under that prior. The review page offers the
+candidates nearest 0.5 first: a pair just past a best-F1 threshold can be all but certainly
+different.
 
 Example:
->>> p, prior = candidate_probabilities(pairs.distances, model.calibration["distance"], scorer="distance")
+>>> p, prior = candidate_probabilities(pairs.distances, model.calibration["distance"])
 """
 
 from __future__ import annotations
@@ -62,56 +63,61 @@ def class_masses(
     return thresholds, same, different
 
 
-def _monotone_shares(same: np.ndarray, different: np.ndarray) -> npt.NDArray[np.float64]:
-    """Each segment's share of same pairs (equal priors), non-increasing from the strictest
-    segment (pool adjacent violators, weighted by the segment's pairs); empty segments take
-    their neighbour's."""
-    weight = same + different
-    filled = np.flatnonzero(weight > 0)
-    if len(filled) == 0:
-        return np.full(len(same), 0.5)
-    blocks: list[list[float]] = []  # [share, weight, segments]
-    for i in filled:
-        blocks.append([same[i] / weight[i], weight[i], 1])
-        while len(blocks) > 1 and blocks[-2][0] < blocks[-1][0]:
-            share, w, n = blocks.pop()
-            blocks[-1] = [
-                (blocks[-1][0] * blocks[-1][1] + share * w) / (blocks[-1][1] + w),
-                blocks[-1][1] + w,
-                blocks[-1][2] + n,
-            ]
-    shares = np.repeat([b[0] for b in blocks], [int(b[2]) for b in blocks])
-    out = np.interp(np.arange(len(same)), filled, shares)  # empty segments: the nearest shares
-    return np.asarray(out, dtype=np.float64)
+def _sigmoid_fit(
+    x: np.ndarray, same: np.ndarray, different: np.ndarray, n_same: float, n_different: float
+) -> tuple[float, float]:
+    """Platt's fit of `P(same | x) = sigmoid(a + b x)` at equal priors to the classes' shares per
+    segment (`x` its position), with Platt's targets `(N+ + 1) / (N+ + 2)` and `1 / (N- + 2)`,
+    which keep the slope finite when the held-out classes do not overlap (Newton's method)."""
+    hi, lo = (n_same + 1) / (n_same + 2), 1 / (n_different + 2)
+    z = np.concatenate([x, x])
+    w = np.concatenate([same, different])
+    t = np.concatenate([np.full(len(x), hi), np.full(len(x), lo)])
+    scale = max(float(np.std(z[w > 0])) if np.any(w > 0) else 1.0, 1e-6)
+    u = (z - float(np.average(z, weights=w))) / scale if w.sum() > 0 else z
+    a = b = 0.0
+    for _ in range(100):
+        p = 1 / (1 + np.exp(-(a + b * u)))
+        g = np.array([np.sum(w * (p - t)), np.sum(w * (p - t) * u)])
+        h = w * p * (1 - p) + 1e-12
+        hessian = np.array([[h.sum(), np.sum(h * u)], [np.sum(h * u), np.sum(h * u * u)]]) + 1e-9 * np.eye(2)
+        step = np.linalg.solve(hessian, g)
+        a, b = a - float(step[0]), b - float(step[1])
+        if np.abs(step).max() < 1e-9:
+            break
+    centre = float(np.average(z, weights=w)) if w.sum() > 0 else 0.0
+    return a - b * centre / scale, b / scale
 
 
 def candidate_probabilities(
     values: npt.ArrayLike,
     curve: Curve,
     *,
-    scorer: Literal["distance", "score"] = "distance",
     kind: Literal["precision", "far"] = "precision",
+    counts: tuple[float, float] | None = None,
     iterations: int = 100,
 ) -> tuple[npt.NDArray[np.float64], float]:
     """Each candidate's probability of being the same item, and the share of same pairs among
     the candidates, from a model's stored held-out `curve` of this scorer (see the module).
 
     Args:
-        values: `(n,)` the candidates' distances (`scorer="distance"`, lower = more similar) or
-            scores (`"score"`, higher = more similar).
+        values: `(n,)` the candidates' distances or scores, as the curve's thresholds.
         curve: the stored curve of that scorer.
         kind: `"precision"` (`[threshold, precision, recall]` rows) or `"far"` (a face model's
             `[distance, far, tar]` rows).
+        counts: the held-out same and different pairs behind the curve (a false-accept curve's
+            `n_genuine`, `n_impostor`); without, its number of rows (a precision curve stores
+            about one row per 1% of recall).
 
     Returns:
         `(probabilities (n,), prior)`.
     """
     x = np.asarray(values, dtype=np.float64).reshape(-1)
     thresholds, same, different = class_masses(curve, kind)
-    shares = _monotone_shares(same, different)
-    sign = 1.0 if scorer == "distance" else -1.0  # a score's thresholds go down, strictest first
-    segment = np.searchsorted(sign * thresholds, sign * x, side="left")
-    s = shares[segment]
+    # each segment at its middle; the open ends at the strictest and loosest thresholds
+    middles = np.concatenate([thresholds[:1], (thresholds[1:] + thresholds[:-1]) / 2, thresholds[-1:]])
+    a, b = _sigmoid_fit(middles, same, different, *(counts or (len(thresholds), len(thresholds))))
+    s = 1 / (1 + np.exp(-np.clip(a + b * x, -500, 500)))
     prior = 0.5
     for _ in range(iterations):
         posterior = _posterior(s, prior)

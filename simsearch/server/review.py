@@ -186,18 +186,18 @@ def _probabilities(
 
     if len(pairs) == 0:
         return None, None, "no pairs"
+    far = curves.get("far") or {}
+    counts = None
     if pairs.scores is not None and curves.get("probability"):
-        values, curve, scorer, kind = pairs.scores, curves["probability"], "score", "precision"
-        what = "the head's probability"
+        values, curve, kind, what = pairs.scores, curves["probability"], "precision", "the head's probability"
     elif pairs.scores is None and curves.get("distance"):
-        values, curve, scorer, kind = pairs.distances, curves["distance"], "distance", "precision"
-        what = "the distance"
-    elif pairs.scores is None and (curves.get("far") or {}).get("rows"):
-        values, curve, scorer, kind = pairs.distances, curves["far"]["rows"], "distance", "far"
-        what = "the distance (false-accept curve)"
+        values, curve, kind, what = pairs.distances, curves["distance"], "precision", "the distance"
+    elif pairs.scores is None and far.get("rows"):
+        values, curve, kind, what = pairs.distances, far["rows"], "far", "the distance (false-accept curve)"
+        counts = (float(far.get("n_genuine", len(curve))), float(far.get("n_impostor", len(curve))))
     else:
         return None, None, "distance to the threshold (the model stores no held-out curve for these pairs)"
-    probabilities, prior = candidate_probabilities(values, curve, scorer=scorer, kind=kind)  # type: ignore[arg-type]
+    probabilities, prior = candidate_probabilities(values, curve, kind=kind, counts=counts)  # type: ignore[arg-type]
     how = (
         f"calibrated probability nearest 0.5: {what} on held-out pairs, "
         f"{prior:.0%} of these candidates estimated the same"
