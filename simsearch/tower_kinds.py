@@ -11,7 +11,9 @@ Each record names the module that does the kind's Keras work, imported on first 
 - `build(items, settings) -> (tower, inputs_spec, settings)`: the tower for training items;
 - `prepare(content, spec)`: raw content (image paths or arrays, texts, records) as the tower
   takes it, given the saved input spec;
-- `blank(spec)`: one blank item as the tower takes it.
+- `blank(spec)`: one blank item as the tower takes it;
+- optionally `field_weights(tower, spec)`: the tower's learned weight of each input field, which
+  explanations show (`simsearch.search.explain`).
 
 To add a kind: write its module under `simsearch/models/kinds/` and add one `TowerKind` line
 to `TOWER_KINDS` (docs/architecture.md, "Towers").
@@ -128,6 +130,12 @@ class TowerKind:
     def blank(self, spec: dict[str, Any]) -> Any:
         """One blank item as the tower takes it (black image, zero descriptor, empty fields)."""
         return self.implementation().blank(spec)
+
+    def field_weights(self, tower: Any, spec: dict[str, Any]) -> dict[str, dict[str, float]]:
+        """The tower's learned weights of each input field, `{field: {name: weight}}`, where the
+        kind's module defines `field_weights` (the record tower's); else none."""
+        weights = getattr(self.implementation(), "field_weights", None)
+        return {} if weights is None else dict(weights(tower, spec))
 
 
 _IMAGE_ARCHITECTURES = (

@@ -24,7 +24,8 @@ import click
 from simsearch.cli._common import catalog_options, encoding_option, map_option, parse_where, table_encoding
 from simsearch.cli._engine import check_engine, dask_client, engine_options
 from simsearch.cli._index_dir import INDEX
-from simsearch.errors import ConfigError, DataError, IndexFileError
+from simsearch.errors import ConfigError, DataError
+from simsearch.tower_kinds import tower_kind
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,14 @@ def _common_options(command: Any) -> Any:
             "--where",
             help="Restrict the indexed catalogue to the items whose metadata pass this JSON filter, "
             'e.g. \'{"shop": "b"}\' (dedup: pairs among them only; match: A\'s candidates only).',
+        ),
+        click.option(
+            "--explain",
+            is_flag=True,
+            help="Add an `explain` column: why each pair was kept, as compact JSON (per field: agrees "
+            "or differs, its similarity alone, how much it pulled the pair together, the words that "
+            "did most). Text and record models, local engine; it re-encodes each pair's variants, "
+            "so it costs about (2 x fields + words) encodings per pair.",
         ),
         click.option(
             "--reranker",
@@ -131,7 +140,7 @@ def dedup_command(index_dir: Path, out: Path, **options: Any) -> None:
     options["where"] = parse_where(options["where"])
     if options["where"] is not None and options["existing_groups"]:
         raise ConfigError("Expected --where or --existing-groups, not both. Received: both")
-    job = _open(index_dir, options, pairs_of="one catalogue")
+    job = _open(index_dir, options, pairs_of="one catalogue", need_model=options["explain"])
     existing = read_groups(options["existing_groups"]) if options["existing_groups"] else None
     new_ids = _new_ids(job.index, existing) if existing is not None else None
     catalogue = job.index.ids if options["where"] is None else job.index.allowed_ids(options["where"])
@@ -146,7 +155,7 @@ def dedup_command(index_dir: Path, out: Path, **options: Any) -> None:
             )  # fmt: skip
     else:
         pairs = find_duplicates(job.index, job.pair_filter(options), query_ids=new_ids, **_run(options))
-        write_pairs(pairs, out)
+        write_pairs(pairs, out, explain=_explanations(job, pairs) if options["explain"] else None)
     click.echo(f"{len(pairs)} duplicate pairs among {len(catalogue)} items ({job.rule}) -> {out}")
     if groups_out is None:
         return
@@ -237,7 +246,7 @@ def match_command(index_dir: Path, catalog: Path, out: Path, **options: Any) -> 
     pairs = match_catalogues(job.index, xq, items.ids, job.pair_filter(options, right), **_run(options))
     if options["one_to_one"]:
         pairs = one_to_one(pairs, options["one_to_one"])
-    write_pairs(pairs, out)
+    write_pairs(pairs, out, explain=_explanations(job, pairs, items) if options["explain"] else None)
     kind = f", one-to-one ({options['one_to_one']})" if options["one_to_one"] else ""
     click.echo(f"{len(pairs)} matches for {len(items)} items of {catalog} ({job.rule}{kind}) -> {out}")
 
@@ -304,33 +313,61 @@ def _run(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_reranker(options: dict[str, Any]) -> None:
-    """--reranker needs --rerank and the local engine: checked before anything is read."""
+    """--reranker needs --rerank and the local engine, --explain the local engine: checked before
+    anything is read."""
     if options["reranker_dir"] is not None and (options["rerank"] is False or options["engine"] == "dask"):
         raise ConfigError(
             "Expected --reranker with --rerank on the local engine. Received: "
             + ("--no-rerank" if options["rerank"] is False else "--engine dask")
         )
+    if options["explain"] and options["engine"] == "dask":
+        raise ConfigError("Expected --explain on the local engine. Received: --engine dask")
+
+
+_EXPLAIN_CHUNK = 64  # pairs explained per batch of encodings
+
+
+def _explanations(job: _Job, pairs: Any, right: Any = None) -> list[str]:
+    """The `explain` column: why each kept pair was judged the same, as compact JSON, from the
+    items' stored fields (and catalogue B's, `right`, for a match); in the head's probability
+    when the head decides, else in distance (also with a cross-encoder, which reads no fields)."""
+    from simsearch.engine import item_metadata
+
+    left_records = job.index.metadata(pairs.left_ids.tolist())
+    if right is None:
+        right_records = job.index.metadata(pairs.right_ids.tolist())
+    else:
+        by_id = dict(zip(right.ids.tolist(), item_metadata(right), strict=True))
+        right_records = [by_id[i] for i in pairs.right_ids.tolist()]
+    head = job.rerank and (job.engine is None or job.engine.reranker is None)
+    out: list[str] = []
+    for start in range(0, len(pairs), _EXPLAIN_CHUNK):
+        rows = slice(start, start + _EXPLAIN_CHUNK)
+        explained = job.model.explain_pairs(left_records[rows], right_records[rows], same=True, head=head)
+        out += [explanation.to_json() for explanation in explained]
+    logger.info("Explained %d pairs", len(pairs))
+    return out
 
 
 def _head_decides(index_dir: Path, options: dict[str, Any]) -> bool:
     """The model's own rule, read without loading it: does its head decide (trained, and it beat
     the distance on held-out data)? A cross-encoder re-ranker, when given, always does."""
+    from simsearch.dedup.decision import head_decides
     from simsearch.index import read_manifest
     from simsearch.model_config import read_config
 
     if options["reranker_dir"] is not None:
         return True
     if options["model_dir"] is not None:
-        head = read_config(options["model_dir"]).get("head", {})
-    else:
-        head = read_manifest(index_dir).get("extra", {})
-    return bool(head.get("decides", head.get("rerank_default", False)))
+        return head_decides(read_config(options["model_dir"]).get("head", {}))
+    return head_decides(read_manifest(index_dir).get("extra", {}))
 
 
 def _open(index_dir: Path, options: dict[str, Any], *, pairs_of: str, need_model: bool = False) -> _Job:
     """Open the index (and its model when needed) and decide the rule and its threshold;
     `pairs_of` is the kind of pairs searched ("one catalogue" for dedup, "two catalogues" for
     match)."""
+    from simsearch.dedup.decision import choose_decision
     from simsearch.index import load_index, read_manifest
 
     chosen = options["rerank"] is not None
@@ -345,6 +382,10 @@ def _open(index_dir: Path, options: dict[str, Any], *, pairs_of: str, need_model
 
         engine = SearchEngine.load(index_dir, model_dir=options["model_dir"], reranker=reranker)
         index, model, model_dir = engine.index, engine.model, engine.model_dir
+        if options["explain"] and tower_kind(model.kind).is_image:
+            raise DataError(
+                f"Expected a text or record model with --explain. Received: a model of kind {model.kind!r}"
+            )
         threshold, curves = model.threshold, model.calibration
         calibrated_on = model.config.get("calibrated_on")
         if reranker is not None:
@@ -356,86 +397,22 @@ def _open(index_dir: Path, options: dict[str, Any], *, pairs_of: str, need_model
         index, model, model_dir = load_index(index_dir), None, None
         threshold, curves = extra.get("threshold") or {}, extra.get("calibration") or {}
         calibrated_on = extra.get("calibrated_on")
-    key = "distance" if not rerank else "probability" if reranker is None else "cross-encoder score"
-    value, rule = _threshold(options, key, threshold, curves)
-    if options["threshold"] is None:
-        rule = _provenance(rule, calibrated_on, pairs_of)
-    if not chosen and options["reranker_dir"] is None:
-        rule = (
-            f"the head decides (it beat the distance on held-out data): {rule}"
-            if rerank
-            else f"the distance decides (the head did not beat it on held-out data): {rule}"
-        )
+    decision = choose_decision(
+        threshold,
+        curves,
+        rerank=rerank,
+        chosen=chosen,
+        reranker=reranker is not None,
+        fixed=options["threshold"],
+        min_precision=options["min_precision"],
+        calibrated_on=calibrated_on,
+        pairs_of=pairs_of,
+    )
     if rerank:
-        if reranker is not None and options["threshold"] is None:
-            value = min(max(value, 0.0), 1.0)  # a fused score's calibrated cut; its scores are clipped
-        return _Job(index, model, model_dir, True, options["max_distance"], value, rule, engine)
-    return _Job(index, model, model_dir, False, value, None, rule, engine)
-
-
-def _threshold(
-    options: dict[str, Any], key: str, threshold: dict[str, Any], curves: dict[str, Any]
-) -> tuple[float, str]:
-    sign = "<=" if key == "distance" else ">="
-    if options["threshold"] is not None and options["min_precision"] is not None:
-        raise ConfigError("Expected --threshold or --min-precision, not both. Received: both")
-    if options["threshold"] is not None:
-        value = float(options["threshold"])
-        return value, f"{key} {sign} {value:.4g}"
-    if options["min_precision"] is not None:
-        return _precision_rule(key, sign, curves.get(key) or [], float(options["min_precision"]), threshold)
-    if threshold.get(key) is None:
-        raise IndexFileError(
-            f"Expected a calibrated {key} threshold stored with the index. Received: none; "
-            "pass --threshold or --min-precision"
+        return _Job(
+            index, model, model_dir, True, options["max_distance"], decision.threshold, decision.rule, engine
         )
-    value = float(threshold[key])
-    return value, f"{key} {sign} {value:.4g}, calibrated"
-
-
-def _precision_rule(
-    key: str, sign: str, curve: list[list[float]], min_precision: float, threshold: dict[str, Any]
-) -> tuple[float, str]:
-    """--min-precision's threshold and a rule that says what the held-out pairs show of it: the
-    precision and recall there and at the next looser stored threshold, or that they cannot
-    resolve it (every stored threshold keeps it), and when it is the calibrated threshold."""
-    from simsearch.evaluation.metrics import precision_cut, unresolved_precision
-
-    cut = precision_cut(curve, min_precision)
-    rule = (
-        f"{key} {sign} {cut.threshold:.4g}, held-out precision >= {min_precision:g} "
-        f"({cut.precision:.4f} at recall {cut.recall:.4f}"
-    )
-    if cut.resolved:
-        rule += f"; the next looser threshold falls to {cut.looser_precision:.4f})"
-    else:
-        logger.warning(unresolved_precision(cut, min_precision) + "; pass --threshold for another")
-        rule += "; NOT resolved by the held-out pairs: the loosest stored threshold)"
-    if threshold.get(key) is not None and abs(float(threshold[key]) - cut.threshold) <= 1e-6:
-        rule += ", the same as the calibrated threshold"
-    return cut.threshold, rule
-
-
-def _provenance(rule: str, calibrated_on: str | None, pairs_of: str) -> str:
-    """The rule's label with the pairs its threshold was calibrated on, and a warning when they
-    are of another kind than the pairs searched: precision measured on pairs across two
-    catalogues says little about near-duplicates inside one (colour and size variants), and the
-    other way round."""
-    if calibrated_on is None:
-        return f"{rule} (on held-out pairs of a kind the model does not record)"
-    there, here = _PAIRS.get(calibrated_on, calibrated_on), _PAIRS[pairs_of]
-    if calibrated_on == pairs_of:
-        return f"{rule} on held-out pairs {there}"
-    logger.warning(
-        "The threshold was calibrated on pairs %s, not %s as searched here: its precision may not "
-        "hold. Check a sample of the pairs, or pass --threshold",
-        there,
-        here,
-    )
-    return f"{rule} on pairs {there}: NOT verified on pairs {here}"
-
-
-_PAIRS = {"one catalogue": "within one catalogue", "two catalogues": "across two catalogues"}
+    return _Job(index, model, model_dir, False, decision.threshold, None, decision.rule, engine)
 
 
 def _check_output(dask: bool) -> Any:

@@ -27,7 +27,7 @@ from simsearch.cli._identify import (
     write_scores,
 )
 from simsearch.cli._index_dir import INDEX
-from simsearch.errors import ConfigError
+from simsearch.errors import ConfigError, IndexFileError
 from simsearch.tower_kinds import tower_kind
 
 _PATH = click.Path(exists=True, path_type=Path)
@@ -140,6 +140,10 @@ def evaluate(model_dir: Path | None, index_dir: Path | None, **options: Any) -> 
     index on open-set identification of labelled probes (--index INDEX --data PROBES), or a dedup
     or match output against the true links (--pairs-out OUT --truth LINKS).
 
+    With --pairs, the "decision" section is the rule dedup and match apply with this model (the
+    head or the distance, and its calibrated threshold; the cross-encoder's with --reranker),
+    with its precision, recall and F1 on these pairs.
+
     \b
     simsearch evaluate --model MODEL_DIR --pairs test.csv --catalog A.csv --catalog B.csv
     simsearch evaluate --pairs-out pairs.csv --truth links.csv      (dedup: unordered pairs)
@@ -222,8 +226,10 @@ def evaluate(model_dir: Path | None, index_dir: Path | None, **options: Any) -> 
             ks=[int(k) for k in split_list(options["ks"]) or ["1"]],
             one_catalog=right is None,
         )
+        cross = None
         if options["reranker"]:
-            _add_reranker(result, options["reranker"], model_dir, catalog, pairs, graded)
+            cross = _add_reranker(result, options["reranker"], model_dir, catalog, pairs, graded)
+        _add_decision(result, model, cross, pairs_of="one catalogue" if right is None else "two catalogues")
         if options["scores"]:
             write_scores(options["scores"], catalog.ids[pairs.left], catalog.ids[pairs.right], result)
     report: dict[str, Any] = {"model": str(model_dir), **result.report}
@@ -265,7 +271,42 @@ def _score_links(model_dir: Path | None, index_dir: Path | None, options: dict[s
     echo_report(report, options["as_json"])
 
 
-def _add_reranker(result: Any, path: Path, model_dir: Path, catalog: Any, pairs: Any, graded: Any) -> None:
+def _add_decision(result: Any, model: Any, cross: Any, *, pairs_of: str) -> None:
+    """The `decision` section: the rule `dedup` and `match` choose with this model (with
+    `--reranker`, the cross-encoder's), measured on the pairs; `cross` is `(scores the job
+    keeps pairs by, threshold, curve)` of the re-ranker."""
+    from simsearch.dedup.decision import choose_decision, head_decides
+    from simsearch.evaluation.evaluate import add_decision
+
+    threshold, curves = model.threshold, model.calibration
+    if cross is not None:
+        threshold, curves = {"cross-encoder score": cross[1]}, {"cross-encoder score": cross[2]}
+    rerank = cross is not None or head_decides(model.config.get("head", {}))
+    calibrated_on = None if cross is not None else model.config.get("calibrated_on")
+    try:
+        decision = choose_decision(
+            threshold,
+            curves,
+            rerank=rerank,
+            reranker=cross is not None,
+            calibrated_on=calibrated_on,
+            pairs_of=pairs_of,
+        )
+    except IndexFileError as exc:  # dedup and match would need --threshold
+        result.report = {"decision": {"rule": None, "note": str(exc)}, **result.report}
+        return
+    if decision.scorer == "distance":
+        values = result.distances
+    elif cross is not None:
+        values = cross[0]
+    else:  # the head decides only when trained: its probabilities were measured
+        values = result.probabilities
+    add_decision(result, values, scorer=decision.scorer, threshold=decision.threshold, rule=decision.rule)
+
+
+def _add_reranker(result: Any, path: Path, model_dir: Path, catalog: Any, pairs: Any, graded: Any) -> Any:
+    """Add the re-ranker's sections; return `(scores, threshold, curve)` as `dedup --reranker`
+    keeps pairs by them: fused with the distance when fitted with this model."""
     import numpy as np
 
     from simsearch.evaluation.evaluate import add_reranker
@@ -278,17 +319,18 @@ def _add_reranker(result: Any, path: Path, model_dir: Path, catalog: Any, pairs:
     add_reranker(result, scores, threshold=cross.threshold, graded=graded)
     fusion = cross.fusion
     if fusion is None:
-        return
+        return (scores, *cross.calibration(False))
     if not cross.fitted_with(model_dir):
         result.notes.append(
             f"The re-ranker's fusion weights were fitted with another model ({fusion.get('model')}): "
             "only the cross-encoder alone is reported."
         )
-        return
+        return (scores, *cross.calibration(False))
     fused = fuse(scores, result.distances, fusion["weights"])
     add_reranker(
         result, fused, threshold=fusion.get("threshold"), graded=graded, name="cross-encoder + tower"
     )
+    return (np.clip(fused, 0.0, 1.0), *cross.calibration(True))
 
 
 def _identification(index_dir: Path, options: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ by id (a cross-encoder).
 
     pair_filter  PairFilter (k, max_distance, min_score, scorer): what a kept pair passes
     scoring      PairScorer (the protocol), PairSide, EmbeddingScorer, IdScorer
+    decision     Decision, choose_decision: which scorer keeps a pair, at which threshold, and why
     pairs        DuplicatePairs (left_ids, right_ids, distances, scores), Pair
     join         find_duplicates (self-join of an index, or some of its items against it),
                  match_catalogues (catalogue B's embeddings against the index of A)
@@ -49,6 +50,7 @@ Catalogue B against the index of catalogue A (`left_id` from A, `right_id` from 
 from __future__ import annotations
 
 from simsearch.dedup.chunks import DEDUP_PARAMS
+from simsearch.dedup.decision import Decision, choose_decision, head_decides
 from simsearch.dedup.exact import exact_duplicates
 from simsearch.dedup.files import (
     FORMATS,
@@ -75,6 +77,7 @@ __all__ = [
     "METHODS",
     "ONE_TO_ONE",
     "PAIR_COLUMNS",
+    "Decision",
     "DuplicatePairs",
     "EmbeddingScorer",
     "IdScorer",
@@ -84,9 +87,11 @@ __all__ = [
     "PairSide",
     "assign_groups",
     "check_output_path",
+    "choose_decision",
     "exact_duplicates",
     "find_duplicates",
     "group_pairs",
+    "head_decides",
     "match_catalogues",
     "one_to_one",
     "read_groups",

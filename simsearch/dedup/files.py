@@ -1,7 +1,8 @@
 """Pairs and groups as CSV, JSONL or Parquet files, chosen by the path's extension.
 
 Pairs have the columns `left_id, right_id, distance, score` (score empty in CSV, null in JSONL
-and Parquet, when the pairs were not re-scored); groups have `id, group`. Every write goes to a
+and Parquet, when the pairs were not re-scored), and `explain` when asked for (`dedup --explain`:
+one compact JSON text per pair); groups have `id, group`. Every write goes to a
 temporary file in the same folder, renamed over the final name once complete, so a job stopped
 part-way never leaves a half-written file there. Parquet needs pyarrow (`pip install
 "simsearch[parquet]"`).
@@ -74,8 +75,12 @@ def check_output_path(path: str | os.PathLike[str]) -> Path:
     return path
 
 
-def write_pairs(pairs: DuplicatePairs, path: str | os.PathLike[str]) -> Path:
+def write_pairs(
+    pairs: DuplicatePairs, path: str | os.PathLike[str], *, explain: Sequence[str] | None = None
+) -> Path:
     """Write pairs to `path` (`.csv`, `.jsonl` or `.parquet`), atomically; returns the path.
+
+    `explain`, one text per pair (`Explanation.to_json`), adds an `explain` column.
 
     Example:
     >>> write_pairs(find_duplicates(index, PairFilter(max_distance=0.05)), "out/pairs.parquet")
@@ -89,6 +94,10 @@ def write_pairs(pairs: DuplicatePairs, path: str | os.PathLike[str]) -> Path:
         "distance": _floats(pairs.distances),
         "score": scores,
     }
+    if explain is not None:
+        if len(explain) != len(pairs):
+            raise DataError(f"Expected one explanation per pair ({len(pairs)}). Received: {len(explain)}")
+        columns["explain"] = list(explain)
     return _write(columns, path)
 
 

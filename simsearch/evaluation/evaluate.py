@@ -25,6 +25,7 @@ from simsearch.evaluation.retrieval import pair_retrieval_metrics, retrieval_met
 
 __all__ = [
     "Evaluation",
+    "add_decision",
     "add_reranker",
     "all_pairs_far_curve",
     "evaluate_items",
@@ -249,6 +250,27 @@ def add_reranker(
         correlations = evaluation.report.setdefault("graded similarity", {})
         correlations[f"spearman ({name})"] = spearman(scores, gold)
         correlations[f"pearson ({name})"] = pearson(scores, gold)
+
+
+def add_decision(
+    evaluation: Evaluation, values: npt.ArrayLike, *, scorer: str, threshold: float, rule: str
+) -> None:
+    """Add the `"decision"` section: the scorer and threshold that `dedup` and `match` apply
+    (`simsearch.dedup.choose_decision`), and their precision, recall and F1 on these pairs.
+
+    Args:
+        values: `(n,)` the scorer's values of the pairs: distances for `scorer="distance"` (kept
+            at most `threshold`), else scores (kept at least `threshold`).
+    """
+    x = np.asarray(values, dtype=np.float64).reshape(-1)
+    if x.shape != evaluation.same.shape:
+        raise DataError(f"Expected {len(evaluation.same)} values, one per pair. Received: shape={x.shape}")
+    signed, cut = (-x, -threshold) if scorer == "distance" else (x, threshold)
+    metrics = pair_metrics(evaluation.same, signed, cut)
+    keys = ("precision", "recall", "f1", "accuracy", "n_pairs", "n_positive")
+    kept = int(np.sum(signed >= cut))
+    section = {"scorer": scorer, "threshold": float(threshold), "rule": rule, "kept": kept}
+    evaluation.report = {"decision": {**section, **{k: metrics[k] for k in keys}}, **evaluation.report}
 
 
 def _correlations(

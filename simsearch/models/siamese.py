@@ -20,10 +20,10 @@ import shutil
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
@@ -39,6 +39,9 @@ from simsearch.model_config import (
     read_history,
 )
 from simsearch.tower_kinds import tower_kind
+
+if TYPE_CHECKING:
+    from simsearch.search.explain import Explanation
 
 __all__ = ["FORMAT_VERSION", "Comparison", "SiameseModel", "load_keras_file", "write_model_dir"]
 
@@ -187,6 +190,38 @@ class SiameseModel:
         else:
             same, rule = probability >= 0.5, "head probability at 0.5 (no calibrated threshold)"
         return Comparison(distance, probability, same, threshold, decided_by=rule)
+
+    def explain_pairs(
+        self, lefts: Sequence[Any], rights: Sequence[Any], *, same: Any = None, head: bool = False
+    ) -> list[Explanation]:
+        """Explain pairs of records or texts (`search.explain.explain_pairs`) with this model's
+        tower, metric, distance threshold and field weights; in the head's probability with `head`
+        (when it decides), else in distance. `same`: the pairs' decisions (one for all, or one
+        each).
+
+        Raises:
+            DataError: an image model (explanations drop fields and words).
+        """
+        from simsearch.data.records import input_fields
+        from simsearch.search.explain import explain_pairs
+
+        kind = tower_kind(self.kind)
+        if kind.is_image:
+            raise DataError(
+                f"Expected a text or record model to explain. Received: a model of kind {self.kind!r}"
+            )
+        return explain_pairs(
+            lefts,
+            rights,
+            self.encode,
+            self.distance,
+            score_pairs=self.score_pairs if head else None,
+            same=same,
+            distance_threshold=self.threshold.get("distance"),
+            metric=self.metric,
+            fields=input_fields(self.config["inputs"]) or None,
+            weights=kind.field_weights(self.tower, self.config["inputs"]),
+        )
 
     def save(self, path: str | os.PathLike[str], *, probe: Any = None) -> Path:
         """Write the model directory atomically: a failed write leaves any previous one intact.

@@ -48,7 +48,8 @@ class ReviewGroups:
         ids: `(n,)` item ids (a groups file's `id` column, or the index's ids).
         groups: `(n,) int` group of each item; groups of one item are left out.
         pairs: the review's candidate pairs, for centres and uncertainty.
-        margins: `(len(pairs),)` each pair's distance to the model's threshold (small = unsure).
+        margins: `(len(pairs),)` each pair's uncertainty (`ReviewQueue.margins`: its calibrated
+            probability's distance from 0.5, or its distance to the threshold; small = unsure).
         log: where members marked as not belonging are written.
     """
 

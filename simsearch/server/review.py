@@ -18,15 +18,21 @@ The rest of the review is in its own modules, mounted with this one (`routers()`
 groups view (`groups.py`), the catalogue's images (`images.py`) and retraining (`retrain.py`);
 items are shown as `review_items.item_view` gives them, in the pairs and the groups alike.
 
-Uncertainty: the distance of each pair's score from the model's calibrated probability threshold
-(0.5 without one), or of its distance from the distance threshold when the pairs were not
-re-scored; the pairs nearest the threshold, where the model is least sure, come first.
+Uncertainty: each pair's calibrated probability of being the same item, on the candidates' own
+distribution (`evaluation.uncertainty`: the model's held-out curve of the head's probability for
+re-scored pairs, else of the distance, with the share of same pairs re-estimated on the
+candidates); the pairs nearest 0.5, where the model is least sure, come first. A model that
+stores no curve falls back to the distance of each pair's score (or distance) from its threshold.
+
+Each pair comes with its explanation (`search.explain`, text and record models, both items in
+the index): per field whether it agrees, its similarity alone and how much it moved the decision,
+which the page highlights.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +89,8 @@ class ReviewQueue:
         pairs: the candidates (`read_pairs` of a dedup or match output).
         log: where labels are written.
         threshold: the model's `{"probability", "distance"}` thresholds.
+        curves: the model's held-out curves (`SiameseModel.calibration`), which calibrate the
+            pairs' probabilities.
         images: the catalogue's images, for an image index served with its catalogue.
         groups: the duplicate groups view's groups; `groups_error` says why there are none.
         retrain: the retraining job, when the catalogue can be retrained from pair labels.
@@ -96,6 +104,7 @@ class ReviewQueue:
         log: LabelLog,
         threshold: dict[str, Any],
         *,
+        curves: Mapping[str, Any] | None = None,
         images: ImageSource | None = None,
         groups: ReviewGroups | None = None,
         groups_error: str | None = None,
@@ -109,17 +118,34 @@ class ReviewQueue:
         self.groups_error = groups_error
         self.retrain = retrain
         self.allow_retrain = allow_retrain
-        if pairs.scores is not None:
-            cut = threshold.get("probability")
-            margin = np.abs(pairs.scores - (0.5 if cut is None else float(cut)))
+        threshold_margin = _threshold_margin(pairs, threshold)
+        self.probabilities, self.prior, self.ordered_by = _probabilities(pairs, curves or {})
+        if self.probabilities is None:
+            self.margins = threshold_margin
+            self.order = np.argsort(threshold_margin, kind="stable").tolist()
         else:
-            cut = threshold.get("distance")
-            middle = float(np.median(pairs.distances)) if cut is None else float(cut)
-            margin = np.abs(pairs.distances - middle)
-        self.margins = margin
-        self.order = np.argsort(margin, kind="stable").tolist()
+            self.margins = np.abs(self.probabilities - 0.5)
+            self.order = np.lexsort((threshold_margin, self.margins)).tolist()
+        self.explanations: dict[int, dict[str, Any] | None] = {}
         self.keys = list(zip(pairs.left_ids.tolist(), pairs.right_ids.tolist(), strict=True))
         self.rows = {key: row for row, key in enumerate(self.keys)}
+
+    def explain(
+        self, model: Any, row: int, left: dict[str, Any], right: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Why the model judged the pair of `row` as it did (`Explanation.as_dict` with its
+        `lines`), kept once made; None for an image model or an item not in the index."""
+        if row in self.explanations:
+            return self.explanations[row]
+        if left["fields"] is None or right["fields"] is None or tower_kind(model.kind).is_image:
+            return None
+        head = self.pairs.scores is not None
+        cut = model.threshold.get("probability" if head else "distance")
+        value = float(self.pairs.scores[row] if self.pairs.scores is not None else self.pairs.distances[row])
+        same = None if cut is None else value >= cut if head else value <= cut
+        (explanation,) = model.explain_pairs([left["fields"]], [right["fields"]], same=same, head=head)
+        self.explanations[row] = {**explanation.as_dict(), "same": same, "lines": explanation.lines()}
+        return self.explanations[row]
 
     def offered(self, left_id: Any, right_id: Any) -> tuple[Any, Any]:
         """The candidate pair of these ids, in the file's order; `UnknownIdError` for any other."""
@@ -138,6 +164,45 @@ class ReviewQueue:
     def progress(self) -> dict[str, int]:
         labelled = self.log.labels
         return {"labelled": sum(key in labelled for key in self.keys), "total": len(self.keys)}
+
+
+def _threshold_margin(pairs: DuplicatePairs, threshold: Mapping[str, Any]) -> np.ndarray:
+    """Each pair's score from the probability threshold (0.5 without one), or its distance from
+    the distance threshold (the median without one) when the pairs were not re-scored."""
+    if pairs.scores is not None:
+        cut = threshold.get("probability")
+        return np.abs(pairs.scores - (0.5 if cut is None else float(cut)))
+    cut = threshold.get("distance")
+    middle = float(np.median(pairs.distances)) if cut is None else float(cut)
+    return np.abs(pairs.distances - middle)
+
+
+def _probabilities(
+    pairs: DuplicatePairs, curves: Mapping[str, Any]
+) -> tuple[np.ndarray | None, float | None, str]:
+    """The pairs' calibrated probabilities, the share of same pairs among them and how they were
+    had; None without a stored curve of the pairs' scorer."""
+    from simsearch.evaluation.uncertainty import candidate_probabilities
+
+    if len(pairs) == 0:
+        return None, None, "no pairs"
+    far = curves.get("far") or {}
+    counts = None
+    if pairs.scores is not None and curves.get("probability"):
+        values, curve, kind, what = pairs.scores, curves["probability"], "precision", "the head's probability"
+    elif pairs.scores is None and curves.get("distance"):
+        values, curve, kind, what = pairs.distances, curves["distance"], "precision", "the distance"
+    elif pairs.scores is None and far.get("rows"):
+        values, curve, kind, what = pairs.distances, far["rows"], "far", "the distance (false-accept curve)"
+        counts = (float(far.get("n_genuine", len(curve))), float(far.get("n_impostor", len(curve))))
+    else:
+        return None, None, "distance to the threshold (the model stores no held-out curve for these pairs)"
+    probabilities, prior = candidate_probabilities(values, curve, kind=kind, counts=counts)  # type: ignore[arg-type]
+    how = (
+        f"calibrated probability nearest 0.5: {what} on held-out pairs, "
+        f"{prior:.0%} of these candidates estimated the same"
+    )
+    return probabilities, prior, how
 
 
 def open_review(
@@ -176,7 +241,10 @@ def open_review(
     pairs = Path(pairs)
     labels = Path(labels) if labels is not None else pairs.with_name(f"{pairs.stem}.labels.jsonl")
     log = LabelLog(labels)
-    queue = ReviewQueue(read_pairs(pairs), log, engine.model.threshold, allow_retrain=allow_retrain)
+    model = engine.model
+    queue = ReviewQueue(
+        read_pairs(pairs), log, model.threshold, curves=model.calibration, allow_retrain=allow_retrain
+    )
     try:
         ids, numbers = read_groups(groups) if groups else groups_from_pairs(queue.pairs, engine.index.ids)
         queue.groups = ReviewGroups(ids, numbers, queue.pairs, queue.margins, log)
@@ -215,12 +283,15 @@ def next_pair(request: Request) -> dict[str, Any]:
         return {"pair": None, "progress": queue.progress()}
     pairs = queue.pairs
     left, right = (item_view(request, item_id) for item_id in queue.keys[row])
+    probability = None if queue.probabilities is None else float(queue.probabilities[row])
     return {
         "pair": {
             "left_id": left["id"],
             "right_id": right["id"],
             "distance": float(pairs.distances[row]),
             "score": None if pairs.scores is None else float(pairs.scores[row]),
+            "probability": probability,
+            "explain": queue.explain(request.app.state.service.engine.model, row, left, right),
             "left": left["fields"],
             "right": right["fields"],
             "left_image": left["image"],
@@ -254,6 +325,7 @@ def info(request: Request) -> dict[str, Any]:
             else "start serve with --api-key or --allow-retrain to retrain from this page"
         ),
         "api_key": keyed,
+        "order": queue.ordered_by,
         "progress": queue.progress(),
     }
 

@@ -74,6 +74,10 @@ def test_label_pairs_with_keys_undo_export(
         body = browser.find_element(By.TAG_NAME, "body")  # type: ignore[attr-defined]
         first = browser.find_element(By.ID, "left").text  # type: ignore[attr-defined]
         assert "name" in first and "price" in first  # the items' stored fields, side by side
+        # each field marked by the pair's explanation, and the explanation's lines below
+        marked = browser.find_elements(By.CSS_SELECTOR, "#left tr.agrees, #left tr.differs")  # type: ignore[attr-defined]
+        assert len(marked) == 2
+        assert browser.find_element(By.ID, "why").text.startswith("why")  # type: ignore[attr-defined]
         for key, done in (("s", 1), ("d", 2), ("z", 1), ("u", 2)):
             body.send_keys(key)
             wait.until(lambda _, done=done: count().startswith(f"{done} / {total}"))

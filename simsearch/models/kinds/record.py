@@ -39,3 +39,25 @@ def blank(spec: dict[str, Any]) -> dict[str, np.ndarray]:
     numeric_fields = list(spec.get("numeric_fields", []))
     columns = {**{name: [""] for name in text_fields}, **{name: [None] for name in numeric_fields}}
     return table_inputs(columns, text_fields, numeric_fields)
+
+
+def field_weights(tower: keras.Model, spec: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Each field's learned weights in the linear and hybrid towers: a text field's weight on the
+    character n-gram and word bags (`chars`, `words`; with more than one text field), a numeric
+    field's on its kernel blocks (`kernel 0.1`: of width 0.1); none in the MLP tower."""
+    layers = {layer.name: layer for layer in tower.layers}
+    out: dict[str, dict[str, float]] = {}
+    for name in spec.get("text_fields", []):
+        for unit in ("char", "word"):
+            layer = layers.get(f"{name}_{unit}_field_weight")
+            if layer is not None:
+                out.setdefault(name, {})[f"{unit}s"] = float(np.exp(layer.log_scale.numpy()))
+    for name in spec.get("numeric_fields", []):
+        j = 0
+        while f"{name}_kernel_weight_{j}" in layers:
+            sigma = layers[f"{name}_kernel_{j}"].sigma
+            out.setdefault(name, {})[f"kernel {sigma:g}"] = float(
+                layers[f"{name}_kernel_weight_{j}"].scale.numpy()
+            )
+            j += 1
+    return out
