@@ -281,6 +281,7 @@ def test_train_on_graded_pairs_with_cosent(tmp_path: Path) -> None:
     assert bad.exit_code == 1 and "Expected --pairs with --score-column" in bad.output
 
 
+@pytest.mark.slow  # ~75 s on 2 cores; pair training is covered by the faster CLI tests
 def test_train_on_pairs_over_two_catalogues(tmp_path: Path) -> None:
     # SYNTHETIC product strings: each right-hand item is its left twin with a typo.
     rng = np.random.default_rng(0)

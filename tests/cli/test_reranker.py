@@ -199,6 +199,7 @@ def test_query_by_id_reads_the_querys_stored_text(
     assert [h["score"] for h in hits] == pytest.approx(sorted(every, reverse=True)[:3], abs=1e-4)
 
 
+@pytest.mark.slow  # trains a second model (~70 s on 2 cores); fusion is unit-tested
 def test_fusion_is_left_out_with_another_model(corpus: Path, trained: tuple[Path, Path]) -> None:
     reranker = trained[1]
     other = corpus / "other_model"
@@ -280,6 +281,7 @@ def _read_pairs(path: Path) -> dict[tuple[str, str], tuple[float, float]]:
     return {(r[0], r[1]): (float(r[2]), float(r[3])) for r in rows[1:]}
 
 
+@pytest.mark.slow  # ~95 s on 2 cores; the cross-encoder's scoring is unit-tested in tests/search
 def test_dedup_and_match_score_candidates_with_the_cross_encoder(
     corpus: Path, trained: tuple[Path, Path], index: Path, tmp_path: Path
 ) -> None:

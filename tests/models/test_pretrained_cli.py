@@ -44,7 +44,7 @@ def invoke(*args: str) -> str:
     ("tower", "architecture", "dim"),
     [
         pytest.param("text", "pretrained", 16, marks=pytest.mark.slow, id="text"),  # ~20 s; unit-tested
-        pytest.param("record", "hybrid", 512 + 16, id="hybrid"),
+        pytest.param("record", "hybrid", 512 + 16, marks=pytest.mark.slow, id="hybrid"),  # ~3 min
     ],
 )
 def test_train_index_and_query_with_a_pretrained_encoder(

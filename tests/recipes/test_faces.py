@@ -31,6 +31,7 @@ def _slice(target: Path) -> None:
             shutil.copy(ORL / f"s{person}" / f"{photo}.pgm", target / f"s{person}" / f"{photo}.pgm")
 
 
+@pytest.mark.slow  # a recipe end to end on real data (1-5 min on 2 cores); its steps are unit-tested
 def test_faces_recipe_runs_as_documented(tmp_path: Path) -> None:
     from simsearch.data.loaders import load_items
     from simsearch.evaluation.evaluate import pair_distances

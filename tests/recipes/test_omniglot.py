@@ -19,6 +19,7 @@ RUNS = SHARED / "omniglot" / "all_runs.zip"
 pytestmark = pytest.mark.skipif(not RUNS.is_file(), reason="needs ../shared/data/omniglot/all_runs.zip")
 
 
+@pytest.mark.slow  # a recipe end to end on real data (1-5 min on 2 cores); its steps are unit-tested
 def test_omniglot_recipe_runs_as_documented(tmp_path: Path) -> None:
     data = tmp_path / "omniglot"
     data.mkdir()

@@ -31,6 +31,7 @@ def _slice(source: Path, target: Path, n: int) -> list[dict[str, str]]:
     return _rows(target)
 
 
+@pytest.mark.slow  # a recipe end to end on real data (1-5 min on 2 cores); its steps are unit-tested
 def test_products_recipe_runs_as_documented(tmp_path: Path) -> None:
     data = tmp_path / "abt-buy"
     data.mkdir()

