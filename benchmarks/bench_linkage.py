@@ -435,7 +435,7 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        for kind in ("dedup", "match"):
+        for kind in _kinds(row):
             for method, label in METHODS.items():
                 r = row[kind][method]
                 p = r["pairs"]
@@ -452,7 +452,7 @@ def verdicts(rows: Sequence[dict[str, Any]]) -> str:
     """One line per set and task: simsearch's pair F1 minus each baseline's."""
     lines = []
     for row in rows:
-        for kind in ("dedup", "match"):
+        for kind in _kinds(row):
             ours = row[kind]["simsearch"]["pairs"]["f1"]
             gaps = ", ".join(
                 f"{'+' if ours >= row[kind][m]['pairs']['f1'] else ''}"
@@ -465,6 +465,11 @@ def verdicts(rows: Sequence[dict[str, Any]]) -> str:
                 f"{model['chosen']} ({model['validation']} validation), head decides: {model['head_decides']}"
             )
     return "\n".join(lines)
+
+
+def _kinds(row: dict[str, Any]) -> list[str]:
+    """The tasks a row has every method of (a run cut short leaves some out)."""
+    return [kind for kind in ("dedup", "match") if set(METHODS) <= set(row.get(kind, {}))]
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
