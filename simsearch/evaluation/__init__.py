@@ -8,6 +8,8 @@ Matplotlib is imported only when a plot is drawn, TensorFlow and scikit-learn ne
     lake_runs  load_lake_runs (Lake et al.'s 400 official one-shot trials)
     retrieval  retrieval_metrics (leave-one-out recall@k, precision@1, map@k)
     linkage    linkage_scores (precision, recall, F1 of found links against true ones)
+    linkage_tasks  linkage_tasks (dedup and match tasks from two tables and their matches:
+               entity clusters, a split by cluster, training pair files), entity_clusters
     plots      plot_roc, plot_precision_recall, plot_distance_histogram, plot_history,
                plot_projection
     report     format_table
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from simsearch.evaluation.lake_runs import OneShotRun, load_lake_runs
 from simsearch.evaluation.linkage import linkage_scores
+from simsearch.evaluation.linkage_tasks import LinkageTasks, entity_clusters, linkage_tasks
 from simsearch.evaluation.metrics import (
     Confusion,
     average_precision,
@@ -47,6 +50,7 @@ from simsearch.evaluation.retrieval import retrieval_metrics
 
 __all__ = [
     "Confusion",
+    "LinkageTasks",
     "OneShotResult",
     "OneShotRun",
     "Trials",
@@ -54,9 +58,11 @@ __all__ = [
     "calibrate_threshold",
     "confusion_at",
     "draw_trials",
+    "entity_clusters",
     "format_table",
     "lake_runs_accuracy",
     "linkage_scores",
+    "linkage_tasks",
     "load_lake_runs",
     "n_way_k_shot_accuracy",
     "pair_metrics",
