@@ -90,6 +90,10 @@ class FaissIndex:
 
     def __init__(self, config: IndexConfig | None = None) -> None:
         self.config = config or IndexConfig()
+        # the query settings of a search that names none: chosen for a recall target by
+        # `simsearch.index.budget`, else `SearchParams()`; saved in the manifest
+        self.search_defaults = SearchParams()
+        self.tuning: dict[str, Any] | None = None  # how they were chosen and the recall measured
 
     # ---- building and updating -------------------------------------------------------------
 
@@ -203,7 +207,7 @@ class FaissIndex:
         table = self._built()
         k = check_k(k)
         xq = self._queries(xq)
-        D, I = self._knn(xq, k, _search_params(params))
+        D, I = self._knn(xq, k, self._search_params(params))
         return Neighbors(to_distances(D, I, self.config.metric), table.ids_at(I))
 
     def range_search(
@@ -218,7 +222,7 @@ class FaissIndex:
         table = self._built()
         radius = check_radius(radius)
         xq = self._queries(xq)
-        params = _search_params(params)
+        params = self._search_params(params)
         if table.n_live == 0 or len(xq) == 0:
             rows: list[tuple[Any, Any]] = [(np.zeros(0, np.float32), np.zeros(0, np.int64))] * len(xq)
         elif isinstance(base_index(self.index_), faiss.IndexHNSW):
@@ -295,6 +299,13 @@ class FaissIndex:
         """Forget the selector and the search parameters that use it (the live set changed)."""
         self._sel = None
         self._params = {}
+
+    def _search_params(self, params: Any) -> SearchParams:
+        if params is None:
+            return self.search_defaults
+        if not isinstance(params, SearchParams):
+            raise ConfigError(f"Expected params as SearchParams. Received: {type(params).__name__}")
+        return params
 
     def _built(self) -> Table:
         table = getattr(self, "_table", None)
@@ -473,14 +484,6 @@ class FaissIndex:
         self = cls(config)
         self._set_state(index, factory, table, None)
         return self
-
-
-def _search_params(params: Any) -> SearchParams:
-    if params is None:
-        return SearchParams()
-    if not isinstance(params, SearchParams):
-        raise ConfigError(f"Expected params as SearchParams. Received: {type(params).__name__}")
-    return params
 
 
 def _keep_live(
