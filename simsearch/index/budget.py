@@ -44,6 +44,7 @@ from simsearch.index.faiss_index import FaissIndex
 from simsearch.index.faiss_ops import faiss_metric
 
 __all__ = [
+    "KINDS",
     "Budget",
     "Choice",
     "Trial",
@@ -56,6 +57,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+KINDS = ("Flat", "IVF", "HNSW", "SQ8", "PQ")
 _NPROBE = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 _EF_SEARCH = (16, 32, 64, 128, 256, 512)
 _PQ_ROWS = 39 * 256  # rows FAISS wants to train PQ's 256 centroids a sub-quantiser
@@ -72,6 +74,8 @@ class Budget:
         k: the k of recall@k.
         n_queries: catalogue rows held out as queries (at most a tenth of the catalogue).
         seed: seed of the held-out sample (and of the builds, with `IndexConfig.seed`).
+        kinds: the families to try, among `KINDS`; None: all (a benchmark's reduced run, or a
+            caller who knows HNSW's build is too slow for it, names fewer).
     """
 
     target_recall: float
@@ -79,6 +83,7 @@ class Budget:
     k: int = 10
     n_queries: int = 500
     seed: int = 0
+    kinds: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.target_recall, (int, float)) and 0 < self.target_recall <= 1):
@@ -187,7 +192,7 @@ def build_for_budget(
     truth = ids[base][_exact(xb[base], xq, k, config.metric)]
     best: tuple[FaissIndex, int] | None = None
     trials: list[Trial] = []
-    for factory in candidates(len(base), d, budget.max_memory):
+    for factory in candidates(len(base), d, budget.max_memory, budget.kinds):
         index = FaissIndex(IndexConfig(**{**asdict(config), "factory": factory}))
         index.build(xb[base], ids[base], _rows(meta, base))
         trial = _measure(index, xq, truth, k, budget)
@@ -227,19 +232,31 @@ def _better(trial: Trial, than: Trial) -> bool:
     return same and trial.memory_bytes < than.memory_bytes
 
 
-def candidates(n: int, d: int, max_memory: int | None = None) -> list[str]:
-    """The factory strings tried for `n` items of dimension `d` whose estimated memory fits.
+def candidates(
+    n: int, d: int, max_memory: int | None = None, kinds: Sequence[str] | None = None
+) -> list[str]:
+    """The factory strings tried for `n` items of dimension `d` whose estimated memory fits, of
+    the families `kinds` (default: all `KINDS`).
 
     A quantised kind is refined (`,RFlat`) when the float copy fits too, else not.
     """
     nlist = max(1, min(round(4 * math.sqrt(n)), n // 39))  # FAISS wants >= 39 training rows a list
     m = _pq_m(d)
-    kinds = ["Flat", f"IVF{nlist},Flat", "HNSW32"]
+    factories = ["Flat", f"IVF{nlist},Flat", "HNSW32"]
     pq = [f"IVF{nlist},PQ{m}"] if m and n >= _PQ_ROWS else []  # 256 codes a sub-quantiser to train
     for quantised in (f"IVF{nlist},SQ8", *pq):
         refined = f"{quantised},RFlat"
-        kinds.append(refined if _fits(refined, n, d, max_memory) else quantised)
-    return [kind for kind in kinds if _fits(kind, n, d, max_memory)]
+        factories.append(refined if _fits(refined, n, d, max_memory) else quantised)
+    wanted = set(kinds or KINDS)
+    return [f for f in factories if _fits(f, n, d, max_memory) and _kind_of(f) in wanted]
+
+
+def _kind_of(factory: str) -> str:
+    """The family of a candidate factory string: Flat, IVF (IVF-Flat), HNSW, SQ8 or PQ."""
+    if factory.startswith("HNSW"):
+        return "HNSW"
+    second = factory.split(",")[1] if "," in factory else factory
+    return {"Flat": "IVF" if factory.startswith("IVF") else "Flat", "SQ8": "SQ8"}.get(second, "PQ")
 
 
 def estimate_memory(factory: str, n: int, d: int) -> int:

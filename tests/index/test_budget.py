@@ -139,3 +139,10 @@ def test_errors(synthetic: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32
     for bad in (0.0, 1.5, float("nan")):
         with pytest.raises(ConfigError, match="Expected a target recall in"):
             Budget(bad)
+    with pytest.raises(ConfigError, match=r"Expected kinds among .* Received: \['IVFPQ'\]"):
+        Budget(0.9, kinds=("IVF", "IVFPQ"))
+
+
+def test_kinds_name_the_families_tried() -> None:
+    assert candidates(100_000, 128, kinds=("IVF", "PQ")) == ["IVF1265,Flat", "IVF1265,PQ32,RFlat"]
+    assert candidates(100_000, 128, kinds=("Flat", "HNSW")) == ["Flat", "HNSW32"]
