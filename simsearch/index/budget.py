@@ -94,6 +94,9 @@ class Budget:
             raise ConfigError(
                 f"Expected k and n_queries >= 1. Received: k={self.k}, n_queries={self.n_queries}"
             )
+        unknown = sorted(set(self.kinds or ()) - set(KINDS))
+        if unknown or self.kinds == ():
+            raise ConfigError(f"Expected kinds among {list(KINDS)}. Received: {unknown or []}")
 
 
 @dataclass(frozen=True)
