@@ -83,7 +83,8 @@ def run(
     ids = np.arange(n)
     truth = exact(xb, xq, args.k, args.metric)
     start = time.perf_counter()
-    default = FaissIndex(IndexConfig(metric=args.metric, seed=args.seed)).build(xb, ids)
+    config = IndexConfig(metric=args.metric, seed=args.seed, train_size=args.train_size)
+    default = FaissIndex(config).build(xb, ids)
     row_default = {
         "data": name,
         "n": n,
@@ -163,6 +164,7 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, argv: list[str]
         f"faiss {faiss.__version__} on {faiss.omp_get_max_threads()} thread(s), numpy {np.__version__}",
         f"- Data: synthetic = `make_synthetic(n, {args.d}, seed={args.seed})` (SYNTHETIC clustered vectors, "
         f"not embeddings), {args.nq} fresh queries; metric {args.metric}; max memory {memory}; "
+        f"IVF/PQ training rows {args.train_size or 'max(65536, 64 nlist)'}; "
         f"kinds tried: {tried}",
         "- Memory: the FAISS index serialised + the float vectors `FaissIndex` keeps (n * d * 4 bytes); "
         "batch = all queries in one call; single = one query a call, median.",
@@ -184,6 +186,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--nq", type=int, default=1000, help="fresh queries the table measures on")
     parser.add_argument("--single", type=int, default=200, help="single queries timed")
     parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--train-size", type=int, help="rows IVF/PQ train on (default: max(65536, 64 nlist))")
     parser.add_argument("--threads", type=int, default=None, help="FAISS threads (default: FAISS's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--real-model", type=Path, help="an image tower directory (e.g. models/demo)")

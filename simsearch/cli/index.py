@@ -149,7 +149,8 @@ def _tuning_line(manifest: dict[str, Any]) -> str:
     )
     setting = f" at {params[kind]} {tuning['params'][kind]}" if kind else ""
     return (
-        f"{tuning['factory']}{setting}: recall@{k} {tuning[f'recall_at_{k}']:.4f} on {tuning['queries']} "
+        f"{tuning['factory']}{setting}: recall@{k} {tuning[f'recall_at_{k}']:.4f} (95% lower bound "
+        f"{tuning['recall_lower_95']:.4f}) on {tuning['queries']} "
         f"held-out queries (target {tuning['target_recall']:g}), {size_text(tuning['memory_bytes'])}, "
         f"{tuning['ms_per_query']:.3f} ms/query; tried {len(tuning['trials'])} kinds"
     )
