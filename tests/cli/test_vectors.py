@@ -238,7 +238,8 @@ def test_target_recall_prints_and_records_the_choice(own: dict[str, Path]) -> No
     )
     tuning = read_manifest(again)["tuning"]
     assert code == 0 and out.splitlines()[1].startswith(f"Chose {tuning['factory']}"), out
-    assert f"recall@10 {tuning['recall_at_10']:.4f} on 20 held-out queries (target 1)" in out
+    bound = f"(95% lower bound {tuning['recall_lower_95']:.4f})"
+    assert f"recall@10 {tuning['recall_at_10']:.4f} {bound} on 20 held-out queries (target 1)" in out
 
 
 def test_none_of_it_imports_tensorflow(own: dict[str, Path]) -> None:
