@@ -31,6 +31,7 @@ from simsearch.data.items import Items
 from simsearch.data.records import check_records, input_fields
 from simsearch.errors import ConfigError, DataError, IndexFileError
 from simsearch.index import FaissIndex, IndexConfig, SearchParams, load_index, read_manifest, save_index
+from simsearch.index.budget import Budget, build_for_budget
 from simsearch.model_config import manifest_extra, model_hash, recorded_model_dir
 from simsearch.search.cross import CrossScorer, is_records, pair_scorer
 from simsearch.search.hits import Hit
@@ -42,14 +43,18 @@ from simsearch.validation import check_id, parse_id
 
 __all__ = [
     "DEFAULT_RERANK_DEPTH",
+    "VECTORS_EXTRA",
     "SearchEngine",
     "build_index",
+    "build_vector_index",
     "check_saved_index",
 ]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_RERANK_DEPTH = 50
+# What the manifest of an index built from the user's own vectors records in place of a model.
+VECTORS_EXTRA = {"source": "vectors"}
 
 
 class SearchEngine:
@@ -68,33 +73,52 @@ class SearchEngine:
     def __init__(
         self,
         index: FaissIndex,
-        model: Any,
+        model: Any = None,
         *,
         path: str | os.PathLike[str] | None = None,
         model_dir: str | os.PathLike[str] | None = None,
         reranker: Any = None,
     ) -> None:
-        if index.dim != model.dim:
+        if model is not None and index.dim != model.dim:
             raise DataError(f"Expected a model of dim {index.dim} (the index's). Received: dim={model.dim}")
-        if index.metric != model.metric:
+        if model is not None and index.metric != model.metric:
             raise DataError(
                 f"Expected a model with metric {index.metric!r} (the index's). "
                 f"Received: metric={model.metric!r}"
             )
         self.index = index
-        self.model = model
+        self._model = model
         self.path = None if path is None else Path(path)
         self.model_dir = None if model_dir is None else Path(model_dir)
-        if reranker is not None and tower_kind(model.kind).is_image:
+        if reranker is not None and (model is None or tower_kind(model.kind).is_image):
             raise ConfigError(
-                "Expected a text or record model with a cross-encoder re-ranker. Received: an image model"
+                "Expected a text or record model with a cross-encoder re-ranker. Received: "
+                + ("an index without a model" if model is None else "an image model")
             )
         self.reranker = reranker
         cross = None if reranker is None else CrossScorer(texts=reranker.texts, score=reranker.score)
-        self.searcher = Searcher(index, score_pairs=model.score_pairs, cross=cross)
+        score_pairs = None if model is None else model.score_pairs
+        self.searcher = Searcher(index, score_pairs=score_pairs, cross=cross)
         self._fusion_ok: bool | None = None  # decided on the first re-ranked search
         # {"max_far", "threshold", "n_impostor"} chosen at enrolment (`enrol --max-far`), or {}
         self.identification: dict[str, Any] = {}
+
+    @property
+    def model(self) -> Any:
+        """The `SiameseModel`; `ConfigError` for an index built from the user's own vectors, which
+        has none (search it by vectors or ids)."""
+        if self._model is None:
+            raise ConfigError(
+                "Expected an index built with a model (build-index --model) to encode raw items or "
+                f"re-rank. Received: {'the index' if self.path is None else repr(str(self.path))}, "
+                "built from vectors without a model: search and add by vectors and ids"
+            )
+        return self._model
+
+    @property
+    def has_model(self) -> bool:
+        """Whether raw items can be encoded (False for an index of the user's own vectors)."""
+        return self._model is not None
 
     @classmethod
     def load(
@@ -106,10 +130,17 @@ class SearchEngine:
         reranker: str | os.PathLike[str] | None = None,
     ) -> SearchEngine:
         """Load an index directory and its model (the one recorded in the manifest by default),
-        and a cross-encoder directory as its re-ranker when `reranker` is given."""
+        and a cross-encoder directory as its re-ranker when `reranker` is given.
+
+        An index built from the user's own vectors records no model: it loads without one (and
+        without TensorFlow), unless `model_dir` names one of its dim and metric."""
+        extra = read_manifest(path).get("extra", {})
+        if model_dir is None and "model" not in extra:  # the user's own vectors: no model to load
+            engine = cls(load_index(path, verify=verify), path=path, reranker=reranker)
+            engine.identification = dict(extra.get("identify") or {})
+            return engine
         from simsearch.models.siamese import SiameseModel
 
-        extra = read_manifest(path).get("extra", {})
         recorded = extra.get("model", {})
         model_path = Path(model_dir) if model_dir is not None else recorded_model_dir(path)
         # Loaded (and checked) first, so that a damaged or mixed-up file is named, not just a
@@ -151,7 +182,9 @@ class SearchEngine:
     def head_rerank_default(self) -> int:
         """The pairwise head's default re-rank depth: `DEFAULT_RERANK_DEPTH` when the head beat
         the tower's distance on held-out data when the model was trained, else 0."""
-        helps = bool(self.model.config.get("head", {}).get("rerank_default", False))
+        if self._model is None:
+            return 0
+        helps = bool(self._model.config.get("head", {}).get("rerank_default", False))
         return DEFAULT_RERANK_DEPTH if helps else 0
 
     def make_query(
@@ -335,6 +368,18 @@ class SearchEngine:
     ) -> None:
         """Encode `items` and add them (or replace them, with `upsert`) under `ids`."""
         vectors = encode_batches(self.model, items, len(ids), batch_size)
+        self.add_vectors(vectors, ids, metadata, upsert=upsert)
+
+    def add_vectors(
+        self,
+        vectors: npt.ArrayLike,
+        ids: Sequence[Any],
+        metadata: Sequence[Any] | None = None,
+        *,
+        upsert: bool = False,
+    ) -> None:
+        """Add (or replace, with `upsert`) items by their `(n, dim)` vectors under `ids`; needs no
+        model."""
         ids = [self.coerce_id(i) for i in ids]
         if upsert:
             self.index.upsert(vectors, ids, metadata)
@@ -350,7 +395,7 @@ class SearchEngine:
         target = Path(path) if path is not None else self.path
         if target is None:
             raise ConfigError("Expected a path to save the index to. Received: none")
-        extra = None if target == self.path else manifest_extra(self.model, self.model_dir)
+        extra = None if target == self.path else self._manifest_extra()
         if self.identification:
             if extra is None:
                 written = (target / "manifest.json").exists()
@@ -359,6 +404,11 @@ class SearchEngine:
         saved = save_index(target, self.index, extra)
         self.path = target
         return saved
+
+    def _manifest_extra(self) -> dict[str, Any]:
+        if self._model is None:
+            return dict(VECTORS_EXTRA)
+        return manifest_extra(self._model, self.model_dir)
 
     def coerce_id(self, value: Any) -> Any:
         """Turn an id given as text (CLI, URL) into the index's id type, and an integer into text
@@ -380,11 +430,14 @@ def build_index(
     factory: str | None = None,
     batch_size: int = 256,
     seed: int = 0,
+    budget: Budget | None = None,
 ) -> SearchEngine:
     """Encode `catalog` with the model in `model_dir` and write the index directory.
 
     The metric is the model's (cosine for L2-normalised towers). Without `factory`, exact search
-    (`Flat`) below 100k items and an approximate kind above; the choice is in the manifest.
+    (`Flat`) below 100k items and an approximate kind above; with `budget`, the kind and query
+    settings that reach its recall target within its memory (`simsearch.index.budget`). The
+    choice is in the manifest.
     """
     from simsearch.models.siamese import SiameseModel
 
@@ -392,13 +445,48 @@ def build_index(
         raise DataError("Expected a non-empty catalogue. Received: 0 items")
     model = SiameseModel.load(model_dir)
     vectors = encode_batches(model, catalog.content(), len(catalog), batch_size)
-    index = FaissIndex(IndexConfig(metric=model.metric, factory=factory, seed=seed))
-    index.build(vectors, catalog.ids, item_metadata(catalog))
+    config = IndexConfig(metric=model.metric, factory=factory, seed=seed)
+    index = _build(config, vectors, catalog.ids, item_metadata(catalog), budget)
     engine = SearchEngine(index, model, model_dir=model_dir)
     save_index(index_dir, index, manifest_extra(model, Path(model_dir)))
     check_saved_index(index_dir, index, vectors[:8])
     engine.path = Path(index_dir)
     return engine
+
+
+def build_vector_index(
+    vectors: npt.ArrayLike,
+    ids: Sequence[Any] | npt.ArrayLike,
+    index_dir: str | os.PathLike[str],
+    *,
+    metadata: Sequence[Any] | None = None,
+    metric: str = "cosine",
+    factory: str | None = None,
+    seed: int = 0,
+    budget: Budget | None = None,
+) -> SearchEngine:
+    """Index the caller's own `(n, d)` vectors under `ids` and write the index directory, with
+    no model: it is searched and updated by vectors and ids (`SearchEngine.search(vectors=...)`,
+    `add_vectors`). Loads no TensorFlow.
+
+    Example:
+    >>> engine = build_vector_index(xb, ids, "indexes/own", metric="l2", budget=Budget(0.95))
+    >>> engine.search(vectors=xq, k=5)
+    """
+    index = _build(IndexConfig(metric=metric, factory=factory, seed=seed), vectors, ids, metadata, budget)
+    save_index(index_dir, index, dict(VECTORS_EXTRA))
+    check_saved_index(index_dir, index, index.get(index.ids[:8]))
+    return SearchEngine(index, path=index_dir)
+
+
+def _build(
+    config: IndexConfig, xb: npt.ArrayLike, ids: Any, metadata: Sequence[Any] | None, budget: Budget | None
+) -> FaissIndex:
+    if budget is None:
+        return FaissIndex(config).build(xb, ids, metadata)
+    index, choice = build_for_budget(xb, ids, metadata, config=config, budget=budget)
+    logger.info("Chose %s", choice.summary())
+    return index
 
 
 def check_saved_index(path: str | os.PathLike[str], index: FaissIndex, xq: npt.NDArray[np.float32]) -> None:

@@ -24,6 +24,7 @@ import click
 from simsearch.cli._common import catalog_options, encoding_option, map_option, parse_where, table_encoding
 from simsearch.cli._engine import check_engine, dask_client, engine_options
 from simsearch.cli._index_dir import INDEX
+from simsearch.cli._vectors import load_vector_options, vector_options
 from simsearch.errors import ConfigError, DataError
 from simsearch.tower_kinds import tower_kind
 
@@ -173,9 +174,8 @@ def dedup_command(index_dir: Path, out: Path, **options: Any) -> None:
 
 @click.command("match")
 @click.option("--index", "index_dir", type=INDEX, required=True, help="Index of catalogue A.")
-@click.option(
-    "--catalog", type=_PATH, required=True, help="Catalogue B (CSV/JSONL with an id column, or images)."
-)
+@click.option("--catalog", type=_PATH, help="Catalogue B (CSV/JSONL with an id column, or images).")
+@vector_options("Catalogue B")
 @click.option("--out", type=_OUT, required=True, help="Matches file: .csv, .jsonl or .parquet.")
 @click.option("--fields", help="Comma-separated content fields of B (default: the model's).")
 @map_option
@@ -191,29 +191,51 @@ def dedup_command(index_dir: Path, out: Path, **options: Any) -> None:
 @catalog_options
 @encoding_option
 @_common_options
-def match_command(index_dir: Path, catalog: Path, out: Path, **options: Any) -> None:
+def match_command(index_dir: Path, catalog: Path | None, out: Path, **options: Any) -> None:
     """Match every item of catalogue B against the indexed catalogue A.
 
     Writes `left_id` (from A), `right_id` (from B), `distance`, `score` (with --engine dask, as a
-    directory of Parquet part files, one per partition of B).
+    directory of Parquet part files, one per partition of B). Catalogue B is items the index's
+    model encodes (--catalog), or your own --vectors with --ids (the only way for an index built
+    from vectors, which has no model).
 
     \b
     simsearch match --index indexes/abt --catalog buy.csv --out matches.csv
     simsearch match --index indexes/abt --catalog buy.jsonl --out matches.parquet --engine dask
+    simsearch match --index indexes/own --vectors B.npy --ids B_ids.txt --threshold 0.2 --out matches.csv
     """
     from simsearch.cli._catalog import check_dask_ids, load_catalog
-    from simsearch.dedup import match_catalogues, one_to_one, write_pairs
+    from simsearch.dedup import match_catalogues
     from simsearch.engine import encode_batches
 
     _check_reranker(options)
     dask = check_engine(options)
     if dask and options["one_to_one"]:
         raise ConfigError("Expected --one-to-one on the local engine. Received: --engine dask")
+    if (catalog is None) == (options["vectors"] is None):
+        raise ConfigError(
+            "Expected --catalog or --vectors (with --ids) for catalogue B. Received: "
+            + ("both" if catalog is not None else "neither")
+        )
+    if dask and catalog is None:
+        raise ConfigError("Expected --catalog with --engine dask. Received: --vectors")
     _check_output(dask)(out)
     options["where"] = parse_where(options["where"])
-    job = _open(index_dir, options, need_model=True, pairs_of="two catalogues")
+    if options["explain"] and catalog is None:
+        raise ConfigError("Expected --catalog with --explain (it reads B's fields). Received: --vectors")
+    own = load_vector_options(options)
+    job = _open(index_dir, options, need_model=catalog is not None, pairs_of="two catalogues")
     if options["where"] is not None:
         job.index.allowed(options["where"])  # fields and types checked before B is read
+    if own is not None:
+        pairs = match_catalogues(
+            job.index, own.embeddings, own.ids, job.pair_filter(options), **_run(options)
+        )
+        _write_matches(
+            pairs, out, options["one_to_one"], f"{len(own.ids)} items of {options['vectors']}", job.rule
+        )
+        return
+    assert catalog is not None
     if dask:
         from simsearch.cli._common import split_list
         from simsearch.distributed import match_catalog_dask
@@ -244,11 +266,22 @@ def match_command(index_dir: Path, catalog: Path, out: Path, **options: Any) -> 
     if job.engine is not None and job.engine.reranker is not None:  # B's texts, by id
         right = dict(zip(items.ids.tolist(), job.engine.reranker.texts(items.content()), strict=True))
     pairs = match_catalogues(job.index, xq, items.ids, job.pair_filter(options, right), **_run(options))
-    if options["one_to_one"]:
-        pairs = one_to_one(pairs, options["one_to_one"])
-    write_pairs(pairs, out, explain=_explanations(job, pairs, items) if options["explain"] else None)
-    kind = f", one-to-one ({options['one_to_one']})" if options["one_to_one"] else ""
-    click.echo(f"{len(pairs)} matches for {len(items)} items of {catalog} ({job.rule}{kind}) -> {out}")
+    explain = (lambda kept: _explanations(job, kept, items)) if options["explain"] else None
+    _write_matches(pairs, out, options["one_to_one"], f"{len(items)} items of {catalog}", job.rule, explain)
+
+
+def _write_matches(
+    pairs: Any, out: Path, one_to_one_by: Any, what: str, rule: str, explain: Any = None
+) -> None:
+    """Keep each item in one match with --one-to-one, write the pairs (with `explain(kept)`, the
+    kept pairs' explanations, when given) and say what was written."""
+    from simsearch.dedup import one_to_one, write_pairs
+
+    if one_to_one_by:
+        pairs = one_to_one(pairs, one_to_one_by)
+    write_pairs(pairs, out, explain=explain(pairs) if explain is not None else None)
+    kind = f", one-to-one ({one_to_one_by})" if one_to_one_by else ""
+    click.echo(f"{len(pairs)} matches for {what} ({rule}{kind}) -> {out}")
 
 
 @dataclass
@@ -377,6 +410,7 @@ def _open(index_dir: Path, options: dict[str, Any], *, pairs_of: str, need_model
         raise ConfigError("Expected --max-distance only with --rerank (else use --threshold). Received: both")
     reranker = options["reranker_dir"]
     engine = None
+    extra = read_manifest(index_dir).get("extra", {})
     if rerank or need_model:
         from simsearch.engine import SearchEngine
 
@@ -393,7 +427,6 @@ def _open(index_dir: Path, options: dict[str, Any], *, pairs_of: str, need_model
             threshold, curves = {"cross-encoder score": cut}, {"cross-encoder score": curve}
             calibrated_on = None  # train-reranker does not record it
     else:
-        extra = read_manifest(index_dir).get("extra", {})
         index, model, model_dir = load_index(index_dir), None, None
         threshold, curves = extra.get("threshold") or {}, extra.get("calibration") or {}
         calibrated_on = extra.get("calibrated_on")
@@ -401,7 +434,7 @@ def _open(index_dir: Path, options: dict[str, Any], *, pairs_of: str, need_model
         threshold,
         curves,
         rerank=rerank,
-        chosen=chosen,
+        chosen=chosen or (model is None and "model" not in extra),  # no model: no head to choose
         reranker=reranker is not None,
         fixed=options["threshold"],
         min_precision=options["min_precision"],

@@ -1,4 +1,5 @@
-"""`simsearch query`: nearest neighbours of an id, a text, a record, an image or a file of items."""
+"""`simsearch query`: nearest neighbours of an id, a vector, a text, a record, an image or a file of
+items."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from simsearch.cli._common import (
     parse_where,
 )
 from simsearch.cli._index_dir import INDEX
+from simsearch.cli._vectors import parse_vector
 from simsearch.data.records import check_records, input_fields
-from simsearch.errors import ConfigError
+from simsearch.errors import ConfigError, DataError
 from simsearch.model_config import read_config
 from simsearch.tower_kinds import tower_kind
 from simsearch.validation import check_radius, check_text, parse_id
@@ -39,6 +41,12 @@ _PATH = click.Path(exists=True, path_type=Path)
     "--record", "records", multiple=True, help="JSON record to query with (record models; repeatable)."
 )
 @click.option("--image", "images", multiple=True, type=_PATH, help="Image file to query with (repeatable).")
+@click.option(
+    "--vector",
+    "vectors",
+    multiple=True,
+    help="A vector of the index's dim to query with (repeatable): 0.1,0.2,... or a JSON list.",
+)
 @click.option("--queries", type=_PATH, help="CSV/JSONL of items (with their content fields) to query with.")
 @encoding_option
 @map_option
@@ -66,14 +74,17 @@ _PATH = click.Path(exists=True, path_type=Path)
     help="One JSON object per query: {query, hits: [{id, distance, score}]}.",
 )
 def query(index_dir: Path, model_dir: Path | None, **options: Any) -> None:
-    """Query an index; prints a table per query, or JSON lines with --json."""
-    sources = [name for name in ("ids", "texts", "records", "images") if options[name]]
+    """Query an index; prints a table per query, or JSON lines with --json.
+
+    An index built from your own vectors has no model: query it by --id or --vector.
+    """
+    sources = [name for name in ("ids", "texts", "records", "images", "vectors") if options[name]]
     sources += ["queries"] if options["queries"] else []
     if options["mapping"] and sources != ["queries"]:
         raise ConfigError(f"Expected --map with --queries. Received: --map with {sources or 'none'}")
     if len(sources) != 1:
         raise ConfigError(
-            "Expected exactly one of --id, --text, --record, --image or --queries. "
+            "Expected exactly one of --id, --text, --record, --image, --vector or --queries. "
             f"Received: {sources or 'none'}"
         )
     # Inputs are checked against the model's config.json and the index's manifest before
@@ -81,7 +92,7 @@ def query(index_dir: Path, model_dir: Path | None, **options: Any) -> None:
     if options["radius"] is not None:
         check_radius(options["radius"])
     where = parse_where(options["where"])
-    config = read_config(index_model_dir(index_dir, model_dir))
+    config = _model_config(index_dir, model_dir, sources[0])
     labels, kwargs = _queries(sources[0], options, config, index_dir)
     from simsearch.engine import SearchEngine
 
@@ -109,6 +120,22 @@ def _params(options: dict[str, Any]) -> Any:
     return SearchParams(**values) if values else None
 
 
+def _model_config(index_dir: Path, model_dir: Path | None, source: str) -> dict[str, Any]:
+    """The model's config.json; `{}` for an index of the user's own vectors, which only --id and
+    --vector can query (without --model)."""
+    from simsearch.index import read_manifest
+
+    if model_dir is None and "model" not in read_manifest(index_dir).get("extra", {}):
+        if source not in ("ids", "vectors"):
+            option = {"texts": "text", "records": "record", "images": "image"}.get(source, source)
+            raise ConfigError(
+                f"Expected --id or --vector for '{index_dir}', built from vectors without a model. "
+                f"Received: --{option} (no model to encode it)"
+            )
+        return {}
+    return read_config(index_model_dir(index_dir, model_dir))
+
+
 def _queries(
     source: str, options: dict[str, Any], config: dict[str, Any], index_dir: Path
 ) -> tuple[list[Any], dict[str, Any]]:
@@ -119,6 +146,10 @@ def _queries(
         id_kind = "int" if read_manifest(index_dir)["id_type"] == "int64" else "str"
         ids = [parse_id(value, id_kind, "--id") for value in options["ids"]]
         return ids, {"ids": ids}
+    if source == "vectors":
+        vectors = [parse_vector(text) for text in options["vectors"]]
+        _check_dims(vectors, index_dir)
+        return [f"vector {i}" for i in range(len(vectors))], {"vectors": vectors}
     if source == "images":
         _require(kind, "image", "--image")
         return [str(p) for p in options["images"]], {"items": [str(p) for p in options["images"]]}
@@ -132,6 +163,15 @@ def _queries(
         return given, {"items": check_records(given, fields)}
     table = load_catalog_table(options["queries"], fields, parse_map(options["mapping"]))
     return table.ids.tolist(), {"items": table.content()}
+
+
+def _check_dims(vectors: list[list[float]], index_dir: Path) -> None:
+    from simsearch.index import read_manifest
+
+    dim = read_manifest(index_dir)["dim"]
+    wrong = [len(v) for v in vectors if len(v) != dim]
+    if wrong:
+        raise DataError(f"Expected --vector of {dim} numbers (the index's dim). Received: {wrong[0]}")
 
 
 def _require(kind: str, wanted: str, option: str) -> None:

@@ -158,7 +158,8 @@ def serve(
 
         try:
             engine = SearchEngine.load(index_dir, model_dir=model_dir, reranker=options["reranker"])
-            engine.model.head  # noqa: B018  (read now: a damaged head.keras stops the start, not a request)
+            if engine.has_model:  # read now: a damaged head.keras stops the start, not a request
+                engine.model.head  # noqa: B018
             # the review files are checked before the service starts
             review = _review(engine, index_dir, options) if options["review_pairs"] else None
             service = IndexService(engine, config).start()

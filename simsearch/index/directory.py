@@ -4,9 +4,11 @@
         index.faiss     the FAISS index (`faiss.write_index`), tombstones included
         items.h5        the live items: embeddings, catalogue ids, JSON metadata, FAISS keys
         manifest.json   format_version, simsearch_version, dim, metric, factory, kind, config
-                        (build settings), count, ntotal, id_type, created, updated, files (bytes
-                        and sha256 of the two others), extra (the caller's: model path and hash,
-                        calibrated threshold, ...)
+                        (build settings), search_params (the default nprobe / ef_search),
+                        tuning (how `--target-recall` chose them: the recall measured, the
+                        memory, the kinds tried; null otherwise), count, ntotal, id_type,
+                        created, updated, files (bytes and sha256 of the two others), extra
+                        (the caller's: model path and hash, calibrated threshold, ...)
 
 Other files in the directory (the model's `.keras` files, plots, ...) are carried over to each new
 version as hard links: a save never loses them. The exception is `journal.wal`, the updates
@@ -46,7 +48,7 @@ import faiss
 
 import simsearch
 from simsearch.errors import BusyError, ConfigError, DataError, IndexFileError
-from simsearch.index.config import IndexConfig
+from simsearch.index.config import IndexConfig, SearchParams
 from simsearch.index.faiss_index import FaissIndex
 from simsearch.index.h5_store import FORMAT_VERSION, H5Store, StoredItems, fsync_path
 from simsearch.index.journal import JOURNAL, apply_record, check_no_writer, read_journal
@@ -132,6 +134,7 @@ def load_index(directory: str | os.PathLike[str], *, verify: bool = True) -> Fai
     except (TypeError, ConfigError) as exc:
         raise IndexFileError(f"Expected valid build settings in '{root}'. Received: {exc}") from exc
     restored = FaissIndex._restore(config, manifest["factory"], index, items)
+    restored.search_defaults, restored.tuning = _search_defaults(root, manifest)
     _replay(root, restored)
     logger.info("Loaded %d items (%s) from %s", len(restored), manifest["factory"], root)
     return restored
@@ -208,6 +211,8 @@ def _manifest(
         "factory": index.factory_,
         "kind": index.kind,
         "config": asdict(index.config),
+        "search_params": asdict(index.search_defaults),
+        "tuning": index.tuning,
         "count": len(items),
         "ntotal": int(index.index_.ntotal),
         "id_type": items.id_type,
@@ -362,6 +367,14 @@ def _check_faiss(root: Path, index: Any, items: StoredItems, manifest: dict[str,
             f"Expected unique keys in [0, {index.ntotal}) in items.h5. Received: keys from "
             f"{keys.min()} to {keys.max()} in '{root}'"
         )
+
+
+def _search_defaults(root: Path, manifest: dict[str, Any]) -> tuple[SearchParams, dict[str, Any] | None]:
+    """The saved query settings (written since `--target-recall`; `SearchParams()` before)."""
+    try:
+        return SearchParams(**manifest.get("search_params", {})), manifest.get("tuning")
+    except (TypeError, ConfigError) as exc:
+        raise IndexFileError(f"Expected valid search_params in '{root}'. Received: {exc}") from exc
 
 
 def _replay(root: Path, index: FaissIndex) -> None:

@@ -93,6 +93,10 @@ class FaissIndex:
 
     def __init__(self, config: IndexConfig | None = None) -> None:
         self.config = config or IndexConfig()
+        # the query settings of a search that names none: chosen for a recall target by
+        # `simsearch.index.budget`, else `SearchParams()`; saved in the manifest
+        self.search_defaults = SearchParams()
+        self.tuning: dict[str, Any] | None = None  # how they were chosen and the recall measured
 
     # ---- building and updating -------------------------------------------------------------
 
@@ -217,9 +221,9 @@ class FaissIndex:
         k = check_k(k)
         xq = self._queries(xq)
         if where is None:
-            D, I = self._knn(xq, k, _search_params(params))
+            D, I = self._knn(xq, k, self._search_params(params))
         else:
-            D, I = self._filtered_knn(xq, k, _search_params(params), self.allowed(where))
+            D, I = self._filtered_knn(xq, k, self._search_params(params), self.allowed(where))
         return Neighbors(to_distances(D, I, self.config.metric), table.ids_at(I))
 
     def range_search(
@@ -239,7 +243,7 @@ class FaissIndex:
         table = self._built()
         radius = check_radius(radius)
         xq = self._queries(xq)
-        params = _search_params(params)
+        params = self._search_params(params)
         if table.n_live == 0 or len(xq) == 0:
             rows: list[tuple[Any, Any]] = [(np.zeros(0, np.float32), np.zeros(0, np.int64))] * len(xq)
         elif isinstance(base_index(self.index_), faiss.IndexHNSW):
@@ -335,6 +339,13 @@ class FaissIndex:
         self._sel = None
         self._params = {}
         self._allowed = AllowedCache()
+
+    def _search_params(self, params: Any) -> SearchParams:
+        if params is None:
+            return self.search_defaults
+        if not isinstance(params, SearchParams):
+            raise ConfigError(f"Expected params as SearchParams. Received: {type(params).__name__}")
+        return params
 
     def _built(self) -> Table:
         table = getattr(self, "_table", None)
@@ -553,14 +564,6 @@ class FaissIndex:
         self = cls(config)
         self._set_state(index, factory, table, None)
         return self
-
-
-def _search_params(params: Any) -> SearchParams:
-    if params is None:
-        return SearchParams()
-    if not isinstance(params, SearchParams):
-        raise ConfigError(f"Expected params as SearchParams. Received: {type(params).__name__}")
-    return params
 
 
 def _keep_live(

@@ -298,7 +298,17 @@ class StatsResponse(BaseModel):
     dim: int
     metric: str
     tombstones: int
-    model: dict[str, Any]
+    model: dict[str, Any] = Field(
+        description="The model's kind, dim, metric, sha256, path, versions and threshold; {} for an index "
+        "built from your own vectors (no model: search and write by vectors and ids)."
+    )
+    search_params: dict[str, int] = Field(
+        description="The nprobe / ef_search of a search that names none (as --target-recall chose them)."
+    )
+    tuning: dict[str, Any] | None = Field(
+        default=None,
+        description="How `build-index --target-recall` chose the index: recall@k, memory, kinds tried.",
+    )
     rerank_default: int
     reranker: str | None = Field(
         default=None, description="The cross-encoder re-ranker's encoder, when `serve --reranker` loaded one."

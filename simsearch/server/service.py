@@ -23,6 +23,7 @@ cross-encoder's forward passes run in their requests' threads, side by side.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import threading
@@ -183,6 +184,8 @@ class IndexService:
             "dim": index.dim,
             "metric": index.metric,
             "model": self._model_info,
+            "search_params": dataclasses.asdict(index.search_defaults),
+            "tuning": index.tuning,
             "rerank_default": self.engine.rerank_default,
             "reranker": None if self.engine.reranker is None else self.engine.reranker.config.get("encoder"),
             "journal": None if journal is None else {"records": journal.records, "bytes": journal.size},
@@ -381,6 +384,8 @@ class IndexService:
         return self.engine.path
 
     def _describe_model(self, path: Path) -> dict[str, Any]:
+        if not self.engine.has_model:  # the user's own vectors
+            return {}
         recorded = read_manifest(path).get("extra", {}).get("model", {})
         config = self.engine.model.config
         return {
