@@ -93,6 +93,8 @@ class SearchEngine:
         cross = None if reranker is None else CrossScorer(texts=reranker.texts, score=reranker.score)
         self.searcher = Searcher(index, score_pairs=model.score_pairs, cross=cross)
         self._fusion_ok: bool | None = None  # decided on the first re-ranked search
+        # make_query's answers by its arguments: a Query is immutable and costs µs to validate
+        self._queries: dict[tuple[Any, ...], Query] = {}
         # {"max_far", "threshold", "n_impostor"} chosen at enrolment (`enrol --max-far`), or {}
         self.identification: dict[str, Any] = {}
 
@@ -171,6 +173,27 @@ class SearchEngine:
         were fitted with this engine's model. Otherwise the pairwise head re-ranks. `rerank=None`
         is the default depth (`default_depth`).
         """
+        # types too: True == 1 == 1.0, but Query refuses k=True and k=1.0
+        key = (type(k), k, type(rerank), rerank, type(radius), radius, params, exclude_self, by_vectors)
+        try:
+            return self._queries[key]
+        except (KeyError, TypeError):  # TypeError: an unhashable argument, refused by Query
+            pass
+        query = self._make_query(k, rerank, radius, params, exclude_self, by_vectors)
+        if len(self._queries) >= 1024:  # settings vary little: bound the cache, never evict
+            self._queries.clear()
+        self._queries[key] = query
+        return query
+
+    def _make_query(
+        self,
+        k: int,
+        rerank: int | None,
+        radius: float | None,
+        params: SearchParams | None,
+        exclude_self: bool,
+        by_vectors: bool,
+    ) -> Query:
         cross = self.reranker is not None and (not by_vectors or rerank is not None)
         depth = self.default_depth(by_vectors=by_vectors) if rerank is None else rerank
         return Query(

@@ -48,7 +48,7 @@ from simsearch.index.checks import (
     id_kind,
     unit_rows,
 )
-from simsearch.index.config import IndexConfig, Neighbors, SearchParams
+from simsearch.index.config import Found, IndexConfig, Neighbors, SearchParams
 from simsearch.index.faiss_ops import (
     base_index,
     default_factory,
@@ -205,6 +205,19 @@ class FaissIndex:
         xq = self._queries(xq)
         D, I = self._knn(xq, k, _search_params(params))
         return Neighbors(to_distances(D, I, self.config.metric), table.ids_at(I))
+
+    def find(self, xq: npt.ArrayLike, k: int, params: SearchParams | None = None) -> Found:
+        """`search`, with each hit's stored metadata (JSON text) gathered in the same pass.
+
+        Returns:
+            `Found(distances, ids, metadata)`, `(nq, k)` each; empty slots have distance `inf`,
+            id `-1` or `None` and metadata `None`.
+        """
+        table = self._built()
+        k = check_k(k)
+        xq = self._queries(xq)
+        D, I = self._knn(xq, k, _search_params(params))
+        return Found(to_distances(D, I, self.config.metric), table.ids_at(I), table.metadata_at(I))
 
     def range_search(
         self, xq: npt.ArrayLike, radius: float, params: SearchParams | None = None
