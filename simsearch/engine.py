@@ -31,6 +31,7 @@ from simsearch.data.items import Items
 from simsearch.data.records import check_records, input_fields
 from simsearch.errors import ConfigError, DataError, IndexFileError
 from simsearch.index import FaissIndex, IndexConfig, SearchParams, load_index, read_manifest, save_index
+from simsearch.lazy_model import LazyModel, open_model
 from simsearch.model_config import manifest_extra, model_hash, recorded_model_dir
 from simsearch.search.cross import CrossScorer, is_records, pair_scorer
 from simsearch.search.hits import Hit
@@ -109,15 +110,14 @@ class SearchEngine:
     ) -> SearchEngine:
         """Load an index directory and its model (the one recorded in the manifest by default),
         and a cross-encoder directory as its re-ranker when `reranker` is given."""
-        from simsearch.models.siamese import SiameseModel
-
         extra = read_manifest(path).get("extra", {})
         recorded = extra.get("model", {})
         model_path = Path(model_dir) if model_dir is not None else recorded_model_dir(path)
-        # Loaded (and checked) first, so that a damaged or mixed-up file is named, not just a
-        # hash that differs.
-        model = SiameseModel.load(model_path)
-        if verify and recorded.get("sha256") and model_hash(model_path) != recorded["sha256"]:
+        # The model the index recorded loads on first use (a search by vectors or ids needs
+        # none); any other is loaded (and checked) first, so that a damaged or mixed-up file is
+        # named, not just a hash that differs.
+        model = open_model(model_path, recorded.get("sha256") if verify else None)
+        if verify and recorded.get("sha256") and not isinstance(model, LazyModel):  # its hash differs
             raise IndexFileError(
                 f"Expected the model the index was built with (sha256 {recorded['sha256'][:12]}…). "
                 f"Received: '{model_path}' with sha256 {model_hash(model_path)[:12]}…; rebuild the index "
@@ -461,10 +461,9 @@ def item_metadata(catalog: Items) -> list[dict[str, Any]]:
 
 
 def _check_vectors(xq: np.ndarray, dim: int) -> None:
+    """The shape; the index checks the values (finite) as it normalises them."""
     if xq.ndim != 2 or xq.shape[1] != dim:
         raise DataError(f"Expected query vectors of shape (n, {dim}). Received: shape={xq.shape}")
-    if not np.all(np.isfinite(xq)):
-        raise DataError("Expected finite query vectors. Received: NaN or infinity")
 
 
 def _slice(content: Any, start: int, stop: int) -> Any:

@@ -30,6 +30,7 @@ __all__ = [
     "id_kind",
     "missing_id",
     "unit_rows",
+    "unit_rows_of",
 ]
 
 IdArray = npt.NDArray[Any]  # (n,) int64, or object holding str
@@ -69,6 +70,12 @@ def unit_rows(x: npt.NDArray[np.float32], name: str) -> npt.NDArray[np.float32]:
                 f"row(s), first {rows[:5].tolist()}"
             )
     return np.divide(x, norms[:, None], out=_aligned_empty(x.shape))
+
+
+def unit_rows_of(x: npt.NDArray[np.float32], norms2: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Return the rows of `x` divided by their L2 norm, given their squared norms `norms2`
+    (checked finite and > 0 by the caller)."""
+    return np.divide(x, np.sqrt(norms2)[:, None], out=_aligned_empty(x.shape))
 
 
 def _aligned_empty(shape: tuple[int, ...]) -> npt.NDArray[np.float32]:

@@ -70,7 +70,7 @@ class Hit:
         """The metadata as JSON text: the index's own text when it was never parsed."""
         if self._metadata is _UNPARSED:
             return self._text or "{}"
-        return json.dumps(self._metadata)
+        return json.dumps(self._metadata) if self._metadata else "{}"
 
     def with_score(self, score: float | None) -> Hit:
         """This hit with the re-ranker's `score`."""

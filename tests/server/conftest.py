@@ -170,9 +170,11 @@ class Server:
             time.sleep(0.05)
 
 
-# The options of the shared servers: the API key and small request limits.
+# The options of the shared servers: the API key, small request limits, and the model loaded at
+# start (their tests search by raw items, whose first would otherwise load it).
 SERVE_OPTIONS = (
-    "--api-key", API_KEY, "--max-batch", "64", "--max-k", "100", "--max-body-bytes", str(1 << 20)
+    "--api-key", API_KEY, "--max-batch", "64", "--max-k", "100", "--max-body-bytes", str(1 << 20),
+    "--load-model",
 )  # fmt: skip
 
 
