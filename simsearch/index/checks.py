@@ -190,6 +190,8 @@ def check_metadata(metadata: Sequence[Any] | None, n: int) -> npt.NDArray[np.obj
 
 def check_k(k: Any) -> int:
     """Return `k` as an int >= 1."""
+    if k.__class__ is int and k > 0:  # the common case, without the ABC checks below
+        return k
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k <= 0:
         raise DataError(f"Expected k to be a positive integer. Received: k={k!r}")
     return int(k)

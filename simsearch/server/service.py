@@ -191,11 +191,11 @@ class IndexService:
         if not self.lock.acquire_read(blocking=False):
             return None
         try:
-            start = time.thread_time()
+            start = time.perf_counter()
             rows = self.engine.searcher.run(query, vectors=xq)
         finally:
             self.lock.release_read()
-        self._learn_cost(query, len(xq), time.thread_time() - start)
+        self._learn_cost(query, len(xq), time.perf_counter() - start)
         return self._clip(rows)
 
     def coerce_ids(self, ids: Sequence[Any]) -> list[Any]:
@@ -306,17 +306,17 @@ class IndexService:
         return [rows[bounds[j] : bounds[j + 1]] for j in range(len(parts))]
 
     def _search_vectors(self, query: Query, xq: npt.NDArray[np.float32]) -> list[list[Hit]]:
-        start = time.thread_time()
+        start = time.perf_counter()
         rows = self.searcher.run(query, vectors=xq)
         if query.mode == "none" and query.radius is None:
-            self._learn_cost(query, len(xq), time.thread_time() - start)
+            self._learn_cost(query, len(xq), time.perf_counter() - start)
         return self._clip(rows)
 
     def _learn_cost(self, query: Query, n: int, seconds: float) -> None:
-        """Keep the least CPU time a query row of `query` has cost, for `search_now`.
+        """Keep the least time a query row of `query` has taken, for `search_now`.
 
-        CPU time of the searching thread, not wall time, and the least seen: on a busy machine a
-        search also waits for a core and for caches, which says nothing of its own work."""
+        The least seen: on a busy machine a search also waits for a core, which says nothing of
+        its own work. (Wall time: the thread's CPU clock is a system call, ~1 ms on some VMs.)"""
         if n:
             if len(self._row_cost) >= 1024:  # as make_query's cache: settings vary little
                 self._row_cost.clear()
