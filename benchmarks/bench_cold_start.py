@@ -120,7 +120,9 @@ def _by_id(args: argparse.Namespace, command: list[str], env: dict[str, str]) ->
     for _ in range(args.runs):
         for name, code in checkouts.items():
             start = time.perf_counter()
-            subprocess.run(command, check=True, capture_output=True, env={**env, "PYTHONPATH": code})
+            # cwd: not a checkout, whose simsearch/ `python -m` would import before PYTHONPATH's
+            run_env = {**env, "PYTHONPATH": code}
+            subprocess.run(command, check=True, capture_output=True, env=run_env, cwd=args.workdir)
             walls[name].append(time.perf_counter() - start)
     lines = [
         f"- {name} (`{code}`): median **{statistics.median(walls[name]):.2f} s** "

@@ -28,11 +28,19 @@ logger = logging.getLogger(__name__)
 def open_model(path: str | os.PathLike[str], sha256: str | None = None) -> Any:
     """The model in `path`: a `LazyModel` when its files hash to `sha256` (the index's record),
     else the `SiameseModel`, loaded and checked now."""
-    if sha256 is not None and model_hash(path) == sha256:
+    if sha256 is not None and _hash(path) == sha256:
         return LazyModel(path)
     from simsearch.models.siamese import SiameseModel
 
     return SiameseModel.load(path)
+
+
+def _hash(path: str | os.PathLike[str]) -> str | None:
+    """The model's hash, or None when a file cannot be read (`SiameseModel.load` names it)."""
+    try:
+        return model_hash(path)
+    except OSError:
+        return None
 
 
 class LazyModel:

@@ -120,6 +120,9 @@ class Server:
             str(self.index),
             "--port",
             "0",
+            # the model at start, as the tests' clients time out: else the first raw item loads it
+            # (tests/cli/test_no_tensorflow.py serves without it)
+            "--load-model",
         ]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
         offset = self.log.stat().st_size if self.log.exists() else 0
@@ -170,11 +173,9 @@ class Server:
             time.sleep(0.05)
 
 
-# The options of the shared servers: the API key, small request limits, and the model loaded at
-# start (their tests search by raw items, whose first would otherwise load it).
+# The options of the shared servers: the API key and small request limits.
 SERVE_OPTIONS = (
-    "--api-key", API_KEY, "--max-batch", "64", "--max-k", "100", "--max-body-bytes", str(1 << 20),
-    "--load-model",
+    "--api-key", API_KEY, "--max-batch", "64", "--max-k", "100", "--max-body-bytes", str(1 << 20)
 )  # fmt: skip
 
 
