@@ -79,21 +79,20 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/simsearch-cold-start"))
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--record", help="Append to RESULTS.md under this label (e.g. 'before').")
+    parser.add_argument(
+        "--by-id", action="store_true", help="query --id 0 (needs no model) instead of --record; walls only"
+    )
+    parser.add_argument(
+        "--before", type=Path, help="with --by-id: another checkout, run alternately with this one"
+    )
     args = parser.parse_args()
     root = build(args.workdir)
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    command = [
-        sys.executable,
-        "-m",
-        "simsearch",
-        "query",
-        "--index",
-        str(root / "index"),
-        "--record",
-        QUERY,
-        "-k",
-        "5",
-    ]
+    query = ["--id", "0"] if args.by_id else ["--record", QUERY]
+    command = [sys.executable, "-m", "simsearch", "query", "--index", str(root / "index"), *query, "-k", "5"]
+    if args.by_id:
+        _by_id(args, command, env)
+        return
     walls = []
     for _ in range(args.runs):
         start = time.perf_counter()
@@ -112,6 +111,38 @@ def main() -> None:
         print(f"  {name:<36} {seconds:6.2f} s")
     if args.record:
         _append(args, walls, breakdown)
+
+
+def _by_id(args: argparse.Namespace, command: list[str], env: dict[str, str]) -> None:
+    """Median walls of `query --id`, this checkout and (alternately) `--before`'s."""
+    checkouts = {"this checkout": str(REPO), **({"before": str(args.before)} if args.before else {})}
+    walls: dict[str, list[float]] = {name: [] for name in checkouts}
+    for _ in range(args.runs):
+        for name, code in checkouts.items():
+            start = time.perf_counter()
+            # cwd: not a checkout, whose simsearch/ `python -m` would import before PYTHONPATH's
+            run_env = {**env, "PYTHONPATH": code}
+            subprocess.run(command, check=True, capture_output=True, env=run_env, cwd=args.workdir)
+            walls[name].append(time.perf_counter() - start)
+    lines = [
+        f"- {name} (`{code}`): median **{statistics.median(walls[name]):.2f} s** "
+        f"({', '.join(f'{w:.2f}' for w in walls[name])})"
+        for name, code in checkouts.items()
+    ]
+    print("\n".join(lines))
+    if args.record:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        text = (
+            f"\n### Cold start of `query --id`, {args.record} (issue 23, {stamp})\n\n"
+            f"`python benchmarks/bench_cold_start.py --by-id --runs {args.runs}"
+            f"{' --before ' + str(args.before) if args.before else ''}`: `simsearch query --index ... --id 0 "
+            "-k 5` on the Abt-Buy record index (1081 items, re-ranking off), fresh processes, the checkouts "
+            f"alternately; {os.cpu_count()} cores shared with other jobs (load average {load} at the end), "
+            f"Python {platform.python_version()}.\n\n" + "\n".join(lines) + "\n"
+        )
+        with open(REPO / "benchmarks" / "RESULTS.md", "a") as f:
+            f.write(text)
 
 
 def _append(args: argparse.Namespace, walls: list[float], breakdown: dict[str, float]) -> None:

@@ -32,6 +32,7 @@ from simsearch.data.records import check_records, input_fields
 from simsearch.errors import ConfigError, DataError, IndexFileError
 from simsearch.index import FaissIndex, IndexConfig, SearchParams, load_index, read_manifest, save_index
 from simsearch.index.budget import Budget, build_for_budget
+from simsearch.lazy_model import LazyModel, open_model
 from simsearch.model_config import manifest_extra, model_hash, recorded_model_dir
 from simsearch.search.cross import CrossScorer, is_records, pair_scorer
 from simsearch.search.hits import Hit
@@ -100,6 +101,8 @@ class SearchEngine:
         score_pairs = None if model is None else model.score_pairs
         self.searcher = Searcher(index, score_pairs=score_pairs, cross=cross)
         self._fusion_ok: bool | None = None  # decided on the first re-ranked search
+        # make_query's answers by its arguments: a Query is immutable and costs µs to validate
+        self._queries: dict[tuple[Any, ...], Query] = {}
         # {"max_far", "threshold", "n_impostor"} chosen at enrolment (`enrol --max-far`), or {}
         self.identification: dict[str, Any] = {}
 
@@ -136,17 +139,21 @@ class SearchEngine:
         without TensorFlow), unless `model_dir` names one of its dim and metric."""
         extra = read_manifest(path).get("extra", {})
         if model_dir is None and "model" not in extra:  # the user's own vectors: no model to load
-            engine = cls(load_index(path, verify=verify), path=path, reranker=reranker)
+            if reranker is not None:
+                raise ConfigError(
+                    "Expected an index built with a model for a cross-encoder re-ranker. Received: "
+                    f"{str(path)!r}, built from vectors without a model"
+                )
+            engine = cls(load_index(path, verify=verify), path=path)
             engine.identification = dict(extra.get("identify") or {})
             return engine
-        from simsearch.models.siamese import SiameseModel
-
         recorded = extra.get("model", {})
         model_path = Path(model_dir) if model_dir is not None else recorded_model_dir(path)
-        # Loaded (and checked) first, so that a damaged or mixed-up file is named, not just a
-        # hash that differs.
-        model = SiameseModel.load(model_path)
-        if verify and recorded.get("sha256") and model_hash(model_path) != recorded["sha256"]:
+        # The model the index recorded loads on first use (a search by vectors or ids needs
+        # none); any other is loaded (and checked) first, so that a damaged or mixed-up file is
+        # named, not just a hash that differs.
+        model = open_model(model_path, recorded.get("sha256") if verify else None)
+        if verify and recorded.get("sha256") and not isinstance(model, LazyModel):  # its hash differs
             raise IndexFileError(
                 f"Expected the model the index was built with (sha256 {recorded['sha256'][:12]}…). "
                 f"Received: '{model_path}' with sha256 {model_hash(model_path)[:12]}…; rebuild the index "
@@ -206,6 +213,30 @@ class SearchEngine:
         is the default depth (`default_depth`). `where` is a metadata filter (a JSON where, see
         `simsearch.search.where`, or a `Where`).
         """
+        if where is not None:  # a JSON filter (unhashable) is compiled per call
+            return self._make_query(k, rerank, radius, params, exclude_self, by_vectors, where)
+        # types too: True == 1 == 1.0, but Query refuses k=True and k=1.0
+        key = (type(k), k, type(rerank), rerank, type(radius), radius, params, exclude_self, by_vectors)
+        try:
+            return self._queries[key]
+        except (KeyError, TypeError):  # TypeError: an unhashable argument, refused by Query
+            pass
+        query = self._make_query(k, rerank, radius, params, exclude_self, by_vectors)
+        if len(self._queries) >= 1024:  # settings vary little: bound the cache, never evict
+            self._queries.clear()
+        self._queries[key] = query
+        return query
+
+    def _make_query(
+        self,
+        k: int,
+        rerank: int | None,
+        radius: float | None,
+        params: SearchParams | None,
+        exclude_self: bool,
+        by_vectors: bool,
+        where: Any = None,
+    ) -> Query:
         cross = self.reranker is not None and (not by_vectors or rerank is not None)
         depth = self.default_depth(by_vectors=by_vectors) if rerank is None else rerank
         return Query(
@@ -537,10 +568,9 @@ def item_metadata(catalog: Items) -> list[dict[str, Any]]:
 
 
 def _check_vectors(xq: np.ndarray, dim: int) -> None:
+    """The shape; the index checks the values (finite) as it normalises them."""
     if xq.ndim != 2 or xq.shape[1] != dim:
         raise DataError(f"Expected query vectors of shape (n, {dim}). Received: shape={xq.shape}")
-    if not np.all(np.isfinite(xq)):
-        raise DataError("Expected finite query vectors. Received: NaN or infinity")
 
 
 def _slice(content: Any, start: int, stop: int) -> Any:

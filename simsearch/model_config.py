@@ -25,6 +25,8 @@ __all__ = [
     "check_dir",
     "check_keras_file",
     "check_model_dir",
+    "config_calibration",
+    "config_threshold",
     "keras_inputs",
     "manifest_extra",
     "model_hash",
@@ -92,6 +94,18 @@ def check_model_dir(path: str | os.PathLike[str]) -> dict[str, Any]:
             root / "head.keras",
         )
     return config
+
+
+def config_threshold(config: dict[str, Any]) -> dict[str, float | None]:
+    """A model's calibrated decision thresholds from its config: `distance` (at most) and head
+    `probability` (at least)."""
+    stored = config.get("threshold") or {"distance": None, "probability": None}
+    return {key: value for key, value in stored.items() if key != "curves"}
+
+
+def config_calibration(config: dict[str, Any]) -> dict[str, Any]:
+    """A model's held-out precision and false-accept curves from its config (`SiameseModel.calibration`)."""
+    return dict((config.get("threshold") or {}).get("curves") or {})
 
 
 def check_dir(path: str | os.PathLike[str], files: tuple[str, ...], what: str) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import ipaddress
 import logging
 import socket
@@ -75,6 +76,13 @@ logger = logging.getLogger(__name__)
     type=_PATH,
     help="A cross-encoder directory (`simsearch train-reranker`): searches by raw items or ids "
     "re-score their top 50 with it (text and record models).",
+)
+@click.option(
+    "--load-model",
+    is_flag=True,
+    help="Load the model at start. By default it loads on the first request that needs it (raw "
+    "items, compare, identify, re-ranking): a server of searches by vector or id never imports "
+    "TensorFlow.",
 )
 @click.option(
     "--faiss-threads",
@@ -153,13 +161,16 @@ def serve(
         import faiss
 
         faiss.omp_set_num_threads(options["faiss_threads"])
-        IndexService, create_app = _server()
+        IndexService, create_app, FastSearch = _server()
         from simsearch.engine import SearchEngine
+        from simsearch.lazy_model import LazyModel
 
         try:
             engine = SearchEngine.load(index_dir, model_dir=model_dir, reranker=options["reranker"])
-            if engine.has_model:  # read now: a damaged head.keras stops the start, not a request
-                engine.model.head  # noqa: B018
+            if engine.has_model and options["load_model"] and isinstance(engine.model, LazyModel):
+                engine.model.loaded  # noqa: B018
+            if engine.has_model and (options["load_model"] or not isinstance(engine.model, LazyModel)):
+                engine.model.head  # noqa: B018  (read now: a damaged head.keras stops the start, not a request)
             # the review files are checked before the service starts
             review = _review(engine, index_dir, options) if options["review_pairs"] else None
             service = IndexService(engine, config).start()
@@ -172,7 +183,12 @@ def serve(
             f"{address[1]} (writes: {config.writes})",
             err=True,
         )
-        _run(create_app(service, review), sock, ctx.find_root().params.get("verbose", 0))
+        # What is loaded now (the index's tables, the model) lives as long as the server: the
+        # collector need not walk it at every full collection, a pause of every request then.
+        gc.collect()
+        gc.freeze()
+        # FastSearch answers cheap searches by vector before the app's middleware and routing
+        _run(FastSearch(create_app(service, review), service), sock, ctx.find_root().params.get("verbose", 0))
 
 
 def _writer(index_dir: Path, writes: bool) -> contextlib.AbstractContextManager[Any]:
@@ -215,16 +231,16 @@ def _review(engine: Any, index_dir: Path, options: dict[str, Any]) -> Any:
     )
 
 
-def _server() -> tuple[Any, Any]:
+def _server() -> tuple[Any, Any, Any]:
     from simsearch.errors import ConfigError
 
     try:
-        from simsearch.server import IndexService, create_app
+        from simsearch.server import FastSearch, IndexService, create_app
     except ImportError as exc:
         raise ConfigError(
             f"Expected the server's packages (pip install 'simsearch[server]'). Received: {exc}"
         ) from exc
-    return IndexService, create_app
+    return IndexService, create_app, FastSearch
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -2,7 +2,7 @@
 
 numpy, faiss and h5py only: nothing here imports TensorFlow or Keras.
 
-    config        IndexConfig (build settings), SearchParams (query settings), Neighbors (results)
+    config        IndexConfig (build settings), SearchParams (query settings), Neighbors and Found (results)
     faiss_index   FaissIndex: build, add, upsert, delete, compact, search, range_search, get
     h5_store      H5Store: items.h5 (embeddings, ids, JSON metadata)
     fields        Fields: the metadata as columns, for metadata filters
@@ -25,7 +25,7 @@ Example:
 
 from __future__ import annotations
 
-from simsearch.index.config import METRICS, IndexConfig, Neighbors, SearchParams
+from simsearch.index.config import METRICS, Found, IndexConfig, Neighbors, SearchParams
 from simsearch.index.directory import load_index, read_manifest, recover_index, save_index
 from simsearch.index.faiss_index import FaissIndex
 from simsearch.index.faiss_ops import default_factory
@@ -38,6 +38,7 @@ __all__ = [
     "FORMAT_VERSION",
     "METRICS",
     "FaissIndex",
+    "Found",
     "H5Store",
     "IndexConfig",
     "Journal",

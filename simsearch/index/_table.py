@@ -108,11 +108,20 @@ class Table:
 
     def ids_at(self, keys: npt.NDArray[np.int64]) -> IdArray:
         """Map FAISS labels to catalogue ids; label -1 (an empty slot) maps to the missing mark."""
-        hit = keys >= 0
-        if hit.all():
+        if not keys.size or keys.min() >= 0:
             return self.ids[keys]
+        hit = keys >= 0
         out = np.full(keys.shape, missing_id(self.kind), dtype=self.ids.dtype)
         out[hit] = self.ids[keys[hit]]
+        return out
+
+    def metadata_at(self, keys: npt.NDArray[np.int64]) -> npt.NDArray[np.object_]:
+        """Map FAISS labels to their metadata's JSON text; label -1 (an empty slot) maps to None."""
+        if keys.size and keys.min() >= 0:
+            return self.metadata[keys]
+        out = np.full(keys.shape, None, dtype=object)
+        hit = keys >= 0
+        out[hit] = self.metadata[keys[hit]]
         return out
 
     def compacted(self) -> Table:

@@ -15,7 +15,7 @@ import numpy.typing as npt
 from simsearch.errors import ConfigError
 from simsearch.index.checks import IdArray
 
-__all__ = ["METRICS", "IndexConfig", "Neighbors", "SearchParams"]
+__all__ = ["METRICS", "Found", "IndexConfig", "Neighbors", "SearchParams"]
 
 METRICS = ("cosine", "l2")
 
@@ -91,3 +91,16 @@ class Neighbors(NamedTuple):
 
     distances: npt.NDArray[np.float32]
     ids: IdArray
+
+
+class Found(NamedTuple):
+    """`FaissIndex.find`'s results: `Neighbors` and each hit's stored metadata, `(nq, k)` arrays.
+
+    `metadata` holds the index's JSON text of each hit's metadata (None: none given, or an empty
+    slot), gathered in the same pass as the ids, so that a search never looks its own hits up
+    again by id.
+    """
+
+    distances: npt.NDArray[np.float32]
+    ids: IdArray
+    metadata: npt.NDArray[np.object_]

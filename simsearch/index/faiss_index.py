@@ -48,8 +48,9 @@ from simsearch.index.checks import (
     check_radius,
     id_kind,
     unit_rows,
+    unit_rows_of,
 )
-from simsearch.index.config import IndexConfig, Neighbors, SearchParams
+from simsearch.index.config import Found, IndexConfig, Neighbors, SearchParams
 from simsearch.index.faiss_ops import (
     base_index,
     default_factory,
@@ -226,6 +227,26 @@ class FaissIndex:
             D, I = self._filtered_knn(xq, k, self._search_params(params), self.allowed(where))
         return Neighbors(to_distances(D, I, self.config.metric), table.ids_at(I))
 
+    def find(
+        self, xq: npt.ArrayLike, k: int, params: SearchParams | None = None, where: RowFilter | None = None
+    ) -> Found:
+        """`search`, with each hit's stored metadata (JSON text) gathered in the same pass.
+
+        Returns:
+            `Found(distances, ids, metadata)`, `(nq, k)` each; empty slots have distance `inf`,
+            id `-1` or `None` and metadata `None`.
+        """
+        table = self._built()
+        k = check_k(k)
+        xq = self._queries(xq)
+        if where is None:
+            D, I = self._knn(xq, k, self._search_params(params))
+        else:
+            D, I = self._filtered_knn(xq, k, self._search_params(params), self.allowed(where))
+        if I.size and I.min() >= 0:  # no empty slot: the arrays need no mask
+            return Found(_full_distances(D, self.config.metric), table.ids[I], table.metadata[I])
+        return Found(to_distances(D, I, self.config.metric), table.ids_at(I), table.metadata_at(I))
+
     def range_search(
         self,
         xq: npt.ArrayLike,
@@ -362,6 +383,20 @@ class FaissIndex:
         return unit_rows(x, name) if self.config.metric == "cosine" else x
 
     def _queries(self, xq: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """Queries checked (finite, `(nq, d)`) and, for cosine, normalised."""
+        if (
+            self.config.metric == "cosine"
+            and isinstance(xq, np.ndarray)
+            and xq.dtype == np.float32
+            and xq.ndim == 2
+            and xq.shape[1] == self._built().d
+            and xq.flags.c_contiguous
+        ):
+            # The common case in one pass: a finite, non-zero squared norm per row means finite
+            # values (NaN and inf propagate into it); anything else takes the checks below.
+            norms2 = np.einsum("ij,ij->i", xq, xq)
+            if len(xq) and norms2.min() > 0.0 and norms2.max() < np.inf:
+                return unit_rows_of(xq, norms2)
         return self._normalised(check_embeddings(xq, self._built().d, "xq"), "xq")
 
     def _append(
@@ -447,11 +482,11 @@ class FaissIndex:
         fetch = k
         if sel is not None and faiss_params is None:  # no selector: fetch more, drop tombstones
             fetch = max(k, min(table.n, 2 * math.ceil(k * table.n / table.n_live) + 16))
-        D, I = self.index_.search(xq, fetch, params=faiss_params)
+        D, I = _faiss_search(self.index_, xq, fetch, faiss_params)
         if sel is not None:
             D, I = _keep_live(D, I, table.live, k)
-        short = np.flatnonzero(I[:, want - 1] < 0)  # FAISS puts empty slots last
-        if short.size:
+        if I[:, want - 1].min() < 0:  # FAISS puts empty slots last
+            short = np.flatnonzero(I[:, want - 1] < 0)
             logger.debug("%d query rows short of %d results: answered exactly", short.size, want)
             D[short], I[short] = self._exact_knn(xq[short], k)
         return D, I
@@ -564,6 +599,26 @@ class FaissIndex:
         self = cls(config)
         self._set_state(index, factory, table, None)
         return self
+
+
+def _faiss_search(index: Any, xq: npt.NDArray[np.float32], k: int, params: Any) -> tuple[Any, Any]:
+    """FAISS's `index.search` without its Python wrapper's checks, which `xq` (C-contiguous
+    float32 of the index's width) and `k` (>= 1) have passed: they cost as much as a small
+    search's Python around it."""
+    n = len(xq)
+    D = np.empty((n, k), np.float32)
+    I = np.empty((n, k), np.int64)
+    index.search_c(n, faiss.swig_ptr(xq), k, faiss.swig_ptr(D), faiss.swig_ptr(I), params)
+    return D, I
+
+
+def _full_distances(D: npt.NDArray[np.float32], metric: str) -> npt.NDArray[np.float32]:
+    """`to_distances` of a result without empty slots, in place."""
+    if metric == "cosine":
+        np.subtract(1.0, D, out=D)
+    else:
+        np.sqrt(np.maximum(D, 0.0, out=D), out=D)
+    return np.maximum(D, 0.0, out=D)
 
 
 def _keep_live(

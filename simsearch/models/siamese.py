@@ -36,6 +36,8 @@ from simsearch.model_config import (
     INVALID_MARKER,
     check_keras_file,
     check_model_dir,
+    config_calibration,
+    config_threshold,
     read_history,
 )
 from simsearch.tower_kinds import tower_kind
@@ -119,8 +121,7 @@ class SiameseModel:
     @property
     def threshold(self) -> dict[str, float | None]:
         """The calibrated decision thresholds: `distance` (at most) and head `probability` (at least)."""
-        stored = self.config.get("threshold") or {"distance": None, "probability": None}
-        return {key: value for key, value in stored.items() if key != "curves"}
+        return config_threshold(self.config)
 
     @property
     def calibration(self) -> dict[str, Any]:
@@ -128,7 +129,7 @@ class SiameseModel:
         (empty for models trained before they were stored), and `"far"`, the false-accept curve
         of the distance on every held-out pair (`evaluation.metrics.far_curve`), when trained on
         labelled items."""
-        return dict((self.config.get("threshold") or {}).get("curves") or {})
+        return config_calibration(self.config)
 
     def prepare(self, content: Any) -> Any:
         """Turn raw content (image array, texts, dict of fields) into the tower's inputs."""

@@ -94,4 +94,4 @@ def rerank_by(
 
 
 def _with_score(hit: Hit, score: float) -> Hit:
-    return Hit(id=hit.id, distance=hit.distance, score=score, metadata=hit.metadata)
+    return hit.with_score(score)

@@ -25,6 +25,9 @@ from simsearch.search.rerank import ScoreHits, ScorePairs, rerank_by
 
 __all__ = ["Searcher"]
 
+_INF = float("inf")
+_NONE = object()  # excludes no id
+
 
 class Searcher:
     """Search a `FaissIndex` with `Query`s, re-ranking the nearest candidates.
@@ -140,7 +143,11 @@ class Searcher:
 
     def _candidates(self, xq: np.ndarray, query: Query, exclude: Sequence[Any] | None) -> list[list[Hit]]:
         """Per query, the top `max(k, rerank)` hits, or all within `radius`, of the items
-        `query.filter` allows; nearest first."""
+        `query.filter` allows; nearest first.
+
+        Hits are built from what the index found (ids and metadata gathered with the labels), never
+        looked up again by id: they came from the index itself.
+        """
         if query.radius is not None:
             found = self.index.range_search(xq, query.radius, query.params, where=query.filter)
             return [
@@ -149,11 +156,11 @@ class Searcher:
             ]
         wanted = max(query.k, query.rerank)
         fetch = min(wanted + (exclude is not None), max(len(self.index), 1))
-        distances, ids = self.index.search(xq, fetch, query.params, where=query.filter)
-        return [
-            self._hits(d, i, None if exclude is None else exclude[q])[:wanted]
-            for q, (d, i) in enumerate(zip(distances, ids, strict=True))
-        ]
+        distances, ids, texts = self.index.find(xq, fetch, query.params, where=query.filter)
+        rows = zip(distances.tolist(), ids.tolist(), texts.tolist(), strict=True)
+        if exclude is None:
+            return [_stored_hits(d, i, t, wanted) for d, i, t in rows]
+        return [_stored_hits(d, i, t, wanted, exclude[q]) for q, (d, i, t) in enumerate(rows)]
 
     def _rescorer(
         self,
@@ -207,6 +214,17 @@ class Searcher:
         ]
         metadata = self.index.metadata([i for _, i in keep]) if keep else []
         return [Hit(id=i, distance=d, metadata=m or {}) for (d, i), m in zip(keep, metadata, strict=True)]
+
+
+def _stored_hits(
+    distances: list[float], ids: list[Any], texts: list[str | None], wanted: int, exclude: Any = _NONE
+) -> list[Hit]:
+    """One query's hits from the index's own results, empty slots (distance inf) and `exclude`
+    left out, at most `wanted`."""
+    stored = Hit.stored
+    rows = zip(distances, ids, texts, strict=True)
+    hits = [stored(i, d, t) for d, i, t in rows if d < _INF and i != exclude]
+    return hits[:wanted] if len(hits) > wanted else hits
 
 
 def _depth(query: Query, hits: list[list[Hit]]) -> int:

@@ -47,10 +47,10 @@ from simsearch.errors import (
     SimsearchError,
     UnknownIdError,
 )
-from simsearch.index import SearchParams
 from simsearch.search.query import Query as SearchQuery
 from simsearch.server.access import API_KEY, check_key
 from simsearch.server.docs import add_docs
+from simsearch.server.fast_search import request_query
 from simsearch.server.items import decode_items
 from simsearch.server.limits import BodyLimit
 from simsearch.server.review import ReviewQueue, routers
@@ -221,7 +221,7 @@ def search(body: SearchRequest, service: Service) -> JSONResponse:
     the position for images and vectors. Hits are `{"id", "distance", "score", "metadata"}`, as
     the CLI's `query --json`.
     """
-    query = _query(body, service)
+    query = request_query(body, service)
     if body.ids is not None:
         _check_batch(len(body.ids), service)
         labels: Sequence[Any] = body.ids
@@ -341,18 +341,6 @@ def _write(body: AddRequest, service: Service, *, upsert: bool) -> dict[str, Any
     vectors = body.vectors if body.vectors is not None else service.encode(_decode(body.items or [], service))
     count = service.add(body.ids, vectors, body.metadata, upsert=upsert)
     return {"op": "upsert" if upsert else "add", "items": len(body.ids), "count": count}
-
-
-def _query(body: SearchRequest, service: IndexService) -> SearchQuery:
-    given = {name: getattr(body, name) for name in ("nprobe", "ef_search") if getattr(body, name) is not None}
-    return service.engine.make_query(
-        k=body.k,
-        rerank=body.rerank,
-        radius=body.radius,
-        params=SearchParams(**given) if given else None,
-        by_vectors=body.vectors is not None,
-        where=body.where,
-    )
 
 
 def _decode(items: Sequence[Any], service: IndexService) -> Any:

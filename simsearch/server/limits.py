@@ -12,7 +12,7 @@ from __future__ import annotations
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodyLimit"]
+__all__ = ["BodyLimit", "is_json", "replay_body"]
 
 _JSON = (b"application/json",)
 
@@ -45,7 +45,7 @@ class BodyLimit:
         if body and headers.get(b"content-type") is None:
             await _refuse(415, _media_message(b""))(scope, receive, send)
             return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay_body(body, receive), send)
 
     def _check_headers(self, headers: dict[bytes, bytes]) -> tuple[int, str] | None:
         length = headers.get(b"content-length")
@@ -56,7 +56,7 @@ class BodyLimit:
                 return 413, self._too_large(int(length))
         has_body = (length is not None and int(length) > 0) or b"transfer-encoding" in headers
         media = headers.get(b"content-type")
-        if has_body and media is not None and media.split(b";")[0].strip().lower() not in _JSON:
+        if has_body and media is not None and not is_json(media):
             return 415, _media_message(media)
         return None
 
@@ -81,6 +81,11 @@ class BodyLimit:
         return f"Expected a request body of at most {self.max_bytes} bytes. Received: {got}"
 
 
+def is_json(media: bytes) -> bool:
+    """Whether a Content-Type header names JSON (parameters such as `charset` aside)."""
+    return media.split(b";")[0].strip().lower() in _JSON
+
+
 def _media_message(media: bytes) -> str:
     got = media.decode("latin-1")[:64] or "no Content-Type"
     return f"Expected Content-Type: application/json. Received: {got}"
@@ -90,7 +95,8 @@ def _refuse(status: int, message: str) -> JSONResponse:
     return JSONResponse({"detail": message}, status_code=status)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands on `body`, already read, as one message, then `receive`'s messages."""
     sent = False
 
     async def replay() -> Message:

@@ -34,17 +34,29 @@ class RWLock:
     @contextlib.contextmanager
     def read(self) -> Iterator[None]:
         """Hold the lock shared with other readers."""
-        with self._cond:
-            while self._writer or self._waiting_writers:
-                self._cond.wait()
-            self._readers += 1
+        self.acquire_read()
         try:
             yield
         finally:
-            with self._cond:
-                self._readers -= 1
-                if not self._readers:
-                    self._cond.notify_all()
+            self.release_read()
+
+    def acquire_read(self, blocking: bool = True) -> bool:
+        """Take the lock shared; without `blocking`, return False at once when a writer holds it or
+        waits for it (the event loop never waits for a write)."""
+        with self._cond:
+            while self._writer or self._waiting_writers:
+                if not blocking:
+                    return False
+                self._cond.wait()
+            self._readers += 1
+        return True
+
+    def release_read(self) -> None:
+        """Give back a shared hold taken by `acquire_read`."""
+        with self._cond:
+            self._readers -= 1
+            if not self._readers:
+                self._cond.notify_all()
 
     @contextlib.contextmanager
     def write(self) -> Iterator[None]:

@@ -27,6 +27,7 @@ import dataclasses
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -50,9 +51,13 @@ from simsearch.server.batcher import MicroBatcher, by_key
 from simsearch.server.config import ServerConfig
 from simsearch.server.locks import RWLock
 
-__all__ = ["IndexService"]
+__all__ = ["DIRECT_BUDGET_S", "IndexService"]
 
 logger = logging.getLogger(__name__)
+
+# A search by vectors expected to take at most this long runs on the event loop, in the request's
+# own turn: no hand-off to a thread, no batcher. Longer ones go to a worker thread.
+DIRECT_BUDGET_S = 0.002
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -80,6 +85,7 @@ class IndexService:
         self.failure: str | None = None
         self._write_mutex = threading.Lock()
         self._batchers: dict[str, MicroBatcher[Any, Any]] = {}
+        self._row_cost: dict[Query, float] = {}  # seconds per query row of a search by vectors
         self._model_info: dict[str, Any] = {}
         self._started = False
         self._writer: WriterLock | None = None
@@ -159,7 +165,39 @@ class IndexService:
         batcher = self._batchers.get("search")
         if batcher is not None and query.radius is None and query.mode != "cross":
             return batcher.submit((query, xq)).result()
+        if items is None and query.mode == "none":
+            return self._search_vectors(query, xq)
         return self._clip(self.searcher.run(query, vectors=xq, items=items))
+
+    def search_now(self, query: Query, vectors: Any) -> list[list[Hit]] | None:
+        """The hits of a search by vectors run at once in the caller's thread, or None when it
+        should not be: it is re-ranked, its cost is not known yet or over `DIRECT_BUDGET_S`, or a
+        write holds or waits for the index (the caller, the event loop, never waits for one).
+
+        The caller then runs `search` in a worker thread. Raises `DataError` for bad input,
+        though not always `search`'s (the values are checked by the index): a caller that answers
+        users runs `search` on any error, for its message.
+        """
+        if query.mode != "none" or query.radius is not None:
+            return None
+        cost = self._row_cost.get(query)
+        if cost is None or cost * len(vectors) > DIRECT_BUDGET_S:
+            return None
+        self._check_query(query)
+        with np.errstate(over="ignore"):  # beyond float32: inf, which the index refuses
+            xq = np.asarray(vectors, dtype=np.float32)
+        dim = self.engine.index.dim
+        if xq.ndim != 2 or xq.shape[1] != dim:  # the values: checked by the index
+            raise DataError(f"Expected vectors of shape (n, {dim}). Received: shape={xq.shape}")
+        if not self.lock.acquire_read(blocking=False):
+            return None
+        try:
+            start = time.perf_counter()
+            rows = self.engine.searcher.run(query, vectors=xq)
+        finally:
+            self.lock.release_read()
+        self._learn_cost(query, len(xq), time.perf_counter() - start)
+        return self._clip(rows)
 
     def coerce_ids(self, ids: Sequence[Any]) -> list[Any]:
         """Ids as the index holds them: text such as `"17"` becomes an int in an int-id index."""
@@ -271,7 +309,23 @@ class IndexService:
         return [rows[bounds[j] : bounds[j + 1]] for j in range(len(parts))]
 
     def _search_vectors(self, query: Query, xq: npt.NDArray[np.float32]) -> list[list[Hit]]:
-        return self._clip(self.searcher.run(query, vectors=xq))
+        start = time.perf_counter()
+        rows = self.searcher.run(query, vectors=xq)
+        if query.mode == "none" and query.radius is None:
+            self._learn_cost(query, len(xq), time.perf_counter() - start)
+        return self._clip(rows)
+
+    def _learn_cost(self, query: Query, n: int, seconds: float) -> None:
+        """Keep the least time a query row of `query` has taken, for `search_now`.
+
+        The least seen: on a busy machine a search also waits for a core, which says nothing of
+        its own work. (Wall time: the thread's CPU clock is a system call, ~1 ms on some VMs.)"""
+        if n:
+            if len(self._row_cost) >= 1024:  # as make_query's cache: settings vary little
+                self._row_cost.clear()
+            per_row = seconds / n
+            known = self._row_cost.get(query)
+            self._row_cost[query] = per_row if known is None else min(known, per_row)
 
     def _clip(self, rows: list[list[Hit]]) -> list[list[Hit]]:
         """At most `max_k` hits a query (a range search may find more)."""

@@ -120,6 +120,9 @@ class Server:
             str(self.index),
             "--port",
             "0",
+            # the model at start, as the tests' clients time out: else the first raw item loads it
+            # (tests/cli/test_no_tensorflow.py serves without it)
+            "--load-model",
         ]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
         offset = self.log.stat().st_size if self.log.exists() else 0
