@@ -31,7 +31,7 @@ from simsearch.models.trainers import EmbeddingTrainer, PairTrainer
 from simsearch.tower_kinds import tower_kind
 from simsearch.train_config import TrainConfig
 
-__all__ = ["entity_labels", "fit_items", "fit_pairs"]
+__all__ = ["MIN_GAIN", "StopWhenSaturated", "entity_labels", "fit_items", "fit_pairs", "saturated"]
 
 logger = logging.getLogger(__name__)
 
@@ -201,6 +201,29 @@ def _optimizer(config: TrainConfig, tower_model: keras.Model) -> keras.optimizer
 MIN_GAIN = 1e-4
 
 
+def saturated(value: float | None, monitor: str) -> bool:
+    """Whether a held-out `monitor` value leaves no gain of `MIN_GAIN` to make: a score bounded
+    by 1 (average precision, AUC, precision@1, ...) within `MIN_GAIN` of it. Losses never are."""
+    return value is not None and mode_of(monitor) == "max" and bool(value >= 1.0 - MIN_GAIN)
+
+
+class StopWhenSaturated(keras.callbacks.Callback):
+    """End training at the first epoch whose held-out `monitor` is `saturated`: no later epoch
+    can beat it by `MIN_GAIN`, so waiting `patience` more epochs only spends time (placed after
+    the validation callback, which writes the value into the epoch's logs)."""
+
+    def __init__(self, monitor: str) -> None:
+        super().__init__()
+        self.monitor = monitor
+        self.stopped_epoch: int | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        value = (logs or {}).get(self.monitor)
+        if value is not None and saturated(float(value), self.monitor):
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+
 def _callbacks(config: TrainConfig, validation: keras.callbacks.Callback | None, monitor: str) -> list[Any]:
     # Keras's one line per epoch (verbose=2, off a terminal) says nothing within a long epoch.
     progress: list[Any] = [StepProgress()] if config.verbose == 2 else []
@@ -214,7 +237,8 @@ def _callbacks(config: TrainConfig, validation: keras.callbacks.Callback | None,
         restore_best_weights=True,
         min_delta=MIN_GAIN if mode == "max" else 0.0,
     )
-    callbacks: list[Any] = [*progress, validation, stopping, StopReport(stopping)]
+    ceiling = StopWhenSaturated(monitor)
+    callbacks: list[Any] = [*progress, validation, stopping, ceiling, StopReport(stopping, ceiling)]
     if config.checkpoint_dir:
         path = Path(config.checkpoint_dir) / "best.weights.h5"
         path.parent.mkdir(parents=True, exist_ok=True)

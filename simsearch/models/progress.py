@@ -77,12 +77,17 @@ class StopReport(keras.callbacks.Callback):
 
     Args:
         stopping: the run's `keras.callbacks.EarlyStopping`.
+        ceiling: the run's `fitting.StopWhenSaturated`, if any (its `stopped_epoch` is set when
+            it ended training).
         clock: seconds as a float (`time.monotonic`; a fake one in tests).
     """
 
-    def __init__(self, stopping: Any, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, stopping: Any, ceiling: Any = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         super().__init__()
         self.stopping = stopping
+        self.ceiling = ceiling
         self.clock = clock
 
     def on_train_begin(self, logs: Any = None) -> None:
@@ -93,7 +98,14 @@ class StopReport(keras.callbacks.Callback):
         epochs = int(self.params.get("epochs", 0))
         s = self.stopping
         best = f"best {s.monitor} {float(s.best):.4f} at epoch {int(s.best_epoch) + 1}"
-        if s.stopped_epoch > 0:
+        saturated_at = getattr(self.ceiling, "stopped_epoch", None)
+        if saturated_at is not None:
+            logger.info(
+                "Training stopped at epoch %d of %d: held-out %s saturated (%.4f, no gain of %g "
+                "left); %s",
+                saturated_at + 1, epochs, s.monitor, float(s.best), abs(s.min_delta), took,
+            )  # fmt: skip
+        elif s.stopped_epoch > 0:
             logger.info(
                 "Training stopped early at epoch %d of %d, after %d epochs without a gain of %g in %s "
                 "(%s); %s",
