@@ -41,7 +41,12 @@ _PATH = click.Path(exists=True, path_type=Path)
     help="Held-out items of other classes (default: split off --val-fraction).",
 )
 @click.option("--pairs", type=_PATH, help="Labelled pairs CSV: left_id, right_id, label (1 = the same item).")
-@click.option("--valid-pairs", type=_PATH, help="Held-out pairs CSV for early stopping and thresholds.")
+@click.option(
+    "--valid-pairs",
+    type=_PATH,
+    help="Held-out pairs CSV for early stopping, the choice of tower and the thresholds (with "
+    "their items' nearest neighbours: --candidates-k).",
+)
 @click.option(
     "--score-column",
     help="A graded similarity column of the pair files (higher = more alike, e.g. `score` from "

@@ -40,6 +40,7 @@ from simsearch.models.selection import (
     SMALL_ITEM_VALIDATION,
     SMALL_PAIR_SET,
     Selection,
+    mode_of,
 )
 from simsearch.models.siamese import SiameseModel
 from simsearch.models.small_data import train_items_cross_validated, train_pairs_cross_validated
@@ -258,12 +259,15 @@ def train_pairs(
     entity = entity_labels(len(catalog), pairs)
     start = validation.measure()
     initial = built.tower.get_weights()
-    skipped = (
-        _saturated_before_training(validation, start, rival, monitor, held) if config.keep_baseline else None
-    )
+    simpler = _simpler_scores(validation, start, rival, monitor)
+    skipped = _saturated(simpler, monitor, held) if config.keep_baseline else None
+    # A trained tower is saved only when it beats them: early stopping counts from there too.
+    to_beat = max(simpler.values()) if config.keep_baseline and mode_of(monitor) == "max" else None
     history: dict[str, list[float]] = {}
     if skipped is None:
-        history = fit_pairs(built.tower, tower, x, pairs, entity, config, validation, monitor)
+        history = fit_pairs(
+            built.tower, tower, x, pairs, entity, config, validation, monitor, to_beat=to_beat
+        )
     epochs_trained = len(history.get("loss", []))
     if history.get(monitor) and held.mining:  # the trained tower's own candidates join in
         held.mine("trained", built.tower, x, built.metric)
@@ -294,26 +298,27 @@ def train_pairs(
     return finish(built, head, config, threshold, summary, history, selection, data)
 
 
-def _saturated_before_training(
-    validation: PairValidation,
-    start: dict[str, float],
-    rival: Built | None,
-    monitor: str,
-    held: HeldOutCandidates,
-) -> str | None:
-    """Why training is skipped: the start state (or the baseline) is already perfect on the
-    held-out pairs and candidates, so that no trained tower could beat it (`fitting.saturated`);
-    None when it is not. Logged."""
-    scores = {"start state": start.get(monitor)}
+def _simpler_scores(
+    validation: PairValidation, start: dict[str, float], rival: Built | None, monitor: str
+) -> dict[str, float]:
+    """The held-out `monitor` of the start state and of the separate baseline tower (if any)."""
+    scores = {"start state": start.get(monitor, float("nan"))}
     if rival is not None:
         saved = validation.metric
         validation.metric = rival.metric
         try:
-            scores["non-learned baseline"] = validation.measure(rival.tower).get(monitor)
+            scores["non-learned baseline"] = validation.measure(rival.tower).get(monitor, float("nan"))
         finally:
             validation.metric = saved
+    return {name: float(value) for name, value in scores.items() if np.isfinite(value)}
+
+
+def _saturated(scores: dict[str, float], monitor: str, held: HeldOutCandidates) -> str | None:
+    """Why training is skipped: a simpler candidate's held-out score (`scores`) is already
+    perfect on the held-out pairs and candidates, so that no trained tower could beat it
+    (`fitting.saturated`); None when none is. Logged."""
     for name, value in scores.items():
-        if value is not None and saturated(value, monitor):
+        if saturated(value, monitor):
             reason = f"the {name} already scores {monitor} {value:.4f} on {held.describe()}"
             logger.info("Training skipped: %s; a trained tower could not beat it", reason)
             return reason
