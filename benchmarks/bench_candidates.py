@@ -17,7 +17,10 @@ precision, recall, F1); the pairs inside tableA or inside tableB that no split l
 false, for both.
 
     python benchmarks/bench_candidates.py --data-root ../shared/data/product_matching/deepmatcher \
-        --work runs/candidates [--train-args "--candidates-k 0"]
+        --work runs/candidates [--train-args "--candidates-k 0"] [--results benchmarks/RESULTS.md]
+
+Writes `WORK/result.json`; with `--results`, appends its section to that Markdown file
+(`--report WORK/result.json --results FILE` appends a finished run's).
 """
 
 from __future__ import annotations
@@ -168,8 +171,13 @@ def main() -> None:
     parser.add_argument("--work", type=Path)
     parser.add_argument("--train-args", default="", help="Extra `train` options (a variant).")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--results", type=Path, help="Append the section to this Markdown file.")
+    parser.add_argument("--report", type=Path, help="A finished run's result.json to append.")
     parser.add_argument("--tfidf-only", type=Path, help=argparse.SUPPRESS)  # the timed baseline process
     options = parser.parse_args()
+    if options.report:
+        append(json.loads(options.report.read_text()), options.results)
+        return
     if options.tfidf_only:
         work = options.tfidf_only
         fields = FIELDS[options.dataset].split(",")
@@ -215,8 +223,51 @@ def main() -> None:
         "tfidf": {**score(tf_found, truth), "seconds": tf_seconds},
     }  # fmt: skip
     result["ratio"] = result["simsearch"]["total_seconds"] / tf_seconds
+    result["command"] = shlex.join(["python", "benchmarks/bench_candidates.py", *sys.argv[1:]])
+    result["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     (work / "result.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
+    if options.results:
+        append(result, options.results)
+
+
+def append(result: dict[str, Any], path: Path | None) -> None:
+    """Append (or, without `path`, print) the Markdown section of `result`."""
+    s, t = result["simsearch"], result["tfidf"]
+    steps = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in s["seconds"].items())
+    ended = f"training skipped: {s['training_skipped']}" if s["training_skipped"] else (
+        f"{s['epochs_trained']} training epochs")  # fmt: skip
+    validation = s["validation"] or {}
+    lines = [
+        f"## Train + dedup against a TF-IDF pipeline on a user-built pair file (issue 26, {result['date']})",
+        "",
+        f"`{result['command']}` on the 2-core machine shared with other developers' jobs (wall clock, "
+        f"each step a process). {result['dataset']}: tableA and tableB as one catalogue of "
+        f"{result['items']} items; pair file: the training split's {result['user_pairs']['links']} "
+        f"true links, 4 TF-IDF-blocked non-links per link and as many random ones "
+        f"({result['user_pairs']['non_links']} non-links). Scored against every true link of the "
+        "three splits; `train` with defaults"
+        + (f" and `{result['train_args']}`" if result["train_args"] else "") + f" ({ended}; saved: "
+        f"{validation.get('chosen')}, validation {validation.get('scores')}, held out "
+        f"{validation.get('held_out')}; threshold {s['threshold'].get('distance'):.4f} "
+        f"({s['threshold'].get('criterion')})).",
+        "",
+        "| pipeline | pairs | precision | recall | F1 | seconds |",
+        "|---|---|---|---|---|---|",
+        f"| simsearch train + build-index + dedup | {s['pairs']} | {s['precision']:.3f} | {s['recall']:.3f} "
+        f"| {s['f1']:.3f} | {s['total_seconds']:.0f} ({steps}) |",
+        f"| TF-IDF char 2-4, best-F1 threshold, 10 nearest | {t['pairs']} | {t['precision']:.3f} | "
+        f"{t['recall']:.3f} | {t['f1']:.3f} | {t['seconds']:.0f} |",
+        "",
+        f"simsearch took {result['ratio']:.1f}x the TF-IDF pipeline's time.",
+        "",
+    ]  # fmt: skip
+    text = "\n".join(lines)
+    if path is None:
+        print(text)
+        return
+    with path.open("a", encoding="utf-8") as f:
+        f.write("\n" + text)
 
 
 if __name__ == "__main__":
