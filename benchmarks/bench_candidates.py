@@ -176,7 +176,15 @@ def main() -> None:
     parser.add_argument("--tfidf-only", type=Path, help=argparse.SUPPRESS)  # the timed baseline process
     options = parser.parse_args()
     if options.report:
-        append(json.loads(options.report.read_text()), options.results)
+        result = json.loads(options.report.read_text())
+        finished = time.gmtime(options.report.stat().st_mtime)  # runs recorded before date/command
+        result.setdefault("date", time.strftime("%Y-%m-%d %H:%M UTC", finished))
+        result.setdefault(
+            "command",
+            f"python benchmarks/bench_candidates.py --data-root {options.data_root} --dataset "
+            f"{result['dataset']} --work {options.report.parent}",
+        )
+        append(result, options.results)
         return
     if options.tfidf_only:
         work = options.tfidf_only
