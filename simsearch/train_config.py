@@ -54,6 +54,11 @@ class TrainConfig:
         keep_baseline: save the non-learned baseline (or the untrained start state) instead
             of the trained tower when training does not beat it on held-out data
             (`simsearch.models.selection`); False always saves the trained tower.
+        candidate_k: with labelled pairs, each held-out item's nearest neighbours mined as
+            held-out candidate pairs (`simsearch.models.candidates`; `dedup`'s and `match`'s
+            default -k); 0 measures and calibrates on the user's held-out pairs alone.
+        mined_negatives: keep the mined neighbours that no labelled match links as negatives;
+            False for pair files known to miss links (the mined positives are kept).
     """
 
     loss: Literal["contrastive", "triplet", "bce", "softmax", "cosent", "supcon"] = "softmax"
@@ -81,6 +86,8 @@ class TrainConfig:
     checkpoint_dir: str | None = None
     log_dir: str | None = None
     keep_baseline: bool = True
+    candidate_k: int = 10
+    mined_negatives: bool = True
     verbose: Any = "auto"
 
     def __post_init__(self) -> None:
@@ -109,7 +116,7 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"Expected {name} > 0. Received: {name}={value}")
-        for name in ("patience", "head_epochs"):
+        for name in ("patience", "head_epochs", "candidate_k"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"Expected {name} >= 0. Received: {name}={getattr(self, name)}")
         if not 0.0 < self.positive_fraction < 1.0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,12 @@ _PATH = click.Path(exists=True, path_type=Path)
     help="Held-out items of other classes (default: split off --val-fraction).",
 )
 @click.option("--pairs", type=_PATH, help="Labelled pairs CSV: left_id, right_id, label (1 = the same item).")
-@click.option("--valid-pairs", type=_PATH, help="Held-out pairs CSV for early stopping and thresholds.")
+@click.option(
+    "--valid-pairs",
+    type=_PATH,
+    help="Held-out pairs CSV for early stopping, the choice of tower and the thresholds (with "
+    "their items' nearest neighbours: --candidates-k).",
+)
 @click.option(
     "--score-column",
     help="A graded similarity column of the pair files (higher = more alike, e.g. `score` from "
@@ -206,6 +212,24 @@ _PATH = click.Path(exists=True, path_type=Path)
     "when its gain is significant: paired bootstrap p < 0.05); --no-baseline-check always saves "
     "the trained tower.",
 )
+@click.option(
+    "--candidates-k",
+    "candidate_k",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="Pairs: validation, the choice of tower and the thresholds also use each held-out "
+    "item's K nearest neighbours in its catalogue (as dedup and match see them; with two "
+    "catalogues the second's items search the first): a positive when the labelled matches "
+    "link them (transitively), else a negative. 0: the held-out pairs alone.",
+)
+@click.option(
+    "--mined-negatives/--no-mined-negatives",
+    default=True,
+    show_default=True,
+    help="Count the mined neighbours no labelled match links as negatives; --no-mined-negatives "
+    "for pair files known to miss links (the mined positives stay).",
+)
 @click.option("--val-fraction", type=float, default=0.2, show_default=True)
 @click.option("--head-epochs", type=int, default=10, show_default=True)
 @click.option(
@@ -264,7 +288,7 @@ def train(**options: Any) -> None:
         check_items_trainable(items)
         val = _load_items(options["val_data"], options, fields) if options["val_data"] else None
     else:
-        catalog, pairs, val_pairs = _load_pairs(options, fields)
+        catalog, pairs, val_pairs, offset = _load_pairs(options, fields)
         check_pairs_trainable(pairs, held_out=val_pairs is not None)
     if tower_kind(options["tower"]).typed_fields:
         settings.update(_field_types(items if options["data"] else catalog, options))
@@ -273,6 +297,8 @@ def train(**options: Any) -> None:
     config = _train_config(options, TrainConfig)
     if not options["quiet"]:  # how training ended and its time; off a terminal, a line every 30 s
         logging.getLogger("simsearch.models.progress").setLevel(logging.INFO)
+        logging.getLogger("simsearch.models.training").setLevel(logging.INFO)  # training skipped
+    started = time.monotonic()
     if options["data"]:
         model = train_items(
             items, tower=options["tower"], tower_settings=settings, config=config, val_items=val
@@ -285,6 +311,7 @@ def train(**options: Any) -> None:
             tower_settings=settings,
             config=config,
             val_pairs=val_pairs,
+            second_catalogue=offset or None,
         )
     # Where the thresholds were calibrated, for dedup (one catalogue) and match (two) to say so.
     two = not options["data"] and len(options["catalog"]) == 2
@@ -293,6 +320,9 @@ def train(**options: Any) -> None:
     source = items if options["data"] else catalog
     model.save(options["out"], probe=source.content(np.arange(min(PROBE_ITEMS, len(source)))))
     _summary(model, options["out"])
+    from simsearch.models.progress import format_duration
+
+    click.echo(f"Took {format_duration(time.monotonic() - started)} ({_how_training_ended(model)})")
 
 
 def _kind_defaults(options: dict[str, Any]) -> None:
@@ -307,8 +337,9 @@ def _kind_defaults(options: dict[str, Any]) -> None:
             options[name] = value
 
 
-def _load_pairs(options: dict[str, Any], fields: list[str] | None) -> tuple[Any, Any, Any]:
-    """The catalogue `Items` of --catalog and the pairs of --pairs, --valid-pairs into it."""
+def _load_pairs(options: dict[str, Any], fields: list[str] | None) -> tuple[Any, Any, Any, int]:
+    """The catalogue `Items` of --catalog, the pairs of --pairs, --valid-pairs into it, and the
+    row where the second catalogue starts (0: one catalogue)."""
     if tower_kind(options["tower"]).catalogue == "images":
         left, right = _image_catalog(options), None
     else:
@@ -321,7 +352,7 @@ def _load_pairs(options: dict[str, Any], fields: list[str] | None) -> tuple[Any,
         if options["valid_pairs"]
         else None
     )
-    return catalog, pairs, val_pairs
+    return catalog, pairs, val_pairs, offset
 
 
 def _image_catalog(options: dict[str, Any]) -> Any:
@@ -372,6 +403,8 @@ def _train_config(options: dict[str, Any], cls: type) -> Any:
         patience=options["patience"],
         val_fraction=options["val_fraction"],
         keep_baseline=options["baseline_check"],
+        candidate_k=options["candidate_k"],
+        mined_negatives=options["mined_negatives"],
         head_epochs=options["head_epochs"],
         threshold_criterion=options["threshold_criterion"],
         seed=options["seed"],
@@ -510,7 +543,14 @@ def _summary(model: Any, out: Path) -> None:
     parts = [f"distance <= {threshold['distance']:.4f}"]
     if threshold.get("probability") is not None:
         parts.append(f"head probability >= {threshold['probability']:.4f}")
-    click.echo(f"Calibrated thresholds: {', '.join(parts)} ({threshold.get('criterion')})")
+    on = threshold.get("calibrated_on")
+    if on:
+        from simsearch.models.selection import describe_counts
+
+        where = f" on {describe_counts(on)}"
+    else:
+        where = ""
+    click.echo(f"Calibrated thresholds: {', '.join(parts)} ({threshold.get('criterion')}){where}")
     if head.get("decides", head.get("rerank_default")):
         click.echo(
             f"The head decides: on held-out data it beat the distance (precision@1 "
@@ -527,3 +567,12 @@ def _summary(model: Any, out: Path) -> None:
     else:
         reason = head.get("reason", "no held-out group had a match and enough negatives")
         click.echo(f"The distance decides: the head was not trained ({reason}); re-ranking off by default")
+
+
+def _how_training_ended(model: Any) -> str:
+    """`'training skipped: why'`, or the epochs training ran."""
+    epochs = int(model.config.get("epochs_trained", model.config.get("epochs_run", 0)))
+    skipped = model.config.get("training_skipped")
+    if skipped:
+        return f"training skipped: {skipped}"
+    return f"{epochs} training epoch{'s' if epochs != 1 else ''}"

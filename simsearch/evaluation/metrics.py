@@ -32,6 +32,7 @@ __all__ = [
     "precision_recall_curve",
     "roc_auc",
     "roc_curve",
+    "separating_threshold",
     "threshold_for_far",
     "threshold_for_precision",
     "unresolved_precision",
@@ -311,6 +312,27 @@ def calibrate_threshold(
             f"Received: best precision={precision.max():.4f} over {len(same_arr)} pairs"
         )
     return float(thresholds[reached[-1]])
+
+
+def separating_threshold(same: npt.ArrayLike, scores: npt.ArrayLike) -> float | None:
+    """The midpoint of the gap between the lowest same pair's score and the highest different
+    pair's, when every same pair scores above every different one; else None.
+
+    On perfectly separated pairs every threshold in the gap has F1 1.0, and `calibrate_threshold`
+    takes an edge of it (the lowest positive score): a same pair a little beyond the held-out
+    ones is then lost, and a threshold at the other edge lets in the different pairs just past
+    the nearest held-out one. The midpoint keeps the largest margin to both sides, as a
+    one-dimensional maximum-margin classifier does.
+
+    Example:
+        >>> separating_threshold([0, 1, 0, 1], [0.1, 0.6, 0.5, 0.9])
+        0.55
+    """
+    same_arr, scores_arr = check_pairs(same, scores)
+    positive, negative = scores_arr[same_arr == 1], scores_arr[same_arr == 0]
+    if len(positive) == 0 or len(negative) == 0 or positive.min() <= negative.max():
+        return None
+    return float(positive.min() + negative.max()) / 2
 
 
 def precision_curve(same: npt.ArrayLike, scores: npt.ArrayLike, points: int = 101) -> list[list[float]]:

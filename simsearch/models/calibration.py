@@ -150,14 +150,15 @@ def untrained_head(dim: int, cos_scale: float, reason: str) -> tuple[keras.Model
 def distance_threshold(distances: npt.NDArray[np.float32], pairs: Pairs, criterion: str) -> dict[str, Any]:
     """The distance threshold and its precision curve, from held-out pair distances; no head
     probability threshold (the head does not decide)."""
-    from simsearch.evaluation.metrics import calibrate_threshold, precision_curve
+    from simsearch.evaluation.metrics import precision_curve, separating_threshold
 
-    value = -calibrate_threshold(pairs.same, -distances, criterion=criterion)
+    value = -head_training.choose_threshold(pairs.same, -distances, criterion=criterion)
     curve = [[-t, p, r] for t, p, r in precision_curve(pairs.same, -distances)]
+    gap = separating_threshold(pairs.same, -distances) is not None
     return {
         "distance": float(value),
         "probability": None,
-        "criterion": f"best_{criterion}",
+        "criterion": f"best_{criterion}" + (", midpoint of the gap" if gap else ""),
         "curves": {"distance": curve},
     }
 

@@ -39,7 +39,15 @@ from simsearch.models.trainers import EmbeddingTrainer, PairTrainer
 from simsearch.tower_kinds import tower_kind
 from simsearch.train_config import TrainConfig
 
-__all__ = ["entity_labels", "fit_items", "fit_pairs"]
+__all__ = [
+    "MIN_GAIN",
+    "StopUnlessBeaten",
+    "StopWhenSaturated",
+    "entity_labels",
+    "fit_items",
+    "fit_pairs",
+    "saturated",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +63,10 @@ def fit_items(
     validation: keras.callbacks.Callback | None,
     monitor: str,
     epochs: int | None = None,
+    to_beat: float | None = None,
 ) -> History:
     """Train on labelled items; `validation` None trains `epochs` (default `config.epochs`)
-    without early stopping."""
+    without early stopping; `to_beat` (a held-out score training must beat, `_callbacks`)."""
     from simsearch.data.pipeline import episode_dataset
 
     if not tower_model.trainable_weights:  # the raw-pixel baseline: nothing to learn
@@ -65,7 +74,7 @@ def fit_items(
     if config.loss not in ("triplet", "softmax"):
         n_pairs = config.steps_per_epoch * config.batch_size * min(config.epochs, 5)
         pairs = make_pairs(labels, n_pairs, positive_fraction=config.positive_fraction, seed=config.seed)
-        return _fit_pair_loss(tower_model, kind, x_train, pairs, config, validation, monitor, epochs)
+        return _fit_pair_loss(tower_model, kind, x_train, pairs, config, validation, monitor, epochs, to_beat)
     p, k = _episode_shape(config, labels)
     learn_scale = config.loss == "softmax" and config.scale is None
     trainer = EmbeddingTrainer(tower_model, _augment_layer(kind, config), learn_scale=learn_scale)
@@ -77,7 +86,7 @@ def fit_items(
         data.repeat(),
         epochs=epochs or config.epochs,
         steps_per_epoch=config.steps_per_epoch,
-        callbacks=_callbacks(config, validation, monitor),
+        callbacks=_callbacks(config, validation, monitor, to_beat),
         verbose=config.verbose,
         shuffle=False,  # the dataset shuffles itself
     )
@@ -97,14 +106,16 @@ def fit_pairs(
     validation: keras.callbacks.Callback | None,
     monitor: str,
     epochs: int | None = None,
+    to_beat: float | None = None,
 ) -> History:
     """Train on labelled pairs with the configured loss: batch losses over the entities the
-    positive pairs link (`entity`, from `entity_labels`), pair losses over the pairs."""
+    positive pairs link (`entity`, from `entity_labels`), pair losses over the pairs; `to_beat`
+    as `fit_items`."""
     if config.loss == "supcon":
-        return _fit_supcon(model_tower, x, pairs, config, validation, monitor, epochs=epochs)
+        return _fit_supcon(model_tower, x, pairs, config, validation, monitor, epochs, to_beat)
     if config.loss in ("triplet", "softmax"):
-        return fit_items(model_tower, kind, x, entity, config, validation, monitor, epochs=epochs)
-    return _fit_pair_loss(model_tower, kind, x, pairs, config, validation, monitor, epochs=epochs)
+        return fit_items(model_tower, kind, x, entity, config, validation, monitor, epochs, to_beat)
+    return _fit_pair_loss(model_tower, kind, x, pairs, config, validation, monitor, epochs, to_beat)
 
 
 def entity_labels(n: int, pairs: Pairs) -> npt.NDArray[np.int64]:
@@ -136,6 +147,7 @@ def _fit_pair_loss(
     validation: keras.callbacks.Callback | None,
     monitor: str,
     epochs: int | None = None,
+    to_beat: float | None = None,
 ) -> History:
     """Train on pairs with a pair loss: contrastive, binary cross-entropy or CoSENT."""
     from simsearch.data.pipeline import pair_dataset
@@ -160,7 +172,7 @@ def _fit_pair_loss(
         data,
         epochs=epochs or config.epochs,
         steps_per_epoch=steps,
-        callbacks=_callbacks(config, validation, monitor),
+        callbacks=_callbacks(config, validation, monitor, to_beat),
         verbose=config.verbose,
         shuffle=False,
     )
@@ -178,6 +190,7 @@ def _fit_supcon(
     validation: keras.callbacks.Callback | None,
     monitor: str,
     epochs: int | None = None,
+    to_beat: float | None = None,
 ) -> History:
     """Train on the match clusters of `pairs` with the supervised contrastive loss: batches of
     `batch_size / 2` clusters × 2 items (`cluster_batches`), half of the clusters drawn with a
@@ -206,7 +219,7 @@ def _fit_supcon(
         data.repeat(),
         epochs=epochs or config.epochs,
         steps_per_epoch=config.steps_per_epoch,
-        callbacks=_callbacks(config, validation, monitor),
+        callbacks=_callbacks(config, validation, monitor, to_beat),
         verbose=config.verbose,
         shuffle=False,
     )
@@ -267,7 +280,70 @@ def _optimizer(config: TrainConfig, tower_model: keras.Model) -> keras.optimizer
 MIN_GAIN = 1e-4
 
 
-def _callbacks(config: TrainConfig, validation: keras.callbacks.Callback | None, monitor: str) -> list[Any]:
+def saturated(value: float | None, monitor: str) -> bool:
+    """Whether a held-out `monitor` value leaves no gain of `MIN_GAIN` to make: a score bounded
+    by 1 (average precision, AUC, precision@1, ...) within `MIN_GAIN` of it. Losses never are."""
+    return value is not None and mode_of(monitor) == "max" and bool(value >= 1.0 - MIN_GAIN)
+
+
+class StopWhenSaturated(keras.callbacks.Callback):
+    """End training at the first epoch whose held-out `monitor` is `saturated`: no later epoch
+    can beat it by `MIN_GAIN`, so waiting `patience` more epochs only spends time (placed after
+    the validation callback, which writes the value into the epoch's logs)."""
+
+    def __init__(self, monitor: str) -> None:
+        super().__init__()
+        self.monitor = monitor
+        self.stopped_epoch: int | None = None
+        self.value = float("nan")
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        value = (logs or {}).get(self.monitor)
+        if value is not None and saturated(float(value), self.monitor):
+            self.stopped_epoch, self.value = epoch, float(value)
+            self.model.stop_training = True
+
+    def reason(self) -> str:
+        return f"held-out {self.monitor} saturated at {self.value:.4f}, no gain of {MIN_GAIN:g} left"
+
+
+class StopUnlessBeaten(keras.callbacks.Callback):
+    """End training after `patience` epochs none of which beat `to_beat` (the held-out `monitor`
+    of a simpler candidate: the baseline or the start state) by `MIN_GAIN`: a trained tower is
+    saved only when it beats them, and a run that has not in `patience` epochs is cut short, not
+    run to its last epoch. (Keras's `EarlyStopping(baseline=...)` keeps a run that improves on its
+    own best epoch going, however far below the baseline.)"""
+
+    def __init__(self, monitor: str, to_beat: float, patience: int) -> None:
+        super().__init__()
+        self.monitor, self.to_beat, self.patience = monitor, to_beat, max(1, patience)
+        self.stopped_epoch: int | None = None
+        self.beaten = False
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        value = (logs or {}).get(self.monitor)
+        if value is not None and float(value) - MIN_GAIN > self.to_beat:
+            self.beaten = True
+        if not self.beaten and epoch + 1 >= self.patience:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def reason(self) -> str:
+        return (
+            f"{self.patience} epochs without beating the simpler candidate's {self.monitor} "
+            f"{self.to_beat:.4f}, which is saved"
+        )
+
+
+def _callbacks(
+    config: TrainConfig,
+    validation: keras.callbacks.Callback | None,
+    monitor: str,
+    to_beat: float | None = None,
+) -> list[Any]:
+    """Progress, validation, early stopping (after `patience` epochs without a gain of
+    `MIN_GAIN`), a stop at saturation, with `to_beat` a stop when training has not beaten that
+    score in `patience` epochs (`StopUnlessBeaten`), checkpoints and TensorBoard."""
     # Keras's one line per epoch (verbose=2, off a terminal) says nothing within a long epoch.
     progress: list[Any] = [StepProgress()] if config.verbose == 2 else []
     if validation is None:  # a fixed number of epochs, chosen beforehand
@@ -280,7 +356,10 @@ def _callbacks(config: TrainConfig, validation: keras.callbacks.Callback | None,
         restore_best_weights=True,
         min_delta=MIN_GAIN if mode == "max" else 0.0,
     )
-    callbacks: list[Any] = [*progress, validation, stopping, StopReport(stopping)]
+    others: list[Any] = [StopWhenSaturated(monitor)]
+    if to_beat is not None and np.isfinite(to_beat) and mode == "max":
+        others.append(StopUnlessBeaten(monitor, to_beat, config.patience))
+    callbacks: list[Any] = [*progress, validation, stopping, *others, StopReport(stopping, *others)]
     if config.checkpoint_dir:
         path = Path(config.checkpoint_dir) / "best.weights.h5"
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -20,9 +20,15 @@ import numpy.typing as npt
 from simsearch.data.pairs import Pairs, make_pairs
 from simsearch.errors import DataError
 from simsearch.evaluation.correlation import pearson
-from simsearch.evaluation.metrics import average_precision, calibrate_threshold, precision_curve, roc_auc
+from simsearch.evaluation.metrics import (
+    average_precision,
+    calibrate_threshold,
+    precision_curve,
+    roc_auc,
+    separating_threshold,
+)
 
-__all__ = ["HeadReport", "calibrate", "fit_head", "fit_head_graded", "mine_hard_pairs"]
+__all__ = ["HeadReport", "calibrate", "choose_threshold", "fit_head", "fit_head_graded", "mine_hard_pairs"]
 
 logger = logging.getLogger(__name__)
 
@@ -133,13 +139,10 @@ def calibrate(
     criterion: str = "f1",
 ) -> tuple[dict[str, float | str | None], HeadReport]:
     """Choose the distance and probability thresholds on held-out pairs (best F1 by default,
-    best accuracy with `criterion="accuracy"`)."""
-    distance_threshold = -calibrate_threshold(
-        same, -distances, target_precision=target_precision, criterion=criterion
-    )
-    probability_threshold = calibrate_threshold(
-        same, probabilities, target_precision=target_precision, criterion=criterion
-    )
+    best accuracy with `criterion="accuracy"`); where the pairs separate perfectly, the midpoint
+    of the gap (`choose_threshold`)."""
+    distance_threshold = -choose_threshold(same, -distances, target_precision, criterion)
+    probability_threshold = choose_threshold(same, probabilities, target_precision, criterion)
     report = HeadReport(
         distance_auc=roc_auc(same, -distances),
         head_auc=roc_auc(same, probabilities),
@@ -147,6 +150,8 @@ def calibrate(
         head_ap=average_precision(same, probabilities),
     )
     name = f"best_{criterion}" if target_precision is None else f"precision>={target_precision}"
+    if target_precision is None and separating_threshold(same, -distances) is not None:
+        name += ", midpoint of the gap"
     distance_curve = [[-t, p, r] for t, p, r in precision_curve(same, -distances)]
     threshold: dict[str, Any] = {
         "distance": float(distance_threshold),
@@ -156,6 +161,21 @@ def calibrate(
         "curves": {"probability": precision_curve(same, probabilities), "distance": distance_curve},
     }
     return threshold, report
+
+
+def choose_threshold(
+    same: npt.NDArray[np.int8],
+    scores: npt.NDArray[np.float32],
+    target_precision: float | None = None,
+    criterion: str = "f1",
+) -> float:
+    """`calibrate_threshold`'s choice, except on perfectly separated pairs without a target
+    precision: the midpoint of the gap (`separating_threshold`), not its edge."""
+    if target_precision is None:
+        middle = separating_threshold(same, scores)
+        if middle is not None:
+            return middle
+    return calibrate_threshold(same, scores, target_precision=target_precision, criterion=criterion)
 
 
 def validation_pairs(labels: npt.NDArray[np.int64], n_pairs: int = 20_000, seed: int = 0) -> Pairs:

@@ -77,12 +77,16 @@ class StopReport(keras.callbacks.Callback):
 
     Args:
         stopping: the run's `keras.callbacks.EarlyStopping`.
+        others: the run's other stopping callbacks (`fitting.StopWhenSaturated`,
+            `fitting.StopUnlessBeaten`): one that ended training has its `stopped_epoch` set and
+            says why with `reason()`.
         clock: seconds as a float (`time.monotonic`; a fake one in tests).
     """
 
-    def __init__(self, stopping: Any, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, stopping: Any, *others: Any, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
         self.stopping = stopping
+        self.others = others
         self.clock = clock
 
     def on_train_begin(self, logs: Any = None) -> None:
@@ -93,7 +97,13 @@ class StopReport(keras.callbacks.Callback):
         epochs = int(self.params.get("epochs", 0))
         s = self.stopping
         best = f"best {s.monitor} {float(s.best):.4f} at epoch {int(s.best_epoch) + 1}"
-        if s.stopped_epoch > 0:
+        other = next((o for o in self.others if o.stopped_epoch is not None), None)
+        if other is not None:
+            logger.info(
+                "Training stopped at epoch %d of %d: %s (%s); %s",
+                other.stopped_epoch + 1, epochs, other.reason(), best, took,
+            )  # fmt: skip
+        elif s.stopped_epoch > 0:
             logger.info(
                 "Training stopped early at epoch %d of %d, after %d epochs without a gain of %g in %s "
                 "(%s); %s",
@@ -101,3 +111,4 @@ class StopReport(keras.callbacks.Callback):
             )  # fmt: skip
         else:
             logger.info("Training ran all %d epochs (%s); %s", epochs, best, took)
+

@@ -50,6 +50,7 @@ __all__ = [
     "candidates",
     "choose",
     "choose_significant",
+    "describe_counts",
     "item_folds",
     "metric_of",
     "mode_of",
@@ -132,6 +133,8 @@ class Selection:
         p_value: the paired test of the trained tower against the best simpler candidate
             (None when not run: no simpler candidate won or could be measured per unit).
         rival: that simpler candidate.
+        held_out: with labelled pairs, what the held-out pairs were (`candidates.
+            HeldOutCandidates.counts`: the user's pairs, the mined positives and negatives).
     """
 
     split: str
@@ -144,6 +147,7 @@ class Selection:
     epochs: int | None = None
     p_value: float | None = None
     rival: str | None = None
+    held_out: dict[str, Any] | None = None
 
     def as_config(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -163,6 +167,8 @@ class Selection:
         if self.p_value is not None:
             out["p_value"] = float(self.p_value)
             out["rival"] = self.rival
+        if self.held_out is not None:
+            out["held_out"] = self.held_out
         return out
 
 
@@ -190,7 +196,28 @@ def describe(validation: dict[str, Any]) -> str:
         "trained": "the trained tower is saved"
         + (f" (better than the {rival}, paired bootstrap p={p:.3f})" if p is not None else ""),
     }[validation["chosen"]]
-    return f"Validation on {validation['n']} {what}, {validation['metric']}: {scores}{band}; {kept}"
+    if validation.get("held_out"):
+        on = describe_counts(validation["held_out"])
+    else:
+        on = f"{validation['n']} {what}"
+    return f"Validation on {on}, {validation['metric']}: {scores}{band}; {kept}"
+
+
+def describe_counts(counts: dict[str, Any]) -> str:
+    """What `HeldOutCandidates.counts` (stored in a model's config) says, in words."""
+    total = counts["user_pairs"] + counts["mined_positives"] + counts["mined_negatives"]
+    if not counts.get("k"):
+        return f"{total} held-out pairs (the user's; none mined)"
+    negatives = (
+        f"{counts['mined_negatives']} mined negatives"
+        if counts.get("mined_negatives_used", True)
+        else "mined negatives off"
+    )
+    return (
+        f"{total} held-out pairs ({counts['user_pairs']} user pairs, {counts['mined_positives']} "
+        f"mined positives, {negatives}; mined among the {counts['k']} nearest neighbours of the "
+        "held-out items)"
+    )
 
 
 def candidates(

@@ -23,7 +23,8 @@ from simsearch.data.requirements import check_items_trainable, check_pairs_train
 from simsearch.errors import ConfigError
 from simsearch.models.calibration import head_cos_scale, head_on_items, head_on_pairs
 from simsearch.models.callbacks import PairValidation, RetrievalValidation, take_rows
-from simsearch.models.fitting import entity_labels, fit_items, fit_pairs
+from simsearch.models.candidates import HeldOutCandidates
+from simsearch.models.fitting import entity_labels, fit_items, fit_pairs, saturated
 from simsearch.models.recipe import (
     Built,
     build,
@@ -39,6 +40,7 @@ from simsearch.models.selection import (
     SMALL_ITEM_VALIDATION,
     SMALL_PAIR_SET,
     Selection,
+    mode_of,
 )
 from simsearch.models.siamese import SiameseModel
 from simsearch.models.small_data import train_items_cross_validated, train_pairs_cross_validated
@@ -207,6 +209,7 @@ def train_pairs(
     tower_settings: dict[str, Any] | None = None,
     config: TrainConfig = DEFAULT_CONFIG,
     val_pairs: Pairs | None = None,
+    second_catalogue: int | None = None,
 ) -> SiameseModel:
     """Train a siamese model on labelled pairs over one catalogue (or two, concatenated).
 
@@ -214,16 +217,23 @@ def train_pairs(
     triplet) learn from the entities that the positive pairs link; pair losses (contrastive, bce)
     from the pairs themselves, the given negatives included.
 
-    The tower saved is the best of its non-learned baseline, its start state and its trained
-    state on held-out pairs (`simsearch.models.selection`). Fewer than `SMALL_PAIR_SET` pairs and
-    no `val_pairs`: the epoch count and the distance threshold come from `CV_FOLDS`-fold
-    cross-validation, and the head is not trained (too few pairs to show it helps).
+    Validation and thresholds use the held-out pairs and the candidates the jobs will see: the
+    `config.candidate_k` nearest neighbours of the held-out items (`models.candidates`). The
+    tower saved is the best of its non-learned baseline, its start state and its trained state
+    there (`simsearch.models.selection`); when the baseline or start state is already perfect
+    there (`fitting.saturated`) training cannot beat it and is skipped. Fewer than
+    `SMALL_PAIR_SET` pairs and no `val_pairs`: the epoch count and the distance threshold come
+    from `CV_FOLDS`-fold cross-validation, and the head is not trained (too few pairs to show
+    it helps).
 
     Args:
         catalog: the items the pairs point into (text or record fields).
         pairs: training pairs, positions into `catalog`.
         val_pairs: held-out pairs for early stopping and thresholds; None = 20% of `pairs`
             (cross-validation below `SMALL_PAIR_SET` pairs).
+        second_catalogue: the row of `catalog` where a second catalogue starts (two catalogues
+            matched: its held-out items search the first, as `match` does); None = one
+            catalogue (its held-out items search it all, as `dedup` does).
     """
     keras.utils.set_random_seed(config.seed)
     check_tower(tower, catalog)
@@ -239,27 +249,94 @@ def train_pairs(
     if val_pairs is None:
         pairs, val_pairs = split_pairs(pairs, config.val_fraction, config.seed)
     built = build(tower, catalog, settings_in)
+    rival = build_baseline(tower, catalog, settings_in)
     x = built.inputs(catalog)
-    validation = PairValidation(built.tower, x, val_pairs, metric=built.metric)
+    held = HeldOutCandidates.of(catalog, pairs, val_pairs, config, second_catalogue)
+    held.mine("start", built.tower, x, built.metric)
+    if rival is not None:
+        held.mine("baseline", rival.tower, x, rival.metric)
+    validation = PairValidation(built.tower, x, held.pairs(), metric=built.metric)
     entity = entity_labels(len(catalog), pairs)
     start = validation.measure()
     initial = built.tower.get_weights()
-    history = fit_pairs(built.tower, tower, x, pairs, entity, config, validation, monitor)
-    selection = Selection(split, len(val_pairs), monitor)
+    simpler = _simpler_scores(validation, start, rival, monitor)
+    skipped = _saturated(simpler, monitor, held) if config.keep_baseline else None
+    # A trained tower is saved only when it beats them: early stopping counts from there too.
+    to_beat = max(simpler.values()) if config.keep_baseline and mode_of(monitor) == "max" else None
+    history: dict[str, list[float]] = {}
+    if skipped is None:
+        history = fit_pairs(
+            built.tower, tower, x, pairs, entity, config, validation, monitor, to_beat=to_beat
+        )
+    epochs_trained = len(history.get("loss", []))
+    if history.get(monitor) and held.mining:  # the trained tower's own candidates join in
+        held.mine("trained", built.tower, x, built.metric)
+        validation, start, judged = _remeasured(held, built, x, initial, monitor)
+    else:
+        judged = history
+    selection = Selection(split, len(validation.pairs), monitor, held_out=held.counts())
     built = choose_on_held_out(
-        selection, built, initial, start, history, validation,
-        baseline=lambda: build_baseline(tower, catalog, settings_in), keep_baseline=config.keep_baseline,
+        selection, built, initial, start, judged, validation,
+        baseline=lambda: rival, keep_baseline=config.keep_baseline,
     )  # fmt: skip
     if selection.chosen != "trained":
         history = {}
         x = built.inputs(catalog)
+    own = held.own(selection.chosen, rival is not None)
     head, head_history, threshold, summary = head_on_pairs(
-        encode(built.tower, x), pairs, val_pairs, entity, config, built.metric,
+        encode(built.tower, x), pairs, held.pairs(own), entity, config, built.metric,
         cos_scale=head_cos_scale(history, config),
     )  # fmt: skip
+    threshold["calibrated_on"] = held.counts(own)
     history.update(head_history)
-    counts = {"train": len(pairs), "validation": len(val_pairs)}
-    return finish(built, head, config, threshold, summary, history, selection, {"pairs": counts})
+    data: dict[str, Any] = {
+        "pairs": {"train": len(pairs), "validation": len(val_pairs)},
+        "epochs_trained": epochs_trained,
+    }
+    if skipped is not None:
+        data["training_skipped"] = skipped
+    return finish(built, head, config, threshold, summary, history, selection, data)
+
+
+def _simpler_scores(
+    validation: PairValidation, start: dict[str, float], rival: Built | None, monitor: str
+) -> dict[str, float]:
+    """The held-out `monitor` of the start state and of the separate baseline tower (if any)."""
+    scores = {"start state": start.get(monitor, float("nan"))}
+    if rival is not None:
+        saved = validation.metric
+        validation.metric = rival.metric
+        try:
+            scores["non-learned baseline"] = validation.measure(rival.tower).get(monitor, float("nan"))
+        finally:
+            validation.metric = saved
+    return {name: float(value) for name, value in scores.items() if np.isfinite(value)}
+
+
+def _saturated(scores: dict[str, float], monitor: str, held: HeldOutCandidates) -> str | None:
+    """Why training is skipped: a simpler candidate's held-out score (`scores`) is already
+    perfect on the held-out pairs and candidates, so that no trained tower could beat it
+    (`fitting.saturated`); None when none is. Logged."""
+    for name, value in scores.items():
+        if saturated(value, monitor):
+            reason = f"the {name} already scores {monitor} {value:.4f} on {held.describe()}"
+            logger.info("Training skipped: %s; a trained tower could not beat it", reason)
+            return reason
+    return None
+
+
+def _remeasured(
+    held: HeldOutCandidates, built: Built, x: Any, initial: list[Any], monitor: str
+) -> tuple[PairValidation, dict[str, float], dict[str, list[float]]]:
+    """The validation on the union of every candidate's mined pairs, the start state's metrics
+    and the trained tower's score there (as a one-epoch history, for `choose_on_held_out`)."""
+    validation = PairValidation(built.tower, x, held.pairs(), metric=built.metric)
+    trained = built.tower.get_weights()
+    judged = {monitor: [validation.measure()[monitor]]}
+    built.tower.set_weights(initial)
+    start = validation.measure()
+    built.tower.set_weights(trained)
+    return validation, start, judged
 
 
 def _pair_monitor(config: TrainConfig, pairs: Pairs, val_pairs: Pairs | None) -> str:

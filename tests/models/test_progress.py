@@ -100,3 +100,59 @@ def test_a_saturated_score_is_no_gain() -> None:
         if getattr(stopping.model, "stop_training", False):
             break
     assert MIN_GAIN == 1e-4 and stopping.stopped_epoch == 3  # best at epoch 2, then 2 without gain
+
+
+class _Scores:
+    """A validation callback writing given held-out scores, one per epoch, as `val_average_precision`."""
+
+    def __init__(self, scores: list[float]) -> None:
+        import keras
+
+        outer = self
+
+        class Callback(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+                if logs is not None:
+                    logs["val_average_precision"] = outer.scores[epoch]
+
+        self.scores = scores
+        self.callback = Callback()
+
+
+def _fit(scores: list[float], to_beat: float | None = None, patience: int = 2) -> int:
+    """Epochs a one-weight model runs under `_callbacks` with the held-out `scores`."""
+    import keras
+    import numpy as np
+
+    from simsearch.models.fitting import _callbacks
+    from simsearch.train_config import TrainConfig
+
+    config = TrainConfig(patience=patience, verbose=0)
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    callbacks = _callbacks(config, _Scores(scores).callback, "val_average_precision", to_beat)
+    x = np.zeros((4, 1), np.float32)
+    history = model.fit(x, x, epochs=len(scores), verbose=0, callbacks=callbacks)
+    return len(history.history["loss"])
+
+
+def test_training_stops_at_the_first_saturated_epoch(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="simsearch.models.progress")
+    # 0.99991 is within MIN_GAIN of 1: no later epoch can gain; patience would have run 2 more.
+    assert _fit([0.9, 0.95, 0.99991, 1.0, 1.0, 1.0]) == 3
+    assert "stopped at epoch 3 of 6: held-out val_average_precision saturated at 0.9999" in caplog.text
+    assert _fit([0.9, 0.95, 0.9998, 0.9998, 0.9998, 0.9998]) == 5  # not saturated: patience
+
+
+def test_training_that_never_beats_the_simpler_candidate_stops_after_patience(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="simsearch.models.progress")
+    rising = [0.80, 0.82, 0.84, 0.86, 0.88, 0.90]  # each epoch better than the last
+    assert _fit(rising) == 6
+    # ... but never better than the baseline's 0.95: it would not be saved, so `patience` epochs do.
+    assert _fit(rising, to_beat=0.95) == 2
+    said = "epoch 2 of 6: 2 epochs without beating the simpler candidate's val_average_precision 0.9500"
+    assert said in caplog.text
+    # Beaten at epoch 2: then early stopping's patience as usual (no gain after epoch 2).
+    assert _fit([0.80, 0.97, 0.96, 0.96, 0.96, 0.96], to_beat=0.95) == 4
