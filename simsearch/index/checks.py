@@ -29,6 +29,7 @@ __all__ = [
     "check_radius",
     "id_kind",
     "missing_id",
+    "query_rows",
     "unit_rows",
     "unit_rows_of",
 ]
@@ -202,3 +203,22 @@ def check_radius(radius: Any) -> float:
     if isinstance(radius, numbers.Real) and not isinstance(radius, (bool, int, float)):
         radius = float(radius)  # numpy scalars
     return _check_radius(radius)
+
+
+def query_rows(xq: npt.ArrayLike, d: int, metric: str) -> npt.NDArray[np.float32]:
+    """Query vectors checked (finite, `(nq, d)`) and, for cosine, normalised."""
+    if (
+        metric == "cosine"
+        and isinstance(xq, np.ndarray)
+        and xq.dtype == np.float32
+        and xq.ndim == 2
+        and xq.shape[1] == d
+        and xq.flags.c_contiguous
+    ):
+        # The common case in one pass: a finite, non-zero squared norm per row means finite
+        # values (NaN and inf propagate into it); anything else takes the checks below.
+        norms2 = np.einsum("ij,ij->i", xq, xq)
+        if len(xq) and norms2.min() > 0.0 and norms2.max() < np.inf:
+            return unit_rows_of(xq, norms2)
+    x = check_embeddings(xq, d, "xq")
+    return unit_rows(x, "xq") if metric == "cosine" else x

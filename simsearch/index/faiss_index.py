@@ -47,14 +47,17 @@ from simsearch.index.checks import (
     check_metadata,
     check_radius,
     id_kind,
+    query_rows,
     unit_rows,
-    unit_rows_of,
 )
 from simsearch.index.config import Found, IndexConfig, Neighbors, SearchParams
 from simsearch.index.faiss_ops import (
     base_index,
     default_factory,
     faiss_metric,
+    faiss_search,
+    full_distances,
+    keep_live,
     live_selector,
     make_index,
     search_parameters,
@@ -244,7 +247,7 @@ class FaissIndex:
         else:
             D, I = self._filtered_knn(xq, k, self._search_params(params), self.allowed(where))
         if I.size and I.min() >= 0:  # no empty slot: the arrays need no mask
-            return Found(_full_distances(D, self.config.metric), table.ids[I], table.metadata[I])
+            return Found(full_distances(D, self.config.metric), table.ids[I], table.metadata[I])
         return Found(to_distances(D, I, self.config.metric), table.ids_at(I), table.metadata_at(I))
 
     def range_search(
@@ -312,8 +315,12 @@ class FaissIndex:
 
     @property
     def kind(self) -> str:
-        """The FAISS class of the index, e.g. `"IndexIVFFlat"`."""
-        return type(faiss.downcast_index(self._built_index())).__name__
+        """The FAISS class of the index, e.g. `"IndexIVFFlat"`; a flat index is named by its metric
+        (`IndexFlatIP` / `IndexFlatL2`), as it reads back from disk, also when built in memory."""
+        index = faiss.downcast_index(self._built_index())
+        if type(index) is faiss.IndexFlat:
+            return "IndexFlatIP" if index.metric_type == faiss.METRIC_INNER_PRODUCT else "IndexFlatL2"
+        return type(index).__name__
 
     @property
     def id_kind(self) -> str:
@@ -384,20 +391,7 @@ class FaissIndex:
 
     def _queries(self, xq: npt.ArrayLike) -> npt.NDArray[np.float32]:
         """Queries checked (finite, `(nq, d)`) and, for cosine, normalised."""
-        if (
-            self.config.metric == "cosine"
-            and isinstance(xq, np.ndarray)
-            and xq.dtype == np.float32
-            and xq.ndim == 2
-            and xq.shape[1] == self._built().d
-            and xq.flags.c_contiguous
-        ):
-            # The common case in one pass: a finite, non-zero squared norm per row means finite
-            # values (NaN and inf propagate into it); anything else takes the checks below.
-            norms2 = np.einsum("ij,ij->i", xq, xq)
-            if len(xq) and norms2.min() > 0.0 and norms2.max() < np.inf:
-                return unit_rows_of(xq, norms2)
-        return self._normalised(check_embeddings(xq, self._built().d, "xq"), "xq")
+        return query_rows(xq, self._built().d, self.config.metric)
 
     def _append(
         self,
@@ -482,9 +476,9 @@ class FaissIndex:
         fetch = k
         if sel is not None and faiss_params is None:  # no selector: fetch more, drop tombstones
             fetch = max(k, min(table.n, 2 * math.ceil(k * table.n / table.n_live) + 16))
-        D, I = _faiss_search(self.index_, xq, fetch, faiss_params)
+        D, I = faiss_search(self.index_, xq, fetch, faiss_params)
         if sel is not None:
-            D, I = _keep_live(D, I, table.live, k)
+            D, I = keep_live(D, I, table.live, k)
         if I[:, want - 1].min() < 0:  # FAISS puts empty slots last
             short = np.flatnonzero(I[:, want - 1] < 0)
             logger.debug("%d query rows short of %d results: answered exactly", short.size, want)
@@ -525,7 +519,7 @@ class FaissIndex:
         I = np.full((len(xq), k), -1, np.int64)
         todo, fetch = np.arange(len(xq)), min(n_live, 2 * math.ceil(k * n_live / allowed.count) + 16)
         while todo.size:
-            D[todo], I[todo] = _keep_live(*self._knn(xq[todo], max(k, fetch), params), allowed.mask, k)
+            D[todo], I[todo] = keep_live(*self._knn(xq[todo], max(k, fetch), params), allowed.mask, k)
             done = (I[todo, want - 1] >= 0) | (fetch >= n_live)
             todo, fetch = todo[~done], min(n_live, 4 * fetch)
         return D, I
@@ -599,36 +593,3 @@ class FaissIndex:
         self = cls(config)
         self._set_state(index, factory, table, None)
         return self
-
-
-def _faiss_search(index: Any, xq: npt.NDArray[np.float32], k: int, params: Any) -> tuple[Any, Any]:
-    """FAISS's `index.search` without its Python wrapper's checks, which `xq` (C-contiguous
-    float32 of the index's width) and `k` (>= 1) have passed: they cost as much as a small
-    search's Python around it."""
-    n = len(xq)
-    D = np.empty((n, k), np.float32)
-    I = np.empty((n, k), np.int64)
-    index.search_c(n, faiss.swig_ptr(xq), k, faiss.swig_ptr(D), faiss.swig_ptr(I), params)
-    return D, I
-
-
-def _full_distances(D: npt.NDArray[np.float32], metric: str) -> npt.NDArray[np.float32]:
-    """`to_distances` of a result without empty slots, in place."""
-    if metric == "cosine":
-        np.subtract(1.0, D, out=D)
-    else:
-        np.sqrt(np.maximum(D, 0.0, out=D), out=D)
-    return np.maximum(D, 0.0, out=D)
-
-
-def _keep_live(
-    D: npt.NDArray[np.float32], I: npt.NDArray[np.int64], live: npt.NDArray[np.bool_], k: int
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-    """Keep the first `k` live (or allowed) labels of each row, in order; empty slots get label -1."""
-    ok = I >= 0
-    ok[ok] = live[I[ok]]
-    order = np.argsort(~ok, axis=1, kind="stable")[:, :k]
-    D = np.take_along_axis(D, order, axis=1)
-    I = np.take_along_axis(I, order, axis=1)
-    I[~np.take_along_axis(ok, order, axis=1)] = -1
-    return D, I

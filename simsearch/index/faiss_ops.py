@@ -19,6 +19,9 @@ __all__ = [
     "base_index",
     "default_factory",
     "faiss_metric",
+    "faiss_search",
+    "full_distances",
+    "keep_live",
     "live_selector",
     "make_index",
     "search_parameters",
@@ -209,3 +212,36 @@ def _faiss_message(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     last = lines[-1] if lines else repr(exc)
     return last.split(": ", 1)[-1] if last.startswith("Error in") else last
+
+
+def faiss_search(index: Any, xq: npt.NDArray[np.float32], k: int, params: Any) -> tuple[Any, Any]:
+    """FAISS's `index.search` without its Python wrapper's checks, which `xq` (C-contiguous
+    float32 of the index's width) and `k` (>= 1) have passed: they cost as much as a small
+    search's Python around it."""
+    n = len(xq)
+    D = np.empty((n, k), np.float32)
+    I = np.empty((n, k), np.int64)
+    index.search_c(n, faiss.swig_ptr(xq), k, faiss.swig_ptr(D), faiss.swig_ptr(I), params)
+    return D, I
+
+
+def full_distances(D: npt.NDArray[np.float32], metric: str) -> npt.NDArray[np.float32]:
+    """`to_distances` of a result without empty slots, in place."""
+    if metric == "cosine":
+        np.subtract(1.0, D, out=D)
+    else:
+        np.sqrt(np.maximum(D, 0.0, out=D), out=D)
+    return np.maximum(D, 0.0, out=D)
+
+
+def keep_live(
+    D: npt.NDArray[np.float32], I: npt.NDArray[np.int64], live: npt.NDArray[np.bool_], k: int
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    """Keep the first `k` live (or allowed) labels of each row, in order; empty slots get label -1."""
+    ok = I >= 0
+    ok[ok] = live[I[ok]]
+    order = np.argsort(~ok, axis=1, kind="stable")[:, :k]
+    D = np.take_along_axis(D, order, axis=1)
+    I = np.take_along_axis(I, order, axis=1)
+    I[~np.take_along_axis(ok, order, axis=1)] = -1
+    return D, I
