@@ -22,7 +22,29 @@ from simsearch.data._sampling import check_count
 from simsearch.data.pairs import Pairs
 from simsearch.errors import DataError
 
-__all__ = ["cluster_batches", "match_clusters", "mined_negatives", "negative_clusters"]
+__all__ = ["cluster_batches", "linked_roots", "match_clusters", "mined_negatives", "negative_clusters"]
+
+
+def linked_roots(n: int, left: npt.ArrayLike, right: npt.ArrayLike) -> npt.NDArray[np.int64]:
+    """For each of `n` items, the smallest index of the items the links `left[i]-right[i]` join
+    it to, transitively (union-find); an item in no link is its own root.
+
+    Example:
+    >>> linked_roots(5, [3, 1], [4, 2]).tolist()
+    [0, 1, 1, 3, 3]
+    """
+    parent = np.arange(n)
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return int(i)
+
+    for a, b in zip(np.asarray(left).tolist(), np.asarray(right).tolist(), strict=True):
+        ra, rb = find(int(a)), find(int(b))
+        parent[max(ra, rb)] = min(ra, rb)
+    return np.array([find(i) for i in range(n)], dtype=np.int64)
 
 
 def match_clusters(n: int, pairs: Pairs) -> npt.NDArray[np.int64]:
@@ -34,20 +56,9 @@ def match_clusters(n: int, pairs: Pairs) -> npt.NDArray[np.int64]:
     >>> match_clusters(5, Pairs(np.array([0, 1, 3]), np.array([1, 2, 4]), np.array([1, 1, 0]))).tolist()
     [0, 0, 0, 1, 2]
     """
-    parent = np.arange(n)
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return int(i)
-
-    for a, b in zip(pairs.left[pairs.same == 1], pairs.right[pairs.same == 1], strict=True):
-        ra, rb = find(int(a)), find(int(b))
-        parent[max(ra, rb)] = min(ra, rb)
+    roots = linked_roots(n, pairs.left[pairs.same == 1], pairs.right[pairs.same == 1])
     paired = np.zeros(n, bool)
     paired[pairs.left] = paired[pairs.right] = True
-    roots = np.array([find(i) for i in range(n)])
     _, first, labels = np.unique(roots, return_index=True, return_inverse=True)
     rank = np.empty(len(first), np.int64)
     rank[np.argsort(first)] = np.arange(len(first))

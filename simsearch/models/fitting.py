@@ -120,21 +120,12 @@ def fit_pairs(
 
 def entity_labels(n: int, pairs: Pairs) -> npt.NDArray[np.int64]:
     """Label items by the entities positive pairs link (union-find); unlinked items get -1."""
-    parent = np.arange(n)
+    from simsearch.data.clusters import linked_roots
 
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return int(i)
-
+    left, right = pairs.left[pairs.same == 1], pairs.right[pairs.same == 1]
     linked = np.zeros(n, bool)
-    for a, b in zip(pairs.left[pairs.same == 1], pairs.right[pairs.same == 1], strict=True):
-        ra, rb = find(int(a)), find(int(b))
-        parent[max(ra, rb)] = min(ra, rb)
-        linked[a] = linked[b] = True
-    roots = np.array([find(i) for i in range(n)])
-    _, labels = np.unique(roots, return_inverse=True)
+    linked[left] = linked[right] = True
+    _, labels = np.unique(linked_roots(n, left, right), return_inverse=True)
     return np.where(linked, labels, -1).astype(np.int64)
 
 
