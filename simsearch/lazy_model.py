@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy.typing as npt
 
-from simsearch.model_config import check_model_dir, config_calibration, config_threshold, model_hash
+from simsearch.model_config import ConfigView, check_model_dir, model_hash
 
 __all__ = ["LazyModel", "open_model"]
 
@@ -43,7 +43,7 @@ def _hash(path: str | os.PathLike[str]) -> str | None:
         return None
 
 
-class LazyModel:
+class LazyModel(ConfigView):
     """A `SiameseModel` that loads on first use of what needs Keras (encoding, the head, ...);
     its settings (`config`, `kind`, `dim`, `metric`, `threshold`, `calibration`) need none.
 
@@ -67,26 +67,6 @@ class LazyModel:
                 logger.info("Loading the model %s on first use", self.path)
                 self._model = SiameseModel.load(self.path)
             return self._model
-
-    @property
-    def kind(self) -> str:
-        return str(self.config["kind"])
-
-    @property
-    def dim(self) -> int:
-        return int(self.config["dim"])
-
-    @property
-    def metric(self) -> str:
-        return str(self.config["metric"])
-
-    @property
-    def threshold(self) -> dict[str, float | None]:
-        return config_threshold(self.config)
-
-    @property
-    def calibration(self) -> dict[str, Any]:
-        return config_calibration(self.config)
 
     def encode(self, content: Any, batch_size: int = 256) -> npt.NDArray[Any]:
         return self.loaded.encode(content, batch_size=batch_size)

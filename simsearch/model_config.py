@@ -22,6 +22,7 @@ __all__ = [
     "FORMAT_VERSION",
     "INVALID_MARKER",
     "MODEL_FILES",
+    "ConfigView",
     "check_dir",
     "check_keras_file",
     "check_model_dir",
@@ -252,3 +253,35 @@ def recorded_model_dir(index_dir: str | os.PathLike[str]) -> Path:
             f"Expected the index's model at '{path}'. Received: no such directory; pass model_dir (--model)"
         )
     return path
+
+
+class ConfigView:
+    """What a model's `config.json` says of it, as properties over `self.config`: shared by the
+    loaded `SiameseModel` and the `LazyModel` that stands in for it until it is needed."""
+
+    config: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return str(self.config["kind"])
+
+    @property
+    def dim(self) -> int:
+        return int(self.config["dim"])
+
+    @property
+    def metric(self) -> str:
+        return str(self.config["metric"])
+
+    @property
+    def threshold(self) -> dict[str, float | None]:
+        """The calibrated decision thresholds: `distance` (at most) and head `probability` (at least)."""
+        return config_threshold(self.config)
+
+    @property
+    def calibration(self) -> dict[str, Any]:
+        """Held-out `[threshold, precision, recall]` rows for `"probability"` and `"distance"`
+        (empty for models trained before they were stored), and `"far"`, the false-accept curve
+        of the distance on every held-out pair (`evaluation.metrics.far_curve`), when trained on
+        labelled items."""
+        return config_calibration(self.config)

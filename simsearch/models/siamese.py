@@ -34,10 +34,9 @@ from simsearch.errors import DataError, ModelDirError, ModelFileError
 from simsearch.model_config import (
     FORMAT_VERSION,
     INVALID_MARKER,
+    ConfigView,
     check_keras_file,
     check_model_dir,
-    config_calibration,
-    config_threshold,
     read_history,
 )
 from simsearch.tower_kinds import tower_kind
@@ -61,7 +60,7 @@ class Comparison:
     decided_by: str = "distance"
 
 
-class SiameseModel:
+class SiameseModel(ConfigView):
     """A trained tower and pairwise head with their settings.
 
     Args:
@@ -105,31 +104,6 @@ class SiameseModel:
                 _check_head(head, self.dim, self._head_file)
                 self._head = head
             return self._head
-
-    @property
-    def kind(self) -> str:
-        return str(self.config["kind"])
-
-    @property
-    def dim(self) -> int:
-        return int(self.config["dim"])
-
-    @property
-    def metric(self) -> str:
-        return str(self.config["metric"])
-
-    @property
-    def threshold(self) -> dict[str, float | None]:
-        """The calibrated decision thresholds: `distance` (at most) and head `probability` (at least)."""
-        return config_threshold(self.config)
-
-    @property
-    def calibration(self) -> dict[str, Any]:
-        """Held-out `[threshold, precision, recall]` rows for `"probability"` and `"distance"`
-        (empty for models trained before they were stored), and `"far"`, the false-accept curve
-        of the distance on every held-out pair (`evaluation.metrics.far_curve`), when trained on
-        labelled items."""
-        return config_calibration(self.config)
 
     def prepare(self, content: Any) -> Any:
         """Turn raw content (image array, texts, dict of fields) into the tower's inputs."""
