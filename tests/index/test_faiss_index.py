@@ -347,7 +347,7 @@ def test_default_factory_is_exact_below_100k_and_ivf_above() -> None:
 def test_the_chosen_factory_is_recorded(synthetic: Any) -> None:
     xb, _ = synthetic
     index = FaissIndex().build(xb, make_ids(N, "int"))
-    assert index.factory_ == "Flat" and index.kind == "IndexFlat" and index.config.factory is None
+    assert index.factory_ == "Flat" and index.kind == "IndexFlatIP" and index.config.factory is None
     assert repr(index) == "FaissIndex(metric='cosine', factory='Flat', items=4000)"
 
 
