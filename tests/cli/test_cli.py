@@ -236,6 +236,7 @@ def test_model_from_another_version_is_refused(image_model: Path, tmp_path: Path
     assert "format_version=999" in result.output
 
 
+@pytest.mark.slow  # ~85 s on 2 cores; CoSENT is tested against its formula in tests/models
 def test_train_on_graded_pairs_with_cosent(tmp_path: Path) -> None:
     # SYNTHETIC sentences; the score column grades each pair 0-5, as STS-B does.
     words = ["red", "blue", "green", "old", "new", "big", "small", "fast", "slow", "quiet"]

@@ -157,7 +157,8 @@ def test_the_manifest_describes_the_index(synthetic: Any, tmp_path: Path) -> Non
     save_index(target, index, {"model": "models/m", "model_sha256": "ab12", "threshold": 0.25})
     first = read_manifest(target)
     assert first["format_version"] == 1 and first["simsearch_version"] == simsearch.__version__
-    assert (first["dim"], first["metric"], first["factory"], first["kind"]) == (32, "l2", "Flat", "IndexFlatL2")
+    described = (first["dim"], first["metric"], first["factory"], first["kind"])
+    assert described == (32, "l2", "Flat", "IndexFlatL2")
     assert (first["count"], first["ntotal"], first["id_type"]) == (300, 300, "str")
     assert first["config"] == {"metric": "l2", "factory": "Flat", "train_size": None, "seed": 0,
                                "max_tombstones": 0.2, "ef_construction": 100}
