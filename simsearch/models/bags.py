@@ -8,7 +8,9 @@ the non-learned baseline the towers are measured against):
   n-gram counts are the sum of its fields' counts; or words.
 - term frequency: `log(1 + count)`, sublinear, so a repeated n-gram does not outweigh the rest;
 - inverse document frequency: `log(1 + n / (1 + df))` over the training records (Keras's
-  `tf_idf` formula), fixed; n-grams missing from the vocabulary weigh nothing.
+  `tf_idf` formula), fixed; n-grams missing from the vocabulary (a new catalogue's model
+  numbers) are hashed into `OOV_BUCKETS` features at the highest idf, `log(1 + n)`, as a
+  TF-IDF fitted on the new records too would weigh such rare n-grams (`NgramCounts`).
 
 Each field's counts are scaled by a learned positive weight (starting at 1) before they are
 summed, so training can learn that a description matters less than a title without leaving the
@@ -16,6 +18,8 @@ baseline at its start. On the DeepMatcher test pairs, untrained, this bag's cosi
 precision 0.607 / 0.779 / 0.781 on Amazon-Google / Abt-Buy / Walmart-Amazon (without the
 learned weights), where one L2-normalised bag per field summed with equal weights had 0.38 /
 0.54 / 0.42 and scikit-learn's char_wb TF-IDF over the joined record 0.598 / 0.744 / 0.759.
+Those figures are from before the hashed buckets; `benchmarks/start_vs_tfidf.py` measures the
+start against bench_linkage's baseline on its slices (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
