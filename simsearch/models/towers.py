@@ -22,7 +22,7 @@ from keras import layers
 
 from simsearch.errors import ConfigError, DataError
 from simsearch.models.backbones import BACKBONES, backbone_body
-from simsearch.models.bags import PositiveScale, joined_texts, ngram_bag
+from simsearch.models.bags import OOV_BUCKETS, PositiveScale, joined_texts, ngram_bag
 from simsearch.models.inputs import normalize_text
 from simsearch.models.record_layers import FeatureWeights, NumericEncoding, NumericKernel, Scale
 
@@ -129,6 +129,10 @@ class RecordTowerConfig:
     record's cosine can count price agreement. On Amazon-Google the price ratio alone separates
     the labelled pairs with ROC-AUC 0.82. `numeric_scales=()` leaves them out.
 
+    `oov_buckets`: the n-grams missing from the training records' vocabulary (a new catalogue's
+    model numbers) are hashed into that many features at the highest idf (`bags.NgramCounts`);
+    0 gives them idf 0, as the towers saved before did.
+
     `"hybrid"`: the linear tower's unit embedding beside the pretrained sentence encoder's
     (`pretrained`, as in `TextTowerConfig`) of the text fields written as `"field: value; ..."`,
     each times a learned positive weight (starting at 1 and `encoder_weight`), concatenated and
@@ -151,6 +155,7 @@ class RecordTowerConfig:
     freeze_layers: int = 0
     encoder_weight: float = 1.0
     numeric_scales: tuple[float, ...] = (0.1, 0.3, 1.0)
+    oov_buckets: int = OOV_BUCKETS
 
 
 def _check_positive(**values: float) -> None:
@@ -460,7 +465,7 @@ def _linear_record_body(columns: Mapping[str, Any], config: RecordTowerConfig) -
     if config.word_weight:
         units.append(("words", config.word_tokens, config.word_weight, 2))
     for unit, max_tokens, weight, seed in units if config.text_fields else []:
-        vectorizer, tfidf = ngram_bag("record", records, max_tokens, unit)
+        vectorizer, tfidf = ngram_bag("record", records, max_tokens, unit, config.oov_buckets)
         singular = unit[:-1]
         counts = [vectorizer(inputs[name]) for name in config.text_fields]
         if len(counts) > 1:  # each field's counts times a learned weight, then one bag

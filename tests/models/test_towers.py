@@ -133,8 +133,11 @@ def test_inference_is_deterministic(built: tuple[Case, keras.Model]) -> None:
     np.testing.assert_array_equal(np.asarray(tower(batch)), np.asarray(tower(batch)))
 
 
-def _vectorizers(model: keras.Model) -> dict[str, keras.layers.TextVectorization]:
-    return {layer.name: layer for layer in model.layers if isinstance(layer, keras.layers.TextVectorization)}
+def _vectorizers(model: keras.Model) -> dict[str, Any]:
+    from simsearch.models.bags import NgramCounts
+
+    kinds = (keras.layers.TextVectorization, NgramCounts)
+    return {layer.name: layer for layer in model.layers if isinstance(layer, kinds)}
 
 
 def test_keras_file_round_trip_keeps_outputs_and_vocabulary(
@@ -330,13 +333,13 @@ def test_char_wb_ngrams_match_scikit_learn() -> None:
 
 
 def test_tfidf_bag_matches_the_formula() -> None:
-    """The bag is sublinear TF-IDF over the record, n-gram by n-gram against the oracle above;
-    unknown n-grams weigh nothing."""
+    """With `oov_buckets=0` (the towers saved before) the bag is sublinear TF-IDF over the
+    record, n-gram by n-gram against the oracle above; unknown n-grams weigh nothing."""
     from sklearn.feature_extraction.text import CountVectorizer
 
     from simsearch.models.bags import ngram_bag
 
-    vectorizer, tfidf = ngram_bag("t", PRODUCT_TITLES, 50_000, "chars")
+    vectorizer, tfidf = ngram_bag("t", PRODUCT_TITLES, 50_000, "chars", oov_buckets=0)
     new = ["sony turntable qqqq", "zzzz lg dishwasher"]  # unseen n-grams in both
     bag = np.array(tfidf(vectorizer(np.array(new, dtype=object))))
     assert bag[:, 0].max() == 0  # the out-of-vocabulary count
@@ -349,6 +352,50 @@ def test_tfidf_bag_matches_the_formula() -> None:
     assert sorted(keras_vocabulary[1:]) == sorted(sklearn_vocabulary)
     columns = [sklearn_vocabulary[token] for token in keras_vocabulary[1:]]
     assert np.allclose(bag[:, 1:], oracle[:, columns], atol=1e-5)
+
+
+def test_tfidf_bag_weighs_unknown_ngrams_at_the_highest_idf() -> None:
+    """By default an n-gram missing from the training vocabulary counts at idf log(1 + n) (df 0),
+    hashed into its own feature: the cosines of new texts are the oracle's whose vocabulary also
+    has the new n-grams but whose idf is still from the training records; a shared new model
+    number brings two texts together."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from simsearch.models.bags import NgramCounts, ngram_bag
+
+    counter, tfidf = ngram_bag("t", PRODUCT_TITLES, 50_000, "chars")
+    assert isinstance(counter, NgramCounts)
+    new = ["sony turntable qx9", "lg dishwasher qx9 zzzz", "samsung ue55 tv", "samsung ue40 tv"]
+    bag = np.array(tfidf(counter(np.array(new, dtype=object))))
+    bag /= np.linalg.norm(bag, axis=1, keepdims=True)
+    counts = CountVectorizer(analyzer="char_wb", ngram_range=(2, 4)).fit([*PRODUCT_TITLES, *new])
+    df = (counts.transform(PRODUCT_TITLES).toarray() > 0).sum(axis=0)
+    oracle = np.log1p(counts.transform(new).toarray()) * np.log1p(len(PRODUCT_TITLES) / (1 + df))
+    oracle /= np.linalg.norm(oracle, axis=1, keepdims=True)
+    assert np.allclose(bag @ bag.T, oracle @ oracle.T, atol=1e-5)
+    before_counter, before_tfidf = ngram_bag("b", PRODUCT_TITLES, 50_000, "chars", oov_buckets=0)
+    before = np.array(before_tfidf(before_counter(np.array(new, dtype=object))))
+    before /= np.maximum(np.linalg.norm(before, axis=1, keepdims=True), 1e-12)
+    # The first two share only the new "qx9": nothing in common without the buckets.
+    assert before[0] @ before[1] < 1e-6 and bag[0] @ bag[1] > 0.3
+
+
+def test_ngram_counts_words_and_reload(tmp_path: Path) -> None:
+    """The word unit strips punctuation as Keras's TextVectorization does; the layer saves and
+    loads with its vocabulary."""
+    from simsearch.models.bags import NgramCounts
+
+    layer = NgramCounts("words", ["sony", "tv"], oov_buckets=4, name="w")
+    inputs = keras.Input((), dtype="string")
+    model = keras.Model(inputs, layer(inputs))
+    texts = np.array(["Sony, TV!", "sony qx9 qx9"], dtype=object)
+    out = np.asarray(model(texts))
+    assert out.shape == (2, 6)
+    assert out[0].tolist() == [0, 0, 0, 0, 1, 1]
+    assert out[1, 4] == 1 and out[1, :4].sum() == 2 and out[1, :4].max() == 2  # qx9 twice, one bucket
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert np.array_equal(np.asarray(loaded(texts)), out)
 
 
 def test_linear_record_tower_starts_as_tfidf_cosine() -> None:
