@@ -221,13 +221,7 @@ class FaissIndex:
             `Neighbors(distances (nq, k) float32, ids (nq, k))`, nearest first; slots beyond the
             number of live (allowed) items are empty (distance `inf`, id `-1` or `None`).
         """
-        table = self._built()
-        k = check_k(k)
-        xq = self._queries(xq)
-        if where is None:
-            D, I = self._knn(xq, k, self._search_params(params))
-        else:
-            D, I = self._filtered_knn(xq, k, self._search_params(params), self.allowed(where))
+        table, D, I = self._top_k(xq, k, params, where)
         return Neighbors(to_distances(D, I, self.config.metric), table.ids_at(I))
 
     def find(
@@ -239,16 +233,21 @@ class FaissIndex:
             `Found(distances, ids, metadata)`, `(nq, k)` each; empty slots have distance `inf`,
             id `-1` or `None` and metadata `None`.
         """
+        table, D, I = self._top_k(xq, k, params, where)
+        if I.size and I.min() >= 0:  # no empty slot: the arrays need no mask
+            return Found(full_distances(D, self.config.metric), table.ids[I], table.metadata[I])
+        return Found(to_distances(D, I, self.config.metric), table.ids_at(I), table.metadata_at(I))
+
+    def _top_k(
+        self, xq: npt.ArrayLike, k: int, params: SearchParams | None, where: RowFilter | None
+    ) -> tuple[Table, npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+        """The table and FAISS's distances and labels of the `k` nearest live (allowed) items."""
         table = self._built()
         k = check_k(k)
         xq = self._queries(xq)
         if where is None:
-            D, I = self._knn(xq, k, self._search_params(params))
-        else:
-            D, I = self._filtered_knn(xq, k, self._search_params(params), self.allowed(where))
-        if I.size and I.min() >= 0:  # no empty slot: the arrays need no mask
-            return Found(full_distances(D, self.config.metric), table.ids[I], table.metadata[I])
-        return Found(to_distances(D, I, self.config.metric), table.ids_at(I), table.metadata_at(I))
+            return table, *self._knn(xq, k, self._search_params(params))
+        return table, *self._filtered_knn(xq, k, self._search_params(params), self.allowed(where))
 
     def range_search(
         self,

@@ -82,15 +82,9 @@ def fit_items(
         optimizer=_optimizer(config, tower_model), loss=None if learn_scale else _batch_loss(config)
     )
     data = episode_dataset(x_train, labels, p=p, k=k, n_batches=config.steps_per_epoch, seed=config.seed)
-    fit = trainer.fit(
-        data.repeat(),
-        epochs=epochs or config.epochs,
-        steps_per_epoch=config.steps_per_epoch,
-        callbacks=_callbacks(config, validation, monitor, to_beat),
-        verbose=config.verbose,
-        shuffle=False,  # the dataset shuffles itself
+    history = _run(
+        trainer, data.repeat(), config.steps_per_epoch, config, validation, monitor, epochs, to_beat
     )
-    history = {key: [float(v) for v in values] for key, values in fit.history.items()}
     if trainer.scale is not None:
         history["scale"] = [trainer.scale]
     return history
@@ -159,6 +153,21 @@ def _fit_pair_loss(
         x, x, pairs, batch_size=config.batch_size, seed=config.seed, repeat=True, graded=graded
     )
     steps = min(config.steps_per_epoch, max(1, math.ceil(len(pairs) / config.batch_size)))
+    return _run(trainer, data, steps, config, validation, monitor, epochs, to_beat)
+
+
+def _run(
+    trainer: keras.Model,
+    data: Any,
+    steps: int,
+    config: TrainConfig,
+    validation: keras.callbacks.Callback | None,
+    monitor: str,
+    epochs: int | None,
+    to_beat: float | None,
+) -> History:
+    """`trainer.fit` on a dataset that shuffles itself, with the stopping callbacks; the history
+    as floats."""
     fit = trainer.fit(
         data,
         epochs=epochs or config.epochs,
@@ -206,15 +215,7 @@ def _fit_supcon(
     trainer = EmbeddingTrainer(tower_model, None)
     temperature = 1.0 / config.scale if config.scale else SUPCON_TEMPERATURE
     trainer.compile(optimizer=_optimizer(config, tower_model), loss=SupConLoss(temperature))
-    fit = trainer.fit(
-        data.repeat(),
-        epochs=epochs or config.epochs,
-        steps_per_epoch=config.steps_per_epoch,
-        callbacks=_callbacks(config, validation, monitor, to_beat),
-        verbose=config.verbose,
-        shuffle=False,
-    )
-    return {key: [float(v) for v in values] for key, values in fit.history.items()}
+    return _run(trainer, data.repeat(), config.steps_per_epoch, config, validation, monitor, epochs, to_beat)
 
 
 def record_words(x: dict[str, Any]) -> list[str]:
